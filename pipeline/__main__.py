@@ -1,0 +1,65 @@
+"""Command-line entry point: ``python -m pipeline <command> [...]``.
+
+Commands are dispatched lazily: each maps to a module exposing
+``main(argv: list[str]) -> int``, imported only when that command runs, so
+``--help`` stays fast and one broken analysis cannot stop the others.
+Expected bad input (:class:`~pipeline.exceptions.PipelineError`, ``ValueError``
+raised with a message) exits with status 2 and a one-line message, no
+traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line help).  Keep sorted by workflow order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("pipeline.synth", "write the calibrated synthetic survey waves"),
+    "validate": ("pipeline.loading", "check a raw file against its instrument codebook"),
+    "screen": ("pipeline.screening", "screen a wave: missingness, straight-lining, outliers"),
+    "describe": ("pipeline.descriptives", "descriptive statistics of items and constructs"),
+    "reliability": ("pipeline.reliability", "Cronbach's alpha, item-total statistics, omega"),
+    "efa": ("pipeline.efa", "exploratory factor analysis with KMO, Bartlett, parallel analysis"),
+    "fit": ("pipeline.sem", "fit a lavaan-syntax model (ML, FIML, bootstrap)"),
+    "power": ("pipeline.power", "Monte Carlo power analysis for a planned wave"),
+    "cea": ("pipeline.cea", "cost-effectiveness analysis of the pay-by-results pilot"),
+    "stage": ("pipeline.stages", "run one DVC stage (used by dvc.yaml)"),
+    "audit": ("pipeline.audit", "consistency audit of a reported fit table"),
+    "scorecard": ("pipeline.scorecard", "replication scorecard of the published numbers"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: python -m pipeline <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "Run 'python -m pipeline <command> --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    if argv[0] in {"-V", "--version"}:
+        from . import __version__
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    from .exceptions import PipelineError
+    try:
+        return int(module.main(rest) or 0)
+    except (PipelineError, ValueError, TypeError, FileNotFoundError, UnicodeDecodeError) as exc:
+        if isinstance(exc, (TypeError,)) and not str(exc):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

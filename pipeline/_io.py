@@ -1,0 +1,103 @@
+"""Atomic, raw-safe file output.
+
+Every output the pipeline writes goes through :func:`atomic_write` (a
+temporary file in the target directory, then ``os.replace``), so a crash or a
+kill never leaves a half-written file, and nothing is ever written under
+``data/raw``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .exceptions import RawDataWriteError
+from .paths import is_under_raw
+
+__all__ = ["atomic_write", "write_text", "write_bytes", "write_json", "write_csv",
+           "guard_not_raw"]
+
+
+def guard_not_raw(path: str | os.PathLike) -> Path:
+    """Raise :class:`RawDataWriteError` when *path* lies under ``data/raw``."""
+    p = Path(path)
+    if is_under_raw(p):
+        raise RawDataWriteError(f"refusing to write {p}: data/raw is read-only")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8",
+                 newline: str | None = None) -> Iterator[Any]:
+    """Open a temporary file next to *path*; rename it over *path* on success."""
+    p = guard_not_raw(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        if "b" in mode:
+            fh = os.fdopen(fd, mode)
+        else:
+            fh = os.fdopen(fd, mode, encoding=encoding, newline=newline)
+        with fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_write(path) as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_write(path, "wb", encoding=None) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _nan_to_none(o: Any) -> Any:
+    if isinstance(o, float) and o != o:  # NaN
+        return None
+    if isinstance(o, float) and o in (float("inf"), float("-inf")):
+        return None
+    if isinstance(o, dict):
+        return {k: _nan_to_none(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_nan_to_none(v) for v in o]
+    return o
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write *obj* as JSON atomically; NaN and infinities become ``null``."""
+    text = json.dumps(_nan_to_none(obj), indent=2, ensure_ascii=False,
+                      default=_json_default, allow_nan=False)
+    return write_text(path, text + "\n")
+
+
+def write_csv(path: str | os.PathLike, df: "Any", **kwargs: Any) -> Path:
+    """Write a DataFrame as UTF-8 CSV atomically (full precision)."""
+    with atomic_write(path, newline="") as fh:
+        df.to_csv(fh, **kwargs)
+    return Path(path)

@@ -1,0 +1,55 @@
+"""Every path the project uses, resolved from one place.
+
+Nothing else in the package hard-codes a directory: modules import the
+constants below, and wave-specific locations come from :func:`wave_dir`.
+The root can be overridden with the ``PIPELINE_ROOT`` environment variable
+(tests use it to run stages inside a temporary copy of the project).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "ROOT", "PARAMS", "DATA", "DATA_RAW", "DATA_PROCESSED", "DATA_SYNTHETIC",
+    "DATA_PUBLISHED", "REPORTS", "MODELS", "NOTEBOOKS", "CODEBOOKS",
+    "wave_dir", "report_dir", "resolve", "is_under_raw",
+]
+
+PACKAGE = Path(__file__).resolve().parent
+ROOT = Path(os.environ.get("PIPELINE_ROOT", PACKAGE.parent)).resolve()
+PARAMS = ROOT / "params.yaml"
+DATA = ROOT / "data"
+DATA_RAW = DATA / "raw"
+DATA_PROCESSED = DATA / "processed"
+DATA_SYNTHETIC = DATA / "synthetic"
+DATA_PUBLISHED = DATA / "published"
+REPORTS = ROOT / "reports"
+MODELS = ROOT / "models"
+NOTEBOOKS = ROOT / "notebooks"
+CODEBOOKS = PACKAGE / "codebooks"
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """Resolve a path from ``params.yaml`` or the CLI against the project root."""
+    p = Path(path)
+    return p if p.is_absolute() else (ROOT / p)
+
+
+def wave_dir(wave: str) -> Path:
+    """``data/processed/<wave>/``: every derived file of one wave."""
+    return DATA_PROCESSED / wave
+
+
+def report_dir(wave: str) -> Path:
+    """``reports/<wave>/``: the executed notebook, HTML and exported tables."""
+    return REPORTS / wave
+
+
+def is_under_raw(path: str | os.PathLike) -> bool:
+    """True when *path* lies inside ``data/raw`` (which is never written)."""
+    try:
+        Path(path).resolve().relative_to(DATA_RAW.resolve())
+        return True
+    except ValueError:
+        return False
