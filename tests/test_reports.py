@@ -1,0 +1,87 @@
+"""Report runner: typed parameters, failing cells, atomic output, exports (issue 8 item 16)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import nbformat
+import pandas as pd
+import pytest
+
+from pipeline.reports import (NotebookError, check_parameters, export_table,
+                              notebook_parameters, run_notebook, save_figure)
+
+matplotlib.use("Agg")
+
+
+def _notebook(path: Path, body: str, params: str = 'wave: str = "cs2019"\nout_dir: str = "."\nreps: int = 3') -> Path:
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_parameters_cell_is_read_with_types(tmp_path):
+    nb = _notebook(tmp_path / "a.ipynb", "pass")
+    idx, params = notebook_parameters(nb)
+    assert idx == 0
+    assert params == {"wave": "cs2019", "out_dir": ".", "reps": 3}
+
+
+@pytest.mark.parametrize("bad", [{"reps": "3"}, {"wave": 2019}, {"reps": True}, {"unknown": 1}])
+def test_wrong_parameter_type_or_name_is_an_error_naming_notebook_and_cell(tmp_path, bad):
+    nb = _notebook(tmp_path / "a.ipynb", "pass")
+    with pytest.raises(NotebookError, match=r"a\.ipynb: cell 0"):
+        check_parameters(nb, bad)
+
+
+def test_failing_cell_names_cell_and_leaves_no_output(tmp_path):
+    nb = _notebook(tmp_path / "a.ipynb", "raise RuntimeError('boom')")
+    out = tmp_path / "reports" / "w"
+    with pytest.raises(NotebookError, match=r"a\.ipynb: cell \d+ failed \(RuntimeError: boom\)"):
+        run_notebook(nb, out, {"wave": "w"})
+    assert not out.exists()
+    assert list((tmp_path / "reports").iterdir()) == []  # no staging directory left
+
+
+def test_successful_run_writes_ipynb_html_and_notebook_files(tmp_path):
+    body = ("from pathlib import Path\n"
+            "Path(out_dir, 'tables').mkdir(parents=True, exist_ok=True)\n"
+            "Path(out_dir, 'tables', 't.csv').write_text('a\\n1\\n')\n"
+            "print('wave', wave)")
+    nb = _notebook(tmp_path / "a.ipynb", body)
+    out = tmp_path / "reports" / "w"
+    run = run_notebook(nb, out, {"wave": "w"})
+    assert run.notebook.exists() and run.html.exists()
+    assert (out / "tables" / "t.csv").read_text() == "a\n1\n"
+    executed = nbformat.read(run.notebook, as_version=4)
+    assert any("wave w" in "".join(o.get("text", "")) for c in executed.cells
+               for o in c.get("outputs", []))
+
+
+def test_stage_cli_failure_exits_nonzero_without_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pipeline", "stage", "report", "--wave", "nope"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "nope" in r.stderr
+
+
+def test_export_table_and_figure(tmp_path):
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame({"est": [0.123456789, 1.5]}, index=["a", "b"])
+    out = export_table(df, "t1", tmp_path, caption="c")
+    back = pd.read_csv(out["csv"], index_col=0)
+    assert back["est"].iloc[0] == pytest.approx(0.123456789, abs=1e-12)  # full precision
+    assert "0.123" in out["tex"].read_text() and "0.1234" not in out["tex"].read_text()
+    fig, ax = plt.subplots()
+    ax.plot([1, 2])
+    files = save_figure(fig, "f1", tmp_path)
+    assert files["png"].read_bytes()[:4] == b"\x89PNG"
+    assert b"<svg" in files["svg"].read_bytes()[:500]
+    plt.close(fig)
