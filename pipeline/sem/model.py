@@ -1,0 +1,354 @@
+"""The RAM (McArdle-McDonald) representation of a lavaan parameter table.
+
+Every variable (observed first, in lavaan's order, then latent) is a node.
+``A[i, j]`` is the direct effect of node *j* on node *i* (loadings and
+regressions), ``S`` the symmetric matrix of (residual) variances and
+covariances, ``m`` the intercepts.  With ``B = (I - A)^{-1}``,
+``C = B S B'`` is the covariance matrix of all nodes, and the model-implied
+moments of the observed variables are ``Sigma = C[:p, :p]`` and
+``mu = (B m)[:p]``.
+
+A :class:`SEMModel` is built once per model; it keeps integer index arrays
+mapping the free parameter vector ``theta`` to matrix cells, so that filling
+the matrices, the gradient of the ML discrepancy and the Jacobian of the
+moments are a few vectorised numpy operations.
+
+In R: ``lavaan:::lav_model`` (lavaan uses the LISREL "all-y" form; the
+implied moments are the same).
+"""
+from __future__ import annotations
+
+import ast
+import math
+import operator
+
+import numpy as np
+
+from ..exceptions import ModelSpecificationError
+from .syntax import ParTable, lavaanify
+
+__all__ = ["SEMModel", "implied_moments", "DefinedParameters"]
+
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow}
+_FUNCS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs}
+
+
+class DefinedParameters:
+    """Compiled ``:=`` expressions over parameter labels (and earlier definitions)."""
+
+    def __init__(self, definitions: list[tuple[str, str]], labels: set[str]):
+        self.names: list[str] = []
+        self.exprs: list[str] = []
+        self._trees = []
+        known = set(labels)
+        for name, expr in definitions:
+            tree = ast.parse(expr.replace("^", "**"), mode="eval").body
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name) and node.id not in known and node.id not in _FUNCS:
+                    raise ModelSpecificationError(
+                        f"defined parameter {name} := {expr}: unknown label {node.id!r}")
+            self.names.append(name)
+            self.exprs.append(expr)
+            self._trees.append(tree)
+            known.add(name)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _eval(self, node, env):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return float(node.value)
+        if isinstance(node, ast.Name):
+            return env[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](self._eval(node.left, env), self._eval(node.right, env))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = self._eval(node.operand, env)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS:
+            return _FUNCS[node.func.id](*[self._eval(a, env) for a in node.args])
+        raise ModelSpecificationError(f"unsupported expression element {ast.dump(node)}")
+
+    def evaluate(self, env: dict[str, float]) -> np.ndarray:
+        env = dict(env)
+        out = np.empty(len(self.names))
+        for k, (name, tree) in enumerate(zip(self.names, self._trees)):
+            out[k] = env[name] = self._eval(tree, env)
+        return out
+
+
+class SEMModel:
+    """A parameter table compiled into RAM index arrays.
+
+    Parameters
+    ----------
+    partable : ParTable
+        From :func:`pipeline.sem.syntax.lavaanify`.
+
+    Attributes
+    ----------
+    observed, latent : list of str
+    npar : int
+        Free parameters after equality constraints (shared labels, ``==``).
+    rows : list of dict
+        The parameter table; ``rows[k]["par"]`` is the index into ``theta``
+        (-1 for fixed rows).
+    """
+
+    def __init__(self, partable: ParTable):
+        self.pt = partable
+        self.observed = list(partable.observed)
+        self.latent = list(partable.latent)
+        self.nodes = self.observed + self.latent
+        self.p = len(self.observed)
+        self.n = len(self.nodes)
+        self.meanstructure = partable.meanstructure
+        idx = {v: i for i, v in enumerate(self.nodes)}
+        self.rows = [dict(r) for r in partable.rows]
+        # parameter groups: shared labels and == constraints
+        parent: dict[str, str] = {}
+
+        def find(x):
+            while parent.get(x, x) != x:
+                x = parent[x]
+            return x
+        for a, b in partable.equalities:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[rb] = ra
+        groups: dict[str, int] = {}
+        npar = 0
+        fixed_labels = {r["label"] for r in self.rows if r["label"] and not r["free"]}
+        for r in self.rows:
+            if r["free"]:
+                key = find(r["label"]) if r["label"] else None
+                if key is not None and key in fixed_labels:
+                    # lavaan: a label shared with a fixed parameter fixes it too
+                    r["free"] = False
+                    src = next(q for q in self.rows if q["label"] and find(q["label"]) == key
+                               and not q["free"] and not math.isnan(q["ustart"]))
+                    r["ustart"] = src["ustart"]
+                    r["par"] = -1
+                    continue
+                if key is not None and key in groups:
+                    r["par"] = groups[key]
+                else:
+                    r["par"] = npar
+                    if key is not None:
+                        groups[key] = npar
+                    npar += 1
+            else:
+                r["par"] = -1
+        self.npar = npar
+        # matrix positions
+        kind, ii, jj = [], [], []
+        for r in self.rows:
+            lhs, op, rhs = r["lhs"], r["op"], r["rhs"]
+            if op == "=~":
+                kind.append(0); ii.append(idx[rhs]); jj.append(idx[lhs])
+            elif op == "~":
+                kind.append(0); ii.append(idx[lhs]); jj.append(idx[rhs])
+            elif op == "~~":
+                kind.append(1); ii.append(idx[lhs]); jj.append(idx[rhs])
+            elif op == "~1":
+                kind.append(2); ii.append(idx[lhs]); jj.append(0)
+            else:  # pragma: no cover - parser only emits the above
+                raise ModelSpecificationError(f"unsupported operator {op}")
+        self.kind = np.array(kind, dtype=int)
+        self.ii = np.array(ii, dtype=int)
+        self.jj = np.array(jj, dtype=int)
+        self.par = np.array([r["par"] for r in self.rows], dtype=int)
+        self.free_mask = self.par >= 0
+        self.exo_mask = np.array([bool(r["exo"]) for r in self.rows])
+        self.fixed_values = np.array([0.0 if (math.isnan(r["ustart"]) or r["free"])
+                                      else r["ustart"] for r in self.rows])
+        self.is_A, self.is_S, self.is_m = self.kind == 0, self.kind == 1, self.kind == 2
+        # flat positions for fast fill
+        n = self.n
+        self._A_pos = self.ii[self.is_A] * n + self.jj[self.is_A]
+        self._S_pos1 = self.ii[self.is_S] * n + self.jj[self.is_S]
+        self._S_pos2 = self.jj[self.is_S] * n + self.ii[self.is_S]
+        self._m_pos = self.ii[self.is_m]
+        # a representative row per parameter (for names)
+        self.par_rows = np.array([int(np.flatnonzero(self.par == k)[0]) for k in range(npar)],
+                                 dtype=int)
+        # row-to-parameter aggregation matrix (nrows x npar)
+        P = np.zeros((len(self.rows), npar))
+        P[np.flatnonzero(self.free_mask), self.par[self.free_mask]] = 1.0
+        self.P = P
+        labels = {r["label"] for r in self.rows if r["label"]}
+        self.defined = DefinedParameters(partable.definitions, labels)
+        self._check_recursive_identity()
+
+    def _check_recursive_identity(self) -> None:
+        A = np.zeros((self.n, self.n))
+        A.flat[self._A_pos] = 1.0
+        if np.any(np.diag(A) != 0):
+            bad = [self.nodes[i] for i in np.flatnonzero(np.diag(A))]
+            raise ModelSpecificationError(f"a variable cannot be regressed on itself: {bad}")
+
+    # ------------------------------------------------------------------
+    def row_values(self, theta: np.ndarray, exo_values: np.ndarray | None = None) -> np.ndarray:
+        """Value of every parameter-table row for the free vector *theta*."""
+        vals = self.fixed_values.copy()
+        vals[self.free_mask] = np.asarray(theta)[self.par[self.free_mask]]
+        if exo_values is not None:
+            vals[self.exo_mask] = exo_values
+        return vals
+
+    def matrices(self, vals: np.ndarray):
+        n = self.n
+        A = np.zeros(n * n)
+        S = np.zeros(n * n)
+        A[self._A_pos] = vals[self.is_A]
+        sv = vals[self.is_S]
+        S[self._S_pos1] = sv
+        S[self._S_pos2] = sv
+        m = np.zeros(n)
+        m[self._m_pos] = vals[self.is_m]
+        return A.reshape(n, n), S.reshape(n, n), m
+
+    def moments(self, vals: np.ndarray):
+        """Return ``(Sigma, mu, B, C, Bm)`` for row values *vals*."""
+        A, S, m = self.matrices(vals)
+        B = np.linalg.inv(np.eye(self.n) - A)
+        Bp = B[:self.p]
+        C = B @ S @ B.T
+        Bm = B @ m
+        return C[:self.p, :self.p], Bm[:self.p], B, C, Bm
+
+    def row_gradient(self, G: np.ndarray, g_mu: np.ndarray | None, B, C, Bm) -> np.ndarray:
+        """d f / d(row value) given ``G = df/dSigma`` (symmetric) and ``g_mu = df/dmu``."""
+        p = self.p
+        Bp = B[:p]
+        BtG = Bp.T @ G                     # n x p
+        dA = 2.0 * BtG @ C[:p]             # n x n
+        dS = BtG @ Bp                      # n x n
+        dm = np.zeros(self.n)
+        if g_mu is not None:
+            bg = Bp.T @ g_mu
+            dA = dA + np.outer(bg, Bm)
+            dm = bg
+        out = np.zeros(len(self.rows))
+        out[self.is_A] = dA[self.ii[self.is_A], self.jj[self.is_A]]
+        si, sj = self.ii[self.is_S], self.jj[self.is_S]
+        out[self.is_S] = np.where(si == sj, dS[si, sj], 2.0 * dS[si, sj])
+        out[self.is_m] = dm[self._m_pos]
+        return out
+
+    def row_jacobian(self, B, C, Bm, rows: np.ndarray | None = None):
+        """Derivatives of Sigma (p x p x k) and mu (p x k) w.r.t. row values."""
+        p = self.p
+        Up, Cp = B[:p], C[:p]
+        if rows is None:
+            rows = np.arange(len(self.rows))
+        kind, I, J = self.kind[rows], self.ii[rows], self.jj[rows]
+        k = len(rows)
+        dSig = np.zeros((p, p, k))
+        dmu = np.zeros((p, k))
+        a = kind == 0
+        if a.any():
+            u, v = Up[:, I[a]], Cp[:, J[a]]
+            t = np.einsum("ik,jk->ijk", u, v)
+            dSig[:, :, a] = t + t.transpose(1, 0, 2)
+            dmu[:, a] = u * Bm[J[a]]
+        s = kind == 1
+        if s.any():
+            u, v = Up[:, I[s]], Up[:, J[s]]
+            t = np.einsum("ik,jk->ijk", u, v)
+            off = (I[s] != J[s]).astype(float)
+            dSig[:, :, s] = t + t.transpose(1, 0, 2) * off
+        mm = kind == 2
+        if mm.any():
+            dmu[:, mm] = Up[:, I[mm]]
+        return dSig, dmu
+
+    def label_env(self, vals: np.ndarray) -> dict[str, float]:
+        return {r["label"]: vals[k] for k, r in enumerate(self.rows) if r["label"]}
+
+
+def _population_values(model: SEMModel) -> np.ndarray:
+    """Row values of a population model; unspecified variances by unit-variance rule."""
+    vals = model.fixed_values.copy()
+    auto_var = []
+    for k, r in enumerate(model.rows):
+        if not r["free"] and not r["exo"]:
+            continue
+        if r["op"] == "~~" and r["lhs"] == r["rhs"]:
+            auto_var.append(k)
+            vals[k] = 1.0
+        elif r["op"] in ("=~", "~") and r["user"] == 1:
+            raise ModelSpecificationError(
+                f"population model: '{r['lhs']} {r['op']} {r['rhs']}' needs a numeric value "
+                "(e.g. 0.7*x)")
+        else:
+            vals[k] = 0.0
+    # choose residual variances so that every node has unit total variance
+    # (exogenous nodes: the variance itself is 1); fixed-point iteration
+    idx = {v: i for i, v in enumerate(model.nodes)}
+    for _ in range(200):
+        _, _, B, C, _ = model.moments(vals)
+        change = 0.0
+        for k in auto_var:
+            i = idx[model.rows[k]["lhs"]]
+            total = C[i, i]
+            new = vals[k] + (1.0 - total)
+            change = max(change, abs(new - vals[k]))
+            vals[k] = new
+        if change < 1e-13:
+            break
+    for k in auto_var:
+        if vals[k] < 0:
+            r = model.rows[k]
+            raise ModelSpecificationError(
+                f"population model: the explained variance of {r['lhs']} exceeds 1, so no "
+                "residual variance gives it unit variance; give its residual variance explicitly")
+    return vals
+
+
+def implied_moments(model_text: str, *, meanstructure: bool = True):
+    """Model-implied covariance matrix and means of a population model.
+
+    Every loading and regression coefficient must be given as a number
+    (``L =~ 0.8*L1 + 0.7*L2``, ``ICS ~ 0.3*CC``); covariances may be given
+    (``L ~~ 0.4*S``) and default to 0, intercepts (``L1 ~ 3.2*1``) default
+    to 0.  A variance that is not given is chosen so that the variable has
+    **unit total variance**: for an exogenous variable (latent or observed)
+    its variance is 1, for an endogenous one (indicator, dependent) the
+    residual variance is ``1 - explained variance``.  Latent variables are
+    therefore standardized, and indicators with unspecified residual
+    variances are standardized too (loadings are then standardized
+    loadings).  An explicitly given variance (``L1 ~~ 0.36*L1``) is used
+    as is.
+
+    Parameters
+    ----------
+    model_text : str
+        lavaan syntax with numeric values.
+    meanstructure : bool
+        Include intercepts (``mu`` is zeros when none are given).
+
+    Returns
+    -------
+    observed : list of str
+        Observed variable names in lavaan's order.
+    Sigma : ndarray (p, p)
+    mu : ndarray (p,)
+
+    Raises
+    ------
+    ModelSpecificationError
+        A free (non-numeric) loading or regression, or an explained variance
+        above 1 where the residual variance was to be chosen.
+
+    In R: ``lavaan::fitted(lavaan::sem(model, do.fit=FALSE))`` for a model
+    with all values fixed, or ``simulateData(model, standardized=TRUE)``'s
+    population moments.
+    """
+    pt = lavaanify(model_text, meanstructure=meanstructure, fixed_x=False)
+    model = SEMModel(pt)
+    vals = _population_values(model)
+    Sigma, mu, *_ = model.moments(vals)
+    Sigma = (Sigma + Sigma.T) / 2
+    return list(model.observed), Sigma, mu
