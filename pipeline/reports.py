@@ -35,7 +35,7 @@ from .exceptions import PipelineError
 __all__ = [
     "NotebookError", "run_notebook", "notebook_parameters", "check_parameters",
     "export_table", "save_figure", "synthetic_banner", "wave_is_synthetic",
-    "render_table_html",
+    "render_table_html", "SectionWriter", "SectionReader",
 ]
 
 
@@ -220,3 +220,112 @@ def synthetic_banner(meta: Mapping[str, Any] | None) -> str:
         f"(generator {version}, seed {seed}). Structural conclusions hold by construction "
         "of the population model.</div>"
     )
+
+
+# ------------------------------------------------------------ result store
+class SectionWriter:
+    """Collects one report section's tables, figures and notes on disk.
+
+    The analyze stage writes ``<results>/<section>/manifest.json`` plus one
+    CSV per table (full precision) and PNG + SVG per figure; the report
+    stage only reads and displays them (:class:`SectionReader`).
+    """
+
+    def __init__(self, results_dir: str | os.PathLike, key: str, title: str) -> None:
+        self.dir = Path(results_dir) / key
+        self.key, self.title = key, title
+        self.items: list[dict[str, Any]] = []
+
+    def table(self, name: str, df: pd.DataFrame, *, caption: str = "", note: str = "",
+              digits: int = 3, index: bool = True) -> None:
+        write_csv(self.dir / f"{name}.csv", df, index=index)
+        self.items.append({"kind": "table", "name": name, "caption": caption, "note": note,
+                           "digits": digits, "index": index,
+                           "index_cols": df.index.nlevels if index else 0})
+
+    def figure(self, name: str, fig: Any, *, caption: str = "") -> None:
+        for ext in ("png", "svg"):
+            with atomic_write(self.dir / f"{name}.{ext}", "wb", encoding=None) as fh:
+                fig.savefig(fh, format=ext, dpi=150, bbox_inches="tight")
+        self.items.append({"kind": "figure", "name": name, "caption": caption})
+
+    def text(self, markdown: str) -> None:
+        self.items.append({"kind": "text", "markdown": markdown})
+
+    def warning(self, message: str) -> None:
+        self.items.append({"kind": "warning", "message": message})
+
+    def close(self) -> None:
+        from ._io import write_json
+        write_json(self.dir / "manifest.json", {"key": self.key, "title": self.title,
+                                                "items": self.items})
+
+
+class SectionReader:
+    """Displays a stored section and exports its tables/figures to a report directory."""
+
+    def __init__(self, results_dir: str | os.PathLike, key: str) -> None:
+        self.dir = Path(results_dir) / key
+        manifest = self.dir / "manifest.json"
+        if not manifest.exists():
+            raise FileNotFoundError(f"section {key!r} was not computed: {manifest} is missing")
+        self.manifest = json.loads(manifest.read_text(encoding="utf-8"))
+
+    def render(self, out_dir: str | os.PathLike) -> str:
+        """Return the section as HTML; export tables (CSV + LaTeX) and figures."""
+        import base64
+
+        parts: list[str] = []
+        for item in self.manifest["items"]:
+            kind = item["kind"]
+            if kind == "table":
+                df = pd.read_csv(self.dir / f"{item['name']}.csv",
+                                 index_col=list(range(item["index_cols"])) or None)
+                export_table(df, f"{self.manifest['key']}_{item['name']}", out_dir,
+                             caption=item.get("caption") or None, digits=item["digits"],
+                             index=item["index"])
+                parts.append(render_table_html(df, digits=item["digits"],
+                                               caption=item.get("caption") or None))
+                if item.get("note"):
+                    parts.append(f"<p><em>{html.escape(item['note'])}</em></p>")
+            elif kind == "figure":
+                figs = Path(out_dir) / "figures"
+                for ext in ("png", "svg"):
+                    src = self.dir / f"{item['name']}.{ext}"
+                    from ._io import write_bytes
+                    write_bytes(figs / f"{self.manifest['key']}_{item['name']}.{ext}", src.read_bytes())
+                data = base64.b64encode((self.dir / f"{item['name']}.png").read_bytes()).decode()
+                cap = html.escape(item.get("caption", ""))
+                parts.append(f'<figure><img style="max-width:100%" src="data:image/png;base64,{data}"/>'
+                             f"<figcaption>{cap}</figcaption></figure>")
+            elif kind == "text":
+                parts.append(_markdown_to_html(item["markdown"]))
+            elif kind == "warning":
+                parts.append('<div style="border:2px solid #c60;background:#fff4e5;padding:6px">'
+                             f"⚠ {html.escape(item['message'])}</div>")
+        return "\n".join(parts)
+
+
+def _markdown_to_html(text: str) -> str:
+    """Minimal Markdown (paragraphs, bullet lists, **bold**) to HTML, escaping the rest."""
+    import re
+
+    out, in_list = [], False
+    for block in text.strip().split("\n"):
+        line = html.escape(block.rstrip())
+        line = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", line)
+        line = re.sub(r"`(.+?)`", r"<code>\1</code>", line)
+        if line.lstrip().startswith(("- ", "* ")):
+            if not in_list:
+                out.append("<ul>")
+                in_list = True
+            out.append(f"<li>{line.lstrip()[2:]}</li>")
+            continue
+        if in_list:
+            out.append("</ul>")
+            in_list = False
+        if line.strip():
+            out.append(f"<p>{line}</p>")
+    if in_list:
+        out.append("</ul>")
+    return "\n".join(out)
