@@ -1,0 +1,231 @@
+"""Instrument codebooks: transcription checks against the thesis, structure validation."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.codebook import available_codebooks, load_codebook
+
+THESIS = Path("/work/shared/seeds/003_9e4367add784b4c7.txt")
+ROOT = Path(__file__).resolve().parents[1]
+for _cand in (ROOT.parent / "shared" / "seeds" / THESIS.name, ROOT / "shared" / "seeds" / THESIS.name):
+    if _cand.exists():
+        THESIS = _cand
+
+
+def thesis_lines() -> list[str]:
+    if not THESIS.exists():
+        pytest.skip("thesis text not available")
+    return THESIS.read_text(encoding="utf-8").splitlines()
+
+
+def test_all_three_codebooks_load():
+    assert {"cs2019", "cs2020", "citizens2020"} <= set(available_codebooks())
+    for name in ("cs2019", "cs2020", "citizens2020"):
+        cb = load_codebook(name)
+        assert cb.name == name
+        assert cb.id_column == "id"
+        assert cb["id"].type == "id"
+
+
+def test_cs2019_items_constructs_and_scale():
+    cb = load_codebook("cs2019")
+    assert cb.likert_items == ["L1", "L2", "S1", "S2", "S3", "HC1", "HC2", "HC3", "HC4",
+                               "HC5", "O1", "O2", "O3", "R1", "R2", "R3", "CC", "ICS1", "ICS2"]
+    assert dict(cb.constructs) == {
+        "LEAD": ["L1", "L2"], "STRAT": ["S1", "S2", "S3"],
+        "HUMCAP": ["HC1", "HC2", "HC3", "HC4", "HC5"], "ORGAN": ["O1", "O2", "O3"],
+        "RES": ["R1", "R2", "R3"], "CITCEN": ["CC"], "TRANSF": ["ICS1", "ICS2"]}
+    # construct keys never clash with item names (lavaan latent vs observed)
+    assert not set(cb.constructs) & set(cb.variables)
+    for item in cb.likert_items:
+        v = cb[item]
+        assert dict(v.codes) == {1: "Strongly Disagree", 2: "Disagree", 3: "Neutral or No opinion",
+                                 4: "Agree", 5: "Strongly Agree"}
+        assert v.section == "C" and v.required and not v.reverse
+    assert cb.reverse_keyed == frozenset()
+    assert [n for n in cb.sections["A"] if cb[n].type == "categorical"] == [
+        "age", "gender", "education", "cs_experience", "position", "category_experience"]
+    assert [n for n in cb.sections["B"] if cb[n].type != "text"] == ["B1", "B2", "B3", "B4", "B5"]
+    assert cb["B1"].type == "multi" and len(cb["B1"].codes) == 6
+    assert [len(cb[f"B{i}"].codes) for i in range(1, 6)] == [6, 5, 5, 6, 5]
+    assert cb.sections["D"] == ["D1"] and cb["D1"].type == "text"
+    assert dict(cb["org"].codes).keys() == {"ACSA", "akimat"}
+
+
+def test_cs2019_wording_is_table_G1_verbatim():
+    """Every Section C statement is a line of Table G.1 at its source_line."""
+    lines = thesis_lines()
+    cb = load_codebook("cs2019")
+    for item in cb.likert_items:
+        v = cb[item]
+        printed = lines[v.source_line - 1].split("\t")[0].strip()
+        assert printed == v.wording, item
+    # and in Table G.1 order, between the caption (2905) and Section D (2936)
+    src = [cb[i].source_line for i in cb.likert_items]
+    assert src == sorted(src) and 2905 < src[0] and src[-1] < 2936
+
+
+def _table_categories(lines, start, stop):
+    """(parameter, answer option) pairs of a thesis demographic table."""
+    out, param = [], None
+    for line in lines[start - 1:stop]:
+        cells = line.split("\t")
+        if len(cells) < 3 or not re.search(r"\d", cells[-1]) or cells[1].strip() in {"", "2", "Answer options"}:
+            continue
+        if cells[0].strip():
+            param = cells[0].strip()
+        if param and param != "Total":
+            out.append((param, cells[1].strip()))
+    return out
+
+
+@pytest.mark.parametrize("wave, start, stop", [
+    ("cs2019", 989, 1006),      # Table 11
+    ("cs2020", 1140, 1163),     # Table 14 (ACSA)
+    ("cs2020", 1382, 1401),     # Table 16 (akimat)
+    ("citizens2020", 1470, 1495),  # Table 17 (residents)
+])
+def test_demographic_labels_match_the_thesis_tables(wave, start, stop):
+    """Each (parameter, answer option) of the table is (label, code label) of one variable."""
+    lines = thesis_lines()
+    cb = load_codebook(wave)
+    by_label = {v.label: v for v in cb.variables.values() if v.type == "categorical"}
+    cats = _table_categories(lines, start, stop)
+    assert len(cats) >= 12
+    for param, option in cats:
+        assert param in by_label, (wave, param)
+        assert option in by_label[param].codes.values(), (wave, param, option)
+
+
+def test_cs2020_items_ordered_from_totally_agree_5_to_completely_disagree_1():
+    cb = load_codebook("cs2020")
+    assert cb.likert_items == ["L1", "L2", "L3", "S1", "S2", "HC1", "HC2", "HC3",
+                               "O1", "O2", "O3", "O4", "R1", "R2"]
+    assert {k: len(v) for k, v in cb.constructs.items()} == {
+        "LEAD": 3, "STRAT": 2, "HUMCAP": 3, "ORGAN": 4, "RES": 2}
+    lines = thesis_lines()
+    for item in cb.likert_items:
+        v = cb[item]
+        assert list(v.codes) == [5, 4, 3, 2, 1]
+        assert v.codes[5].startswith("I totally agree")
+        assert v.codes[3] == "Difficult to answer"
+        assert v.codes[1].startswith("I completely disagree")
+        # the five options as printed, in order, after the question line
+        printed = [m.group(1).strip() for ln in lines[v.source_line:v.source_line + 13]
+                   if (m := re.match(r"\|\s*<input[^|]*\|\s*(.*?)\s*\|$", ln))]
+        assert printed == [v.codes[c] for c in (5, 4, 3, 2, 1)], item
+    assert [n for n in cb.text_items if cb[n].section == "C"] == ["C1", "C2", "C3"]
+
+
+def test_citizens_has_all_17_questions():
+    cb = load_codebook("citizens2020")
+    lines = thesis_lines()
+    asked = [v for v in cb.variables.values() if v.type != "id" and not v.name.endswith("_other")]
+    assert len(asked) == 17
+    for k, v in enumerate(asked, start=1):
+        assert lines[v.source_line - 1].startswith(f"{k}. "), (k, v.name)
+    assert len(cb["activity"].codes) == 7
+    assert cb["akimat_satisfaction"].codes[3] == "To the full extent"
+
+
+def test_wording_source_lines_point_at_the_question():
+    lines = thesis_lines()
+    for name in ("cs2019", "cs2020", "citizens2020"):
+        cb = load_codebook(name)
+        for v in cb.variables.values():
+            if v.source_line is None or v.section == "meta" or v.name.endswith("_other"):
+                continue
+            text = lines[v.source_line - 1]
+            probe = re.sub(r"\s+", " ", v.wording)[:25]
+            assert probe.split("(")[0].strip()[:20] in text, (name, v.name, text[:60])
+
+
+def test_missing_code_9_declared_and_disjoint():
+    for name in ("cs2019", "cs2020", "citizens2020"):
+        cb = load_codebook(name)
+        for v in cb.variables.values():
+            if v.is_coded and v.numeric_codes:
+                assert dict(v.missing_codes) == {9: "No answer"}
+                assert 9 not in v.codes
+
+
+def test_names_to_redact_is_a_list():
+    for name in ("cs2019", "cs2020", "citizens2020"):
+        names = load_codebook(name).names_to_redact
+        assert isinstance(names, list) and all(isinstance(n, str) for n in names)
+
+
+# -------------------------------------------------------------- validation
+
+def _minimal():
+    return {
+        "instrument": "tiny", "id_column": "id",
+        "constructs": {"F": {"label": "Factor"}},
+        "variables": [
+            {"name": "id", "section": "meta", "type": "id", "label": "Id", "wording": "id",
+             "required": True},
+            {"name": "x1", "section": "C", "type": "likert", "label": "x1", "wording": "x1",
+             "codes": {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}, "construct": "F",
+             "reverse": True, "required": True},
+            {"name": "x2", "section": "C", "type": "likert", "label": "x2", "wording": "x2",
+             "codes": {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}, "construct": "F", "required": True},
+        ],
+    }
+
+
+def _write(tmp_path, data, name="tiny.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return p
+
+
+def test_reverse_keying_recodes_min_plus_max_minus_x(tmp_path):
+    cb = load_codebook(_write(tmp_path, _minimal()))
+    assert cb.reverse_keyed == frozenset({"x1"})
+    df = pd.DataFrame({"id": [1, 2, 3], "x1": [1.0, 5.0, np.nan], "x2": [1.0, 2.0, 3.0]})
+    out = cb.apply_reverse_keying(df)
+    assert out["x1"].tolist()[:2] == [5.0, 1.0] and np.isnan(out["x1"].iloc[2])
+    assert out["x2"].tolist() == [1.0, 2.0, 3.0]
+    assert df["x1"].tolist()[:2] == [1.0, 5.0]  # input untouched
+
+
+@pytest.mark.parametrize("mutate, key", [
+    (lambda d: d["variables"][1].update(type="scale"), "type"),
+    (lambda d: d["variables"][1].pop("codes"), "codes"),
+    (lambda d: d["variables"][1].update(codes={1: "a", 2: "b", 4: "d"}), "codes"),
+    (lambda d: d["variables"][1].update(construct="G"), "construct"),
+    (lambda d: d["variables"][1].update(reverse="yes"), "reverse"),
+    (lambda d: d["variables"][1].update(missing_codes={5: "no answer"}), "missing_codes"),
+    (lambda d: d["variables"][1].update(colour="red"), "colour"),
+    (lambda d: d["variables"][2].update(name="x1"), "name"),
+    (lambda d: d["variables"][0].update(type="text"), "id_column"),
+    (lambda d: d.update(names_to_redact="Ivanov"), "names_to_redact"),
+    (lambda d: d.pop("variables"), "variables"),
+    (lambda d: d["variables"][1].pop("wording"), "wording"),
+])
+def test_bad_structure_names_file_and_key(tmp_path, mutate, key):
+    data = _minimal()
+    mutate(data)
+    p = _write(tmp_path, data)
+    with pytest.raises(ValueError) as exc:
+        load_codebook(p)
+    msg = str(exc.value)
+    assert str(p) in msg and key in msg
+
+
+def test_unknown_codebook_name():
+    with pytest.raises(ValueError, match="available"):
+        load_codebook("cs1999")
+
+
+def test_codebook_frame_has_one_row_per_variable():
+    cb = load_codebook("cs2019")
+    frame = cb.to_frame()
+    assert len(frame) == len(cb.variables)
+    assert frame.set_index("name").loc["CC", "construct"] == "CITCEN"
