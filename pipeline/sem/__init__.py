@@ -12,11 +12,14 @@ In R: ``lavaan::sem()``.
 """
 from __future__ import annotations
 
+from .estimate import Estimator, SampleStats, sample_stats
 from .model import SEMModel, implied_moments
+from .results import SEMResult, build_model, fit
 from .syntax import ParsedModel, ParTable, lavaanify, parse_model
 
-__all__ = ["parse_model", "lavaanify", "implied_moments", "SEMModel", "ParsedModel",
-           "ParTable", "main"]
+__all__ = ["parse_model", "lavaanify", "implied_moments", "fit", "build_model", "SEMResult",
+           "SEMModel", "Estimator", "SampleStats", "sample_stats", "ParsedModel", "ParTable",
+           "main"]
 
 
 def main(argv: list[str] | None = None) -> int:

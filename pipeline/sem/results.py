@@ -1,0 +1,632 @@
+"""Fitting a model to data and the :class:`SEMResult` it returns.
+
+``fit(model, data)`` validates the data against the model (every missing
+variable named, constant / all-missing columns, N < p, df < 0 before any
+optimisation), estimates by ML (listwise) or FIML, computes standard errors
+(expected information for complete data, observed information under FIML,
+as lavaan's defaults), the lavaan-style parameter table with ``std.lv`` /
+``std.all``, delta-method standard errors of ``:=`` parameters, R², the
+baseline model, and records every statistical problem both as a project
+warning and on ``result.warnings``.
+
+In R: ``lavaan::sem(model, data, likelihood=, missing=)``;
+``parameterEstimates(fit, standardized=TRUE)``; ``inspect(fit, "r2")``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, stats
+
+from ..exceptions import (ConvergenceWarning, DataValidationError, HeywoodCaseWarning,
+                          IdentificationWarning, ModelSpecificationError,
+                          NotPositiveDefiniteWarning)
+from .estimate import Estimator, SampleStats, fiml_logl, sample_stats
+from .model import SEMModel
+from .syntax import ParsedModel, lavaanify
+
+__all__ = ["SEMResult", "fit", "build_model", "prepare_data", "PARAM_COLUMNS"]
+
+PARAM_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci.lower",
+                 "ci.upper", "std.lv", "std.all"]
+LIKELIHOODS = ("normal", "wishart")
+MISSING = ("listwise", "fiml")
+_Z975 = float(stats.norm.ppf(0.975))
+
+
+def _read_model_text(model: str | Path) -> str:
+    """A model is lavaan syntax, a path to a .lav file or a name in models/."""
+    if isinstance(model, Path):
+        return model.read_text(encoding="utf-8")
+    if isinstance(model, str) and not any(op in model for op in ("=~", "~")):
+        from .. import paths
+        for cand in (Path(model), paths.MODELS / model, paths.MODELS / f"{model}.lav"):
+            if cand.is_file():
+                return cand.read_text(encoding="utf-8")
+        raise FileNotFoundError(f"model={model!r} is neither lavaan syntax, a file, nor a "
+                                f"model name in {paths.MODELS}")
+    return model
+
+
+def build_model(model: str | Path | ParsedModel, *, meanstructure: bool = False,
+                fixed_x: bool = True) -> SEMModel:
+    """Parse lavaan syntax (text, path or ``models/`` name) into a :class:`SEMModel`."""
+    if isinstance(model, ParsedModel):
+        pt = lavaanify(model, meanstructure=meanstructure, fixed_x=fixed_x)
+    else:
+        pt = lavaanify(_read_model_text(model), meanstructure=meanstructure, fixed_x=fixed_x)
+    return SEMModel(pt)
+
+
+def prepare_data(data: pd.DataFrame, model: SEMModel, *, missing: str = "listwise",
+                 source: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Check *data* against *model* and return ``(X, kept_row_index)``.
+
+    Raises
+    ------
+    ModelSpecificationError
+        Variables of the model missing from the data (all of them listed).
+    DataValidationError
+        Non-numeric, all-missing or constant variables; fewer usable cases
+        than observed variables.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    names = model.observed
+    missing_names = [v for v in names if v not in data.columns]
+    if missing_names:
+        raise ModelSpecificationError(
+            f"the model names {len(missing_names)} variable(s) missing from the data"
+            + (f" ({source})" if source else "") + ": " + ", ".join(missing_names)
+            + f"; data columns: {', '.join(map(str, data.columns[:40]))}"
+            + (" ..." if len(data.columns) > 40 else ""))
+    sub = data[names]
+    bad = [c for c in names if not (pd.api.types.is_numeric_dtype(sub[c])
+                                    or pd.api.types.is_bool_dtype(sub[c]))]
+    if bad:
+        rows = []
+        for c in bad:
+            conv = pd.to_numeric(sub[c], errors="coerce")
+            rows += [int(i) + 2 for i in np.flatnonzero(conv.isna() & sub[c].notna())[:5]]
+        raise DataValidationError("non-numeric values in model variables", file=source,
+                                  columns=bad, rows=sorted(set(rows)))
+    X = sub.to_numpy(dtype=float)
+    allna = [c for j, c in enumerate(names) if np.all(np.isnan(X[:, j]))]
+    if allna:
+        raise DataValidationError("variable(s) have no observed values", file=source,
+                                  columns=allna)
+    if missing == "listwise":
+        keep = ~np.isnan(X).any(axis=1)
+    else:
+        keep = ~np.isnan(X).all(axis=1)
+        xi = [names.index(v) for v in model.pt.ov_x]
+        if xi:   # fixed.x: cases with missing covariates are removed (as lavaan)
+            keep &= ~np.isnan(X[:, xi]).any(axis=1)
+    X = X[keep]
+    kept = np.flatnonzero(keep)
+    const = []
+    for j, c in enumerate(names):
+        col = X[:, j]
+        col = col[~np.isnan(col)]
+        if col.size and np.ptp(col) == 0:
+            const.append(c)
+    if const:
+        raise DataValidationError(
+            "variable(s) are constant in the cases used" + (" (listwise)" if missing ==
+                                                           "listwise" else ""),
+            file=source, columns=const)
+    if X.shape[0] < len(names):
+        raise DataValidationError(
+            f"{X.shape[0]} usable cases ({missing}) but {len(names)} observed variables: "
+            "N must be at least the number of observed variables", file=source)
+    return X, kept
+
+
+@dataclass
+class SEMResult:
+    """A fitted SEM; attributes as in docs/ARCHITECTURE.md ("Fitted SEM result").
+
+    ``fmin`` is F_ML (lavaan's ``fmin`` is half of it); ``sample_cov`` has
+    divisor N (wishart: N-1; FIML: the EM estimate of the saturated model).
+    """
+
+    model: SEMModel
+    estimator: Estimator
+    stats: SampleStats
+    theta: np.ndarray
+    nobs: int
+    likelihood: str
+    missing: str
+    meanstructure: bool
+    observed: list[str]
+    sample_cov: np.ndarray
+    sample_mean: np.ndarray
+    implied_cov: np.ndarray
+    implied_mean: np.ndarray
+    npar: int
+    df: int
+    fmin: float
+    chisq: float
+    baseline_chisq: float
+    baseline_df: int
+    logl: float
+    logl_unrestricted: float
+    converged: bool
+    admissible: bool
+    warnings: list[str]
+    parameters: pd.DataFrame
+    r2: pd.Series
+    vcov: np.ndarray
+    iterations: int = 0
+    optimizer: str = ""
+    information: str = "expected"
+    model_text: str = ""
+    options: dict = field(default_factory=dict)
+    bootstrap: Any = None
+
+    # -------------------------------------------------------------- fit table
+    @property
+    def pvalue(self) -> float:
+        return float(stats.chi2.sf(self.chisq, self.df)) if self.df > 0 else math.nan
+
+    @property
+    def baseline_pvalue(self) -> float:
+        return float(stats.chi2.sf(self.baseline_chisq, self.baseline_df))
+
+    @property
+    def ntotal(self) -> int:
+        return self.nobs
+
+    def fit_measures(self) -> pd.Series:
+        """lavaan ``fitMeasures`` names (via :mod:`pipeline.fit_indices`)."""
+        try:
+            from .. import fit_indices
+        except ImportError:  # pragma: no cover - the fit-index module is another engineer's
+            return pd.Series({"npar": self.npar, "fmin": self.fmin / 2, "chisq": self.chisq,
+                              "df": self.df, "pvalue": self.pvalue,
+                              "baseline.chisq": self.baseline_chisq,
+                              "baseline.df": self.baseline_df,
+                              "baseline.pvalue": self.baseline_pvalue,
+                              "logl": self.logl, "unrestricted.logl": self.logl_unrestricted})
+        return fit_indices.fit_measures(self)
+
+    # ----------------------------------------------------------- diagnostics
+    def modification_indices(self, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
+        """Modification indices with EPC (lavaan ``modindices(fit, sort.=TRUE)``)."""
+        from .diagnostics import modification_indices
+        return modification_indices(self, sort=sort, minimum=minimum)
+
+    def residuals(self, kind: str = "standardized") -> pd.DataFrame:
+        """Residual covariances: ``raw``, ``standardized`` (lavaan), ``normalized``,
+        ``cor`` (correlation residuals) or ``cor.bentler``."""
+        from .diagnostics import residuals
+        return residuals(self, kind)
+
+    # ------------------------------------------------------------- rendering
+    def to_frame(self) -> pd.DataFrame:
+        return self.parameters.copy()
+
+    def to_dict(self) -> dict:
+        """The CLI JSON: ``{nobs, fit, parameters, r2, warnings, options}`` (NaN -> None)."""
+        def clean(v):
+            if isinstance(v, (float, np.floating)):
+                v = float(v)
+                return None if not math.isfinite(v) else v
+            if isinstance(v, np.integer):
+                return int(v)
+            if isinstance(v, np.bool_):
+                return bool(v)
+            return v
+        fm = self.fit_measures()
+        params = [{k: clean(v) for k, v in rec.items()}
+                  for rec in self.parameters.to_dict(orient="records")]
+        out = {
+            "nobs": int(self.nobs),
+            "fit": {str(k): clean(v) for k, v in fm.items()},
+            "parameters": params,
+            "r2": {str(k): clean(v) for k, v in self.r2.items()},
+            "warnings": list(self.warnings),
+            "options": {k: clean(v) for k, v in self.options.items()},
+        }
+        if self.bootstrap is not None:
+            out["bootstrap"] = {k: clean(v) for k, v in self.bootstrap.summary_dict().items()}
+        return out
+
+    def summary(self, digits: int = 3) -> str:
+        """A readable report: fit table, parameters, R²."""
+        lines = []
+        chi_label = ("chi-square (N x F_ML, lavaan 'normal')" if self.likelihood == "normal"
+                     else "chi-square ((N-1) x F_ML, AMOS 'wishart')")
+        lines.append(f"ML estimation ({self.missing}), N = {self.nobs}, "
+                     f"likelihood = {self.likelihood}, "
+                     f"{'converged' if self.converged else 'NOT CONVERGED'} "
+                     f"in {self.iterations} iterations ({self.optimizer})")
+        lines.append(f"{chi_label}: {self.chisq:.{digits}f}, df = {self.df}, "
+                     f"p = {self.pvalue:.{digits}g}")
+        lines.append("")
+        fm = self.fit_measures()
+        lines.append("Fit measures")
+        lines.append(fm.to_string(float_format=lambda x: f"{x:.{digits}f}"))
+        lines.append("")
+        lines.append("Parameters")
+        with pd.option_context("display.width", 160, "display.max_rows", 1000,
+                               "display.max_columns", 20):
+            lines.append(self.parameters.to_string(
+                index=False, float_format=lambda x: f"{x:.{digits}f}", na_rep=""))
+        lines.append("")
+        lines.append("R-squared")
+        lines.append(self.r2.to_string(float_format=lambda x: f"{x:.{digits}f}"))
+        if self.warnings:
+            lines.append("")
+            lines.append("Warnings")
+            lines += [f"  - {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<SEMResult N={self.nobs} chisq={self.chisq:.3f} df={self.df} "
+                f"npar={self.npar} {'converged' if self.converged else 'not converged'}"
+                f"{'' if self.admissible else ' INADMISSIBLE'}>")
+
+
+# ---------------------------------------------------------------------------
+def _warn(store: list[str], msg: str, cls, emit: bool = True) -> None:
+    store.append(f"{cls.__name__}: {msg}")
+    if emit:
+        warnings.warn(msg, cls, stacklevel=3)
+
+
+def count_moments(model: SEMModel, meanstructure: bool) -> int:
+    p, nx = model.p, len(model.pt.ov_x)
+    nd = p * (p + 1) // 2 - nx * (nx + 1) // 2
+    if meanstructure:
+        nd += p - nx
+    return nd
+
+
+def standardize(model: SEMModel, vals: np.ndarray, C: np.ndarray, defined=None):
+    """``std.lv`` and ``std.all`` of every row (lavaan's ``lav_standardize_*``).
+
+    Loadings and regressions are rescaled by the model-implied SDs (latent
+    only for std.lv); variances are divided by the total variance;
+    covariances become (residual) correlations ``cov / sqrt(|v_i| |v_j|)``
+    with ``v`` the variance parameters of the two variables (lavaan's
+    ``cov.std=TRUE``); intercepts are divided by the SD.
+    """
+    var = np.diag(C).copy()
+    with np.errstate(invalid="ignore"):
+        sd_all = np.where(var > 0, np.sqrt(np.where(var > 0, var, 1.0)), np.nan)
+    p = model.p
+    sd_lv = sd_all.copy()
+    sd_lv[:p] = 1.0
+    kind, I, J = model.kind, model.ii, model.jj
+    is_lat = np.zeros(model.n, dtype=bool)
+    is_lat[p:] = True
+    # residual variance parameter of each node (for covariances)
+    rv = np.full(model.n, np.nan)
+    for k, r in enumerate(model.rows):
+        if kind[k] == 1 and I[k] == J[k]:
+            rv[I[k]] = vals[k]
+    out = {}
+    for name, sd in (("std.lv", sd_lv), ("std.all", sd_all)):
+        s = np.full(len(vals), np.nan)
+        for k, r in enumerate(model.rows):
+            v = vals[k]
+            i, j = I[k], J[k]
+            if kind[k] == 0:             # A[i, j]: effect of j on i
+                s[k] = v * sd[j] / sd[i]
+            elif kind[k] == 1:
+                if i == j:
+                    s[k] = v / sd[i] ** 2
+                else:
+                    if name == "std.lv" and not (is_lat[i] or is_lat[j]):
+                        s[k] = v
+                    else:
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            a = math.sqrt(abs(rv[i])) if (name == "std.all" or is_lat[i]) \
+                                else 1.0
+                            b = math.sqrt(abs(rv[j])) if (name == "std.all" or is_lat[j]) \
+                                else 1.0
+                            s[k] = v / (a * b) if a * b > 0 else np.nan
+            else:
+                s[k] = v / sd[i]
+        out[name] = s
+    return out["std.lv"], out["std.all"]
+
+
+def _env_first(model: SEMModel, vals) -> dict[str, float]:
+    env = {}
+    for k, r in enumerate(model.rows):
+        if r["label"] and r["label"] not in env:
+            env[r["label"]] = vals[k]
+    return env
+
+
+def defined_jacobian(model: SEMModel, est, theta, exo):
+    """Values of ``:=`` parameters and their Jacobian w.r.t. theta (central differences)."""
+    d = model.defined
+    vals = model.row_values(theta, exo)
+    base = d.evaluate(_env_first(model, vals))
+    J = np.zeros((len(d), len(theta)))
+    for j in range(len(theta)):
+        h = 1e-6 * max(1.0, abs(theta[j]))
+        tp, tm = theta.copy(), theta.copy()
+        tp[j] += h
+        tm[j] -= h
+        fp = d.evaluate(_env_first(model, model.row_values(tp, exo)))
+        fm = d.evaluate(_env_first(model, model.row_values(tm, exo)))
+        J[:, j] = (fp - fm) / (2 * h)
+    return base, J
+
+
+def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
+        likelihood: str = "normal", missing: str = "listwise",
+        meanstructure: bool | None = None, fixed_x: bool = True,
+        start: np.ndarray | None = None, se: bool = True, emit_warnings: bool = True,
+        source: str | None = None) -> SEMResult:
+    """Fit a lavaan-syntax model by maximum likelihood.
+
+    Parameters
+    ----------
+    model : str, Path, ParsedModel or SEMModel
+        lavaan syntax, a path to a ``.lav`` file or a name in ``models/``.
+    data : DataFrame
+        Raw data; the model's observed variables must be columns.
+    likelihood : {"normal", "wishart"}
+        ``normal``: S with divisor N and chisq = N x F_ML (lavaan default);
+        ``wishart``: S with divisor N-1 and chisq = (N-1) x F_ML (AMOS).
+    missing : {"listwise", "fiml"}
+        ``fiml`` is lavaan's ``missing="ml"`` (casewise likelihood, mean
+        structure, h1 by EM, observed-information standard errors).
+    meanstructure : bool, optional
+        Default: False for listwise (True if the syntax has ``~ 1``), True
+        under FIML.
+    fixed_x : bool
+        lavaan's ``fixed.x=TRUE`` for exogenous observed covariates.
+    start : array, optional
+        Starting values of the free parameters (warm start).
+    se : bool
+        Compute standard errors.
+    emit_warnings : bool
+        Emit project warnings (always recorded on ``result.warnings``).
+
+    Returns
+    -------
+    SEMResult
+
+    In R: ``lavaan::sem(model, data, likelihood=, missing=)``.
+    """
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if missing in ("ml", "FIML"):
+        missing = "fiml"
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
+    if missing == "fiml" and likelihood == "wishart":
+        raise ValueError("likelihood='wishart' is not available with missing='fiml' "
+                         "(lavaan uses the normal likelihood under FIML)")
+    if isinstance(model, SEMModel):
+        sem_model = model
+        model_text = sem_model.pt.rows and ""
+    else:
+        text = model if isinstance(model, ParsedModel) else _read_model_text(model)
+        model_text = text.text if isinstance(text, ParsedModel) else text
+        has_int = "~1" in model_text.replace(" ", "")
+        ms = (missing == "fiml" or has_int) if meanstructure is None else bool(meanstructure)
+        if missing == "fiml":
+            ms = True
+        sem_model = build_model(text, meanstructure=ms, fixed_x=fixed_x)
+    ms = sem_model.meanstructure
+    if missing == "fiml" and not ms:
+        raise ValueError("missing='fiml' needs a model built with meanstructure=True")
+    X, kept = prepare_data(data, sem_model, missing=missing, source=source)
+    ndat = count_moments(sem_model, ms)
+    df = ndat - sem_model.npar
+    if df < 0:
+        raise ModelSpecificationError(
+            f"the model has more free parameters ({sem_model.npar}) than sample moments "
+            f"({ndat}): df = {df} < 0, the model is not identified")
+    warn_list: list[str] = []
+    st = sample_stats(X, likelihood=likelihood, missing=missing)
+    est = Estimator(sem_model, likelihood=likelihood, missing=missing, meanstructure=ms)
+    return _finish(sem_model, est, st, start=start, se=se, emit=emit_warnings,
+                   warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x)
+
+
+def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, emit,
+            warn_list, model_text, df, fixed_x) -> SEMResult:
+    likelihood, missing, ms = est.likelihood, est.missing, est.meanstructure
+    p = sem_model.p
+    N = st.nobs
+    admissible = True
+    ev = np.linalg.eigvalsh(st.cov)
+    if ev.min() <= 1e-12 * max(ev.max(), 1e-300):
+        _warn(warn_list, "the sample covariance matrix is not positive definite "
+              f"(smallest eigenvalue {ev.min():.3g}); chi-square and likelihood are undefined "
+              "and the matrix was NOT replaced", NotPositiveDefiniteWarning, emit)
+        admissible = False
+    opt = est.optimize(st, start=start)
+    theta = opt.theta
+    if not opt.converged:
+        _warn(warn_list, f"the optimizer did not converge ({opt.method}, {opt.iterations} "
+              f"iterations{': ' + opt.message if opt.message else ''}); the estimates "
+              "must not be interpreted", ConvergenceWarning, emit)
+        admissible = False
+    exo = est.exo_values(st)
+    vals = sem_model.row_values(theta, exo)
+    Sigma, mu, B, C, Bm = sem_model.moments(vals)
+    Sigma = (Sigma + Sigma.T) / 2
+    if not ms:
+        mu_out = st.mean.copy()
+    else:
+        mu_out = mu
+    # --- admissibility checks
+    heywood = []
+    for k, r in enumerate(sem_model.rows):
+        if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["par"] >= 0 and vals[k] < 0:
+            heywood.append(f"{r['lhs']} ({vals[k]:.4g})")
+    if heywood:
+        _warn(warn_list, "negative variance estimate(s) (Heywood case): " + ", ".join(heywood),
+              HeywoodCaseWarning, emit)
+        admissible = False
+    evs = np.linalg.eigvalsh(Sigma)
+    if evs.min() <= 0:
+        _warn(warn_list, "the model-implied covariance matrix is not positive definite "
+              f"(smallest eigenvalue {evs.min():.3g})", NotPositiveDefiniteWarning, emit)
+        admissible = False
+    if sem_model.latent:
+        Clv = C[p:, p:]
+        evl = np.linalg.eigvalsh((Clv + Clv.T) / 2)
+        if evl.min() <= 0:
+            _warn(warn_list, "the covariance matrix of the latent variables is not positive "
+                  f"definite (smallest eigenvalue {evl.min():.3g}): check for correlations "
+                  "above 1 or negative variances", NotPositiveDefiniteWarning, emit)
+            admissible = False
+    # --- test statistic and likelihoods
+    if missing == "fiml":
+        logl = fiml_logl(st.patterns, Sigma, mu)
+        logl1 = st.logl_h1
+        chisq = max(2.0 * (logl1 - logl), 0.0) if df > 0 else 2.0 * (logl1 - logl)
+        fmin = chisq / N
+        # baseline: independence model, free means and variances (per-variable ML)
+        bvar = np.nanvar(st.data, axis=0)
+        bmean = np.nanmean(st.data, axis=0)
+        logl_b = fiml_logl(st.patterns, np.diag(bvar), bmean)
+        nx = len(sem_model.pt.ov_x)
+        baseline_chisq = 2.0 * (logl1 - logl_b)
+        baseline_df = _baseline_df(p, nx, ms)
+    else:
+        fmin = est.objective(theta, st, gradient=False)
+        mult = N - 1 if likelihood == "wishart" else N
+        chisq = mult * fmin if np.isfinite(st.logdet) else math.nan
+        S = st.cov
+        sign, logdetSig = np.linalg.slogdet(Sigma)
+        Sinv = np.linalg.inv(Sigma)
+        d = st.mean - mu_out
+        logl = -N / 2 * (p * math.log(2 * math.pi) + logdetSig + np.trace(S @ Sinv)
+                         + (d @ Sinv @ d if ms else 0.0))
+        logl1 = -N / 2 * (p * math.log(2 * math.pi) + st.logdet + p)
+        nx = len(sem_model.pt.ov_x)
+        Sb = _baseline_cov(S, sem_model)
+        sb, ldb = np.linalg.slogdet(Sb)
+        fb = ldb + np.trace(S @ np.linalg.inv(Sb)) - st.logdet - p
+        baseline_chisq = mult * fb
+        baseline_df = _baseline_df(p, nx, ms)
+    # --- standard errors
+    npar = sem_model.npar
+    vcov = np.full((npar, npar), np.nan)
+    information = "observed" if missing == "fiml" else "expected"
+    if se and npar:
+        try:
+            if missing == "fiml":
+                info = est.observed_information(theta, st)
+            else:
+                info = est.expected_information(theta, st)
+            n_eff = (N - 1) if likelihood == "wishart" else N
+            evi = np.linalg.eigvalsh(info)
+            if evi.min() <= 1e-10 * max(abs(evi.max()), 1e-300):
+                _warn(warn_list, "the information matrix is singular (smallest eigenvalue "
+                      f"{evi.min():.3g}): the model may not be identified; standard errors "
+                      "are not available", IdentificationWarning, emit)
+                admissible = False
+            else:
+                vcov = linalg.inv(info) / n_eff
+                vcov = (vcov + vcov.T) / 2
+                evv = np.linalg.eigvalsh(vcov)
+                if evv.min() <= 0:
+                    _warn(warn_list, "the covariance matrix of the estimates (vcov) is not "
+                          f"positive definite (smallest eigenvalue {evv.min():.3g}): the model "
+                          "may not be identified", IdentificationWarning, emit)
+                    admissible = False
+        except (linalg.LinAlgError, ValueError) as exc:
+            _warn(warn_list, f"standard errors could not be computed ({exc})",
+                  IdentificationWarning, emit)
+            admissible = False
+    params = _parameter_table(sem_model, theta, exo, vals, C, vcov)
+    if se and npar and np.any(~np.isfinite(params["se"].to_numpy(dtype=float))) \
+            and np.all(np.isfinite(vcov)):
+        bad = params.loc[~np.isfinite(params["se"].astype(float)), ["lhs", "op", "rhs"]]
+        _warn(warn_list, "standard errors are NaN for: " + "; ".join(
+            " ".join(map(str, r)) for r in bad.itertuples(index=False)),
+            IdentificationWarning, emit)
+        admissible = False
+    r2 = _rsquare(sem_model, params)
+    options = {"likelihood": likelihood, "missing": missing, "meanstructure": ms,
+               "fixed.x": fixed_x, "information": information,
+               "estimator": "ML", "se": "standard" if se else "none",
+               "optimizer": opt.method}
+    return SEMResult(
+        model=sem_model, estimator=est, stats=st, theta=theta, nobs=N, likelihood=likelihood,
+        missing=missing, meanstructure=ms, observed=list(sem_model.observed),
+        sample_cov=st.cov, sample_mean=st.mean, implied_cov=Sigma, implied_mean=mu_out,
+        npar=npar, df=int(df), fmin=float(fmin), chisq=float(chisq),
+        baseline_chisq=float(baseline_chisq), baseline_df=int(baseline_df), logl=float(logl),
+        logl_unrestricted=float(logl1), converged=opt.converged, admissible=admissible,
+        warnings=warn_list, parameters=params, r2=r2, vcov=vcov, iterations=opt.iterations,
+        optimizer=opt.method, information=information, model_text=model_text, options=options)
+
+
+def _baseline_df(p: int, nx: int, ms: bool) -> int:
+    ny = p - nx
+    return ny * (ny - 1) // 2 + ny * nx
+
+
+def _baseline_cov(S: np.ndarray, model: SEMModel) -> np.ndarray:
+    """Independence model: diagonal, with the fixed.x block kept at its sample values."""
+    Sb = np.diag(np.diag(S))
+    xi = [model.observed.index(v) for v in model.pt.ov_x]
+    if xi:
+        Sb[np.ix_(xi, xi)] = S[np.ix_(xi, xi)]
+    return Sb
+
+
+def _parameter_table(model: SEMModel, theta, exo, vals, C, vcov) -> pd.DataFrame:
+    rows = model.rows
+    se = np.zeros(len(rows))
+    free = model.free_mask
+    with np.errstate(invalid="ignore"):
+        dv = np.diag(vcov)
+        se_par = np.where(dv >= 0, np.sqrt(np.abs(dv)), np.nan)
+    se[free] = se_par[model.par[free]]
+    std_lv, std_all = standardize(model, vals, C)
+    recs = []
+    for k, r in enumerate(rows):
+        recs.append({"lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "label": r["label"],
+                     "est": vals[k], "se": se[k], "std.lv": std_lv[k], "std.all": std_all[k]})
+    d = model.defined
+    if len(d):
+        base, J = defined_jacobian(model, vals, theta, exo)
+        dse = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+        s_lv = d.evaluate(_env_first(model, std_lv))
+        s_all = d.evaluate(_env_first(model, std_all))
+        for i, (name, expr) in enumerate(zip(d.names, d.exprs)):
+            recs.append({"lhs": name, "op": ":=", "rhs": expr.replace(" ", ""), "label": name,
+                         "est": base[i], "se": dse[i], "std.lv": s_lv[i],
+                         "std.all": s_all[i]})
+    df = pd.DataFrame.from_records(recs)
+    est, sev = df["est"].to_numpy(float), df["se"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sev > 0, est / sev, np.nan)
+    df["z"] = z
+    df["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+    df["ci.lower"] = est - _Z975 * sev
+    df["ci.upper"] = est + _Z975 * sev
+    return df[PARAM_COLUMNS]
+
+
+def _rsquare(model: SEMModel, params: pd.DataFrame) -> pd.Series:
+    """R² of indicators and dependent variables: 1 - std.all of their (residual) variance."""
+    ind = [r["rhs"] for r in model.rows if r["op"] == "=~"]
+    ys = [r["lhs"] for r in model.rows if r["op"] == "~"]
+    ynames = list(dict.fromkeys(ind + ys))
+    out = {}
+    for _, r in params.iterrows():
+        if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in ynames:
+            v = 1.0 - r["std.all"]
+            out[r["lhs"]] = v if v <= 1 else np.nan
+    return pd.Series(out, name="r2", dtype=float)
