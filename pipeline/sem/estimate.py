@@ -41,6 +41,9 @@ class Pattern:
     mean: np.ndarray
     cov: np.ndarray      # divisor n
 
+    def __post_init__(self):
+        self.ix = np.ix_(self.obs, self.obs)
+
 
 @dataclass
 class SampleStats:
@@ -133,13 +136,13 @@ def fiml_logl(patterns: list[Pattern], Sigma: np.ndarray, mu: np.ndarray) -> flo
     ll = 0.0
     for pat in patterns:
         o = pat.obs
-        So = Sigma[np.ix_(o, o)]
+        So = Sigma[pat.ix]
         try:
-            L = linalg.cholesky(So, lower=True)
-        except linalg.LinAlgError:
+            L = np.linalg.cholesky(So)
+        except np.linalg.LinAlgError:
             return -np.inf
         d = pat.mean - mu[o]
-        Sinv = linalg.cho_solve((L, True), np.eye(len(o)))
+        Sinv = np.linalg.inv(So)
         logdet = 2.0 * np.log(np.diag(L)).sum()
         ll += -0.5 * pat.n * (len(o) * LOG2PI + logdet
                               + np.sum(Sinv * (pat.cov + np.outer(d, d))))
@@ -258,18 +261,19 @@ class Estimator:
         gmu = np.zeros(self.p)
         for pat in stats.patterns:
             o = pat.obs
-            So = Sigma[np.ix_(o, o)]
+            So = Sigma[pat.ix]
             try:
-                L = linalg.cholesky(So, lower=True)
-            except linalg.LinAlgError:
+                L = np.linalg.cholesky(So)
+            except np.linalg.LinAlgError:
                 return (np.inf, np.zeros(self.model.npar)) if gradient else np.inf
-            Sinv = linalg.cho_solve((L, True), np.eye(len(o)))
+            Sinv = np.linalg.inv(So)
             d = pat.mean - mu[o]
             M = pat.cov + np.outer(d, d)
             w = pat.n / N
             f += w * (2.0 * np.log(np.diag(L)).sum() + np.sum(Sinv * M) + len(o) * LOG2PI)
             if gradient:
-                G[np.ix_(o, o)] += w * (Sinv - Sinv @ M @ Sinv)
+                SM = Sinv @ M
+                G[pat.ix] += w * (Sinv - SM @ Sinv)
                 gmu[o] += w * (-2.0 * Sinv @ d)
         if not gradient:
             return f
@@ -299,8 +303,7 @@ class Estimator:
             info = np.zeros((dS.shape[2], dS.shape[2]))
             for pat in stats.patterns:
                 o = pat.obs
-                info += (pat.n / stats.nobs) * _info_block(Sigma[np.ix_(o, o)],
-                                                          dS[np.ix_(o, o)], dm[o], True)
+                info += (pat.n / stats.nobs) * _info_block(Sigma[pat.ix], dS[pat.ix], dm[o], True)
             return info
         return _info_block(Sigma, dS, dm, self.meanstructure)
 
@@ -417,7 +420,7 @@ class Estimator:
 
 
 def _info_block(Sigma, dS, dm, meanstructure: bool) -> np.ndarray:
-    W = linalg.inv(Sigma)
+    W = np.linalg.inv(Sigma)
     W = (W + W.T) / 2
     WdS = np.einsum("ab,bck->ack", W, dS)              # W dSigma_k
     info = 0.5 * np.einsum("abk,bal->kl", WdS, WdS)

@@ -285,9 +285,59 @@ class FastML:
                 theta[k] = 0.5 * S[i, i] if i < self.p else 0.05
         return theta
 
-    def fit(self, S: np.ndarray, start: np.ndarray | None = None, *, max_iter: int = 200,
-            xtol: float = 1e-9, want_info: bool = False) -> FitSummary:
+    def _evaluate(self, th, S, logdetS):
+        vals = self._row_values(th, S)
+        sigma, Bp, Cp, Sm, B = self._moments(vals)
+        ci = _chol_inv(sigma)
+        if ci is None:
+            return None
+        K, logdet = ci
+        R = K @ S @ K.T
+        f = logdet + float(np.trace(R)) - logdetS - self.p
+        if not math.isfinite(f):
+            return None
+        return f, K, R, Bp, Cp, Sm, B, vals
+
+    def _gradient(self, cur) -> np.ndarray:
+        """dF/dtheta through dF/dSigma = W - W S W (no Jacobian needed)."""
+        f, K, R, Bp, Cp, Sm, B, vals = cur
+        G = K.T @ (np.eye(self.p) - R) @ K
+        T = Bp.T @ G                      # n x p
+        dA = 2.0 * (T @ Cp)               # n x n
+        dS = T @ Bp                       # n x n
+        ga = dA[self._aI, self._aJ]
+        gs = dS[self._sI, self._sJ] * (1.0 + self._s_off)
+        if self._shared:
+            return ga @ self._P_a + gs @ self._P_s
+        g = np.empty(self.q)
+        g[self._free_par[self._a]] = ga
+        g[self._free_par[self._s]] = gs
+        return g
+
+    def information(self, theta: np.ndarray, S: np.ndarray | None = None) -> np.ndarray:
+        """Expected information of F at *theta*: ``X'X`` (q x q).
+
+        In R: ``lavInspect(fit, "information.expected")`` times 2.
+        """
+        theta = np.asarray(theta, dtype=float)
+        S = np.zeros((self.p, self.p)) if S is None else S
+        sigma, Bp, Cp, _, _ = self._moments(self._row_values(theta, S))
+        ci = _chol_inv(sigma)
+        if ci is None:
+            raise ValueError("theta gives a non-positive-definite implied covariance matrix")
+        X = self._design(ci[0], Bp, Cp)
+        return X.T @ X
+
+    def fit(self, S: np.ndarray, start: np.ndarray | None = None, *,
+            hinv0: np.ndarray | None = None, max_iter: int = 300, xtol: float = 1e-8,
+            want_info: bool = False) -> FitSummary:
         """Minimize :math:`F_{ML}` for the covariance matrix *S* (divisor N).
+
+        Quasi-Newton (BFGS) whose initial inverse Hessian is the inverse
+        expected information (Fisher scoring's metric), with backtracking
+        (Armijo) line search that also keeps the implied matrix positive
+        definite.  When a line search fails the metric is reset to the
+        expected information at the current point.
 
         Parameters
         ----------
@@ -296,11 +346,16 @@ class FastML:
         start : ndarray (q,), optional
             Warm start (the full-sample estimates in a bootstrap); default
             :meth:`start_values`.
+        hinv0 : ndarray (q, q), optional
+            Initial inverse Hessian, e.g. the inverse information at the
+            full-sample estimates shared by every bootstrap draw; default
+            computed at *start*.
         max_iter : int
         xtol : float
-            Converged when the largest Fisher-scoring step is below *xtol*.
+            Converged when the largest component of the quasi-Newton step
+            is below *xtol*.
         want_info : bool
-            Return the information matrix at the optimum (for standard errors).
+            Return the expected information at the optimum (standard errors).
 
         Returns
         -------
@@ -314,57 +369,63 @@ class FastML:
         if cs is None:
             return FitSummary(theta, math.nan, 0, False, False)
         logdetS = cs[1]
-        p = self.p
-        ta, tb, w = self._ta, self._tb, self._w
-
-        def evaluate(th):
-            vals = self._row_values(th, S)
-            sigma, Bp, Cp, Sm, B = self._moments(vals)
-            ci = _chol_inv(sigma)
-            if ci is None:
-                return None
-            K, logdet = ci
-            R = K @ S @ K.T
-            f = logdet + float(np.trace(R)) - logdetS - p
-            return f, K, R, Bp, Cp, Sm, B, vals
-
-        cur = evaluate(theta)
-        if cur is None or not np.isfinite(cur[0]):
+        cur = self._evaluate(theta, S, logdetS)
+        if cur is None:
             return FitSummary(theta, math.nan, 0, False, False)
+
+        def fisher_inv(c):
+            X = self._design(c[1], c[3], c[4])
+            H = X.T @ X
+            try:
+                return np.linalg.inv(H)
+            except np.linalg.LinAlgError:
+                return np.linalg.pinv(H)
+
+        fresh = hinv0 is None
+        Hinv = fisher_inv(cur) if fresh else np.array(hinv0, dtype=float)
+        g = self._gradient(cur)
         converged = False
         it = 0
-        X = None
         for it in range(1, max_iter + 1):
-            f, K, R, Bp, Cp, Sm, B, vals = cur
-            X = self._design(K, Bp, Cp)
-            r = (R - np.eye(p))[ta, tb] * w
-            H = X.T @ X
-            g = X.T @ r
-            try:
-                c, info = lapack.dpotrf(H, lower=1, clean=1)
-                if info != 0:
-                    raise np.linalg.LinAlgError
-                step, _ = lapack.dpotrs(c, g, lower=1)
-            except np.linalg.LinAlgError:
-                step = np.linalg.lstsq(X, r, rcond=None)[0]
-            lam = 1.0
-            accepted = None
-            for _ in range(30):
-                trial = theta + lam * step
-                new = evaluate(trial)
-                if new is not None and new[0] <= f + 1e-12 * max(1.0, abs(f)):
-                    accepted = (trial, new)
+            d = -(Hinv @ g)
+            if np.max(np.abs(d)) < xtol:
+                converged = True
+                break
+            f = cur[0]
+            slope = float(g @ d)
+            if slope >= 0:                # not a descent direction: reset metric
+                Hinv = fisher_inv(cur)
+                fresh = True
+                d = -(Hinv @ g)
+                slope = float(g @ d)
+            lam, new = 1.0, None
+            for _ in range(40):
+                new = self._evaluate(theta + lam * d, S, logdetS)
+                if new is not None and new[0] <= f + 1e-4 * lam * slope:
                     break
+                new = None
                 lam *= 0.5
-            if accepted is None:
-                break
-            theta, cur = accepted
-            if lam == 1.0 and np.max(np.abs(step)) < xtol:
-                converged = True
-                break
-            if abs(f - cur[0]) < 1e-15 and np.max(np.abs(lam * step)) < xtol:
-                converged = True
-                break
+            if new is None:
+                if fresh:
+                    # no decrease along the Fisher direction: at the optimum
+                    # up to rounding when the step is tiny
+                    converged = np.max(np.abs(d)) < 1e3 * xtol
+                    break
+                Hinv = fisher_inv(cur)
+                fresh = True
+                continue
+            s = lam * d
+            theta = theta + s
+            g_new = self._gradient(new)
+            y = g_new - g
+            sy = float(s @ y)
+            if sy > 1e-12:
+                rho = 1.0 / sy
+                Hy = Hinv @ y
+                Hinv = (Hinv - rho * (np.outer(s, Hy) + np.outer(Hy, s))
+                        + (rho * rho * float(y @ Hy) + rho) * np.outer(s, s))
+            cur, g = new, g_new
+            fresh = False
         f, K, R, Bp, Cp, Sm, B, vals = cur
         info = None
         if want_info:

@@ -183,6 +183,16 @@ class SEMResult:
     def ntotal(self) -> int:
         return self.nobs
 
+    @property
+    def data(self) -> np.ndarray | None:
+        """The data matrix fitted (cases used, columns in ``observed`` order)."""
+        return self.stats.data
+
+    @property
+    def x_idx(self) -> list[int]:
+        """Indices (in ``observed``) of the fixed.x exogenous covariates."""
+        return [self.observed.index(v) for v in self.model.pt.ov_x]
+
     def fit_measures(self) -> pd.Series:
         """lavaan ``fitMeasures`` names (via :mod:`pipeline.fit_indices`)."""
         try:
@@ -563,7 +573,8 @@ def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, 
     return SEMResult(
         model=sem_model, estimator=est, stats=st, theta=theta, nobs=N, likelihood=likelihood,
         missing=missing, meanstructure=ms, observed=list(sem_model.observed),
-        sample_cov=st.cov, sample_mean=st.mean, implied_cov=Sigma, implied_mean=mu_out,
+        sample_cov=st.cov * ((N - 1) / N if likelihood == "wishart" else 1.0),
+        sample_mean=st.mean, implied_cov=Sigma, implied_mean=mu_out,
         npar=npar, df=int(df), fmin=float(fmin), chisq=float(chisq),
         baseline_chisq=float(baseline_chisq), baseline_df=int(baseline_df), logl=float(logl),
         logl_unrestricted=float(logl1), converged=opt.converged, admissible=admissible,

@@ -1,0 +1,148 @@
+"""ML / FIML estimates of pipeline.sem against lavaan 0.6-14 fixtures.
+
+Fixtures: tests/reference/lavaan_engine.R (cases below; each fixture quotes
+its R call, e.g. ``cfa(model, data = HolzingerSwineford1939, likelihood =
+"wishart")`` or ``sem(model, data = PoliticalDemocracy)``).
+Tolerances: estimates, std.lv, std.all and R² 1e-4 absolute (the issue asks
+1e-3); SEs 0.5% relative (issue: 1%); chisq 1e-6 relative (issue: 1e-4);
+log-likelihoods 1e-6 relative; every fitMeasures value 1e-3 absolute (and
+1e-6 relative for chi-squares / likelihood-based ones).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.sem import fit
+from tests.conftest import REFERENCE, load_fixture
+
+CASES = ["hs_normal", "hs_wishart", "hs_equal", "poldem", "mediator_single", "hs_fiml"]
+
+
+@functools.lru_cache(maxsize=None)
+def _fitted(case):
+    ref = load_fixture(f"lavaan_{case}.json")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    miss = "fiml" if ref["options"]["missing"] == "ml" else "listwise"
+    res = fit(ref["model"], data, likelihood=ref["options"]["likelihood"], missing=miss)
+    return ref, res
+
+
+def _merged(ref, res):
+    r = pd.DataFrame(ref["parameters"])
+    m = r.merge(res.parameters, on=["lhs", "op", "rhs"], suffixes=("_r", ""), how="outer",
+                indicator=True)
+    return m
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_parameter_table_matches_lavaan(case):
+    """parameterEstimates(fit, standardized=TRUE): est, se, z, ci, std.lv, std.all."""
+    ref, res = _fitted(case)
+    m = _merged(ref, res)
+    assert (m["_merge"] == "both").all(), m.loc[m["_merge"] != "both", ["lhs", "op", "rhs"]]
+    assert list(res.parameters.columns) == ["lhs", "op", "rhs", "label", "est", "se", "z",
+                                            "pvalue", "ci.lower", "ci.upper", "std.lv",
+                                            "std.all"]
+    for col in ["est", "std.lv", "std.all", "ci.lower", "ci.upper"]:
+        np.testing.assert_allclose(m[col].astype(float), m[col + "_r"].astype(float),
+                                   atol=1e-4, rtol=0, err_msg=col)
+    free = m["se_r"].astype(float) > 0
+    np.testing.assert_allclose(m.loc[free, "se"].astype(float),
+                               m.loc[free, "se_r"].astype(float), rtol=5e-3)
+    assert np.all(m.loc[~free, "se"].astype(float) == 0)
+    np.testing.assert_allclose(m.loc[free, "z"].astype(float), m.loc[free, "z_r"].astype(float),
+                               rtol=5e-3)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_test_statistic_and_likelihood(case):
+    """fitMeasures(fit)[c("chisq","df","npar","logl","unrestricted.logl","baseline.chisq")]."""
+    ref, res = _fitted(case)
+    f = ref["fit"]
+    assert res.converged and res.admissible and res.warnings == []
+    assert res.nobs == ref["nobs"]
+    assert res.df == f["df"] and res.npar == f["npar"]
+    assert res.baseline_df == f["baseline.df"]
+    assert res.chisq == pytest.approx(f["chisq"], rel=1e-6)
+    assert res.baseline_chisq == pytest.approx(f["baseline.chisq"], rel=1e-6)
+    assert res.logl == pytest.approx(f["logl"], rel=1e-8)
+    assert res.logl_unrestricted == pytest.approx(f["unrestricted.logl"], rel=1e-8)
+    # fmin is F_ML = 2 x lavaan's fmin
+    assert res.fmin == pytest.approx(2 * f["fmin"], rel=1e-6)
+    mult = res.nobs - 1 if res.likelihood == "wishart" else res.nobs
+    if res.missing == "listwise":
+        assert res.chisq == pytest.approx(mult * res.fmin, rel=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_moments_and_r2(case):
+    """lavInspect(fit, "sampstat"), fitted(fit), lavInspect(fit, "r2")."""
+    ref, res = _fitted(case)
+    assert res.observed == ref["observed"]
+    S = np.array(ref["sample"]["cov"])
+    if res.likelihood == "wishart":     # lavaan stores S with divisor N-1 there
+        S = S * (res.nobs - 1) / res.nobs
+    # FIML: EM estimate; lavaan's EM stops at a looser tolerance (differences ~1e-6)
+    np.testing.assert_allclose(res.sample_cov, S, atol=1e-5 if res.missing == "fiml" else 1e-8)
+    np.testing.assert_allclose(res.implied_cov, np.array(ref["implied"]["cov"]), atol=1e-5)
+    if ref["implied"]["mean"] is not None:
+        np.testing.assert_allclose(res.implied_mean, ref["implied"]["mean"], atol=1e-5)
+    r2 = pd.Series(ref["r2"], dtype=float)
+    assert sorted(res.r2.index) == sorted(r2.index)
+    np.testing.assert_allclose(res.r2[r2.index], r2, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_measures_match_lavaan(case):
+    """fitMeasures(fit): every measure both report, 1e-3 absolute (chisq-type 1e-6 rel)."""
+    ref, res = _fitted(case)
+    fm = res.fit_measures()
+    common = [k for k, v in ref["fit"].items() if k in fm.index and v is not None]
+    assert {"chisq", "cfi", "tli", "rmsea", "srmr", "gfi", "agfi", "aic", "bic"} <= set(common)
+    for k in common:
+        v = ref["fit"][k]
+        if k in ("chisq", "baseline.chisq", "logl", "unrestricted.logl", "aic", "bic", "bic2"):
+            assert fm[k] == pytest.approx(v, rel=1e-6), k
+        else:
+            assert fm[k] == pytest.approx(v, abs=1e-3), k
+
+
+def test_vcov_matches_lavaan():
+    """vcov(fit) for PoliticalDemocracy (expected information), 0.5% relative on the diagonal."""
+    ref, res = _fitted("poldem")
+    V = np.array(ref["vcov_free"])
+    np.testing.assert_allclose(np.diag(res.vcov), np.diag(V), rtol=5e-3)
+
+
+def test_defined_parameters_delta_method():
+    """ind := a*b, total := c + a*b (PoliticalDemocracy) with delta-method SEs."""
+    ref, res = _fitted("poldem")
+    p = res.parameters.set_index("lhs")
+    assert p.loc["ind", "op"] == ":=" and p.loc["ind", "rhs"] == "a*b"
+    est = res.parameters.set_index(["lhs", "op", "rhs"])["est"]
+    assert p.loc["ind", "est"] == pytest.approx(est[("dem60", "~", "ind60")]
+                                                * est[("dem65", "~", "dem60")])
+    refp = pd.DataFrame(ref["parameters"]).set_index("lhs")
+    assert p.loc["total", "se"] == pytest.approx(refp.loc["total", "se"], rel=5e-3)
+
+
+def test_wishart_scales_chisq_by_n_minus_1():
+    """Same estimates of loadings, chisq ratio (N-1)/N (AMOS vs lavaan convention)."""
+    _, rn = _fitted("hs_normal")
+    _, rw = _fitted("hs_wishart")
+    assert rw.chisq / rn.chisq == pytest.approx((rn.nobs - 1) / rn.nobs, rel=1e-6)
+    ln = rn.parameters.query("op == '=~'")["est"].to_numpy()
+    lw = rw.parameters.query("op == '=~'")["est"].to_numpy()
+    np.testing.assert_allclose(ln, lw, atol=1e-5)
+
+
+def test_warm_start_reproduces_estimates():
+    ref, res = _fitted("poldem")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    res2 = fit(ref["model"], data, start=res.theta)
+    np.testing.assert_allclose(res2.theta, res.theta, atol=1e-6)
+    assert res2.iterations <= 3
