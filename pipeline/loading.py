@@ -1,0 +1,1040 @@
+"""The raw-data contract: read a wave's raw file and validate it against its codebook.
+
+A wave's raw file may be CSV (UTF-8, UTF-8 with BOM, cp1251 or kz1048),
+Excel ``.xlsx`` or SPSS ``.sav``.  :func:`read_raw` reads it, maps answers to
+the codebook's codes and checks every cell.  Every problem raises
+:class:`~pipeline.exceptions.DataValidationError` naming the file, the
+column(s) and the spreadsheet row(s) (header = row 1, first respondent =
+row 2).  Problems in individual cells are collected, so one run reports all
+of them.  Every silent-looking change is recorded in the result's log
+(:class:`Recoding`): BOM stripped, encoding detected, empty rows dropped,
+declared missing codes and SPSS user-missing values turned into NaN (counted
+per column), labels written out as text mapped to codes, Excel floats
+``5.0`` turned into codes ``5``.
+
+The loader never writes anything.
+
+Encodings
+---------
+A CSV is decoded strictly, never with replacement characters.  Without an
+explicit ``encoding`` it is tried as UTF-8 (a BOM is stripped and logged);
+if that fails, as cp1251, and the result is accepted only when it contains
+no letters foreign to Russian and Kazakh (a kz1048 file read as cp1251 shows
+``Ќ ћ Ў Ј ...`` where the Kazakh letters should be, and is then read as
+kz1048, logged).  Whatever the encoding, decoded text is searched for
+typical mojibake (``Р°Р``, ``вЂ``, ``Ð°``, ``Ã©``, U+FFFD): a file that was
+decoded with the wrong code page before it was saved is an error naming the
+column and rows, not silently loaded.
+
+CLI::
+
+    python -m pipeline validate DATA --instrument cs2019
+    python -m pipeline validate --wave cs2019
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import re
+import sys
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .codebook import Codebook, Variable, load_codebook, normalize_label
+from .exceptions import DataValidationError
+
+__all__ = ["read_raw", "read_table", "LoadResult", "Recoding", "find_mojibake",
+           "detect_encoding", "main", "FORMATS"]
+
+#: File suffixes the loader reads.
+FORMATS = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".sav", ".zsav")
+
+# ---------------------------------------------------------------- encodings
+
+_HI = bytes(range(0x80, 0xC0))
+_CP1251_HI = _HI.decode("cp1251", errors="ignore")
+_KZ1048_HI = _HI.decode("kz1048", errors="ignore")
+_CP1252_HI = _HI.decode("cp1252", errors="ignore")
+# characters of the 0x80-0xBF block that real Russian/Kazakh text uses
+_ALLOWED_HI = set("‚„…–—‘’“”•\xa0«»°№Ёё­Іі·©®§±")
+_KAZAKH = set("ӘәҒғҚқҢңӨөҰұҮүҺһІі")
+# letters/symbols that never occur in Russian or Kazakh survey text
+_FOREIGN_CP1251 = "".join(sorted(set(_CP1251_HI) - _ALLOWED_HI))
+_FOREIGN_RE = re.compile("[" + re.escape(_FOREIGN_CP1251) + "]")
+_FOREIGN_KZ_RE = re.compile("[" + re.escape("".join(sorted(set(_KZ1048_HI) - _ALLOWED_HI - _KAZAKH))) + "]")
+_MOJIBAKE_RES = [
+    # UTF-8 Cyrillic decoded as cp1251/kz1048: "Р°Р±", "РџСЂ", "С–", "Т›"
+    re.compile("(?:[РСТУ][" + re.escape("".join(sorted(set(_CP1251_HI + _KZ1048_HI)))) + "]){2,}"),
+    # UTF-8 punctuation decoded as cp1251: "вЂ”", "вЂњ"
+    re.compile("вЂ"),
+    # UTF-8 Cyrillic/Latin decoded as latin-1/cp1252: "Ð°", "Ñ\x81", "Ã©", "Â«"
+    re.compile("[ÐÑ][" + re.escape(_CP1252_HI) + "]"),
+    re.compile("Ã[" + re.escape(_CP1252_HI) + "]"),
+    re.compile("Â[\xa0«»°©®±·]"),
+    # text that already went through a replacing decoder
+    re.compile("\ufffd"),
+]
+
+
+def find_mojibake(text: str) -> str | None:
+    """Return the first mojibake-looking fragment of *text*, or ``None``.
+
+    Detects UTF-8 text decoded as cp1251/kz1048 (``"Р°Р±"``, ``"вЂ"``), as
+    latin-1/cp1252 (``"Ð°"``, ``"Ã©"``), and replacement characters.
+    """
+    if not isinstance(text, str) or text.isascii():
+        return None
+    for rx in _MOJIBAKE_RES:
+        m = rx.search(text)
+        if m:
+            start = max(0, m.start() - 8)
+            return text[start:m.end() + 8]
+    return None
+
+
+def _line_col_of(data: bytes, pos: int, delimiter: str | None) -> tuple[int, int | None, str]:
+    """1-based line of byte *pos*, field index on that line, and a snippet."""
+    line_start = data.rfind(b"\n", 0, pos) + 1
+    line_no = data.count(b"\n", 0, pos) + 1
+    prefix = data[line_start:pos].decode("ascii", errors="ignore")
+    field_idx = None
+    if delimiter:
+        field_idx = prefix.count(delimiter)
+    end = data.find(b"\n", pos)
+    snippet = data[line_start:end if end >= 0 else len(data)][:80]
+    return line_no, field_idx, snippet.decode("ascii", errors="backslashreplace")
+
+
+@dataclass(frozen=True)
+class Recoding:
+    """One logged change the loader made to the raw file's content.
+
+    Attributes
+    ----------
+    column : str
+        The column concerned (``""`` for the whole file).
+    action : str
+        ``bom_stripped``, ``encoding``, ``empty_rows_dropped``,
+        ``empty_columns_dropped``, ``empty_column``, ``declared_missing``,
+        ``spss_user_missing``, ``label_to_code``, ``float_to_int``,
+        ``spss_value_labels``, ``header_renamed``, ``absent_optional_column``.
+    count : int
+        Number of cells (or rows/columns) affected.
+    detail : str
+        Human-readable detail (e.g. which codes).
+    rows : tuple of int
+        Spreadsheet rows affected (header = row 1), where meaningful.
+    """
+
+    column: str
+    action: str
+    count: int
+    detail: str = ""
+    rows: tuple[int, ...] = ()
+
+
+@dataclass
+class LoadResult:
+    """A validated raw file.
+
+    Attributes
+    ----------
+    data : pandas.DataFrame
+        One row per respondent, columns in codebook order; coded items as
+        float codes (NaN = missing), ``org``-like string codes as str, text
+        as str, multi-choice as ``"1;3"``.
+    file : str
+    instrument : str
+    format : str
+        ``csv``, ``xlsx`` or ``sav``.
+    encoding : str or None
+        The text encoding used (CSV; SAV as reported by the file).
+    log : list of Recoding
+    rows : list of int
+        Spreadsheet row of each respondent in ``data``.
+    n_rows_file : int
+        Data rows in the file, including dropped empty rows.
+    """
+
+    data: pd.DataFrame
+    file: str
+    instrument: str
+    format: str
+    encoding: str | None
+    log: list[Recoding] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    n_rows_file: int = 0
+
+    def log_frame(self) -> pd.DataFrame:
+        """The recoding log as a tidy table."""
+        cols = ["column", "action", "count", "detail", "rows"]
+        return pd.DataFrame([{"column": r.column, "action": r.action, "count": r.count,
+                              "detail": r.detail, "rows": list(r.rows)} for r in self.log],
+                            columns=cols)
+
+    def counts(self, action: str) -> dict[str, int]:
+        """Cells affected by one kind of recoding, per column."""
+        out: dict[str, int] = {}
+        for r in self.log:
+            if r.action == action:
+                out[r.column] = out.get(r.column, 0) + r.count
+        return out
+
+    @property
+    def dropped_rows(self) -> list[int]:
+        return [row for r in self.log if r.action == "empty_rows_dropped" for row in r.rows]
+
+    def summary(self) -> str:
+        lines = [f"{self.file}: instrument {self.instrument}, format {self.format}"
+                 + (f", encoding {self.encoding}" if self.encoding else ""),
+                 f"  {self.n_rows_file} data rows in the file, {len(self.data)} respondents loaded, "
+                 f"{len(self.data.columns)} columns"]
+        for r in self.log:
+            where = f"{r.column}: " if r.column else ""
+            rows = f" (rows {', '.join(map(str, r.rows[:10]))}{', ...' if len(r.rows) > 10 else ''})" \
+                if r.rows else ""
+            lines.append(f"  - {where}{r.action} x{r.count}" + (f" [{r.detail}]" if r.detail else "") + rows)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "instrument": self.instrument, "format": self.format,
+                "encoding": self.encoding, "n_rows_file": self.n_rows_file,
+                "n_respondents": len(self.data),
+                "log": [r.__dict__ | {"rows": list(r.rows)} for r in self.log]}
+
+
+# ------------------------------------------------------------ raw cell grid
+
+@dataclass
+class _Grid:
+    header: list[str]
+    cells: list[list[Any]]          # row-major, same length as header
+    rownums: list[int]
+    fmt: str
+    encoding: str | None = None
+    log: list[Recoding] = field(default_factory=list)
+    sav_meta: Any = None
+
+
+def _fail(path: Path, msg: str, columns: Sequence[str] | None = None,
+          rows: Sequence[int] | None = None) -> DataValidationError:
+    return DataValidationError(msg, file=str(path), columns=columns, rows=rows)
+
+
+def detect_encoding(data: bytes, path: str | Path = "<bytes>",
+                    encoding: str | None = None) -> tuple[str, str, list[Recoding]]:
+    """Decode CSV bytes strictly; return ``(text, encoding, log)``.
+
+    Parameters
+    ----------
+    data : bytes
+    path : str or Path
+        Only for messages.
+    encoding : str, optional
+        Force an encoding (still strict, still checked for mojibake by the
+        caller).  ``None`` auto-detects UTF-8 (with or without BOM), then
+        cp1251, then kz1048 as described in the module docstring.
+
+    Raises
+    ------
+    DataValidationError
+        The bytes do not decode, naming the row (line) and, where possible,
+        the field of the first bad byte.
+    """
+    path = Path(path)
+    log: list[Recoding] = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+        log.append(Recoding("", "bom_stripped", 1, "UTF-8 byte-order mark removed from the header"))
+        if encoding and encoding.lower().replace("_", "-") not in {"utf-8", "utf8", "utf-8-sig"}:
+            raise _fail(path, f"the file starts with a UTF-8 byte-order mark but encoding={encoding!r} "
+                              "was requested", rows=[1])
+        encoding = "utf-8"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise _fail(path, f"starts with a UTF-16 byte-order mark but is not valid UTF-16: {exc.reason}") from None
+        log.append(Recoding("", "encoding", 1, "UTF-16 (byte-order mark)"))
+        return text, "utf-16", log
+    delim = _sniff_delimiter_bytes(data)
+    if encoding:
+        try:
+            text = data.decode(encoding)
+        except LookupError:
+            raise ValueError(f"encoding={encoding!r}: unknown encoding") from None
+        except UnicodeDecodeError as exc:
+            line, fld, snip = _line_col_of(data, exc.start, delim)
+            raise _fail(path, f"cannot be decoded as {encoding} (byte 0x{data[exc.start]:02x}, "
+                              f"field {fld + 1 if fld is not None else '?'} of the line: {snip!r}); "
+                              "is it saved in another encoding (cp1251, kz1048, UTF-8)?",
+                        rows=[line]) from None
+        return text, encoding, log
+    try:
+        return data.decode("utf-8"), "utf-8", log
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    # Not UTF-8: a Windows Cyrillic code page?
+    cp = data.decode("cp1251", errors="strict") if b"\x98" not in data else None
+    if cp is not None and not _FOREIGN_RE.search(cp):
+        log.append(Recoding("", "encoding", 1, "not UTF-8; decoded as cp1251 (no foreign letters)"))
+        return cp, "cp1251", log
+    try:
+        kz = data.decode("kz1048")
+    except UnicodeDecodeError:
+        kz = None
+    if kz is not None and not _FOREIGN_KZ_RE.search(kz):
+        log.append(Recoding("", "encoding", 1, "not UTF-8; as cp1251 it shows non-Kazakh letters, "
+                                               "decoded as kz1048"))
+        return kz, "kz1048", log
+    line, fld, snip = _line_col_of(data, utf8_error.start, delim)
+    raise _fail(path, f"encoding not recognised: not UTF-8 (byte 0x{data[utf8_error.start]:02x}, field "
+                      f"{fld + 1 if fld is not None else '?'} of the line: {snip!r}), and as cp1251 or "
+                      "kz1048 it contains letters foreign to Russian and Kazakh; re-save the file as UTF-8 "
+                      "or pass the right encoding", rows=[line])
+
+
+def _sniff_delimiter_bytes(data: bytes) -> str | None:
+    first = data.split(b"\n", 1)[0]
+    counts = {d: first.count(d.encode()) for d in (",", ";", "\t")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else None
+
+
+def _read_csv_grid(path: Path, encoding: str | None) -> _Grid:
+    data = path.read_bytes()
+    if not data.strip():
+        raise _fail(path, "the file is empty (no header row)")
+    text, enc, log = detect_encoding(data, path, encoding)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+        if not any(r.action == "bom_stripped" for r in log):
+            log.append(Recoding("", "bom_stripped", 1, "byte-order mark removed from the header"))
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise _fail(path, "contains NUL characters: not a text CSV (a binary file saved as .csv?)",
+                    rows=[text.count("\n", 0, nul) + 1])
+    first_line = text.split("\n", 1)[0]
+    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
+    delim = max(counts, key=counts.get) if max(counts.values()) else ","
+    records: list[list[str]] = []
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=False)
+        for rec in reader:
+            records.append(rec)
+    except csv.Error as exc:
+        raise _fail(path, f"not a well-formed CSV file: {exc}", rows=[len(records) + 1]) from None
+    if not records or not any(c.strip() for c in records[0]):
+        raise _fail(path, "the first row (header) is empty", rows=[1])
+    header = records[0]
+    width = len(header)
+    cells: list[list[Any]] = []
+    for i, rec in enumerate(records[1:], start=2):
+        if len(rec) > width:
+            extra = rec[width:]
+            if any(c.strip() for c in extra):
+                raise _fail(path, f"row has {len(rec)} fields but the header has {width} "
+                                  f"(unquoted delimiter {delim!r} in a cell?)", rows=[i])
+            rec = rec[:width]
+        elif len(rec) < width:
+            rec = rec + [""] * (width - len(rec))
+        cells.append(rec)
+    return _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)),
+                 fmt="csv", encoding=enc, log=log)
+
+
+def _xlsx_value(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (int, float)):
+        return v
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return str(v)
+
+
+def _read_xlsx_grid(path: Path) -> _Grid:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError,
+            IndexError, AttributeError, EOFError) as exc:
+        raise _fail(path, f"not a readable .xlsx workbook: {type(exc).__name__}: {exc}") from None
+    try:
+        ws = wb.worksheets[0]
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, IndexError,
+            AttributeError, EOFError) as exc:
+        raise _fail(path, f"not a readable .xlsx workbook: {type(exc).__name__}: {exc}") from None
+    finally:
+        wb.close()
+    if not rows or all(v is None or str(v).strip() == "" for v in rows[0]):
+        raise _fail(path, "the first row (header) of the first sheet is empty", rows=[1])
+    width = max(len(r) for r in rows)
+    rows = [r + [None] * (width - len(r)) for r in rows]
+    header = ["" if v is None else str(v) for v in rows[0]]
+    cells = [[_xlsx_value(v) for v in r] for r in rows[1:]]
+    grid = _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)), fmt="xlsx")
+    # Excel keeps formatted-but-empty trailing rows in the sheet dimension
+    trailing = 0
+    while grid.cells and all(_is_empty(v) for v in grid.cells[-1]):
+        grid.cells.pop()
+        grid.rownums.pop()
+        trailing += 1
+    if trailing:
+        grid.log.append(Recoding("", "empty_rows_dropped", trailing,
+                                 "trailing empty rows of the sheet (Excel artefact)"))
+    return grid
+
+
+def _read_sav_grid(path: Path, encoding: str | None) -> _Grid:
+    import pyreadstat
+    try:
+        df, meta = pyreadstat.read_sav(str(path), user_missing=True, encoding=encoding)
+    except Exception as exc:  # pyreadstat raises its own ReadstatError / PyreadstatError
+        if type(exc).__module__.startswith("pyreadstat") or isinstance(exc, (OSError, ValueError,
+                                                                               UnicodeError)):
+            raise _fail(path, f"not a readable SPSS .sav file: {exc}") from None
+        raise
+    log: list[Recoding] = []
+    # SPSS user-missing values -> NaN, counted per column from the file's metadata
+    user_vals: dict[str, list[Any]] = dict(getattr(meta, "missing_user_values", {}) or {})
+    ranges: dict[str, list[dict[str, Any]]] = dict(getattr(meta, "missing_ranges", {}) or {})
+    for col in df.columns:
+        s = df[col]
+        mask = pd.Series(False, index=s.index)
+        vals = list(user_vals.get(col, []) or [])
+        for r in ranges.get(col, []) or []:
+            lo, hi = r.get("lo"), r.get("hi")
+            if lo == hi:
+                vals.append(lo)
+            elif pd.api.types.is_numeric_dtype(s):
+                mask |= s.between(lo, hi)
+        if vals:
+            mask |= s.isin(vals)
+        n = int(mask.sum())
+        if n:
+            df.loc[mask, col] = np.nan
+            rows = [int(i) + 2 for i in np.flatnonzero(mask.to_numpy())]
+            log.append(Recoding(col, "spss_user_missing", n,
+                                "SPSS user-missing " + ", ".join(map(_fmt_code, sorted(set(vals), key=str)))
+                                if vals else "SPSS user-missing range", tuple(rows)))
+    header = [str(c) for c in df.columns]
+    cells = df.astype(object).where(df.notna(), None).to_numpy().tolist()
+    grid = _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)), fmt="sav",
+                 encoding=getattr(meta, "file_encoding", None), log=log, sav_meta=meta)
+    return grid
+
+
+def _fmt_code(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _is_empty(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and math.isnan(v):
+        return True
+    return isinstance(v, str) and v.strip() == ""
+
+
+def _suffix(path: Path) -> str:
+    suf = path.suffix.lower()
+    if suf not in FORMATS:
+        raise _fail(path, f"unsupported file type {suf or '(none)'!r}; the loader reads "
+                          f"{', '.join(FORMATS)}")
+    return suf
+
+
+def _read_grid(path: Path, encoding: str | None) -> _Grid:
+    if not path.exists():
+        raise FileNotFoundError(f"raw file not found: {path}")
+    if path.is_dir():
+        raise _fail(path, "is a directory, not a data file")
+    suf = _suffix(path)
+    if suf in {".xlsx", ".xlsm"}:
+        return _read_xlsx_grid(path)
+    if suf in {".sav", ".zsav"}:
+        return _read_sav_grid(path, encoding)
+    return _read_csv_grid(path, encoding)
+
+
+# --------------------------------------------------------------- public API
+
+def read_table(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame:
+    """Read a CSV, XLSX or SAV file as a plain DataFrame (no codebook).
+
+    Encoding detection, BOM stripping and mojibake checks are those of
+    :func:`read_raw`; empty trailing rows and columns are dropped; numbers
+    are parsed (``"5"`` and ``5.0`` become 5), everything else stays text.
+    For SPSS files user-missing values become NaN.
+
+    In R: ``readr::read_csv`` / ``readxl::read_xlsx`` / ``haven::read_sav``.
+    """
+    p = Path(path)
+    grid = _read_grid(p, encoding)
+    _clean_header(grid, p)
+    _drop_empty_rows(grid)
+    _check_mojibake(grid, p)
+    df = pd.DataFrame(grid.cells, columns=grid.header, dtype=object)
+    for col in df.columns:
+        s = df[col].map(lambda v: None if _is_empty(v) else (v.strip() if isinstance(v, str) else v))
+        num = pd.to_numeric(s, errors="coerce")
+        if s.notna().any() and num[s.notna()].notna().all():
+            if np.isfinite(num.dropna()).all() and (num.dropna() % 1 == 0).all():
+                df[col] = num.astype("Int64") if num.isna().any() else num.astype("int64")
+            else:
+                df[col] = num.astype(float)
+        else:
+            df[col] = s
+    return df
+
+
+def read_raw(path: str | Path, instrument: str | Codebook, *,
+             encoding: str | None = None) -> LoadResult:
+    """Read a raw survey file and validate it against the instrument's codebook.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` (UTF-8, UTF-8 with BOM, cp1251, kz1048), ``.xlsx`` or
+        ``.sav`` file.
+    instrument : str or Codebook
+        Codebook name (``"cs2019"``, ``"cs2020"``, ``"citizens2020"``), a
+        codebook YAML path, or a loaded :class:`~pipeline.codebook.Codebook`.
+    encoding : str, optional
+        Force the CSV (or SAV) text encoding; by default it is detected.
+
+    Returns
+    -------
+    LoadResult
+        ``.data`` (validated, coded), ``.log`` (every recoding with counts
+        and rows), ``.rows`` (spreadsheet row of each respondent).
+
+    Raises
+    ------
+    DataValidationError
+        Any breach of the contract, naming file, column(s) and row(s):
+        undecodable or mojibake text, unknown/duplicated/missing required
+        columns, an all-empty column, a duplicate or missing respondent id,
+        text in a coded or numeric item, a code outside the item's codes
+        that is not declared missing.
+    FileNotFoundError
+        *path* does not exist.
+
+    In R: ``haven::read_sav(user_na = TRUE)`` followed by
+    ``pointblank``/``validate`` rules.
+    """
+    p = Path(path)
+    cb = instrument if isinstance(instrument, Codebook) else load_codebook(instrument)
+    grid = _read_grid(p, encoding)
+    _clean_header(grid, p)
+    _match_columns(grid, p, cb)
+    _drop_empty_rows(grid)
+    n_rows_file = len(grid.cells) + sum(r.count for r in grid.log if r.action == "empty_rows_dropped")
+    if not grid.cells:
+        raise _fail(p, "the file has a header but no data rows", rows=[1])
+    _check_mojibake(grid, p)
+    data, log = _validate_cells(grid, p, cb)
+    return LoadResult(data=data, file=str(p), instrument=cb.name, format=grid.fmt,
+                      encoding=grid.encoding, log=grid.log + log, rows=list(grid.rownums),
+                      n_rows_file=n_rows_file)
+
+
+# ---------------------------------------------------------------- the checks
+
+_INVISIBLE = "\ufeff\u200b\u200e\u200f\xa0"
+
+
+def _clean_header(grid: _Grid, path: Path) -> None:
+    cleaned = []
+    for j, h in enumerate(grid.header):
+        raw = "" if h is None else str(h)
+        c = raw.strip().strip(_INVISIBLE).strip()
+        if c != raw.strip() and "\ufeff" in raw:
+            if not any(r.action == "bom_stripped" for r in grid.log):
+                grid.log.append(Recoding(c, "bom_stripped", 1, "byte-order mark removed from a header cell"))
+        cleaned.append(c)
+    grid.header = cleaned
+    # trailing (and interior) columns with neither a header nor any data: Excel artefacts
+    keep, dropped = [], 0
+    for j, h in enumerate(grid.header):
+        has_data = any(not _is_empty(r[j]) for r in grid.cells)
+        if not h and not has_data:
+            dropped += 1
+            continue
+        if not h:
+            rows = [grid.rownums[i] for i, r in enumerate(grid.cells) if not _is_empty(r[j])]
+            raise _fail(path, f"column {j + 1} (spreadsheet column {_col_letter(j)}) has data but no "
+                              "header", columns=[f"#{j + 1}"], rows=rows)
+        keep.append(j)
+    if dropped:
+        grid.log.append(Recoding("", "empty_columns_dropped", dropped,
+                                 "columns with no header and no data (Excel artefact)"))
+        grid.header = [grid.header[j] for j in keep]
+        grid.cells = [[r[j] for j in keep] for r in grid.cells]
+    seen: dict[str, int] = {}
+    dups = []
+    for h in grid.header:
+        seen[h] = seen.get(h, 0) + 1
+        if seen[h] == 2:
+            dups.append(h)
+    if dups:
+        raise _fail(path, "duplicated column header(s)", columns=dups, rows=[1])
+    bad = [h for h in grid.header if find_mojibake(h)]
+    if bad:
+        raise _fail(path, f"header looks like mojibake ({find_mojibake(bad[0])!r}): the file was decoded "
+                          "with the wrong code page", columns=bad, rows=[1])
+
+
+def _col_letter(j: int) -> str:
+    s = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _match_columns(grid: _Grid, path: Path, cb: Codebook) -> None:
+    known = {n.casefold(): n for n in cb.variables}
+    renamed = []
+    header = []
+    for h in grid.header:
+        if h not in cb.variables and h.casefold() in known:
+            renamed.append(f"{h} -> {known[h.casefold()]}")
+            h = known[h.casefold()]
+        header.append(h)
+    if renamed:
+        grid.log.append(Recoding("", "header_renamed", len(renamed), "case of header: " + ", ".join(renamed)))
+    if len(set(header)) != len(header):
+        dups = sorted({h for h in header if header.count(h) > 1})
+        raise _fail(path, "columns that differ only in case", columns=dups, rows=[1])
+    grid.header = header
+    unknown = [h for h in header if h not in cb.variables]
+    if unknown:
+        raise _fail(path, f"unknown column(s) not in codebook {cb.name!r} ({cb.path.name})",
+                    columns=unknown, rows=[1])
+    missing = [n for n in cb.required_columns if n not in header]
+    if missing:
+        raise _fail(path, f"required column(s) of codebook {cb.name!r} missing from the header",
+                    columns=missing, rows=[1])
+
+
+def _drop_empty_rows(grid: _Grid) -> None:
+    keep_cells, keep_rows, dropped = [], [], []
+    for r, n in zip(grid.cells, grid.rownums):
+        if all(_is_empty(v) for v in r):
+            dropped.append(n)
+        else:
+            keep_cells.append(r)
+            keep_rows.append(n)
+    if dropped:
+        grid.log.append(Recoding("", "empty_rows_dropped", len(dropped), "rows with no answer at all",
+                                 tuple(dropped)))
+    grid.cells, grid.rownums = keep_cells, keep_rows
+
+
+def _check_mojibake(grid: _Grid, path: Path) -> None:
+    problems: list[tuple[str, list[int], str]] = []
+    for j, h in enumerate(grid.header):
+        rows, first = [], None
+        for r, n in zip(grid.cells, grid.rownums):
+            v = r[j]
+            if isinstance(v, str):
+                frag = find_mojibake(v)
+                if frag:
+                    rows.append(n)
+                    first = first or frag
+        if rows:
+            problems.append((h, rows, first))
+    if problems:
+        cols = [c for c, _, _ in problems]
+        rows = sorted({n for _, rs, _ in problems for n in rs})
+        detail = "; ".join(f"column {c} rows {', '.join(map(str, rs[:10]))}: {frag!r}"
+                           for c, rs, frag in problems[:5])
+        raise _fail(path, f"text looks like mojibake (UTF-8 decoded with the wrong code page somewhere "
+                          f"before this file was saved, or the file read in the wrong encoding): {detail}",
+                    columns=cols, rows=rows)
+
+
+@dataclass
+class _Problem:
+    column: str
+    rows: list[int]
+    message: str
+
+
+_INT_RE = re.compile(r"^[+-]?\d+(?:\.0*)?$")
+_NUM_RE = re.compile(r"^[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?$")
+
+
+def _as_number(v: Any) -> float | None:
+    """A cell as a number, or None when it is not a number (text)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, np.integer)):
+        return float(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, str):
+        s = v.strip()
+        if _NUM_RE.match(s):
+            try:
+                x = float(s.replace(",", "."))
+            except ValueError:
+                return None
+            return x if math.isfinite(x) else None
+    return None
+
+
+def _show(v: Any) -> str:
+    s = repr(v) if isinstance(v, str) else _fmt_code(v)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def _cell_list(pairs: list[tuple[int, Any]], limit: int = 8) -> str:
+    out = ", ".join(f"row {n}: {_show(v)}" for n, v in pairs[:limit])
+    if len(pairs) > limit:
+        out += f", ... ({len(pairs)} cells in all)"
+    return out
+
+
+def _sav_label_map(grid: _Grid, col: str, var: Variable, path: Path,
+                   log: list[Recoding]) -> dict[Any, Any] | None:
+    """Map SPSS codes to codebook codes through the file's value labels."""
+    meta = grid.sav_meta
+    if meta is None:
+        return None
+    labels = (getattr(meta, "variable_value_labels", {}) or {}).get(col)
+    if not labels:
+        return None
+    lookup = var.label_lookup()
+    mapping, unmatched = {}, []
+    for code, lab in labels.items():
+        key = normalize_label(lab)
+        if key in lookup:
+            mapping[code] = lookup[key]
+        else:
+            unmatched.append((code, lab))
+    if not mapping:
+        return None          # labels unrelated to the codebook: codes are taken as they are
+    if unmatched:
+        raise _fail(path, "SPSS value labels disagree with the codebook: "
+                          + ", ".join(f"{_fmt_code(c)} = {lab!r}" for c, lab in unmatched)
+                          + f" (codebook: {dict(var.codes)})", columns=[col])
+    changed = {c: m for c, m in mapping.items() if _as_number(c) != _as_number(m) and c != m}
+    if changed:
+        log.append(Recoding(col, "spss_value_labels", len(changed),
+                            "codes remapped through value labels: "
+                            + ", ".join(f"{_fmt_code(c)}->{_fmt_code(m)}" for c, m in changed.items())))
+    return mapping
+
+
+def _validate_cells(grid: _Grid, path: Path, cb: Codebook) -> tuple[pd.DataFrame, list[Recoding]]:
+    problems: list[_Problem] = []
+    log: list[Recoding] = []
+    out: dict[str, Any] = {}
+    n = len(grid.cells)
+    for j, col in enumerate(grid.header):
+        var = cb[col]
+        values = [r[j] for r in grid.cells]
+        empties = [_is_empty(v) for v in values]
+        if all(empties):
+            if var.required or var.type != "text":
+                problems.append(_Problem(col, [], "the column is empty in every row"))
+            else:
+                log.append(Recoding(col, "empty_column", n, "optional text column with no answers"))
+            out[col] = pd.Series([np.nan] * n, dtype=object)
+            continue
+        if var.type == "id":
+            out[col] = _check_id(values, empties, grid, col, problems)
+        elif var.type == "text":
+            out[col] = pd.Series([None if e else (v.strip() if isinstance(v, str) else _fmt_code(v))
+                                  for v, e in zip(values, empties)], dtype=object)
+        elif var.type == "numeric":
+            out[col] = _check_numeric(values, empties, grid, var, problems, log)
+        elif var.type == "multi":
+            out[col] = _check_multi(values, empties, grid, var, problems, log)
+        else:
+            mapping = _sav_label_map(grid, col, var, path, log)
+            out[col] = _check_coded(values, empties, grid, var, problems, log, mapping)
+    if problems:
+        if len(problems) == 1:
+            p = problems[0]
+            raise _fail(path, p.message, columns=[p.column], rows=p.rows)
+        cols = list(dict.fromkeys(p.column for p in problems))
+        rows = sorted({r for p in problems for r in p.rows})
+        lines = [f"{len(problems)} problems:"] + [
+            f"  - column {p.column}" + (f", rows {', '.join(map(str, p.rows[:20]))}"
+                                        + (" ..." if len(p.rows) > 20 else "") if p.rows else "")
+            + f": {p.message}" for p in problems]
+        err = _fail(path, "\n".join(lines), columns=cols, rows=rows)
+        err.problems = problems  # type: ignore[attr-defined]
+        raise err
+    df = pd.DataFrame(out, index=pd.RangeIndex(n))
+    # absent optional columns: present as empty, logged
+    for name, var in cb.variables.items():
+        if name not in df.columns:
+            df[name] = pd.Series([np.nan] * n, dtype=object if var.type in {"text", "multi"} or
+                                 (var.is_coded and not var.numeric_codes) else float)
+            log.append(Recoding(name, "absent_optional_column", n, "optional column not in the file; added empty"))
+    df = df[[c for c in cb.variables if c in df.columns]]
+    return df, log
+
+
+def _check_id(values, empties, grid, col, problems) -> pd.Series:
+    keys: list[Any] = []
+    for v, e in zip(values, empties):
+        if e:
+            keys.append(None)
+            continue
+        x = _as_number(v)
+        if x is not None and float(x).is_integer():
+            keys.append(int(x))
+        else:
+            keys.append(str(v).strip())
+    missing = [r for r, k in zip(grid.rownums, keys) if k is None]
+    if missing:
+        problems.append(_Problem(col, missing, "respondent id missing"))
+    seen: dict[Any, list[int]] = {}
+    for r, k in zip(grid.rownums, keys):
+        if k is not None:
+            seen.setdefault(str(k), []).append(r)
+    dups = {k: rs for k, rs in seen.items() if len(rs) > 1}
+    if dups:
+        rows = sorted(r for rs in dups.values() for r in rs)
+        desc = "; ".join(f"id {k!s} in rows {', '.join(map(str, rs))}" for k, rs in list(dups.items())[:10])
+        problems.append(_Problem(col, rows, f"duplicate respondent id: {desc}"))
+    if all(isinstance(k, int) for k in keys if k is not None) and not missing:
+        return pd.Series(keys, dtype="int64")
+    return pd.Series([None if k is None else str(k) for k in keys], dtype=object)
+
+
+def _check_coded(values, empties, grid, var: Variable, problems, log, sav_map) -> pd.Series:
+    col = var.name
+    lookup = var.label_lookup()
+    str_codes = not var.numeric_codes
+    code_fold = {str(c).casefold(): c for c in var.codes} | {str(c).casefold(): c for c in var.missing_codes}
+    result: list[Any] = []
+    text_cells, range_cells, frac_cells = [], [], []
+    missing_rows: dict[Any, list[int]] = {}
+    n_label = n_float = 0
+    for v, e, r in zip(values, empties, grid.rownums):
+        if e:
+            result.append(np.nan)
+            continue
+        code: Any = None
+        if sav_map is not None and v in sav_map:
+            code = sav_map[v]
+        elif str_codes:
+            s = str(v).strip() if not isinstance(v, float) else _fmt_code(v)
+            if s in var.codes or s in var.missing_codes:
+                code = s
+            elif s.casefold() in code_fold:
+                code = code_fold[s.casefold()]
+            elif normalize_label(s) in lookup:
+                code = lookup[normalize_label(s)]
+                n_label += 1
+            else:
+                range_cells.append((r, v))
+                result.append(np.nan)
+                continue
+        else:
+            x = _as_number(v)
+            if x is None:
+                key = normalize_label(v)
+                if key in lookup:
+                    code = lookup[key]
+                    n_label += 1
+                else:
+                    text_cells.append((r, v))
+                    result.append(np.nan)
+                    continue
+            elif not float(x).is_integer():
+                frac_cells.append((r, v))
+                result.append(np.nan)
+                continue
+            else:
+                code = int(x)
+                if grid.fmt != "sav" and (isinstance(v, float) or (isinstance(v, str) and "." in v)):
+                    n_float += 1
+        if code in var.missing_codes:
+            missing_rows.setdefault(code, []).append(r)
+            result.append(np.nan)
+        elif code in var.codes:
+            result.append(code)
+        else:
+            range_cells.append((r, v))
+            result.append(np.nan)
+    valid = ", ".join(map(str, var.codes))
+    miss = ", ".join(map(str, var.missing_codes)) or "none"
+    if text_cells:
+        problems.append(_Problem(col, [r for r, _ in text_cells],
+                                 f"text in a coded item ({_cell_list(text_cells)}); expected one of the "
+                                 f"codes {valid} or their labels"))
+    if frac_cells:
+        problems.append(_Problem(col, [r for r, _ in frac_cells],
+                                 f"not a whole-number code ({_cell_list(frac_cells)}); valid codes {valid}"))
+    if range_cells:
+        problems.append(_Problem(col, [r for r, _ in range_cells],
+                                 f"code outside the item's codes ({_cell_list(range_cells)}); valid codes "
+                                 f"{valid}; declared missing codes {miss}"))
+    for code, rows in missing_rows.items():
+        log.append(Recoding(col, "declared_missing", len(rows),
+                            f"code {code} ({var.missing_codes[code]}) -> NaN", tuple(rows)))
+    if n_label:
+        log.append(Recoding(col, "label_to_code", n_label, "answers written as labels mapped to codes"))
+    if n_float:
+        log.append(Recoding(col, "float_to_int", n_float, "whole numbers stored as decimals (5.0 -> 5)"))
+    if str_codes:
+        return pd.Series([None if (isinstance(x, float) and math.isnan(x)) else x for x in result],
+                         dtype=object)
+    return pd.Series(result, dtype=float)
+
+
+_SPLIT_RE = re.compile(r"\s*[;,|]\s*")
+
+
+def _check_multi(values, empties, grid, var: Variable, problems, log) -> pd.Series:
+    col = var.name
+    lookup = var.label_lookup()
+    result: list[Any] = []
+    bad_cells, range_cells = [], []
+    missing_rows: list[int] = []
+    for v, e, r in zip(values, empties, grid.rownums):
+        if e:
+            result.append(None)
+            continue
+        x = _as_number(v)
+        parts = [x] if x is not None else [p for p in _SPLIT_RE.split(str(v).strip()) if p]
+        codes: list[Any] = []
+        ok = True
+        for part in parts:
+            num = part if isinstance(part, float) else _as_number(part)
+            if num is not None and float(num).is_integer():
+                c = int(num)
+            elif isinstance(part, str) and normalize_label(part) in lookup:
+                c = lookup[normalize_label(part)]
+            else:
+                bad_cells.append((r, v))
+                ok = False
+                break
+            if c not in var.codes and c not in var.missing_codes:
+                range_cells.append((r, v))
+                ok = False
+                break
+            codes.append(c)
+        if not ok:
+            result.append(None)
+            continue
+        if any(c in var.missing_codes for c in codes):
+            if len(codes) > 1:
+                range_cells.append((r, v))
+                result.append(None)
+                continue
+            missing_rows.append(r)
+            result.append(None)
+            continue
+        result.append(";".join(str(c) for c in sorted(set(codes))))
+    valid = ", ".join(map(str, var.codes))
+    if bad_cells:
+        problems.append(_Problem(col, [r for r, _ in bad_cells],
+                                 f"not a list of codes ({_cell_list(bad_cells)}); expected codes {valid} "
+                                 "separated by ';'"))
+    if range_cells:
+        problems.append(_Problem(col, [r for r, _ in range_cells],
+                                 f"code outside the item's codes, or a missing code combined with answers "
+                                 f"({_cell_list(range_cells)}); valid codes {valid}"))
+    if missing_rows:
+        log.append(Recoding(col, "declared_missing", len(missing_rows), "declared missing code -> NaN",
+                            tuple(missing_rows)))
+    return pd.Series(result, dtype=object)
+
+
+def _check_numeric(values, empties, grid, var: Variable, problems, log) -> pd.Series:
+    col = var.name
+    result: list[float] = []
+    text_cells, range_cells = [], []
+    missing_rows: list[int] = []
+    for v, e, r in zip(values, empties, grid.rownums):
+        if e:
+            result.append(np.nan)
+            continue
+        x = _as_number(v)
+        if x is None:
+            text_cells.append((r, v))
+            result.append(np.nan)
+            continue
+        if float(x).is_integer() and int(x) in var.missing_codes:
+            missing_rows.append(r)
+            result.append(np.nan)
+            continue
+        if (var.min is not None and x < var.min) or (var.max is not None and x > var.max):
+            range_cells.append((r, v))
+            result.append(np.nan)
+            continue
+        result.append(x)
+    if text_cells:
+        problems.append(_Problem(col, [r for r, _ in text_cells],
+                                 f"text in a numeric item ({_cell_list(text_cells)})"))
+    if range_cells:
+        problems.append(_Problem(col, [r for r, _ in range_cells],
+                                 f"value outside [{var.min}, {var.max}] ({_cell_list(range_cells)})"))
+    if missing_rows:
+        log.append(Recoding(col, "declared_missing", len(missing_rows), "declared missing code -> NaN",
+                            tuple(missing_rows)))
+    return pd.Series(result, dtype=float)
+
+
+# ---------------------------------------------------------------------- CLI
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipeline validate DATA --instrument NAME``: check a raw file.
+
+    Prints a summary of what was loaded and every recoding; exits 0 when the
+    file meets the contract.  A breach raises
+    :class:`~pipeline.exceptions.DataValidationError`, which the dispatcher
+    prints as one message (file, column, rows) with exit status 2.
+    """
+    ap = argparse.ArgumentParser(prog="python -m pipeline validate",
+                                 description="Check a raw survey file against its instrument codebook.")
+    ap.add_argument("data", nargs="?", help="the raw file (.csv, .xlsx, .sav)")
+    ap.add_argument("--instrument", help="codebook name (cs2019, cs2020, citizens2020) or YAML path")
+    ap.add_argument("--wave", help="take file and instrument from params.yaml waves.<WAVE>")
+    ap.add_argument("--encoding", help="force the text encoding of a CSV (default: detect)")
+    ap.add_argument("--json", action="store_true", help="print the load log as JSON")
+    args = ap.parse_args(argv)
+    data, instrument = args.data, args.instrument
+    if args.wave:
+        from . import config, paths
+        wp = config.wave_params(args.wave)
+        data = data or str(paths.resolve(wp["raw"]))
+        instrument = instrument or wp["instrument"]
+    if not data or not instrument:
+        ap.error("give DATA and --instrument, or --wave")
+    res = read_raw(data, instrument, encoding=args.encoding)
+    if args.json:
+        print(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(res.summary())
+        print("OK: the file meets the codebook contract")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
