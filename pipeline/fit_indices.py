@@ -48,24 +48,28 @@ __all__ = [
     "chisq_pvalue", "ml_discrepancy", "chisq_ml", "baseline_chisq_ml",
     "cfi", "tli", "nfi", "ifi", "rfi", "rni", "pnfi",
     "rmsea_n", "rmsea", "rmsea_ci", "rmsea_pvalue", "rmsea_notclose_pvalue",
-    "ml_weight_quadratic", "gfi", "agfi", "pgfi", "srmr",
+    "ml_weight_quadratic", "gfi", "agfi", "pgfi", "srmr", "rmr", "crmr",
+    "srmr_mplus", "hoelter_cn", "mfi", "ecvi",
     "loglik_normal", "loglik_missing", "missing_patterns",
     "available_case_moments",
     "aic", "bic", "bic2", "cmin_df",
     "fit_measures",
 ]
 
-#: Names of :func:`fit_measures`, in lavaan's ``fitMeasures()`` order (plus
-#: AMOS's ``cmin_df`` and a few extra lavaan indices at the end).
+#: Names of :func:`fit_measures`: lavaan's ``fitMeasures()`` for an ML fit,
+#: in lavaan's order, plus AMOS's ``cmin_df`` after ``pvalue``.  (The robust
+#: FIML indices ``cfi.robust`` etc. of lavaan are not computed.)
 FIT_MEASURE_NAMES: tuple[str, ...] = (
-    "npar", "chisq", "df", "pvalue", "cmin_df",
+    "npar", "fmin", "chisq", "df", "pvalue", "cmin_df",
     "baseline.chisq", "baseline.df", "baseline.pvalue",
     "cfi", "tli", "nnfi", "rfi", "nfi", "pnfi", "ifi", "rni",
     "logl", "unrestricted.logl", "aic", "bic", "ntotal", "bic2",
     "rmsea", "rmsea.ci.lower", "rmsea.ci.upper", "rmsea.ci.level",
     "rmsea.pvalue", "rmsea.close.h0", "rmsea.notclose.pvalue",
     "rmsea.notclose.h0",
-    "srmr", "gfi", "agfi", "pgfi",
+    "rmr", "rmr_nomean", "srmr", "srmr_bentler", "srmr_bentler_nomean",
+    "crmr", "crmr_nomean", "srmr_mplus", "srmr_mplus_nomean",
+    "cn_05", "cn_01", "gfi", "agfi", "pgfi", "mfi", "ecvi",
 )
 
 _NAN = float("nan")
@@ -695,6 +699,144 @@ def srmr(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> float:
     return float(math.sqrt(np.sum(r * r) / r.size))
 
 
+def rmr(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> float:
+    """Root mean square residual (unstandardized).
+
+    ``RMR = sqrt(sum r^2 / p*)`` over the raw residuals ``s_ij - sigma_ij``
+    (i <= j, ``p* = p(p+1)/2``), plus the mean residuals ``m_i - mu_i`` when
+    means are given (``p* = p(p+1)/2 + p``).
+
+    Reference: Joreskog & Sorbom (1981), *LISREL V*.
+
+    In R: ``fitMeasures(fit, c("rmr", "rmr_nomean"))``.
+    """
+    S = _matrix(sample_cov, "sample_cov")
+    Sig = _matrix(implied_cov, "implied_cov")
+    if S.shape != Sig.shape:
+        raise ValueError("sample_cov and implied_cov must have the same shape")
+    p = S.shape[0]
+    rows, cols = np.tril_indices(p)
+    r = [(S - Sig)[rows, cols]]
+    m = _vector(sample_mean, "sample_mean", p)
+    mu = _vector(implied_mean, "implied_mean", p)
+    if (m is None) != (mu is None):
+        raise ValueError("give both sample_mean and implied_mean, or neither")
+    if m is not None:
+        r.insert(0, m - mu)
+    v = np.concatenate(r)
+    return float(math.sqrt(np.sum(v * v) / v.size))
+
+
+def crmr(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> float:
+    """Correlation root mean square residual (Bollen's residual correlations).
+
+    Residuals of the correlations, ``s_ij/sqrt(s_ii s_jj) -
+    sigma_ij/sqrt(sigma_ii sigma_jj)``, averaged over the ``p(p-1)/2``
+    off-diagonal elements (the diagonal residuals are 0 and do not count);
+    with means, ``m_i/sqrt(s_ii) - mu_i/sqrt(s_ii)`` are added and
+    ``p* = p(p-1)/2 + p``.  Entries below 1e-5 in absolute value are left
+    unscaled, as lavaan.
+
+    Reference: Bollen, K. A. (1989), *Structural Equations with Latent
+    Variables*, p. 258.
+
+    In R: ``fitMeasures(fit, c("crmr", "crmr_nomean"))``.
+    """
+    S = _matrix(sample_cov, "sample_cov")
+    Sig = _matrix(implied_cov, "implied_cov")
+    if S.shape != Sig.shape:
+        raise ValueError("sample_cov and implied_cov must have the same shape")
+    p = S.shape[0]
+    sd_o = np.sqrt(np.diag(S))
+    sd_e = np.sqrt(np.diag(Sig))
+    R = _rescale(S, 1.0 / np.outer(sd_o, sd_o)) - _rescale(Sig, 1.0 / np.outer(sd_e, sd_e))
+    rows, cols = np.tril_indices(p)
+    r = [R[rows, cols]]
+    m = _vector(sample_mean, "sample_mean", p)
+    mu = _vector(implied_mean, "implied_mean", p)
+    if (m is None) != (mu is None):
+        raise ValueError("give both sample_mean and implied_mean, or neither")
+    if m is not None:
+        r.insert(0, _rescale(m, 1.0 / sd_o) - _rescale(mu, 1.0 / sd_o))
+    v = np.concatenate(r)
+    return float(math.sqrt(np.sum(v * v) / (v.size - p)))
+
+
+def srmr_mplus(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> float:
+    """SRMR as Mplus defines it.
+
+    Off-diagonal correlation residuals ``cor(S) - cor(Sigma)``, the
+    variance residuals ``(s_ii - sigma_ii) / s_ii`` and, with means,
+    ``m_i/sqrt(s_ii) - mu_i/sqrt(sigma_ii)``; divided by
+    ``p(p+1)/2`` (+ p with means).
+
+    Reference: Muthen, L. K., & Muthen, B. O., *Mplus Technical Appendices*.
+
+    In R: ``fitMeasures(fit, c("srmr_mplus", "srmr_mplus_nomean"))``.
+    """
+    S = _matrix(sample_cov, "sample_cov")
+    Sig = _matrix(implied_cov, "implied_cov")
+    if S.shape != Sig.shape:
+        raise ValueError("sample_cov and implied_cov must have the same shape")
+    p = S.shape[0]
+    sd_o = np.sqrt(np.diag(S))
+    sd_e = np.sqrt(np.diag(Sig))
+    R = S / np.outer(sd_o, sd_o) - Sig / np.outer(sd_e, sd_e)
+    rows, cols = np.tril_indices(p, k=-1)
+    total = float(np.sum(R[rows, cols] ** 2))
+    total += float(np.sum(((np.diag(S) - np.diag(Sig)) / np.diag(S)) ** 2))
+    e = p * (p + 1) / 2
+    m = _vector(sample_mean, "sample_mean", p)
+    mu = _vector(implied_mean, "implied_mean", p)
+    if (m is None) != (mu is None):
+        raise ValueError("give both sample_mean and implied_mean, or neither")
+    if m is not None:
+        total += float(np.sum((m / sd_o - mu / sd_e) ** 2))
+        e += p
+    return math.sqrt(total / e)
+
+
+def hoelter_cn(chisq: float, df: float, n: float, alpha: float = 0.05) -> float:
+    """Hoelter's critical N: ``CN = chi2_{1-alpha}(df) / (chisq / n) + 1``.
+
+    NaN for a saturated model with chisq 0.  *n* as for RMSEA.
+
+    Reference: Hoelter, J. W. (1983). *Sociological Methods & Research*,
+    11, 325-344.
+
+    In R: ``fitMeasures(fit, c("cn_05", "cn_01"))`` (``lav_fit_cn``).
+    """
+    x, d, nn = _num(chisq, "chisq"), _nonneg(df, "df"), _positive(n, "n")
+    if _isnan(x, d, nn) or (d == 0 and x < np.finfo(float).eps):
+        return _NAN
+    if x == 0:
+        return math.inf
+    return float(stats.chi2.ppf(1 - _num(alpha, "alpha"), d)) / (x / nn) + 1
+
+
+def mfi(chisq: float, df: float, n: float) -> float:
+    """McDonald's fit index, ``MFI = exp(-(chisq - df) / (2 n))``.
+
+    Reference: McDonald, R. P. (1989). *Journal of Classification*, 6, 97-103.
+
+    In R: ``fitMeasures(fit, "mfi")`` (``lav_fit_mfi``).
+    """
+    x, d, nn = _num(chisq, "chisq"), _nonneg(df, "df"), _positive(n, "n")
+    return math.exp(-0.5 * (x - d) / nn)
+
+
+def ecvi(chisq: float, npar: float, n: float) -> float:
+    """Expected cross-validation index, ``ECVI = chisq / n + 2 npar / n``.
+
+    Reference: Browne, M. W., & Cudeck, R. (1989). *Multivariate Behavioral
+    Research*, 24, 445-455.
+
+    In R: ``fitMeasures(fit, "ecvi")`` (``lav_fit_ecvi``).
+    """
+    x, q, nn = _num(chisq, "chisq"), _num(npar, "npar"), _positive(n, "n")
+    return x / nn + 2 * q / nn
+
+
 # --------------------------------------------------------- log-likelihoods
 _LOG2PI = math.log(2 * math.pi)
 
@@ -869,7 +1011,8 @@ def fit_measures(result, *, rmsea_ci_level: float = 0.90,
     Notes
     -----
     The chi-squares, log-likelihoods and npar are taken from the result (the
-    engine computed them); everything else is computed here.  Under Wishart
+    engine computed them); everything else is computed here.  ``fmin`` is
+    lavaan's (chisq / (2 n), half of ``result.fmin``).  Under Wishart
     likelihood lavaan fits S with divisor N - 1, so ``sample_cov`` (divisor N)
     is rescaled by N / (N - 1) for GFI and SRMR.
 
@@ -928,6 +1071,7 @@ def fit_measures(result, *, rmsea_ci_level: float = 0.90,
 
     values = {
         "npar": npar,
+        "fmin": x / (2 * n_eff),
         "chisq": x,
         "df": d,
         "pvalue": chisq_pvalue(x, d),
@@ -957,10 +1101,22 @@ def fit_measures(result, *, rmsea_ci_level: float = 0.90,
         "rmsea.close.h0": float(close_h0),
         "rmsea.notclose.pvalue": rmsea_notclose_pvalue(x, d, n_eff, notclose_h0),
         "rmsea.notclose.h0": float(notclose_h0),
+        "rmr": rmr(S, Sig, m, mu),
+        "rmr_nomean": rmr(S, Sig),
         "srmr": srmr(S, Sig, m, mu),
+        "srmr_bentler": srmr(S, Sig, m, mu),
+        "srmr_bentler_nomean": srmr(S, Sig),
+        "crmr": crmr(S, Sig, m, mu),
+        "crmr_nomean": crmr(S, Sig),
+        "srmr_mplus": srmr_mplus(S, Sig, m, mu),
+        "srmr_mplus_nomean": srmr_mplus(S, Sig),
+        "cn_05": hoelter_cn(x, d, n_eff, 0.05),
+        "cn_01": hoelter_cn(x, d, n_eff, 0.01),
         "gfi": g,
         "agfi": agfi(g, nel, d),
         "pgfi": pgfi(g, nel, d),
+        "mfi": mfi(x, d, n_eff),
+        "ecvi": ecvi(x, npar, n_eff),
     }
     return pd.Series([values[k] for k in FIT_MEASURE_NAMES],
                      index=list(FIT_MEASURE_NAMES), dtype=float, name="fit")

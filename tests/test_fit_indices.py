@@ -188,6 +188,45 @@ def test_gfi_agfi_srmr_from_moments(case):
     assert abs(g - f["nfi"]) > 0.01
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_residual_family_and_other_indices(case):
+    """RMR, CRMR, Mplus SRMR (with and without means), Hoelter CN, MFI, ECVI.
+
+    In R: ``fitMeasures(fit, c("rmr", "rmr_nomean", "srmr_bentler_nomean",
+    "crmr", "crmr_nomean", "srmr_mplus", "srmr_mplus_nomean", "cn_05",
+    "cn_01", "mfi", "ecvi"))``; all from ``lavInspect(fit, "sampstat")``
+    (EM moments under FIML) and ``fitted(fit)``.
+    """
+    fx = _fixture(case)
+    f = fx["fit"]
+    S, Sig, m, mu = _moments(fx)
+    mean = m if mu is not None else None
+    n = fi.rmsea_n(fx["nobs"], fx["options"]["likelihood"])
+    checks = {
+        "rmr": fi.rmr(S, Sig, mean, mu), "rmr_nomean": fi.rmr(S, Sig),
+        "srmr_bentler_nomean": fi.srmr(S, Sig),
+        "crmr": fi.crmr(S, Sig, mean, mu), "crmr_nomean": fi.crmr(S, Sig),
+        "srmr_mplus": fi.srmr_mplus(S, Sig, mean, mu),
+        "srmr_mplus_nomean": fi.srmr_mplus(S, Sig),
+        "cn_05": fi.hoelter_cn(f["chisq"], f["df"], n, 0.05),
+        "cn_01": fi.hoelter_cn(f["chisq"], f["df"], n, 0.01),
+        "mfi": fi.mfi(f["chisq"], f["df"], n),
+        "ecvi": fi.ecvi(f["chisq"], f["npar"], n),
+    }
+    for name, value in checks.items():
+        assert value == pytest.approx(f[name], abs=ATOL), name
+
+
+def test_fit_measure_names_cover_lavaan():
+    """Every name of lavaan's ``fitMeasures(fit)`` for ML is produced, except
+    the robust FIML corrections (``cfi.robust`` ... , not implemented)."""
+    for case in ["hs_normal", "hs_fiml"]:
+        lav = set(_fixture(case)["fit"])
+        missing = {k for k in lav - set(fi.FIT_MEASURE_NAMES) if not k.endswith(".robust")}
+        assert missing == set()
+    assert set(fi.FIT_MEASURE_NAMES) - set(_fixture("hs_normal")["fit"]) == {"cmin_df"}
+
+
 @pytest.mark.parametrize("case", COMPLETE)
 def test_loglik_and_information_criteria(case):
     """logl, unrestricted.logl, AIC, BIC, BIC2 (sample-size adjusted).
