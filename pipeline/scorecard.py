@@ -56,6 +56,7 @@ STATUSES = (EXACT, WITHIN_TOLERANCE, DIFFERS, NOT_RECOMPUTABLE, RESPONDENT_LEVEL
 
 _REQUIRED_TOP = ("source", "table", "line", "values")
 _REQUIRED_VALUE = ("key", "value", "printed", "unit", "line")
+_STANDARD_FIELDS = ("key", "label", "value", "printed", "unit", "line", "note")
 
 _NUM_RE = re.compile(r"[-+\u2212]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
 
@@ -135,6 +136,7 @@ class PublishedValue:
     title: str
     file: str
     role: str = "result"
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def decimals(self) -> int | None:
@@ -196,7 +198,8 @@ def load_published(directory: str | Path | None = None, *,
                 printed=str(v["printed"]), unit=str(v["unit"]), line=int(v["line"]),
                 note=str(v.get("note") or ""), table=str(doc["table"]),
                 table_line=int(doc["line"]), title=str(doc.get("title", "")),
-                file=f.name, role=role)
+                file=f.name, role=role,
+                extra={k: x for k, x in v.items() if k not in _STANDARD_FIELDS})
     return out
 
 
