@@ -32,6 +32,7 @@ suppressPackageStartupMessages({
 })
 
 args <- commandArgs(trailingOnly = TRUE)
+if (exists("LAVAAN_ENGINE_HELPERS_ONLY")) args <- character(0)
 get_script_dir <- function() {
   a <- commandArgs(trailingOnly = FALSE)
   f <- sub("^--file=", "", a[grep("^--file=", a)])
@@ -84,7 +85,9 @@ datasets <- list(
   political_democracy = PD,
   holzinger_swineford_mcar = HS_MCAR
 )
-for (nm in names(datasets)) write_data(datasets[[nm]], nm)
+# lavaan_thesis.R sources this file for its helpers only.
+ENGINE_MAIN <- !exists("LAVAAN_ENGINE_HELPERS_ONLY")
+if (ENGINE_MAIN) for (nm in names(datasets)) write_data(datasets[[nm]], nm)
 
 # ------------------------------------------------------------------ models
 HS_MODEL <- "
@@ -281,7 +284,8 @@ describe_fit <- function(case, spec, fit) {
   out
 }
 
-selected <- if (length(args)) args else names(cases)
+selected <- if (!ENGINE_MAIN) character(0) else if (length(args)) args else
+  names(cases)
 for (case in selected) {
   spec <- cases[[case]]
   if (is.null(spec)) stop("unknown case: ", case)
