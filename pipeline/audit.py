@@ -733,20 +733,32 @@ class AuditResult:
                 "<th>reported</th><th>arithmetic</th></tr></thead><tbody>" + rows + "</tbody></table>")
 
 
-def audit_thesis(published: Mapping[str, Any] | None = None, *, n: int = 100) -> AuditResult:
+def audit_thesis(published: Mapping[str, Any] | None = None, *, n: int = 100,
+                 indicators_per_factor: Mapping[str, int] | None = None) -> AuditResult:
     """Run every audit on the thesis's transcribed tables.
 
     Table 12 (fit, N = 100, 19 observed variables, 7 factors of which CC has
     one indicator), Table K.1 (alphas), Table K.2 (critical ratios), the
     demographic Tables 11, 14, 16 and 17 (when transcribed), and the CEA
     tables' cross-references (Tables 23-24 vs 15/18 for 2020).
+
+    Parameters
+    ----------
+    published : mapping, optional
+        ``key -> PublishedValue``; all of ``data/published`` by default.
+    n : int
+        N of the fit table (``audit.n`` in params.yaml).
+    indicators_per_factor : mapping, optional
+        Factor -> number of indicators (``audit.indicators_per_factor``);
+        the thesis model by default.
     """
     pub = _published(published)
+    ipf = dict(indicators_per_factor or THESIS_INDICATORS)
     findings: list[Inconsistency] = []
     checked: dict[str, int] = {}
     rep, where = _fit_inputs(pub)
     if len(rep) > 1:
-        ks = list(THESIS_INDICATORS.values())
+        ks = [int(k) for k in ipf.values()]
         findings += audit_fit_table(
             rep, n=n, n_observed=sum(ks), n_factors=len(ks),
             single_indicator_factors=sum(1 for k in ks if k == 1),
@@ -762,11 +774,39 @@ def audit_thesis(published: Mapping[str, Any] | None = None, *, n: int = 100) ->
     if crs:
         findings += audit_critical_ratios(crs)
         checked["critical ratios"] = len(crs)
+    x = _cross_table(pub)
+    if x[1]:
+        findings += x[0]
+        checked["cross-table repeats"] = x[1]
     groups = count_groups_from_published(pub)
     if groups:
         findings += audit_counts(groups)
         checked["count groups"] = len(groups)
     return AuditResult(findings, checked)
+
+
+def _cross_table(pub: Mapping[str, Any]) -> tuple[list[Inconsistency], int]:
+    """Numbers printed twice must agree: the country averages of Tables 15 and 18,
+    and the 2020 "actual" column of Tables 23/24 against Tables 15/18."""
+    pairs = []
+    for key in pub:
+        parts = key.split(".")
+        if len(parts) == 5 and parts[:3] == ["cea", "t15", "country_avg"]:
+            pairs.append((key, "cea.t18." + ".".join(parts[2:])))
+        if len(parts) == 5 and parts[0] == "cea" and parts[1] in ("t23", "t24") and parts[4] == "2020":
+            src = "t15" if parts[1] == "t23" else "t18"
+            pairs.append((key, f"cea.{src}.{parts[2]}.{parts[3]}.2020"))
+    out, n = [], 0
+    for a, b in pairs:
+        if a in pub and b in pub:
+            n += 1
+            if abs(float(pub[a].value) - float(pub[b].value)) > 1e-9:
+                out.append(Inconsistency(
+                    "cross_table_repeat", {a: pub[a].printed, b: pub[b].printed}, None,
+                    f"{pub[a].table} line {pub[a].line} prints {pub[a].printed}, {pub[b].table} line "
+                    f"{pub[b].line} prints {pub[b].printed} for the same quantity", "error",
+                    f"{pub[a].table}, line {pub[a].line}"))
+    return out, n
 
 
 def _n_items(pv: Any) -> int | None:
@@ -786,15 +826,20 @@ def _cr_rows(pub: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [r for r in rows.values() if {"est", "se", "z"} <= set(r)]
 
 
-def scorecard_rows(published: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+def scorecard_rows(published: Mapping[str, Any]) -> list[tuple[str, Any, str, float | None]]:
     """Values the audit recomputes from published numbers alone, keyed like ``data/published``.
 
     * ``cs2019.fit.rmsea``: RMSEA from the published chisq, the df implied
       by CMIN/DF and N = 100 (N-1 convention);
     * ``cs2019.fit.pvalue``: 1 if that chi-square is significant at .05;
-    * ``cs2019.loading.*.z``: Estimate / S.E. from the printed values.
+    * ``cs2019.loading.*.z``: Estimate / S.E. from the printed values, with
+      the tolerance the rounding of Estimate and S.E. allows.
+
+    Returns
+    -------
+    list of (key, value, note, tolerance)
     """
-    out: list[tuple[str, Any, str]] = []
+    out: list[tuple[str, Any, str, float | None]] = []
     rep, _ = _fit_inputs(published)
     chisq, cmin = reported_value(rep.get("chisq")), reported_value(rep.get("cmin_df"))
     if chisq is not None and cmin is not None:
@@ -802,16 +847,18 @@ def scorecard_rows(published: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
         if "cs2019.fit.rmsea" in published:
             out.append(("cs2019.fit.rmsea", rmsea_from_chisq(chisq.value, df, 100),
                         f"recomputed from published chisq {chisq.text}, df {df} (= chisq / CMIN/DF), "
-                        "N = 100 (N-1 convention)"))
+                        "N = 100 (N-1 convention)", None))
         if "cs2019.fit.pvalue" in published:
             p = chisq_pvalue(chisq.value, df)
-            out.append(("cs2019.fit.pvalue", int(p < 0.05), f"p = {p:.2g} from chisq {chisq.text}, df {df}"))
+            out.append(("cs2019.fit.pvalue", int(p < 0.05),
+                        f"p = {p:.2g} from chisq {chisq.text}, df {df}", None))
     for r in _cr_rows(published):
-        e, s = reported_value(r["est"]), reported_value(r["se"])
-        key = r["name"] + ".z"
-        out.append((key, e.value / s.value,
-                    f"Estimate / S.E. = {r['est']}/{r['se']}; the rounding of both allows "
-                    "about +-0.06 (tolerance)"))
+        e, se = reported_value(r["est"]), reported_value(r["se"])
+        z = e.value / se.value
+        tol = max(abs(e.hi / se.lo - z), abs(e.lo / se.hi - z))
+        out.append((r["name"] + ".z", z,
+                    f"Estimate / S.E. = {r['est']}/{r['se']}; tolerance {tol:.3f} is what the "
+                    "rounding of both allows", tol))
     return out
 
 
@@ -822,7 +869,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="output directory (default: reports/audit)")
     args = ap.parse_args(list(argv or []))
     from ._io import write_csv, write_json, write_text
-    res = audit_thesis()
+    from .config import load_params
+    ap_ = load_params().get("audit") or {}
+    res = audit_thesis(n=int(ap_.get("n", 100)), indicators_per_factor=ap_.get("indicators_per_factor"))
     out = paths.resolve(args.out) if args.out else paths.report_dir("audit")
     write_csv(out / "audit.csv", res.to_frame(), index=False)
     write_json(out / "audit.json", [f.to_dict() for f in res.findings])

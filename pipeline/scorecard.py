@@ -285,7 +285,8 @@ class Scorecard:
     respondent_level : sequence of str
         Glob patterns of keys that need respondent-level data: such keys,
         when never added, get the status ``RESPONDENT_LEVEL`` instead of
-        ``NOT_RECOMPUTABLE``.
+        ``NOT_RECOMPUTABLE``.  A pattern starting with ``!`` excludes
+        (``"!*.threshold.*"``: printed cut-offs are not estimates).
     synthetic : bool
         Whether the respondent-level inputs were synthetic (drives the banner
         of :func:`render_index`).
@@ -339,12 +340,15 @@ class Scorecard:
         return skipped
 
     def mark_respondent_level(self, *patterns: str) -> "Scorecard":
-        """Glob patterns (``"cs2019.*"``) of keys that need respondent data."""
+        """Glob patterns (``"cs2019.*"``; ``"!..."`` excludes) of keys that need respondent data."""
         self._respondent_patterns.extend(patterns)
         return self
 
     def _is_respondent_key(self, key: str) -> bool:
-        return any(fnmatch.fnmatchcase(key, p) for p in self._respondent_patterns)
+        pos = [p for p in self._respondent_patterns if not p.startswith("!")]
+        neg = [p[1:] for p in self._respondent_patterns if p.startswith("!")]
+        return (any(fnmatch.fnmatchcase(key, p) for p in pos)
+                and not any(fnmatch.fnmatchcase(key, p) for p in neg))
 
     # -- results ----------------------------------------------------------
     def _status(self, row: _Row) -> tuple[str, float | None]:
@@ -543,8 +547,8 @@ def collect(scorecard: Scorecard, *, processed: Path | None = None,
     for key, val in res.computed_values().items():
         if key in scorecard.published:
             scorecard.add(key, val, source="pipeline.cea", note=res.notes.get(key, ""))
-    for key, val, note in audit.scorecard_rows(scorecard.published):
-        scorecard.add(key, val, source="pipeline.audit", note=note)
+    for key, val, note, tol in audit.scorecard_rows(scorecard.published):
+        scorecard.add(key, val, tolerance=tol, source="pipeline.audit", note=note)
     waves = params.get("waves") or {}
     processed = processed or paths.DATA_PROCESSED
     for f in sorted(processed.glob("*/computed.json")):
@@ -578,7 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sc_params = params.get("scorecard") or {}
     published = load_published(args.published, include_inputs=False)
     waves = params.get("waves") or {}
-    patterns = sc_params.get("respondent_level_keys") or [f"{w}.*" for w in waves]
+    patterns = sc_params.get("respondent_level_keys") or (
+        [f"{w}.*" for w in waves] + ["!*.threshold.*"])
     sc = Scorecard(published, respondent_level=patterns,
                    synthetic=any(bool((w or {}).get("synthetic")) for w in waves.values()))
     for m in collect(sc):
