@@ -226,14 +226,24 @@ class Estimator:
 
     def objective(self, theta, stats: SampleStats, gradient: bool = True):
         """F (complete data: F_ML; FIML: -2 logL/N up to a constant) and its gradient."""
+        out = self.moment_gradient(theta, stats, gradient)
+        if not gradient:
+            return out
+        f, G, gmu, B, C, Bm = out
+        if G is None:
+            return f, np.zeros(self.model.npar)
+        return f, self._aggregate(self.model.row_gradient(G, gmu, B, C, Bm))
+
+    def moment_gradient(self, theta, stats: SampleStats, gradient: bool = True):
+        """``(f, dF/dSigma, dF/dmu, B, C, Bm)``; ``f`` alone when not *gradient*."""
         vals = self.values(theta, stats)
         Sigma, mu, B, C, Bm = self.model.moments(vals)
         if self.missing == "fiml":
             return self._fiml_objective(Sigma, mu, B, C, Bm, stats, gradient)
         try:
-            L = linalg.cholesky(Sigma, lower=True)
-        except linalg.LinAlgError:
-            return (np.inf, np.zeros(self.model.npar)) if gradient else np.inf
+            L = np.linalg.cholesky(Sigma)
+        except np.linalg.LinAlgError:
+            return (np.inf, None, None, B, C, Bm) if gradient else np.inf
         Sinv = linalg.cho_solve((L, True), np.eye(self.p))
         logdet = 2.0 * np.log(np.diag(L)).sum()
         S = stats.cov
@@ -251,8 +261,7 @@ class Estimator:
         if self.meanstructure:
             G -= np.outer(sd, sd)
             gmu = -2.0 * sd
-        g = self._aggregate(self.model.row_gradient(G, gmu, B, C, Bm))
-        return f, g
+        return f, G, gmu, B, C, Bm
 
     def _fiml_objective(self, Sigma, mu, B, C, Bm, stats, gradient):
         N = stats.nobs
@@ -265,7 +274,7 @@ class Estimator:
             try:
                 L = np.linalg.cholesky(So)
             except np.linalg.LinAlgError:
-                return (np.inf, np.zeros(self.model.npar)) if gradient else np.inf
+                return (np.inf, None, None, B, C, Bm) if gradient else np.inf
             Sinv = np.linalg.inv(So)
             d = pat.mean - mu[o]
             M = pat.cov + np.outer(d, d)
@@ -277,8 +286,7 @@ class Estimator:
                 gmu[o] += w * (-2.0 * Sinv @ d)
         if not gradient:
             return f
-        g = self._aggregate(self.model.row_gradient(G, gmu, B, C, Bm))
-        return f, g
+        return f, G, gmu, B, C, Bm
 
     # ------------------------------------------------------------------
     def jacobian(self, theta, stats, rows=None):
@@ -299,6 +307,10 @@ class Estimator:
         ``W = Sigma^-1`` (FIML: summed over patterns, weighted by n_g/N).
         """
         Sigma, mu, dS, dm = self.jacobian(theta, stats)
+        return self.information_from_jacobian(Sigma, dS, dm, stats)
+
+    def information_from_jacobian(self, Sigma, dS, dm, stats) -> np.ndarray:
+        """Expected information for an arbitrary moment Jacobian (see above)."""
         if self.missing == "fiml":
             info = np.zeros((dS.shape[2], dS.shape[2]))
             for pat in stats.patterns:

@@ -239,12 +239,21 @@ class SEMModel:
 
     def row_jacobian(self, B, C, Bm, rows: np.ndarray | None = None):
         """Derivatives of Sigma (p x p x k) and mu (p x k) w.r.t. row values."""
-        p = self.p
-        Up, Cp = B[:p], C[:p]
         if rows is None:
             rows = np.arange(len(self.rows))
-        kind, I, J = self.kind[rows], self.ii[rows], self.jj[rows]
-        k = len(rows)
+        return self.cell_jacobian(B, C, Bm, self.kind[rows], self.ii[rows], self.jj[rows])
+
+    def cell_jacobian(self, B, C, Bm, kind, I, J):
+        """Derivatives of Sigma and mu w.r.t. arbitrary RAM cells.
+
+        ``kind`` 0: ``A[I, J]`` (effect of J on I), 1: symmetric ``S[I, J]``,
+        2: ``m[I]``.  Cells need not be parameters of the model (used for
+        modification indices).
+        """
+        p = self.p
+        Up, Cp = B[:p], C[:p]
+        kind, I, J = np.asarray(kind), np.asarray(I), np.asarray(J)
+        k = len(kind)
         dSig = np.zeros((p, p, k))
         dmu = np.zeros((p, k))
         a = kind == 0
@@ -263,6 +272,28 @@ class SEMModel:
         if mm.any():
             dmu[:, mm] = Up[:, I[mm]]
         return dSig, dmu
+
+    def cell_gradient(self, G, g_mu, B, C, Bm, kind, I, J) -> np.ndarray:
+        """d f / d(cell) for arbitrary RAM cells (see :meth:`cell_jacobian`)."""
+        p = self.p
+        Bp = B[:p]
+        BtG = Bp.T @ G
+        dA = 2.0 * BtG @ C[:p]
+        dS = BtG @ Bp
+        dm = np.zeros(self.n)
+        if g_mu is not None:
+            bg = Bp.T @ g_mu
+            dA = dA + np.outer(bg, Bm)
+            dm = bg
+        kind, I, J = np.asarray(kind), np.asarray(I), np.asarray(J)
+        out = np.zeros(len(kind))
+        a = kind == 0
+        out[a] = dA[I[a], J[a]]
+        s = kind == 1
+        out[s] = np.where(I[s] == J[s], dS[I[s], J[s]], 2.0 * dS[I[s], J[s]])
+        m = kind == 2
+        out[m] = dm[I[m]]
+        return out
 
     def label_env(self, vals: np.ndarray) -> dict[str, float]:
         return {r["label"]: vals[k] for k, r in enumerate(self.rows) if r["label"]}
