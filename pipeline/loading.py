@@ -40,7 +40,6 @@ import json
 import math
 import re
 import sys
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +111,18 @@ def _line_col_of(data: bytes, pos: int, delimiter: str | None) -> tuple[int, int
     end = data.find(b"\n", pos)
     snippet = data[line_start:end if end >= 0 else len(data)][:80]
     return line_no, field_idx, snippet.decode("ascii", errors="backslashreplace")
+
+
+def _header_name(data: bytes, delimiter: str | None, field_idx: int | None) -> list[str]:
+    """The header name of field *field_idx* when the header line is plain ASCII."""
+    if field_idx is None:
+        return []
+    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        names = next(csv.reader([first.decode("ascii")], delimiter=delimiter or ","))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return []
+    return [names[field_idx].strip()] if field_idx < len(names) and names[field_idx].strip() else []
 
 
 @dataclass(frozen=True)
@@ -277,7 +288,7 @@ def detect_encoding(data: bytes, path: str | Path = "<bytes>",
             raise _fail(path, f"cannot be decoded as {encoding} (byte 0x{data[exc.start]:02x}, "
                               f"field {fld + 1 if fld is not None else '?'} of the line: {snip!r}); "
                               "is it saved in another encoding (cp1251, kz1048, UTF-8)?",
-                        rows=[line]) from None
+                        columns=_header_name(data, delim, fld), rows=[line]) from None
         return text, encoding, log
     try:
         return data.decode("utf-8"), "utf-8", log
@@ -300,7 +311,7 @@ def detect_encoding(data: bytes, path: str | Path = "<bytes>",
     raise _fail(path, f"encoding not recognised: not UTF-8 (byte 0x{data[utf8_error.start]:02x}, field "
                       f"{fld + 1 if fld is not None else '?'} of the line: {snip!r}), and as cp1251 or "
                       "kz1048 it contains letters foreign to Russian and Kazakh; re-save the file as UTF-8 "
-                      "or pass the right encoding", rows=[line])
+                      "or pass the right encoding", columns=_header_name(data, delim, fld), rows=[line])
 
 
 def _sniff_delimiter_bytes(data: bytes) -> str | None:
@@ -366,17 +377,20 @@ def _xlsx_value(v: Any) -> Any:
 
 def _read_xlsx_grid(path: Path) -> _Grid:
     import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
+    # openpyxl parses untrusted zip/XML: a damaged workbook can fail with zipfile,
+    # zlib, XML, KeyError, ... errors; any of them means "not a readable workbook"
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError,
-            IndexError, AttributeError, EOFError) as exc:
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
         raise _fail(path, f"not a readable .xlsx workbook: {type(exc).__name__}: {exc}") from None
     try:
         ws = wb.worksheets[0]
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError, IndexError,
-            AttributeError, EOFError) as exc:
+    except (MemoryError, RecursionError):
+        raise
+    except Exception as exc:  # noqa: BLE001
         raise _fail(path, f"not a readable .xlsx workbook: {type(exc).__name__}: {exc}") from None
     finally:
         wb.close()
@@ -403,11 +417,10 @@ def _read_sav_grid(path: Path, encoding: str | None) -> _Grid:
     import pyreadstat
     try:
         df, meta = pyreadstat.read_sav(str(path), user_missing=True, encoding=encoding)
-    except Exception as exc:  # pyreadstat raises its own ReadstatError / PyreadstatError
-        if type(exc).__module__.startswith("pyreadstat") or isinstance(exc, (OSError, ValueError,
-                                                                               UnicodeError)):
-            raise _fail(path, f"not a readable SPSS .sav file: {exc}") from None
+    except (MemoryError, RecursionError):
         raise
+    except Exception as exc:  # noqa: BLE001 - pyreadstat's ReadstatError etc. on a damaged file
+        raise _fail(path, f"not a readable SPSS .sav file: {type(exc).__name__}: {exc}") from None
     log: list[Recoding] = []
     # SPSS user-missing values -> NaN, counted per column from the file's metadata
     user_vals: dict[str, list[Any]] = dict(getattr(meta, "missing_user_values", {}) or {})
@@ -920,7 +933,7 @@ def _check_multi(values, empties, grid, var: Variable, problems, log) -> pd.Seri
         if e:
             result.append(None)
             continue
-        x = _as_number(v)
+        x = None if isinstance(v, str) else _as_number(v)
         parts = [x] if x is not None else [p for p in _SPLIT_RE.split(str(v).strip()) if p]
         codes: list[Any] = []
         ok = True
