@@ -16,8 +16,9 @@
 #   observed.information, estimator, se, test), model (syntax), data (csv
 #   file name), nobs, parameters (parameterEstimates(fit, standardized=TRUE,
 #   rsquare=FALSE) as records), fit (fitMeasures(fit), name -> value), r2,
-#   sample {cov, mean} (lavInspect(fit, "sampstat"); divisor N; under
-#   missing="ml" the EM estimate of the saturated model), implied {cov, mean}
+#   sample {cov, mean, divisor} (lavInspect(fit, "sampstat"): divisor N, but
+#   N - 1 under likelihood = "wishart"; under missing = "ml" the EM estimate
+#   of the saturated model), implied {cov, mean}
 #   (fitted(fit)), observed (variable order of all matrices), npar, df, fmin,
 #   modindices (modindices(fit, sort. = TRUE) as records),
 #   residuals_standardized (residuals(fit, type = "standardized")$cov),
@@ -225,7 +226,8 @@ describe_fit <- function(case, spec, fit) {
     parameters = records(pe),
     fit = vec(fitMeasures(fit)),
     r2 = vec(lavInspect(fit, "r2")),
-    sample = list(cov = ordered_cov(samp$cov, ov), mean = ordered_mean(smean, ov)),
+    sample = list(cov = ordered_cov(samp$cov, ov), mean = ordered_mean(smean, ov),
+                  divisor = if (fit@Options$likelihood == "wishart") "N-1" else "N"),
     implied = list(cov = ordered_cov(fitted_$cov, ov),
                    mean = ordered_mean(fitted_$mean, ov)),
     # npar as fitMeasures (free parameters net of equality constraints, the
