@@ -169,6 +169,7 @@ class SEMResult:
     model_text: str = ""
     options: dict = field(default_factory=dict)
     bootstrap: Any = None
+    parameters_ml: Any = None
 
     # -------------------------------------------------------------- fit table
     @property

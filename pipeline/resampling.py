@@ -1,0 +1,283 @@
+"""Nonparametric bootstrap of a fitted SEM.
+
+Each draw resamples the N cases used by the fit (rows with replacement) and
+refits the model with the same :class:`~pipeline.sem.estimate.Estimator`,
+warm-started at the full-sample estimate.  Draw *b* uses its own generator
+``default_rng(SeedSequence(seed).spawn(B)[b])``, so the draws, and hence the
+intervals, do not depend on the order or the number of workers.
+
+Intervals, as lavaan's ``parameterEstimates(fit, boot.ci.type=...)``:
+
+* percentile (``"perc"``): ``boot::norm.inter`` interpolation of the order
+  statistics at ``(1 -/+ level)/2``;
+* bias-corrected (``"bca.simple"``, acceleration 0):
+  ``w = qnorm(mean(t < t0))``, ``alpha' = pnorm(2w + z_alpha)``.
+
+The bootstrap SE is the standard deviation of the successful draws.  Draws
+that fail (non-convergence, non-positive-definite sample or implied
+covariance matrix) are counted and excluded; inadmissible draws (a negative
+variance estimate) are counted and, by default, excluded too (lavaan 0.6-14
+counts them but keeps them: pass ``drop_inadmissible=False`` to match).
+
+In R: ``sem(model, data, se = "bootstrap", bootstrap = B)``;
+``parameterEstimates(fit, boot.ci.type = "perc")`` / ``"bca.simple"``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["bootstrap", "BootstrapResult", "norm_inter", "percentile_ci", "bc_ci"]
+
+
+def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Quantiles of *t* by normal-scale interpolation of order statistics.
+
+    In R: ``boot:::norm.inter(t, alpha)[, 2]`` (used by lavaan for "perc").
+    """
+    t = np.sort(np.asarray(t, float)[np.isfinite(t)])
+    R = len(t)
+    alpha = np.atleast_1d(np.asarray(alpha, float))
+    out = np.full(alpha.shape, np.nan)
+    if R == 0:
+        return out
+    rk = (R + 1) * alpha
+    k = np.trunc(rk).astype(int)
+    for i in range(len(alpha)):
+        if k[i] == rk[i] and 1 <= k[i] <= R:
+            out[i] = t[k[i] - 1]
+        elif k[i] <= 0:
+            out[i] = t[0]
+        elif k[i] >= R:
+            out[i] = t[R - 1]
+        else:
+            z1 = stats.norm.ppf(alpha[i])
+            z2 = stats.norm.ppf(k[i] / (R + 1))
+            z3 = stats.norm.ppf((k[i] + 1) / (R + 1))
+            tk, tk1 = t[k[i] - 1], t[k[i]]
+            out[i] = tk + (z1 - z2) / (z3 - z2) * (tk1 - tk)
+    return out
+
+
+def percentile_ci(t: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval (lavaan ``boot.ci.type="perc"``)."""
+    a = np.array([(1 - level) / 2, (1 + level) / 2])
+    lo, hi = norm_inter(t, a)
+    return float(lo), float(hi)
+
+
+def bc_ci(t: np.ndarray, t0: float, level: float = 0.95) -> tuple[float, float]:
+    """Bias-corrected interval (lavaan ``boot.ci.type="bca.simple"``, a = 0)."""
+    t = np.asarray(t, float)
+    t = t[np.isfinite(t)]
+    if len(t) < 2 or np.var(t) == 0:
+        return float(t0), float(t0)
+    za = stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
+    w = stats.norm.ppf(np.mean(t < t0))
+    adj = stats.norm.cdf(w + (w + za))
+    lo, hi = norm_inter(t, adj)
+    return float(lo), float(hi)
+
+
+@dataclass
+class BootstrapResult:
+    """Bootstrap draws and intervals of every parameter and defined parameter."""
+
+    B: int
+    seed: int | None
+    level: float
+    draws: np.ndarray                  # successful draws x (npar + ndefined)
+    n_ok: int
+    n_failed: int
+    n_inadmissible: int
+    inadmissible_dropped: bool
+    table: pd.DataFrame                # lhs op rhs label est se ci.lower ci.upper ci.*.bc
+    failures: dict = field(default_factory=dict)
+
+    def summary_dict(self) -> dict:
+        return {"B": self.B, "seed": self.seed, "level": self.level, "n_ok": self.n_ok,
+                "n_failed": self.n_failed, "n_inadmissible": self.n_inadmissible,
+                "inadmissible_dropped": self.inadmissible_dropped,
+                "ci": "percentile (ci.lower/ci.upper), bias-corrected (ci.lower.bc/ci.upper.bc)"}
+
+    def report(self) -> str:
+        kept = "excluded" if self.inadmissible_dropped else "kept"
+        return (f"Bootstrap: B = {self.B}, seed = {self.seed}: {self.n_ok} draws used, "
+                f"{self.n_failed} failed (excluded), {self.n_inadmissible} inadmissible "
+                f"({kept}); {int(self.level * 100)}% percentile and bias-corrected intervals")
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table.copy()
+
+
+def _draw(est, X, idx, theta0, missing, likelihood):
+    from .sem.estimate import sample_stats
+    Xb = X[idx]
+    try:
+        st = sample_stats(Xb, likelihood=likelihood, missing=missing, em=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return None, "sample"
+    if missing == "listwise" and not np.isfinite(st.logdet):
+        return None, "sample covariance not positive definite"
+    opt = est.optimize(st, start=theta0, maxiter=100)
+    if not opt.converged:
+        return None, "not converged"
+    return (opt.theta, st), None
+
+
+def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
+              seed: int | None = None, *, level: float = 0.95,
+              drop_inadmissible: bool = True, progress: bool = True,
+              attach: bool = True, **fit_kwargs) -> BootstrapResult:
+    """Nonparametric bootstrap of every parameter and defined parameter.
+
+    Parameters
+    ----------
+    result_or_model : SEMResult or model
+        A fitted result, or a model (lavaan syntax / path / SEMModel) that is
+        first fitted to *data* with ``fit_kwargs``.
+    data : DataFrame, optional
+        Needed when a model is given; with a result, the cases the result
+        used are resampled (the default).
+    B : int
+        Number of draws.
+    seed : int, optional
+        Root of the ``SeedSequence``; the same seed gives the same intervals.
+    level : float
+        Confidence level.
+    drop_inadmissible : bool
+        Exclude draws with a negative variance estimate (lavaan keeps them).
+    progress : bool
+        Show a tqdm progress bar.
+    attach : bool
+        Store the result on ``result.bootstrap`` and replace ``se``,
+        ``ci.lower``/``ci.upper`` (percentile) in ``result.parameters``, add
+        ``ci.lower.bc``/``ci.upper.bc``, recompute ``z``/``pvalue`` from the
+        bootstrap SE (lavaan's ``se="bootstrap"``).  The ML table is kept in
+        ``result.parameters_ml``.
+
+    Returns
+    -------
+    BootstrapResult
+
+    In R: ``sem(model, data, se="bootstrap", bootstrap=B)``,
+    ``parameterEstimates(fit, boot.ci.type="perc")``.
+    """
+    from .sem import SEMResult, fit
+    if not isinstance(B, (int, np.integer)) or B < 2:
+        raise ValueError(f"B must be an integer >= 2, got {B!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if isinstance(result_or_model, SEMResult):
+        res = result_or_model
+    else:
+        if data is None:
+            raise ValueError("data is required when result_or_model is a model")
+        res = fit(result_or_model, data, **fit_kwargs)
+    model, est = res.model, res.estimator
+    X = res.stats.data
+    N = X.shape[0]
+    theta0 = res.theta
+    children = np.random.SeedSequence(seed).spawn(int(B))
+    nd = len(model.defined)
+    draws = []
+    failures: dict[str, int] = {}
+    n_inadm = 0
+    var_rows = [k for k, r in enumerate(model.rows)
+                if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["par"] >= 0]
+    var_par = np.array([model.rows[k]["par"] for k in var_rows], dtype=int)
+    from .sem.results import _env_first
+    it = range(int(B))
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="bootstrap", unit="draw", leave=False)
+    for b in it:
+        rng = np.random.default_rng(children[b])
+        idx = rng.integers(0, N, size=N)
+        out, why = _draw(est, X, idx, theta0, res.missing, res.likelihood)
+        if out is None:
+            failures[why] = failures.get(why, 0) + 1
+            continue
+        theta, st = out
+        inadm = bool(len(var_par) and np.any(theta[var_par] < 0))
+        if not inadm:
+            Sig = model.moments(est.values(theta, st))[0]
+            inadm = np.linalg.eigvalsh((Sig + Sig.T) / 2).min() <= 0
+        if inadm:
+            n_inadm += 1
+            if drop_inadmissible:
+                continue
+        row = theta
+        if nd:
+            vals = est.values(theta, st)
+            row = np.concatenate([theta, model.defined.evaluate(_env_first(model, vals))])
+        draws.append(row)
+    D = np.array(draws).reshape(len(draws), model.npar + nd)
+    n_failed = sum(failures.values())
+    table = _boot_table(res, D, level)
+    br = BootstrapResult(B=int(B), seed=seed, level=level, draws=D, n_ok=len(draws),
+                         n_failed=n_failed, n_inadmissible=n_inadm,
+                         inadmissible_dropped=drop_inadmissible, table=table,
+                         failures=failures)
+    if n_failed or n_inadm:
+        import warnings
+
+        from .exceptions import ConvergenceWarning, InadmissibleFitWarning
+        if n_failed:
+            msg = (f"bootstrap: {n_failed} of {B} draws failed and were excluded "
+                   f"({', '.join(f'{k}: {v}' for k, v in failures.items())})")
+            res.warnings.append(f"ConvergenceWarning: {msg}")
+            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+        if n_inadm:
+            msg = (f"bootstrap: {n_inadm} of {B} draws were inadmissible (negative variance "
+                   f"or non-PD implied covariance) and were "
+                   f"{'excluded' if drop_inadmissible else 'kept'}")
+            res.warnings.append(f"InadmissibleFitWarning: {msg}")
+            warnings.warn(msg, InadmissibleFitWarning, stacklevel=2)
+    if attach:
+        if getattr(res, "parameters_ml", None) is None:
+            res.parameters_ml = res.parameters.copy()
+        p = res.parameters_ml.copy()
+        for col in ("se", "ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):
+            p[col] = table[col].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(p["se"] > 0, p["est"] / p["se"], np.nan)
+        p["z"] = z
+        p["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+        cols = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci.lower", "ci.upper",
+                "ci.lower.bc", "ci.upper.bc", "std.lv", "std.all"]
+        res.parameters = p[cols]
+        res.bootstrap = br
+        res.options.update({"se": "bootstrap", "bootstrap": int(B), "seed": seed,
+                            "boot.ci.type": "perc", "level": level})
+    return br
+
+
+def _boot_table(res, D: np.ndarray, level: float) -> pd.DataFrame:
+    model = res.model
+    params = getattr(res, "parameters_ml", None)
+    params = res.parameters if params is None else params
+    recs = []
+    nrow = len(model.rows)
+    for i, r in enumerate(params.itertuples(index=False)):
+        rec = {"lhs": r.lhs, "op": r.op, "rhs": r.rhs, "label": r.label, "est": r.est}
+        if i < nrow:
+            j = model.rows[i]["par"]
+        else:
+            j = model.npar + (i - nrow)
+        if j < 0 or D.shape[0] == 0:
+            se = 0.0 if j < 0 else math.nan
+            lo = hi = blo = bhi = (r.est if j < 0 else math.nan)
+        else:
+            t = D[:, j]
+            se = float(np.std(t, ddof=1)) if len(t) > 1 else math.nan
+            lo, hi = percentile_ci(t, level)
+            blo, bhi = bc_ci(t, r.est, level)
+        rec.update({"se": se, "ci.lower": lo, "ci.upper": hi, "ci.lower.bc": blo,
+                    "ci.upper.bc": bhi})
+        recs.append(rec)
+    return pd.DataFrame.from_records(recs)
