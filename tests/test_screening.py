@@ -1,0 +1,196 @@
+"""Screening rules, exclusion log and the 2019 funnel (thesis line 975:
+150 distributed -> 120 returned -> 100 valid -> 66.7%)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import screening as SC
+from pipeline.codebook import load_codebook
+from pipeline.exceptions import DataValidationError
+
+CB = load_codebook("cs2019")
+
+
+def _wave(n=120, seed=2019):
+    """n returned 2019 questionnaires with valid codes for every codebook column."""
+    rng = np.random.default_rng(seed)
+    cols = {}
+    for name, v in CB.variables.items():
+        if v.type == "id":
+            cols[name] = np.arange(1, n + 1)
+        elif v.type == "likert":
+            cols[name] = rng.integers(1, 6, n).astype(float)
+        elif v.type == "categorical":
+            cols[name] = rng.choice(list(v.codes), n)
+        elif v.type == "multi":
+            codes = list(v.codes)
+            cols[name] = [";".join(str(c) for c in sorted(rng.choice(codes, 2, replace=False)))
+                          for _ in range(n)]
+        elif v.type == "numeric":
+            cols[name] = rng.integers(1, 10, n).astype(float)
+        else:
+            cols[name] = [None] * n
+    return pd.DataFrame(cols)
+
+
+def _questions():
+    return [n for n, v in CB.variables.items() if v.section != "meta" and v.required
+            and v.type in ("likert", "categorical", "multi", "numeric")]
+
+
+@pytest.fixture(scope="module")
+def wave2019():
+    """120 returned: 12 with 20-50% of the questions unanswered, 8 straight-lining
+    Section C, 100 valid (the thesis's counts)."""
+    df = _wave()
+    q = _questions()
+    rng = np.random.default_rng(5)
+    for k, i in enumerate(range(0, 12)):
+        share = 0.2 + 0.3 * k / 11                      # 20% ... 50%
+        m = int(np.ceil(share * len(q)))
+        df.loc[i, list(rng.choice(q, m, replace=False))] = np.nan
+    sec_c = CB.sections["C"]
+    for i in range(12, 20):
+        df.loc[i, [c for c in sec_c if CB[c].type == "likert"]] = float(1 + i % 5)
+    # below the threshold: kept
+    df.loc[50, q[: int(0.19 * len(q))]] = np.nan
+    return df
+
+
+def test_thesis_funnel_2019(wave2019):
+    res = SC.screen(wave2019, CB, {}, distributed=150)
+    assert res.funnel["distributed"] == 150
+    assert res.funnel["returned"] == res.n_raw == 120
+    assert res.funnel["valid"] == res.n_clean == 100 == len(res.clean)
+    assert res.funnel["excluded"] == 20
+    assert round(100 * res.funnel["response_rate"], 1) == 66.7
+    assert res.funnel["return_rate"] == pytest.approx(0.8)
+    counts = res.reason_counts()
+    assert counts["missing"] == 12 and counts["straightlining"] == 8
+    assert set(res.log["id"]) == set(range(1, 21))
+    assert not res.report.set_index("id").loc[51, "excluded"]      # 19% missing: kept
+    assert "66.7%" in res.summary()
+
+
+def test_log_names_id_row_and_reason(wave2019):
+    res = SC.screen(wave2019, CB, {}, distributed=150)
+    row = res.log[res.log.id == 13].iloc[0]
+    assert row["rule"] == "straightlining" and row["row"] == 14
+    assert "section C" in row["reason"] and "all 19" in row["reason"]
+    first = res.log[res.log.id == 1].iloc[0]
+    assert first["rule"] == "missing" and "threshold 20%" in first["reason"]
+    rep = res.to_frame().set_index("id")
+    assert rep.loc[13, "longest_run"] == 19 and rep.loc[13, "straightlined_sections"] == "C"
+
+
+def test_threshold_is_configurable(wave2019):
+    res = SC.screen(wave2019, CB, {"missing_threshold": 0.5}, distributed=150)
+    # only the respondents with >= 50% unanswered are now rejected for missingness
+    rep = res.report.set_index("id")
+    assert rep.loc[12, "share_missing"] >= 0.5 and rep.loc[12, "excluded"]
+    assert not rep.loc[1, "excluded"]
+    assert res.reason_counts()["missing"] == int((rep.share_missing >= 0.5).sum())
+    with pytest.raises(ValueError, match="missing_threshold"):
+        SC.screen(wave2019, CB, {"missing_threshold": 20})
+    with pytest.raises(ValueError, match="unknown screening rule"):
+        SC.screen(wave2019, CB, {"threshold": 0.2})
+
+
+def test_mahalanobis_flags_not_drops_by_default():
+    df = _wave(seed=3)
+    likert = CB.likert_items
+    rng = np.random.default_rng(0)
+    # correlated answers, then one respondent breaking the pattern
+    f = rng.normal(size=len(df))
+    for j, c in enumerate(likert):
+        df[c] = np.clip(np.round(3 + 1.2 * f + rng.normal(scale=0.5, size=len(df))), 1, 5)
+    df.loc[7, likert] = [1.0, 5.0] * 9 + [1.0]
+    res = SC.screen(df, CB, {"straightline_sections": []})
+    rep = res.report.set_index("id")
+    assert rep.loc[8, "mahalanobis_outlier"] and not rep.loc[8, "excluded"]
+    # the distance is the textbook one
+    X = df.loc[~res.report.excluded.to_numpy(), likert].to_numpy(float)
+    d = X - X.mean(0)
+    S = np.cov(X, rowvar=False)
+    d2 = d @ np.linalg.inv(S) @ d.T
+    assert rep.loc[8, "mahalanobis_d2"] == pytest.approx(np.diag(d2)[7], rel=1e-10)
+    assert rep.loc[8, "mahalanobis_p"] < 0.001
+    res2 = SC.screen(df, CB, {"straightline_sections": [], "drop_mahalanobis": True})
+    assert 8 not in set(res2.clean["id"])
+    assert "mahalanobis" in set(res2.log.rule)
+
+
+def test_out_of_range_duplicates_response_time_and_empty_rows():
+    df = _wave(n=40, seed=9)
+    df["duration"] = 600.0
+    df.loc[2, "L1"] = 7.0
+    df.loc[5, [c for c in df.columns if c != "id"]] = df.loc[4, [c for c in df.columns if c != "id"]]
+    df.loc[9, "duration"] = 30.0
+    df.loc[11, [c for c in df.columns if c not in ("id", "duration")]] = np.nan
+    res = SC.screen(df, CB, {"min_response_time": 120, "straightline_sections": []})
+    by = res.log.groupby("id")["rule"].apply(set)
+    assert by[3] == {"out_of_range"} and "L1 = 7" in res.log[res.log.id == 3].reason.iloc[0]
+    assert by[6] == {"duplicate_submission"}
+    assert by[10] == {"response_time"}
+    assert "missing" in by[12]
+    assert "no answers at all" in res.log[res.log.id == 12].reason.iloc[0]
+    assert res.report.set_index("id").loc[6, "duplicate_of"] == 5
+    with pytest.raises(DataValidationError, match="not one of the item's codes") as ei:
+        SC.screen(df, CB, {"out_of_range": "error"})
+    assert ei.value.columns == ["L1"] and ei.value.rows == [4]
+
+
+def test_empty_column_is_an_error_naming_it():
+    df = _wave(n=30)
+    df["S2"] = np.nan
+    with pytest.raises(DataValidationError, match="no answers at all") as ei:
+        SC.screen(df, CB, {})
+    assert ei.value.columns == ["S2"]
+
+
+def test_explicit_items_without_codebook():
+    df = pd.DataFrame({"id": [10, 11, 12, 13, 14, 15],
+                       "a": [1, 2, 3, 3, np.nan, 4], "b": [1, 3, 3, 3, np.nan, 2],
+                       "c": [2, 4, 3, 3, 5, 4], "d": [5, 5, 3, 3, np.nan, 4]}, dtype=float)
+    from pipeline.exceptions import NotEstimableWarning
+    with pytest.warns(NotEstimableWarning, match="Mahalanobis"):  # 3 kept rows, 4 items
+        res = SC.screen(df, None, {"straightline_min_items": 4, "drop_duplicates": False},
+                        items=["a", "b", "c", "d"], sections={"S": ["a", "b", "c", "d"]},
+                        codes={c: [1, 2, 3, 4, 5] for c in "abcd"}, distributed=10)
+    assert any("Mahalanobis" in w for w in res.warnings)
+    by = res.log.groupby("id")["rule"].apply(set)
+    assert by[12] == {"straightlining"} and by[13] == {"straightlining"}
+    assert by[14] == {"missing"}
+    assert res.funnel == {"distributed": 10, "returned": 6, "excluded": 3, "valid": 3,
+                          "return_rate": 0.6, "response_rate": 0.3}
+
+
+def test_longest_run_and_straightlined():
+    assert SC.longest_run([1, 1, 2, 2, 2, np.nan, 2, 2]) == 3
+    assert SC.longest_run([np.nan, np.nan]) == 0
+    assert SC.straightlined([4, 4, np.nan, 4], min_items=3)
+    assert not SC.straightlined([4, 4, np.nan, 4], min_items=4)
+
+
+def test_write_outputs_and_cli(tmp_path, wave2019):
+    res = SC.screen(wave2019, CB, {}, distributed=150)
+    files = res.write(tmp_path / "out")
+    assert pd.read_csv(files["clean"]).shape[0] == 100
+    assert pd.read_csv(files["log"]).id.nunique() == 20
+    j = json.loads(files["summary"].read_text())
+    assert j["funnel"]["valid"] == 100 and j["n_raw"] == 120
+    # CLI through the loader (codebook-validated CSV)
+    csv = tmp_path / "cs2019.csv"
+    wave2019.to_csv(csv, index=False)
+    from pipeline.screening import main
+    rc = main([str(csv), "--instrument", "cs2019", "--distributed", "150",
+               "--out", str(tmp_path / "cli"), "--json", str(tmp_path / "s.json")])
+    assert rc == 0
+    j = json.loads((tmp_path / "s.json").read_text())
+    assert (j["funnel"]["returned"], j["funnel"]["valid"]) == (120, 100)
+    assert j["funnel"]["response_rate"] == pytest.approx(100 / 150)
+    assert (tmp_path / "cli" / "clean.csv").exists()
