@@ -111,6 +111,7 @@ DEFAULTS: dict[str, Any] = {
     "candidate_modes": ["endpoints", "any_decline"],
     "candidate_combine": ["any", "all"],
     "bands": {"high": 90.0, "average": 70.0, "low": 50.0},
+    "verbal_ratio_tolerance": 0.25,
 }
 
 
@@ -649,6 +650,8 @@ class CEAResult:
     table21: pd.DataFrame
     bands: pd.DataFrame
     notes: dict[str, str] = field(default_factory=dict)
+    tolerances: dict[str, float] = field(default_factory=dict)
+    text_keys: list[str] = field(default_factory=list)
 
     def computed_values(self) -> dict[str, Any]:
         """Computed values keyed like ``data/published`` (Tables 19-21, 23-24 actuals)."""
@@ -663,6 +666,7 @@ class CEAResult:
             out[r.key] = r.computed
         for r in self.table21.itertuples():
             out[f"cea.t21.{r.hypothesis}"] = int(r.supported)
+        out.update(self.text_values())
         # Tables 23/24 print the 2020 actual values again: check them against 15/18
         for r in self.forecasts[self.forecasts["year"] == 2020].itertuples():
             obs = self.indicators[(self.indicators.entity == r.entity) &
@@ -670,6 +674,32 @@ class CEAResult:
                                   (self.indicators.year == 2020)]
             if len(obs):
                 out[r.key] = float(obs["value"].iloc[0])
+        return out
+
+    def text_values(self) -> dict[str, float]:
+        """Numbers the text states about Tables 15/18 (``data/published/cea_text.yaml``).
+
+        ``cea.text.<body>.<indicator>.decline.<a>_<b>``: the worsening from
+        year a to b (a rise for lower-is-better indicators, else a fall);
+        ``.ratio.<a>_<b>``: value(b) / value(a); ``.<year>``: the value itself.
+        """
+        lower = set(self.params["sign_rule"].get("lower_is_better", ["net_turnover"]))
+        out: dict[str, float] = {}
+        for key in self.text_keys:
+            parts = key.split(".")
+            try:
+                s = indicator_series(self.indicators, parts[2], parts[3])
+            except ValueError:
+                continue
+            if len(parts) == 6 and parts[4] in ("decline", "ratio"):
+                a, b = (int(x) for x in parts[5].split("_"))
+                if parts[4] == "ratio":
+                    out[key] = float(s[b]) / float(s[a])
+                else:
+                    d = float(s[b]) - float(s[a])
+                    out[key] = d if parts[3] in lower else -d
+            elif len(parts) == 5 and parts[4].isdigit():
+                out[key] = float(s[int(parts[4])])
         return out
 
     def to_frame(self) -> pd.DataFrame:
@@ -740,8 +770,12 @@ def run(params: Mapping[str, Any] | None = None, published: Mapping[str, Any] | 
                 f"standard payroll {r.cost:.4f} rounded to {r.cost_used} before dividing, as printed")
     for r in fc[fc["year"] == 2020].itertuples():
         notes[r.key] = f"2020 actual value checked against Table {'15' if r.entity == 'acsa' else '18'}"
+    text_keys = [k for k in published if k.startswith("cea.text.")]
+    tolerances = {k: float(p.get("verbal_ratio_tolerance", 0.25)) for k in text_keys
+                  if ".ratio." in k and published[k].decimals is None}
     return CEAResult(params=p, indicators=ind, forecasts=fc, table19=t19, signs=signs, table20=t20,
-                     agreement=agreement, table21=t21, bands=bands, notes=notes)
+                     agreement=agreement, table21=t21, bands=bands, notes=notes,
+                     tolerances=tolerances, text_keys=text_keys)
 
 
 # ------------------------------------------------------------------ output

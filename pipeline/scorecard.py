@@ -469,7 +469,7 @@ SYNTHETIC_BANNER = ("SYNTHETIC DATA: the respondent-level results linked here we
 
 
 def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequence[tuple[str, str]],
-                 *, synthetic: bool | None = None,
+                 *, synthetic: bool | None = None, audit: Any = None,
                  title: str = "Amirova (2021) replication: reports and scorecard") -> str:
     """HTML of ``reports/index.html``: links to every report and the scorecard.
 
@@ -482,6 +482,8 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
         Show the synthetic-data banner.  By default it is shown when the
         scorecard says its respondent inputs were synthetic
         (``scorecard.synthetic``).
+    audit : AuditResult or list of Inconsistency, optional
+        Findings of :mod:`pipeline.audit`, listed in their own section.
 
     Returns
     -------
@@ -508,6 +510,17 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
                  "its table and line, next to what the pipeline recomputes. Statuses: "
                  + "; ".join(f"<em>{html.escape(s)}</em>" for s in STATUSES) + ".</p>")
     parts.append(scorecard.to_html())
+    if audit is not None:
+        findings = list(getattr(audit, "findings", audit))
+        parts.append("<h2 id='audit'>Consistency audit of the published statistics</h2>")
+        parts.append(f"<p>{len(findings)} findings: what the printed numbers imply, recomputed "
+                     "from the printed numbers alone (<code>pipeline.audit</code>).</p>")
+        parts.append("<table class='audit'><thead><tr><th>check</th><th>severity</th><th>where</th>"
+                     "<th>arithmetic</th></tr></thead><tbody>")
+        for f in findings:
+            parts.append(f"<tr><td>{html.escape(f.check)}</td><td>{html.escape(f.severity)}</td>"
+                         f"<td>{html.escape(f.where)}</td><td>{html.escape(f.arithmetic)}</td></tr>")
+        parts.append("</tbody></table>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -546,13 +559,15 @@ def collect(scorecard: Scorecard, *, processed: Path | None = None,
     res = cea.run(cea_params if cea_params is not None else params.get("cea") or {})
     for key, val in res.computed_values().items():
         if key in scorecard.published:
-            scorecard.add(key, val, source="pipeline.cea", note=res.notes.get(key, ""))
+            scorecard.add(key, val, source="pipeline.cea", note=res.notes.get(key, ""),
+                          tolerance=res.tolerances.get(key))
     for key, val, note, tol in audit.scorecard_rows(scorecard.published):
         scorecard.add(key, val, tolerance=tol, source="pipeline.audit", note=note)
     waves = params.get("waves") or {}
     processed = processed or paths.DATA_PROCESSED
-    for f in sorted(processed.glob("*/computed.json")):
-        wave = f.parent.name
+    files = sorted(set(processed.glob("*/computed.json")) | set(processed.glob("*/results/computed.json")))
+    for f in files:
+        wave = f.relative_to(processed).parts[0]
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
@@ -591,7 +606,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = paths.resolve(args.out) if args.out else paths.REPORTS
     write_csv(out / "scorecard.csv", sc.to_frame(), index=False)
     links = _discover_reports(out)
-    write_text(out / "index.html", render_index(sc, links))
+    from . import audit as audit_mod
+    ap_ = params.get("audit") or {}
+    found = audit_mod.audit_thesis(published=load_published(args.published),
+                                   n=int(ap_.get("n", 100)),
+                                   indicators_per_factor=ap_.get("indicators_per_factor"))
+    write_text(out / "index.html", render_index(sc, links, audit=found))
     print(sc.summary())
     print(f"wrote {out / 'scorecard.csv'} and {out / 'index.html'}")
     return 0

@@ -209,10 +209,13 @@ def test_demographic_tables_are_audited_when_present():
 
 
 def test_scorecard_rows_recompute_from_published():
-    rows = {k: (v, n) for k, v, n in audit.scorecard_rows(load_published())}
+    rows = {k: (v, t) for k, v, _, t in audit.scorecard_rows(load_published())}
     assert rows["cs2019.fit.rmsea"][0] == pytest.approx(math.sqrt((293.157 - 188) / (188 * 99)))
     assert rows["cs2019.fit.pvalue"][0] == 1
-    assert rows["cs2019.loading.L.L2.z"][0] == pytest.approx(1.261 / 0.113)
+    z, tol = rows["cs2019.loading.L.L2.z"]
+    assert z == pytest.approx(1.261 / 0.113)
+    # rounding of Estimate and S.E.: 1.2615 / .1125 - 1.261/.113 = 0.0544
+    assert tol == pytest.approx(1.2615 / 0.1125 - 1.261 / 0.113)
 
 
 def test_cli(tmp_path):

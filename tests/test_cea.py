@@ -42,7 +42,8 @@ def test_transcribed_tables_have_every_cell(published):
     # 7 indicators x 4 years x 3 columns (Table 15), x 4 columns (Table 18);
     # 11 rows x 4 columns (Table 19); 6 x 2 (Table 20); 2 (Table 21);
     # 6 indicators x 5 years (Tables 23, 24)
-    assert counts == {"t15": 84, "t18": 112, "t19": 44, "t20": 12, "t21": 2, "t23": 30, "t24": 30}
+    assert counts == {"t15": 84, "t18": 112, "t19": 44, "t20": 12, "t21": 2, "t23": 30, "t24": 30,
+                      "text": 7}
 
 
 @pytest.mark.skipif(not THESIS.exists(), reason="thesis text not available")
@@ -50,6 +51,9 @@ def test_every_transcribed_cell_is_printed_on_its_line(published):
     lines = THESIS.read_text(encoding="utf-8").splitlines()
     for k, pv in published.items():
         if not k.startswith("cea."):
+            continue
+        if pv.table == "text":
+            assert pv.printed in lines[pv.line - 1], (k, pv.line, pv.printed)
             continue
         cells = [c.strip() for c in lines[pv.line - 1].split("\t")]
         assert pv.printed in cells, (k, pv.line, pv.printed, cells)
@@ -223,3 +227,17 @@ def test_cli_writes_tables_and_figures(tmp_path):
         assert f"id='{anchor}'" in html
     t19 = pd.read_csv(tmp_path / "tables" / "table19_cer.csv")
     assert len(t19) == 16       # 2 bodies x 2 modes x 4 years, full precision
+
+
+def test_text_numbers_recomputed(result, published):
+    """Line 1287: 2019 falls of 0,7 (net turnover 4.1 -> 4.8, a rise), 0,8 (88.5 -> 87.7),
+    6% (86.6 -> 80.6) and 'about 14%' (91.6 -> 77.5 = 14.1); line 1289: payroll
+    'twofold' (12.0 / 6.6 = 1.82, compared within the verbal tolerance)."""
+    tv = result.text_values()
+    assert set(tv) == {k for k in published if k.startswith("cea.text.")}
+    assert tv["cea.text.acsa.net_turnover.decline.2018_2019"] == pytest.approx(0.7)
+    assert tv["cea.text.acsa.organizational_development.decline.2018_2019"] == pytest.approx(0.8)
+    assert tv["cea.text.acsa.public_services_quality.decline.2018_2019"] == pytest.approx(6.0)
+    assert tv["cea.text.acsa.interaction_with_citizens.decline.2018_2019"] == pytest.approx(14.1)
+    assert tv["cea.text.acsa.payroll.ratio.2017_2020"] == pytest.approx(12.0 / 6.6)
+    assert result.tolerances == {"cea.text.acsa.payroll.ratio.2017_2020": 0.25}

@@ -177,6 +177,8 @@ def test_collect_thesis_and_computed_json(tmp_path):
     assert by["cs2019.fit.rmsea"] == [DIFFERS]                 # .075 recomputed vs .036 printed
     assert by["cs2019.loading.L.L2.z"] == [WITHIN_TOLERANCE]   # 1.261/.113 = 11.159 vs 11.116
     assert by["cs2019.fit.threshold.rmsea.acceptable"] == [NOT_RECOMPUTABLE]
+    assert by["cea.text.acsa.payroll.ratio.2017_2020"] == [WITHIN_TOLERANCE]  # 'twofold' vs 1.82
+    assert by["cea.text.acsa.interaction_with_citizens.decline.2018_2019"] == [EXACT]  # 'about 14%'
     t20 = df[df["table"] == "Table 20"]
     assert len(t20) == 12 and (t20["status"] == DIFFERS).sum() >= 2
     assert not any(df["table"].isin(["Table 15", "Table 18"]))  # input data, not results
@@ -189,6 +191,7 @@ def test_cli_writes_index_and_csv(tmp_path):
     assert sc_mod.main(["--out", str(tmp_path)]) == 0
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "href='cea/cea.html'" in page
+    assert "id='audit'" in page and "alpha_one_item" in page
     df = pd.read_csv(tmp_path / "scorecard.csv")
     assert set(df["status"]) <= set(STATUSES)
     assert {"key", "table", "line", "printed", "computed", "status"} <= set(df.columns)
