@@ -934,6 +934,15 @@ def scree_plot(result: EFAResult, path: str | Path) -> Path:
 # --------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------
+def _stage_defaults(group: str) -> dict[str, Any]:
+    """``params.yaml``'s group for CLI defaults ({} when absent)."""
+    from . import config
+    try:
+        return dict(config.stage_params(group) or {})
+    except (KeyError, FileNotFoundError):
+        return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipeline efa DATA [--items ...] [--factors K|parallel|kaiser]
     [--method ml|minres|pa] [--rotation oblimin|varimax|promax]
@@ -943,7 +952,8 @@ def main(argv: list[str] | None = None) -> int:
                                  description=__doc__.split("\n")[0])
     ap.add_argument("data", help="CSV, XLSX or SAV file")
     ap.add_argument("--items", nargs="+", help="item columns (default: every numeric column except id)")
-    ap.add_argument("--factors", default="parallel", help="K, 'parallel' (default) or 'kaiser'")
+    ap.add_argument("--factors", default="parallel",
+                    help="K, 'parallel' or 'kaiser' (default: params.yaml efa.n_factors)")
     ap.add_argument("--method", default="minres", choices=METHODS)
     ap.add_argument("--rotation", default="oblimin", choices=ROTATIONS)
     ap.add_argument("--missing", default="pairwise", choices=MISSING,
@@ -952,6 +962,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-iter", type=int, default=20, help="parallel-analysis data sets")
     ap.add_argument("--json", help="write the result as JSON here")
     ap.add_argument("--scree", help="write a scree plot (png or svg) here")
+    cfg = _stage_defaults("efa")
+    ap.set_defaults(**{k: v for k, v in {
+        "factors": str(cfg.get("n_factors", "parallel")), "method": cfg.get("method"),
+        "rotation": cfg.get("rotation"), "missing": cfg.get("missing"),
+        "seed": cfg.get("seed"), "n_iter": cfg.get("parallel_iter")}.items() if v is not None})
     args = ap.parse_args(argv)
     df = read_data(args.data)
     items = args.items

@@ -665,7 +665,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-score", type=float, help="lowest response code (for reversal)")
     ap.add_argument("--max-score", type=float, help="highest response code (for reversal)")
     ap.add_argument("--json", help="write the result as JSON here")
+    from .efa import _stage_defaults
+    cfg = _stage_defaults("reliability")
+    if cfg.get("missing"):
+        ap.set_defaults(missing=cfg["missing"])
     args = ap.parse_args(argv)
+    level = float(cfg.get("ci_level", 0.95))
     scales = {}
     for s in args.scale:
         if "=" not in s:
@@ -678,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = reliability(df, scales, missing=args.missing, min_score=args.min_score,
-                          max_score=args.max_score, file=str(args.data))
+                          max_score=args.max_score, level=level, file=str(args.data))
     print(res.summary())
     for w in caught:  # already recorded on the result; shown once here
         if not issubclass(w.category, (ReverseKeyedItemWarning, NotEstimableWarning)):

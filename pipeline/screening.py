@@ -202,6 +202,12 @@ class ScreeningResult:
         lines.append(f"  Mahalanobis outliers (p < {self.params['mahalanobis_alpha']}): "
                      f"{n_out} flagged" + (", dropped" if self.params["drop_mahalanobis"]
                                            else ", kept"))
+        if self.recodings is not None and len(self.recodings) and "action" in self.recodings:
+            miss = self.recodings[self.recodings.action.isin(["declared_missing",
+                                                              "spss_user_missing"])]
+            if len(miss):
+                lines.append(f"  declared missing codes set to NaN by the loader: "
+                             f"{int(miss['count'].sum())} cell(s) in {miss.column.nunique()} item(s)")
         lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
 

@@ -185,7 +185,9 @@ def test_write_outputs_and_cli(tmp_path, wave2019):
     assert j["funnel"]["valid"] == 100 and j["n_raw"] == 120
     # CLI through the loader (codebook-validated CSV)
     csv = tmp_path / "cs2019.csv"
-    wave2019.to_csv(csv, index=False)
+    raw = wave2019.copy()
+    raw.loc[60, "L2"] = 9          # declared "No answer" code: NaN, counted
+    raw.to_csv(csv, index=False)
     from pipeline.screening import main
     rc = main([str(csv), "--instrument", "cs2019", "--distributed", "150",
                "--out", str(tmp_path / "cli"), "--json", str(tmp_path / "s.json")])
@@ -194,3 +196,5 @@ def test_write_outputs_and_cli(tmp_path, wave2019):
     assert (j["funnel"]["returned"], j["funnel"]["valid"]) == (120, 100)
     assert j["funnel"]["response_rate"] == pytest.approx(100 / 150)
     assert (tmp_path / "cli" / "clean.csv").exists()
+    rec = [r for r in j["recodings"] if r["action"] == "declared_missing"]
+    assert rec and rec[0]["column"] == "L2" and rec[0]["count"] == 1
