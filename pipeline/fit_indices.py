@@ -194,14 +194,17 @@ def chisq_ml(f_ml: float, nobs: int, likelihood: str = "normal") -> float:
     return float(max(f, 0.0) * rmsea_n(n, likelihood))
 
 
-def baseline_chisq_ml(sample_cov, nobs: int, likelihood: str = "normal") -> float:
+def baseline_chisq_ml(sample_cov, nobs: int, likelihood: str = "normal",
+                      x_idx: Sequence[int] | None = None) -> float:
     """Chi-square of lavaan's baseline (independence) model, complete data.
 
     The baseline model has free variances (and free means), no covariances,
     so ``F_0 = sum(log s_ii) - log|S|`` and ``chisq_0 = N * F_0`` (or
-    ``(N - 1) * F_0`` under Wishart); ``df_0 = p (p - 1) / 2``.  Under FIML
-    the baseline is fitted by FIML and has no closed form: use the engine's
-    value.
+    ``(N - 1) * F_0`` under Wishart); ``df_0 = p (p - 1) / 2``.  With fixed-x
+    covariates (*x_idx*, q of them) their covariances stay free:
+    ``F_0 = sum_{i not x} log s_ii + log|S_xx| - log|S|`` and
+    ``df_0 = p (p - 1) / 2 - q (q - 1) / 2``.  Under FIML the baseline is
+    fitted by FIML and has no closed form: use the engine's value.
 
     In R: ``fitMeasures(fit, "baseline.chisq")``.
     """
@@ -209,7 +212,14 @@ def baseline_chisq_ml(sample_cov, nobs: int, likelihood: str = "normal") -> floa
     sign, logdet = np.linalg.slogdet(S)
     if sign <= 0:
         raise ValueError("sample_cov is not positive definite")
-    f0 = float(np.sum(np.log(np.diag(S))) - logdet)
+    xi = sorted(set(int(i) for i in (x_idx or [])))
+    rest = [i for i in range(S.shape[0]) if i not in xi]
+    f0 = float(np.sum(np.log(np.diag(S)[rest])) - logdet)
+    if xi:
+        sx, ldx = np.linalg.slogdet(S[np.ix_(xi, xi)])
+        if sx <= 0:
+            raise ValueError("sample_cov is not positive definite on x_idx")
+        f0 += float(ldx)
     return chisq_ml(f0, nobs, likelihood)
 
 
@@ -842,25 +852,35 @@ _LOG2PI = math.log(2 * math.pi)
 
 
 def loglik_normal(sample_cov, nobs: int, implied_cov=None, sample_mean=None,
-                  implied_mean=None) -> float:
+                  implied_mean=None, x_idx: Sequence[int] | None = None) -> float:
     """Normal log-likelihood of complete data from sample moments.
 
     ``logl = -N/2 [p log 2 pi + log|Sigma| + tr(S Sigma^-1)
     + (m - mu)' Sigma^-1 (m - mu)]``; with ``implied_cov=None`` the saturated
     (unrestricted) value ``-N/2 [p log 2 pi + log|S| + p]``.  lavaan uses the
     S it fitted: divisor N, or N - 1 under ``likelihood="wishart"`` (still
-    multiplied by N/2).  Without a mean structure mu = m.
+    multiplied by N/2).  Without a mean structure mu = m.  With fixed-x
+    covariates (*x_idx*, q of them) lavaan reports the likelihood
+    conditional on them: the marginal ``-N/2 [q log 2 pi + log|S_xx| + q]``
+    is subtracted from both values.
 
     In R: ``fitMeasures(fit, c("logl", "unrestricted.logl"))``.
     """
     S = _matrix(sample_cov, "sample_cov")
     n = _positive(nobs, "nobs")
     p = S.shape[0]
+    xi = sorted(set(int(i) for i in (x_idx or [])))
+    marginal_x = 0.0
+    if xi:
+        sx, ldx = np.linalg.slogdet(S[np.ix_(xi, xi)])
+        if sx <= 0:
+            raise ValueError("sample_cov is not positive definite on x_idx")
+        marginal_x = -n / 2 * (len(xi) * _LOG2PI + ldx + len(xi))
     if implied_cov is None:
         sign, logdet = np.linalg.slogdet(S)
         if sign <= 0:
             raise ValueError("sample_cov is not positive definite")
-        return float(-n / 2 * (p * _LOG2PI + logdet + p))
+        return float(-n / 2 * (p * _LOG2PI + logdet + p) - marginal_x)
     Sig = _matrix(implied_cov, "implied_cov")
     sign, logdet = np.linalg.slogdet(Sig)
     if sign <= 0:
@@ -872,7 +892,7 @@ def loglik_normal(sample_cov, nobs: int, implied_cov=None, sample_mean=None,
     if m is not None and mu is not None:
         r = m - mu
         q += float(r @ Sinv @ r)
-    return float(-n / 2 * (p * _LOG2PI + logdet + q))
+    return float(-n / 2 * (p * _LOG2PI + logdet + q) - marginal_x)
 
 
 def loglik_missing(data, mean, cov) -> float:

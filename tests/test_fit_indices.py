@@ -35,7 +35,7 @@ ATOL = 1e-6          # see module docstring
 CHISQ_RTOL = 1e-4    # the issue's tolerance for chisq recomputed from moments
 
 CASES = ["hs_normal", "hs_wishart", "poldem", "hs_fiml", "hs_equal",
-         "mediator_single"]
+         "mediator_single", "hs_fixedx"]
 COMPLETE = [c for c in CASES if c != "hs_fiml"]
 
 
@@ -74,7 +74,13 @@ def _result(fx: dict, *, with_data: bool = True) -> SimpleNamespace:
         baseline_chisq=f["baseline.chisq"], baseline_df=f["baseline.df"],
         logl=f["logl"], logl_unrestricted=f["unrestricted.logl"],
         data=_data(fx) if with_data else None,
+        x_idx=_x_idx(fx),
     )
+
+
+def _x_idx(fx: dict) -> list[int]:
+    """Positions of the fixed.x covariates (``lavNames(fit, "ov.x")``)."""
+    return [fx["observed"].index(v) for v in fx.get("ov_x", [])]
 
 
 # ------------------------------------------------------- fixture sanity
@@ -163,7 +169,7 @@ def test_chisq_and_baseline_from_moments(case):
     assert f_ml == pytest.approx(2 * fx["fmin"], rel=1e-8)
     chisq = fi.chisq_ml(f_ml, fx["nobs"], lik)
     assert chisq == pytest.approx(fx["fit"]["chisq"], rel=CHISQ_RTOL)
-    assert fi.baseline_chisq_ml(S, fx["nobs"], lik) == pytest.approx(
+    assert fi.baseline_chisq_ml(S, fx["nobs"], lik, x_idx=_x_idx(fx)) == pytest.approx(
         fx["fit"]["baseline.chisq"], rel=CHISQ_RTOL)
 
 
@@ -177,7 +183,7 @@ def test_gfi_agfi_srmr_from_moments(case):
     f = fx["fit"]
     S, Sig, m, mu = _moments(fx)
     mean = m if mu is not None else None
-    g = fi.gfi(S, Sig, mean, mu)
+    g = fi.gfi(S, Sig, mean, mu, x_idx=_x_idx(fx))
     assert g == pytest.approx(f["gfi"], abs=ATOL)
     p = S.shape[0]
     nel = p * (p + 1) // 2 + (p if mu is not None else 0)
@@ -186,6 +192,8 @@ def test_gfi_agfi_srmr_from_moments(case):
     assert fi.srmr(S, Sig, mean, mu) == pytest.approx(f["srmr"], abs=ATOL)
     # the semopy trap: GFI is not NFI
     assert abs(g - f["nfi"]) > 0.01
+    if fx["ov_x"]:   # lavaan gives the fixed-x block weight 0 (wls.v)
+        assert abs(fi.gfi(S, Sig, mean, mu) - f["gfi"]) > 1e-3
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -238,9 +246,10 @@ def test_loglik_and_information_criteria(case):
     f = fx["fit"]
     S, Sig, m, mu = _moments(fx)
     n = fx["nobs"]
-    ll = fi.loglik_normal(S, n, Sig, m if mu is not None else None, mu)
+    xi = _x_idx(fx)
+    ll = fi.loglik_normal(S, n, Sig, m if mu is not None else None, mu, x_idx=xi)
     assert ll == pytest.approx(f["logl"], abs=1e-6)
-    assert fi.loglik_normal(S, n) == pytest.approx(f["unrestricted.logl"], abs=1e-6)
+    assert fi.loglik_normal(S, n, x_idx=xi) == pytest.approx(f["unrestricted.logl"], abs=1e-6)
     assert fi.aic(ll, f["npar"]) == pytest.approx(f["aic"], abs=1e-6)
     assert fi.bic(ll, f["npar"], n) == pytest.approx(f["bic"], abs=1e-6)
     assert fi.bic2(ll, f["npar"], n) == pytest.approx(f["bic2"], abs=1e-6)
@@ -421,8 +430,16 @@ def test_gfi_of_a_perfect_fit_is_one_and_srmr_zero():
 
 
 # ------------------------------------------------ the engine, once it exists
+_ENGINE_FIXEDX_LOGL = pytest.mark.xfail(
+    strict=True,
+    reason="pipeline.sem reports the joint log-likelihood under fixed.x; lavaan's "
+           "logl/unrestricted.logl (hence AIC/BIC) are conditional on the fixed x "
+           "(see fit_indices.loglik_normal(x_idx=...)).  Remove this mark when fixed.")
+
+
 @pytest.mark.parametrize("case", ["hs_normal", "hs_wishart", "poldem", "hs_fiml",
-                                  "mediator_single"])
+                                  "mediator_single",
+                                  pytest.param("hs_fixedx", marks=_ENGINE_FIXEDX_LOGL)])
 def test_engine_fit_measures_equal_lavaan(case):
     """``pipeline.sem.fit`` + ``fit_measures`` equal ``fitMeasures(fit)``.
 

@@ -19,7 +19,8 @@
 #   sample {cov, mean, divisor} (lavInspect(fit, "sampstat"): divisor N, but
 #   N - 1 under likelihood = "wishart"; under missing = "ml" the EM estimate
 #   of the saturated model), implied {cov, mean}
-#   (fitted(fit)), observed (variable order of all matrices), npar, df, fmin,
+#   (fitted(fit)), observed (variable order of all matrices), ov_x (fixed.x
+#   covariates, lavNames(fit, "ov.x")), npar, df, fmin,
 #   modindices (modindices(fit, sort. = TRUE) as records),
 #   residuals_standardized (residuals(fit, type = "standardized")$cov),
 #   residuals_cov_z (lavResiduals(fit)$cov.z), vcov_free (vcov(fit)),
@@ -130,7 +131,13 @@ speed ~ b*x4 + c*visual
 ind := a*b
 "
 
-# Rebuild the data the model was fitted to.
+FIXEDX_MODEL <- "
+visual  =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+visual  ~ ageyr + agemo
+textual ~ ageyr
+"
+
 cases <- list(
   hs_normal = list(
     model = HS_MODEL, data = "holzinger_swineford",
@@ -156,6 +163,10 @@ cases <- list(
   mediator_single = list(
     model = MEDIATOR_MODEL, data = "holzinger_swineford",
     call = 'sem(model, data = HolzingerSwineford1939)',
+    fit = function(m, d) sem(m, data = d)),
+  hs_fixedx = list(
+    model = FIXEDX_MODEL, data = "holzinger_swineford",
+    call = 'sem(model, data = HolzingerSwineford1939)  # fixed.x = TRUE',
     fit = function(m, d) sem(m, data = d)),
   boot_poldem = list(
     model = POLDEM_MODEL, data = "political_democracy",
@@ -223,6 +234,7 @@ describe_fit <- function(case, spec, fit) {
     ntotal = lavInspect(fit, "ntotal"),
     converged = lavInspect(fit, "converged"),
     observed = ov,
+    ov_x = as.list(lavNames(fit, "ov.x")),   # fixed.x exogenous covariates
     parameters = records(pe),
     fit = vec(fitMeasures(fit)),
     r2 = vec(lavInspect(fit, "r2")),
