@@ -1033,14 +1033,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the load log as JSON")
     args = ap.parse_args(argv)
     data, instrument = args.data, args.instrument
+    encoding = args.encoding
     if args.wave:
         from . import config, paths
         wp = config.wave_params(args.wave)
         data = data or str(paths.resolve(wp["raw"]))
         instrument = instrument or wp["instrument"]
+        if encoding is None:
+            try:
+                encoding = (config.stage_params("loading") or {}).get("encoding")
+            except KeyError:
+                encoding = None
     if not data or not instrument:
         ap.error("give DATA and --instrument, or --wave")
-    res = read_raw(data, instrument, encoding=args.encoding)
+    res = read_raw(data, instrument, encoding=encoding)
     if args.json:
         print(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
     else:

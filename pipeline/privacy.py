@@ -1,0 +1,416 @@
+"""Protecting respondents: free-text redaction and small-cell suppression.
+
+Free text
+    :func:`redact` removes e-mail addresses, URLs (with a scheme, ``www.``,
+    or a bare domain such as ``egov.kz``), phone numbers (Kazakh ``+7`` /
+    ``8`` formats with spaces, dashes, dots and brackets, 10-digit mobiles,
+    other ``+``-international numbers, short numbers after "тел./tel./phone"),
+    12-digit IINs (also written ``YYMMDD XXXXXX``) and the personal names the
+    wave's codebook lists (``names_to_redact``; case-insensitive, Cyrillic
+    aware: a Russian/Kazakh surname is matched with its case endings, ``е``
+    and ``ё`` interchangeably).  Each match is replaced by a tag
+    (``[EMAIL]``, ``[URL]``, ``[PHONE]``, ``[IIN]``, ``[NAME]``) and counted.
+    :func:`redact_frame` applies it to the text columns of a DataFrame and
+    :func:`redact_wave` to every text item of a codebook.
+
+Tables
+    :func:`suppress_small_cells` applies primary suppression (counts
+    ``0 < n < k``) and complementary suppression, so that no row or column
+    total (nor the grand total) lets a reader recover a suppressed cell by
+    subtraction.  It returns the internal numbers (for reproduction checks)
+    and a display table where primary cells show ``"<k"`` and complementary
+    cells ``"[c]"``, with a note to print under the table.
+
+In R: ``sdcTable::protectTable(method = "SIMPLEHEURISTIC")`` for the
+suppression; no single R equivalent for the redaction.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["redact", "redact_frame", "redact_wave", "PII_KINDS", "TAGS",
+           "suppress_small_cells", "SuppressionResult", "default_k"]
+
+#: The kinds of personal data :func:`redact` removes, in the order applied.
+PII_KINDS = ("email", "url", "iin", "phone", "name")
+TAGS = {"email": "[EMAIL]", "url": "[URL]", "iin": "[IIN]", "phone": "[PHONE]", "name": "[NAME]"}
+
+_SEP = r"[\s\-\u2010-\u2015()\u00a0]"
+_SEP_KW = r"[\s\-\u2010-\u2015.()\u00a0]"
+_EMAIL_RE = re.compile(
+    r"(?<![\w.+-])[\w.+-]+\s?(?:@|\(at\)|\[at\]|\(собака\))\s?[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])",
+    re.IGNORECASE)
+_URL_TRAIL = ".,;:!?)]}»\"'"
+_URL_RE = re.compile(
+    r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"«»]+"
+    r"|(?<![\w@.-])(?:[\w-]+\.)+(?:kz|ru|com|org|net|gov|edu|info|io|me|by|uz|kg|su|рф|қаз)"
+    r"(?:/[^\s<>\"«»]*)?(?![\w-])", re.IGNORECASE)
+_IIN_RE = re.compile(
+    r"(?<![\d+])(?:\d{12}|\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[\s\-]\d{6})(?!\d)")
+_PHONE_RES = [
+    # Kazakhstan (and Russia): +7 / 8 / 7 and ten digits, any grouping
+    re.compile(r"(?<![\w+])(?:\+\s?7|8|7)" + _SEP + r"*(?:\d" + _SEP + r"*){9}\d(?!\d)"),
+    # a Kazakh mobile/city number without the trunk prefix: ten digits starting with 7
+    re.compile(r"(?<![\w+])7" + _SEP + r"*(?:\d" + _SEP + r"*){8}\d(?!\d)"),
+    # any other international number: +CCC and 7-14 more digits
+    re.compile(r"(?<![\w+])\+\s?\d(?:" + _SEP + r"*\d){7,13}(?!\d)"),
+    # short/city numbers announced as phone numbers
+    re.compile(r"(?i)(?<=\b)(?:тел(?:ефон)?|моб(?:ильный)?|tel|phone|whats\s?app|ватсап|вотсап)\.?:?\s*"
+               r"(\d(?:" + _SEP_KW + r"*\d){4,})"),
+]
+_CYR = "а-яёәғқңөұүһі"
+
+
+def _name_pattern(name: str) -> re.Pattern[str]:
+    tokens = [t for t in re.split(r"[\s\-]+", name.strip()) if t]
+    parts = []
+    for tok in tokens:
+        esc = "".join("[её]" if ch in "еёЕЁ" else re.escape(ch) for ch in tok)
+        if re.search(f"[{_CYR}]", tok, re.IGNORECASE):
+            parts.append(esc + f"[{_CYR}]{{0,3}}")       # case endings: Токаева, Токаеву, Токаевым
+        else:
+            parts.append(esc + r"(?:'s|’s|s)?")
+    return re.compile(r"(?<![\w])" + r"[\s\-]+".join(parts) + r"(?![\w])", re.IGNORECASE)
+
+
+def redact(text: Any, names: Iterable[str] = ()) -> tuple[Any, dict[str, int]]:
+    """Remove personal data from one free-text answer.
+
+    Parameters
+    ----------
+    text : str
+        The answer.  Anything that is not a ``str`` (NaN, None) is returned
+        unchanged with zero counts.
+    names : iterable of str
+        Personal names to remove (e.g. ``Codebook.names_to_redact``); longer
+        names are applied first, so "Kassym-Jomart Tokayev" is one match.
+
+    Returns
+    -------
+    (str, dict)
+        The redacted text and the number of replacements per kind
+        (:data:`PII_KINDS`).
+
+    In R: no single equivalent (``stringr::str_replace_all`` with patterns).
+    """
+    counts = dict.fromkeys(PII_KINDS, 0)
+    if not isinstance(text, str) or not text:
+        return text, counts
+    if isinstance(names, str):
+        raise TypeError("names must be an iterable of names, not a single string")
+
+    def sub(rx: re.Pattern[str], kind: str, s: str, group: int = 0) -> str:
+        def repl(m: re.Match[str]) -> str:
+            whole = m.group(0)
+            target = m.group(group)
+            if kind == "url":
+                stripped = target.rstrip(_URL_TRAIL)
+                tail = target[len(stripped):]
+                counts[kind] += 1
+                return TAGS[kind] + tail
+            counts[kind] += 1
+            if group:
+                start = m.start(group) - m.start(0)
+                return whole[:start] + TAGS[kind] + whole[start + len(target):]
+            return TAGS[kind]
+        return rx.sub(repl, s)
+
+    s = sub(_EMAIL_RE, "email", text)
+    s = sub(_URL_RE, "url", s)
+    s = sub(_IIN_RE, "iin", s)
+    s = sub(_PHONE_RES[0], "phone", s)
+    s = sub(_PHONE_RES[1], "phone", s)
+    s = sub(_PHONE_RES[2], "phone", s)
+    s = sub(_PHONE_RES[3], "phone", s, group=1)
+    for name in sorted({n for n in names if n and n.strip()}, key=len, reverse=True):
+        s = sub(_name_pattern(name), "name", s)
+    return s, counts
+
+
+def redact_frame(df: pd.DataFrame, text_columns: Sequence[str],
+                 names: Iterable[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Redact the free-text columns of a respondent-level frame.
+
+    Parameters
+    ----------
+    df : DataFrame
+    text_columns : sequence of str
+        Columns holding free text; each must exist in *df*.
+    names : iterable of str
+        Personal names to remove (see :func:`redact`).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        A redacted copy of *df*, and the counts of replacements (rows =
+        column, columns = :data:`PII_KINDS`) for the screening log.
+    """
+    missing = [c for c in text_columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"text_columns: {missing} not in the DataFrame")
+    names = list(names)
+    out = df.copy()
+    table = {}
+    for col in text_columns:
+        total: Counter[str] = Counter()
+        new = []
+        for v in out[col].tolist():
+            red, c = redact(v, names)
+            total.update(c)
+            new.append(red)
+        out[col] = pd.Series(new, index=out.index, dtype=out[col].dtype if out[col].dtype == object else object)
+        table[col] = {k: total.get(k, 0) for k in PII_KINDS}
+    counts = pd.DataFrame.from_dict(table, orient="index", columns=list(PII_KINDS)).astype(int)
+    counts.index.name = "column"
+    return out, counts
+
+
+def redact_wave(df: pd.DataFrame, codebook: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Redact every text item of *codebook* present in *df*, with its ``names_to_redact``."""
+    cols = [c for c in codebook.text_items if c in df.columns]
+    return redact_frame(df, cols, codebook.names_to_redact)
+
+
+# ------------------------------------------------------------ suppression
+
+def default_k() -> int:
+    """``privacy.k`` from ``params.yaml`` (5 when the key is absent)."""
+    from .config import stage_params
+    try:
+        return int(stage_params("privacy").get("k", 5))
+    except (KeyError, FileNotFoundError):
+        return 5
+
+
+@dataclass
+class SuppressionResult:
+    """A count table after small-cell suppression.
+
+    Attributes
+    ----------
+    counts : DataFrame
+        The internal, unsuppressed numbers (with the ``Total`` row and
+        column when ``margins=True``): reproduction checks use these.
+    primary : DataFrame of bool
+        Cells with ``0 < n < k``.
+    complementary : DataFrame of bool
+        Cells suppressed so that totals cannot reveal a primary cell.
+    display : DataFrame of str
+        What a report prints: ``"<k"`` for primary cells, ``"[c]"`` for
+        complementary cells, the count otherwise.
+    note : str
+        The note to print under the table.
+    k : int
+    """
+
+    counts: pd.DataFrame
+    primary: pd.DataFrame
+    complementary: pd.DataFrame
+    display: pd.DataFrame
+    note: str
+    k: int
+    total_label: str = "Total"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def mask(self) -> pd.DataFrame:
+        """True where a cell is suppressed (primary or complementary)."""
+        return self.primary | self.complementary
+
+    @property
+    def n_suppressed(self) -> int:
+        return int(self.mask.to_numpy().sum())
+
+    def apply_to(self, other: pd.DataFrame, fmt: str = "{:.1f}") -> pd.DataFrame:
+        """Mask a parallel table (e.g. percentages) with the same pattern."""
+        other = other.reindex(index=self.counts.index, columns=self.counts.columns)
+        shown = other.map(lambda v: "" if pd.isna(v) else fmt.format(v))
+        shown = shown.mask(self.primary, f"<{self.k}")
+        return shown.mask(self.complementary, "[c]")
+
+    def to_frame(self) -> pd.DataFrame:
+        """The display table (strings)."""
+        return self.display
+
+
+def _check_counts(table: pd.DataFrame) -> pd.DataFrame:
+    try:
+        num = table.apply(pd.to_numeric, errors="raise").astype(float)
+    except (ValueError, TypeError):
+        raise ValueError("table: must hold counts (numbers)") from None
+    arr = num.to_numpy()
+    if np.isnan(arr).any():
+        raise ValueError("table: contains missing counts (NaN)")
+    if (arr < 0).any() or not np.allclose(arr, np.round(arr)):
+        raise ValueError("table: counts must be non-negative integers")
+    return num.round().astype(np.int64)
+
+
+def _determined(supp: np.ndarray, lines: list[list[tuple[int, int]]], r: int, c: int) -> list[tuple[int, int]]:
+    """Suppressed cells whose value follows exactly from the published cells.
+
+    Every line says ``sum(interior cells) = total cell``.  With the
+    suppressed cells as unknowns ``x`` the published table gives ``A x = b``;
+    cell ``i`` is determined iff the unit vector ``e_i`` lies in the row
+    space of ``A``.
+    """
+    unknown = [tuple(ij) for ij in zip(*np.nonzero(supp))]
+    if not unknown:
+        return []
+    pos = {ij: n for n, ij in enumerate(unknown)}
+    rows = []
+    for line in lines:
+        vec = np.zeros(len(unknown))
+        for (i, j) in line:
+            if (i, j) in pos:
+                # the line's own total is the cell at its far end
+                vec[pos[(i, j)]] = -1.0 if (i, j) == line[-1] else 1.0
+        if vec.any():
+            rows.append(vec)
+    if not rows:
+        return []
+    a = np.array(rows)
+    rank = np.linalg.matrix_rank(a)
+    out = []
+    for ij, n in pos.items():
+        e = np.zeros(len(unknown))
+        e[n] = 1.0
+        if np.linalg.matrix_rank(np.vstack([a, e])) == rank:
+            out.append(ij)
+    return out
+
+
+def suppress_small_cells(table: pd.DataFrame | pd.Series, k: int | None = None, *,
+                         margins: bool = True, total_label: str = "Total",
+                         suppress_zeros: bool = False) -> SuppressionResult:
+    """Small-cell suppression of a count table, with complementary suppression.
+
+    Parameters
+    ----------
+    table : DataFrame or Series
+        Counts of respondents (a crosstab, or a distribution as a Series /
+        one-column frame), *without* totals; totals are computed here.
+    k : int, optional
+        Threshold: counts ``0 < n < k`` are suppressed.  Default
+        ``privacy.k`` from ``params.yaml`` (5).
+    margins : bool
+        Add a ``Total`` row and column to the returned tables.  Totals are
+        treated as published either way (they are usually printed, or the
+        N is given in the text), so complementary suppression always
+        protects them.
+    total_label : str
+    suppress_zeros : bool
+        Also treat zero counts as primary (off by default: a zero is not a
+        person).
+
+    Returns
+    -------
+    SuppressionResult
+
+    Notes
+    -----
+    Primary cells: ``0 < n < k`` (also a small *total* of a row or column).
+    Complementary suppression is the usual heuristic: every line of the
+    table (each row with its row total, each column with its column total,
+    the total row and the total column) must hold either no suppressed cell
+    or at least two, so no suppressed value follows by subtraction.  While a
+    line has exactly one, the smallest non-zero unsuppressed interior cell of
+    that line is suppressed as well (a total only when no interior cell is
+    left); this repeats until every line is safe.  It does not solve the
+    full linear-programming attack (interval disclosure) that sdcTable's
+    optimal methods address.
+
+    In R: ``sdcTable::protectTable(..., method = "SIMPLEHEURISTIC")``.
+    """
+    if k is None:
+        k = default_k()
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k: must be a positive integer, got {k!r}")
+    k = int(k)
+    if isinstance(table, pd.Series):
+        table = table.to_frame(name=table.name if table.name is not None else "n")
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table: expected a DataFrame or Series, got {type(table).__name__}")
+    if table.empty:
+        raise ValueError("table: is empty")
+    counts = _check_counts(table)
+    if total_label in counts.index or total_label in counts.columns:
+        raise ValueError(f"table: already has a {total_label!r} row/column; pass the interior counts")
+    r, c = counts.shape
+    full = np.zeros((r + 1, c + 1), dtype=np.int64)
+    full[:r, :c] = counts.to_numpy()
+    full[:r, c] = full[:r, :c].sum(axis=1)
+    full[r, :c] = full[:r, :c].sum(axis=0)
+    full[r, c] = full[:r, :c].sum()
+    primary = (full > 0) & (full < k)
+    if suppress_zeros:
+        primary |= full == 0
+    supp = primary.copy()  # (set after the totals' layout below)
+    interior = np.zeros_like(supp)
+    interior[:r, :c] = True
+    # lines: (list of cells); every row and column of the bordered table
+    # a one-column table (a distribution) has no row totals, a one-row table no
+    # column totals: those "totals" would only repeat the cells
+    has_row_tot, has_col_tot = c > 1, r > 1
+    if not has_row_tot:
+        primary[:, c] = False
+    if not has_col_tot:
+        primary[r, :] = False
+    rows_in = range(r + 1) if has_col_tot else range(r)
+    cols_in = range(c + 1) if has_row_tot else range(c)
+    lines = ([[(i, j) for j in cols_in] for i in rows_in] if has_row_tot else []) + \
+            ([[(i, j) for i in rows_in] for j in cols_in] if has_col_tot else [])
+    supp = primary.copy()
+
+    def add_one(line: list[tuple[int, int]]) -> bool:
+        cand = [(i, j) for i, j in line if not supp[i, j]]
+        if not cand:
+            return False
+        # prefer interior, non-zero, small cells
+        cand.sort(key=lambda ij: (not interior[ij], full[ij] == 0, full[ij], ij))
+        supp[cand[0]] = True
+        return True
+
+    while True:
+        changed = True
+        while changed:
+            changed = False
+            for line in lines:
+                if sum(supp[i, j] for i, j in line) == 1:
+                    changed |= add_one(line)
+        # the line rule can leave a cell determined by a combination of lines
+        # (e.g. a suppressed total and its cells): check exactly, by rank
+        det = _determined(supp, lines, r, c)
+        if not det:
+            break
+        i, j = det[0]
+        own = [ln for ln in lines if (i, j) in ln]
+        if not any(add_one(ln) for ln in own):
+            if not any(add_one(ln) for ln in lines):
+                break
+    complementary = supp & ~primary
+    idx = list(counts.index) + [total_label]
+    cols = list(counts.columns) + [total_label]
+    full_df = pd.DataFrame(full, index=idx, columns=cols)
+    prim_df = pd.DataFrame(primary, index=idx, columns=cols)
+    comp_df = pd.DataFrame(complementary, index=idx, columns=cols)
+    if not margins:
+        full_df, prim_df, comp_df = (d.iloc[:r, :c] for d in (full_df, prim_df, comp_df))
+    else:
+        keep_r = list(range(r + 1)) if has_col_tot else list(range(r)) + [r]
+        keep_c = list(range(c + 1)) if has_row_tot else list(range(c))
+        full_df, prim_df, comp_df = (d.iloc[keep_r, keep_c] for d in (full_df, prim_df, comp_df))
+    display = full_df.astype(str).mask(prim_df, f"<{k}").mask(comp_df, "[c]")
+    note = (f"Cells with fewer than {k} respondents are shown as \"<{k}\"; cells marked \"[c]\" are "
+            "suppressed so that totals do not reveal a small cell (complementary suppression).")
+    if not (prim_df | comp_df).to_numpy().any():
+        note = ""
+    return SuppressionResult(counts=full_df, primary=prim_df, complementary=comp_df, display=display,
+                             note=note, k=k, total_label=total_label)
