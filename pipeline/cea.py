@@ -47,7 +47,7 @@ __all__ = [
     "format_table19", "effect_sign", "factor_signs", "compare_signs",
     "candidate_periods", "sign_agreement", "decide_hypotheses",
     "efficiency_band", "efficiency_bands", "plot_indicators", "plot_forecasts",
-    "plot_cer", "CEAResult", "run", "write_outputs", "main",
+    "plot_cer", "compare_published", "CEAResult", "run", "write_outputs", "main",
 ]
 
 
@@ -443,7 +443,8 @@ def sign_agreement(indicators: pd.DataFrame, published: Mapping[str, Any] | None
     -------
     DataFrame
         One row per (period, mode, combine): ``start end mode combine agree_factors
-        n_factors agree_total n_total acsa nur_sultan mismatches``.
+        n_factors agree_total n_total acsa nur_sultan mismatches
+        h1_supported`` (the Table 21 decision that period would give).
     """
     if published is None:
         from .scorecard import load_published
@@ -465,7 +466,8 @@ def sign_agreement(indicators: pd.DataFrame, published: Mapping[str, Any] | None
             agree_total=int(cmp["agree"].sum()), n_total=len(cmp),
             acsa=int(fac[fac.org == "acsa"]["agree"].sum()),
             nur_sultan=int(fac[fac.org == "nur_sultan"]["agree"].sum()),
-            mismatches=", ".join(f"{r.org}:{r.factor}" for r in fac.itertuples() if not r.agree)))
+            mismatches=", ".join(f"{r.org}:{r.factor}" for r in fac.itertuples() if not r.agree),
+            h1_supported=bool((sg[sg["level"] == "factor"]["sign"] < 0).any())))
     return pd.DataFrame(rows)
 
 
@@ -635,6 +637,33 @@ def plot_cer(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     return out
 
 
+def compare_published(computed: Mapping[str, Any], published: Mapping[str, Any], prefix: str
+                      ) -> pd.DataFrame:
+    """Computed values against the published cells whose key starts with *prefix*.
+
+    A cell matches when the computed value, rounded to the printed number of
+    decimals, equals the printed value.
+
+    Returns
+    -------
+    DataFrame
+        ``key line printed published computed shown match``.
+    """
+    from .scorecard import compare_value, EXACT
+    rows = []
+    for key, pv in published.items():
+        if not key.startswith(prefix):
+            continue
+        c = computed.get(key)
+        dec = pv.decimals
+        shown = "" if c is None else (f"{float(c):.{dec}f}" if dec is not None else str(c))
+        status, _ = compare_value(pv, c)
+        rows.append(dict(key=key, line=pv.line, printed=pv.printed, published=pv.value,
+                         computed=c, shown=shown, match=status == EXACT))
+    return pd.DataFrame(rows, columns=["key", "line", "printed", "published", "computed", "shown",
+                                       "match"])
+
+
 # ----------------------------------------------------------------- result
 @dataclass
 class CEAResult:
@@ -652,6 +681,8 @@ class CEAResult:
     notes: dict[str, str] = field(default_factory=dict)
     tolerances: dict[str, float] = field(default_factory=dict)
     text_keys: list[str] = field(default_factory=list)
+    table19_check: pd.DataFrame = field(default_factory=pd.DataFrame)
+    table21_check: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def computed_values(self) -> dict[str, Any]:
         """Computed values keyed like ``data/published`` (Tables 19-21, 23-24 actuals)."""
@@ -715,7 +746,9 @@ class CEAResult:
             "Cost-effectiveness analysis (thesis Tables 15, 18-21)",
             f"inflation {p['inflation']:.3%} per year from {p['base_year']}; "
             f"standard-mode payroll rounded to {p['standard_cost_decimals']} decimals before the ratio",
-            "", "Table 19 (computed):", t19.to_string(index=False), "",
+            "", "Table 19 (computed):", t19.to_string(index=False),
+            f"{int(self.table19_check['match'].sum())} of {len(self.table19_check)} cells of the "
+            "published Table 19 reproduced at their printed precision", "",
             f"Table 20 (Annex N rule, period {rule['period'][0]}-{rule['period'][1]}, "
             f"mode {rule['mode']}, combine {rule['combine']}):",
             self.table20.assign(computed=self.table20["computed"].map(SIGN_WORD),
@@ -773,9 +806,13 @@ def run(params: Mapping[str, Any] | None = None, published: Mapping[str, Any] | 
     text_keys = [k for k in published if k.startswith("cea.text.")]
     tolerances = {k: float(p.get("verbal_ratio_tolerance", 0.25)) for k in text_keys
                   if ".ratio." in k and published[k].decimals is None}
-    return CEAResult(params=p, indicators=ind, forecasts=fc, table19=t19, signs=signs, table20=t20,
-                     agreement=agreement, table21=t21, bands=bands, notes=notes,
-                     tolerances=tolerances, text_keys=text_keys)
+    res = CEAResult(params=p, indicators=ind, forecasts=fc, table19=t19, signs=signs, table20=t20,
+                    agreement=agreement, table21=t21, bands=bands, notes=notes,
+                    tolerances=tolerances, text_keys=text_keys)
+    cv = res.computed_values()
+    res.table19_check = compare_published(cv, published, "cea.t19.")
+    res.table21_check = compare_published(cv, published, "cea.t21.")
+    return res
 
 
 # ------------------------------------------------------------------ output
@@ -795,6 +832,7 @@ def write_outputs(result: CEAResult, out_dir: str | Path) -> list[Path]:
                                     published=result.table20["published"].map(SIGN_WORD))
     tables = {
         "table19_cer": (result.table19, t19_fmt),
+        "table19_vs_published": (result.table19_check, result.table19_check),
         "table20_signs": (result.table20, t20_fmt),
         "table20_indicator_signs": (result.signs, result.signs),
         "table20_agreement_by_period": (result.agreement, result.agreement),
@@ -838,6 +876,9 @@ def render_html(result: CEAResult) -> str:
         f"<p>Standard mode: 2017 payroll grown by {p['inflation']:.1%} a year; effectiveness held "
         f"at its 2017 value. CER = cost / effectiveness, shown to {p['cer_decimals']} decimals.</p>",
         tbl(t19),
+        f"<p>{int(result.table19_check['match'].sum())} of {len(result.table19_check)} cells of "
+        "the published Table 19 (line 1601) reproduced at their printed precision.</p>",
+        tbl(result.table19_check[["key", "line", "printed", "shown", "match"]]),
         "<h2 id='table20'>Table 20: effect signs (Annex N rule)</h2>",
         f"<p>Period {rule['period'][0]}-{rule['period'][1]}, mode <em>{rule['mode']}</em>, "
         f"two-indicator factors combined by <em>{rule['combine']}</em>. {n_ag} of 10 published "
@@ -846,6 +887,9 @@ def render_html(result: CEAResult) -> str:
         tbl(t20[["org", "factor", "computed", "published", "agree", "line"]]),
         "<h3>Agreement by candidate period</h3>", tbl(result.agreement),
         "<h2 id='table21'>Table 21: hypotheses</h2>", tbl(result.table21),
+        "<p>Published (line 1644): " + ", ".join(
+            f"{r.key.split('.')[-1]} {r.printed} ({'reproduced' if r.match else 'differs'})"
+            for r in result.table21_check.itertuples()) + ".</p>",
         "<h2 id='bands'>Evaluation Center efficiency bands (90 / 70 / 50)</h2>",
         tbl(result.bands.pivot_table(index=["entity", "indicator"], columns="year",
                                      values="band", aggfunc="first").reset_index()),

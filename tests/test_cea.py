@@ -241,3 +241,11 @@ def test_text_numbers_recomputed(result, published):
     assert tv["cea.text.acsa.interaction_with_citizens.decline.2018_2019"] == pytest.approx(14.1)
     assert tv["cea.text.acsa.payroll.ratio.2017_2020"] == pytest.approx(12.0 / 6.6)
     assert result.tolerances == {"cea.text.acsa.payroll.ratio.2017_2020": 0.25}
+
+
+def test_table19_check_and_h1_robustness(result):
+    chk = result.table19_check
+    assert len(chk) == 44 and chk["match"].all()
+    assert result.table21_check["match"].all()
+    # every candidate period has at least one negative factor: H1 holds whichever is chosen
+    assert result.agreement["h1_supported"].all()
