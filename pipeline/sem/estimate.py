@@ -338,10 +338,12 @@ class Estimator:
     def start_values(self, stats: SampleStats) -> np.ndarray:
         """lavaan-like "simple" starting values.
 
-        Free loadings 1, regressions and covariances 0, residual variances of
-        observed variables half their sample variance, latent variances the
-        mean covariance among the factor's indicators (at least 0.05),
-        observed intercepts the sample means; ``start()`` modifiers win.
+        Free loadings 1, regressions and residual covariances 0, residual
+        variances of observed variables half their sample variance, latent
+        variances the mean covariance among the factor's indicators (at least
+        0.05), factor covariances half the mean cross-covariance of their
+        indicators, observed intercepts the sample means; ``start()``
+        modifiers win.
         """
         m = self.model
         S = stats.cov
@@ -376,6 +378,11 @@ class Estimator:
                     theta[j] = val
             elif op == "~1" and lhs in pos:
                 theta[j] = stats.mean[pos[lhs]]
+            elif op == "~~" and lhs in ind and rhs in ind:
+                # covariance of two factors: mean cross-covariance of their indicators
+                a = [pos[v] for v in ind[lhs]]
+                b = [pos[v] for v in ind[rhs]]
+                theta[j] = 0.5 * float(np.mean(S[np.ix_(a, b)]))
             else:
                 theta[j] = 0.0
         return theta
@@ -383,7 +390,14 @@ class Estimator:
     # ------------------------------------------------------------------
     def optimize(self, stats: SampleStats, start: np.ndarray | None = None, *,
                  maxiter: int = 200, gtol: float = 1e-9) -> OptimResult:
-        """Minimise the objective: Fisher scoring, then L-BFGS-B if needed."""
+        """Minimise the objective.
+
+        Fisher scoring (Newton steps with twice the expected information)
+        whose Hessian approximation is then refined by BFGS updates from the
+        analytic gradients, with a backtracking line search; converged when
+        the largest gradient element is below *gtol*.  If that fails,
+        scipy's L-BFGS-B with the analytic gradient takes over.
+        """
         theta = np.array(self.start_values(stats) if start is None else start, dtype=float)
         f, g = self.objective(theta, stats)
         if not np.isfinite(f):
@@ -391,17 +405,26 @@ class Estimator:
             f, g = self.objective(theta, stats)
         ok = False
         it = 0
+        H = None
+        fisher_steps = 0
         if np.isfinite(f):
             for it in range(1, maxiter + 1):
-                try:
-                    info = self.expected_information(theta, stats)
-                    step = linalg.solve(2.0 * info, g, assume_a="sym")
-                except (linalg.LinAlgError, ValueError):
+                if H is None:
+                    try:
+                        H = 2.0 * self.expected_information(theta, stats)
+                    except (np.linalg.LinAlgError, ValueError):
+                        break
+                    fisher_steps += 1
+                step = _psd_solve(H, g)
+                if step is None:
                     break
                 if not np.all(np.isfinite(step)):
                     break
                 slope = g @ step
-                if slope <= 0:   # not a descent direction
+                if slope <= 0:   # not a descent direction: restart from Fisher scoring
+                    if fisher_steps and it > 1:
+                        H = None
+                        continue
                     step, slope = g, g @ g
                 t = 1.0
                 while True:
@@ -415,20 +438,51 @@ class Estimator:
                 if t < 1e-10:
                     break
                 df_ = f - fn
+                s_ = new - theta
+                y_ = gn - g
                 theta, f, g = new, fn, gn
                 if np.max(np.abs(g)) < gtol or (df_ < 1e-15 and np.max(np.abs(g)) < 1e-6):
                     ok = True
                     break
+                # BFGS update of the Fisher-information Hessian approximation: linear
+                # convergence of plain scoring becomes superlinear near the optimum
+                sy = s_ @ y_
+                if sy > 1e-12 * np.linalg.norm(s_) * np.linalg.norm(y_):
+                    Hs = H @ s_
+                    H = H + np.outer(y_, y_) / sy - np.outer(Hs, Hs) / (s_ @ Hs)
+                else:
+                    H = None
         if ok:
-            return OptimResult(theta, float(f), True, it, "fisher-scoring")
+            return OptimResult(theta, float(f), True, it, "fisher-scoring/BFGS")
         # fallback: quasi-Newton with the analytic gradient
         res = optimize.minimize(lambda t: self.objective(t, stats), theta, jac=True,
                                 method="L-BFGS-B",
-                                options={"maxiter": 10000, "ftol": 1e-15, "gtol": 1e-10,
+                                options={"maxiter": 50 * maxiter, "ftol": 1e-15, "gtol": 1e-10,
                                          "maxcor": 30})
         f, g = self.objective(res.x, stats)
         conv = bool(np.isfinite(f) and np.max(np.abs(g)) < 1e-5)
         return OptimResult(res.x, float(f), conv, it + int(res.nit), "L-BFGS-B", str(res.message))
+
+
+def _psd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+    """Solve ``H x = g`` for a symmetric H; eigenvalues clipped (Levenberg-style)
+    when H is (near) singular or indefinite, e.g. a locally unidentified start."""
+    try:
+        L = np.linalg.cholesky(H)
+        x = linalg.cho_solve((L, True), g)
+        if np.all(np.isfinite(x)):
+            d = np.diag(L)
+            if d.min() > 1e-7 * d.max():
+                return x
+    except np.linalg.LinAlgError:
+        pass
+    try:
+        w, V = np.linalg.eigh(H)
+    except np.linalg.LinAlgError:
+        return None
+    floor = max(abs(w).max(), 1e-300) * 1e-6
+    w = np.maximum(np.abs(w), floor)
+    return V @ ((V.T @ g) / w)
 
 
 def _info_block(Sigma, dS, dm, meanstructure: bool) -> np.ndarray:

@@ -385,7 +385,7 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         likelihood: str = "normal", missing: str = "listwise",
         meanstructure: bool | None = None, fixed_x: bool = True,
         start: np.ndarray | None = None, se: bool = True, emit_warnings: bool = True,
-        source: str | None = None) -> SEMResult:
+        source: str | None = None, maxiter: int = 200) -> SEMResult:
     """Fit a lavaan-syntax model by maximum likelihood.
 
     Parameters
@@ -411,6 +411,10 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         Compute standard errors.
     emit_warnings : bool
         Emit project warnings (always recorded on ``result.warnings``).
+    source : str, optional
+        Name of the data file, used in error messages.
+    maxiter : int
+        Iteration limit of the optimizer.
 
     Returns
     -------
@@ -429,7 +433,7 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
                          "(lavaan uses the normal likelihood under FIML)")
     if isinstance(model, SEMModel):
         sem_model = model
-        model_text = sem_model.pt.rows and ""
+        model_text = ""
     else:
         text = model if isinstance(model, ParsedModel) else _read_model_text(model)
         model_text = text.text if isinstance(text, ParsedModel) else text
@@ -452,11 +456,12 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     st = sample_stats(X, likelihood=likelihood, missing=missing)
     est = Estimator(sem_model, likelihood=likelihood, missing=missing, meanstructure=ms)
     return _finish(sem_model, est, st, start=start, se=se, emit=emit_warnings,
-                   warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x)
+                   warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x,
+                   maxiter=maxiter)
 
 
 def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, emit,
-            warn_list, model_text, df, fixed_x) -> SEMResult:
+            warn_list, model_text, df, fixed_x, maxiter=200) -> SEMResult:
     likelihood, missing, ms = est.likelihood, est.missing, est.meanstructure
     p = sem_model.p
     N = st.nobs
@@ -467,7 +472,7 @@ def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, 
               f"(smallest eigenvalue {ev.min():.3g}); chi-square and likelihood are undefined "
               "and the matrix was NOT replaced", NotPositiveDefiniteWarning, emit)
         admissible = False
-    opt = est.optimize(st, start=start)
+    opt = est.optimize(st, start=start, maxiter=maxiter)
     theta = opt.theta
     if not opt.converged:
         _warn(warn_list, f"the optimizer did not converge ({opt.method}, {opt.iterations} "
