@@ -47,7 +47,7 @@ __all__ = [
     "Inconsistency", "SEVERITIES", "Reported", "reported_value",
     "rmsea_from_chisq", "chisq_pvalue", "implied_df_interval", "moments",
     "min_free_parameters", "measurement_model_df", "parse_thresholds",
-    "audit_fit_table", "audit_reliability", "audit_counts", "audit_critical_ratios",
+    "audit_fit_table", "audit_fit_table_model", "audit_reliability", "audit_counts", "audit_critical_ratios",
     "count_groups_from_published", "AuditResult", "audit_thesis", "scorecard_rows", "main",
 ]
 
@@ -341,7 +341,8 @@ def audit_fit_table(reported: Mapping[str, Any], *, n: int, n_observed: int | No
                 arith + f"; the model has df = {model_df}", "error", where))
         if n_observed is not None:
             mom = moments(n_observed, meanstructure=meanstructure)
-            qmin = min_free_parameters(n_observed, n_factors, single_indicator_factors)
+            qmin = min_free_parameters(n_observed, n_factors, single_indicator_factors) + (
+                n_observed if meanstructure else 0)   # free intercepts with a mean structure
             dmax = mom - qmin
             if lo > dmax + 1e-9:
                 basis = (f"{n_factors} factors, {single_indicator_factors} with a single indicator: "
@@ -436,6 +437,22 @@ def audit_fit_table(reported: Mapping[str, Any], *, n: int, n_observed: int | No
                 "the chi-square test's null hypothesis is exact fit, so acceptable fit is a "
                 "NON-significant p (p > .05); the threshold asks for a significant one", "warning", where))
     return out
+
+
+def audit_fit_table_model(reported: Mapping[str, Any], fit: Any, **kwargs: Any) -> list[Inconsistency]:
+    """:func:`audit_fit_table` against a fitted model (thin wrapper).
+
+    Takes N, p, df and the mean structure from *fit* (any object with
+    ``nobs``, ``observed``, ``df`` and optionally ``meanstructure``, such as
+    :class:`pipeline.sem.SEMResult`): "is this published table what *this*
+    model on *this* many respondents could have produced?".
+    """
+    for attr in ("nobs", "observed", "df"):
+        if not hasattr(fit, attr):
+            raise TypeError(f"fit must have a {attr!r} attribute (a fitted SEM result)")
+    return audit_fit_table(reported, n=int(fit.nobs), n_observed=len(fit.observed),
+                           model_df=int(fit.df),
+                           meanstructure=bool(getattr(fit, "meanstructure", False)), **kwargs)
 
 
 def _incremental_consistency(chisq: Reported, cfi: Reported, tli: Reported, ifi: Reported | None,
@@ -688,10 +705,12 @@ def _fit_inputs(published: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     rep: dict[str, Any] = {}
     thr: dict[str, str] = {}
     where = ""
+    lines: list[int] = []
     for key, pv in published.items():
         if not key.startswith("cs2019.fit."):
             continue
-        where = f"{pv.table} (line {pv.table_line})"
+        lines.append(pv.line)
+        where = f"{pv.table}, lines {min(lines)}-{max(lines)}"
         rest = key[len("cs2019.fit."):]
         if rest.startswith("threshold."):
             continue          # numeric copies of the printed thresholds

@@ -18,6 +18,17 @@ gives each row exactly one of five statuses:
   comes from the (by default synthetic) respondent files, so agreement or
   disagreement says nothing about the thesis.
 
+Key conventions (for stages writing ``computed.json``)
+-----------------------------------------------------
+* 2019 fit (Table 12): ``cs2019.fit.<name>`` with lavaan names ``chisq gfi
+  agfi cfi tli ifi rmsea``, plus ``cmin_df`` (chisq/df) and ``pvalue`` (1 if
+  p < .05, since the table prints "Significant");
+* alphas (Table K.1): ``cs2019.alpha.<L|S|HC|O|R|CC|ICS>``;
+* loadings (Table K.2): ``cs2019.loading.<factor>.<item>.<est|se|z|pvalue>``;
+* hypotheses (Table 13): ``cs2019.hypothesis.H<1-5>`` (1 supported, 0 not);
+* demographics (Tables 11, 14, 16, 17) and text percentages: the keys of
+  their files, e.g. ``cs2019.table11.age.21_30.ACSA`` and ``...ACSA.pct``.
+
 ``python -m pipeline scorecard`` collects what can be computed now (the
 cost-effectiveness tables, the consistency audit of the published
 statistics) plus every ``data/processed/*/computed.json`` ({key: value})

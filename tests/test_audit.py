@@ -222,3 +222,34 @@ def test_cli(tmp_path):
     assert audit.main(["--out", str(tmp_path)]) == 0
     assert "alpha_one_item" in (tmp_path / "audit.csv").read_text()
     assert "<table class='audit'>" in (tmp_path / "audit.html").read_text()
+
+
+def test_wrapper_takes_n_p_df_from_fitted_model():
+    from types import SimpleNamespace
+    fit = SimpleNamespace(nobs=100, observed=[f"x{i}" for i in range(19)], df=132,
+                          meanstructure=False)
+    found = audit.audit_fit_table_model({"chisq": "293.157", "cmin_df": "1.559", "rmsea": ".036"}, fit)
+    assert {"df_vs_model", "df_exceeds_maximum", "rmsea_recomputed"} <= _checks(found)
+    # RMSEA is then recomputed with the model's df: sqrt((293.157-132)/(132*99)) = .1111
+    r = {f.check: f for f in found}["rmsea_recomputed"]
+    assert r.recomputed["N-1"] == pytest.approx(math.sqrt((293.157 - 132) / (132 * 99)))
+    with pytest.raises(TypeError, match="nobs"):
+        audit.audit_fit_table_model({}, object())
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(df=st.integers(1, 300), n=st.integers(30, 3000), ratio=st.floats(0.3, 6.0))
+def test_consistent_rounded_tables_are_never_flagged(df, n, ratio):
+    """Invariant: any chisq/df/N printed at 3 decimals, with its own CMIN/DF,
+    RMSEA (either convention) and p, passes the df, RMSEA and p checks."""
+    chisq = ratio * df
+    for conv in ("N-1", "N"):
+        rep = {"chisq": f"{chisq:.3f}", "cmin_df": f"{chisq / df:.3f}",
+               "rmsea": f"{audit.rmsea_from_chisq(chisq, df, n, convention=conv):.3f}",
+               "pvalue": f"{audit.chisq_pvalue(chisq, df):.3f}"}
+        found = audit_fit_table(rep, n=n, model_df=df)
+        assert not _checks(found) & {"df_vs_model", "df_not_integer", "rmsea_recomputed",
+                                     "pvalue_vs_chisq"}, [str(f) for f in found]
