@@ -170,7 +170,11 @@ def chisq_pvalue(chisq: float, df: float) -> float:
 
 
 def implied_df_interval(chisq: Reported, cmin_df: Reported) -> tuple[float, float, float]:
-    """The df implied by chi-square and CMIN/DF: point, lower and upper bound over rounding."""
+    """The df implied by chi-square and CMIN/DF: point, lower and upper bound over rounding.
+
+    ``df = chisq / (chisq/df)``; bounds from ``chisq +- h1`` and ``CMIN/DF +- h2``
+    (half a unit in each printed last decimal). In R: ``chisq / cmin_df``.
+    """
     if cmin_df.value <= 0:
         raise ValueError(f"cmin_df={cmin_df.text!r} must be positive")
     point = chisq.value / cmin_df.value
@@ -581,6 +585,8 @@ def audit_counts(groups: Iterable[Mapping[str, Any]], *, percent_decimals: int |
     * ``count_sum_vs_total``: the counts must add up to the stated total;
     * ``percent_sum``: the printed percentages must add up to 100 within the
       rounding of the categories (``k x`` half a unit in the last decimal).
+
+    In R: ``abs(100 * count / total - pct) > 0.05`` and ``sum(pct)``.
     """
     out: list[Inconsistency] = []
     for g in groups:

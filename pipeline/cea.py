@@ -247,6 +247,8 @@ def cost_effectiveness_table(indicators: pd.DataFrame, params: Mapping[str, Any]
     DataFrame
         Columns ``org mode year cost cost_used effectiveness cer``
         (``cost_used`` is the cost entering the ratio).
+
+    In R: ``round(c0 * 1.03^(t - 2017), 1) / e0`` (standard), ``cost / eff`` (pilot).
     """
     p = _merge(params)
     base, pilot_years = int(p["base_year"]), [int(y) for y in p["pilot_years"]]
@@ -369,6 +371,8 @@ def factor_signs(indicators: pd.DataFrame, *, period: Sequence[int], mode: str =
     DataFrame
         Columns ``org factor indicator start end value_start value_end sign
         level`` with ``level`` in {"indicator", "factor", "total"}.
+
+    In R: ``sign(x[end] - x[start]) * ifelse(lower_is_better, -1, 1)`` per indicator.
     """
     if len(period) != 2:
         raise ValueError(f"period={period!r} must be [start, end]")
@@ -484,6 +488,8 @@ def decide_hypotheses(signs: pd.DataFrame) -> pd.DataFrame:
     -------
     DataFrame
         ``hypothesis supported printed basis``.
+
+    In R: ``c(H0 = all(signs > 0), H1 = any(signs < 0))``.
     """
     fac = signs[signs["level"] == "factor"]
     if fac.empty:
@@ -507,6 +513,9 @@ def efficiency_band(score: float, bands: Mapping[str, float] | None = None) -> s
 
     90 or higher: "high"; 70-89.99: "average"; 50-69.99: "low"; below 50:
     "inefficient".
+
+    In R: ``cut(score, c(-Inf, 50, 70, 90, Inf), right = FALSE,
+    labels = c("inefficient", "low", "average", "high"))``.
     """
     b = {**DEFAULTS["bands"], **(bands or {})}
     if not (b["high"] > b["average"] > b["low"]):
