@@ -51,3 +51,28 @@ for (nm in names(models)) {
 res$lavaan_version <- as.character(packageVersion("lavaan"))
 writeLines(toJSON(res, auto_unbox=TRUE, digits=NA, na="null", pretty=TRUE),
            file.path(out_dir, "lavaan_engine_partables.json"))
+
+# ---------------------------------------------------------------------------
+# The thesis SEM (models/thesis_sem.lav) on synthetic data drawn from
+# models/thesis_population.lav (N = 250; written by the Python side with
+# numpy default_rng(20190601), tests/reference/data/sem_thesis_synthetic.csv):
+# an observed single-item mediator (CC) regressed on five factors.
+thesis_model <- paste(readLines("models/thesis_sem.lav"), collapse = "\n")
+d <- read.csv("tests/reference/data/sem_thesis_synthetic.csv")
+fit <- sem(thesis_model, data = d)
+fitw <- sem(thesis_model, data = d, likelihood = "wishart")
+pe <- parameterEstimates(fit, standardized = TRUE)
+out <- list(
+  call = 'sem(model, data = read.csv("tests/reference/data/sem_thesis_synthetic.csv"))',
+  model = thesis_model,
+  data = "sem_thesis_synthetic.csv",
+  nobs = lavInspect(fit, "nobs"),
+  parameters = pe[, c("lhs", "op", "rhs", "label", "est", "se", "std.lv", "std.all")],
+  fit = as.list(fitMeasures(fit)),
+  fit_wishart = as.list(fitMeasures(fitw, c("chisq", "df", "cfi", "tli", "rmsea", "gfi", "agfi"))),
+  r2 = as.list(lavInspect(fit, "r2")),
+  modindices = modindices(fit, sort. = TRUE)[1:20, c("lhs", "op", "rhs", "mi", "epc", "sepc.all")],
+  lavaan_version = as.character(packageVersion("lavaan"))
+)
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
+           file.path(out_dir, "lavaan_engine_thesis.json"))
