@@ -79,6 +79,9 @@ _MOJIBAKE_RES = [
     re.compile("[ÐÑ][" + re.escape(_CP1252_HI) + "]"),
     re.compile("Ã[" + re.escape(_CP1252_HI) + "]"),
     re.compile("Â[\xa0«»°©®±·]"),
+    # kz1048 Kazakh read as cp1251: "Ќызмет", "ћалыќ", "јдеп" (Қ ә ң ... became
+    # Macedonian/Serbian/Belarusian letters inside Russian/Kazakh words)
+    re.compile("[а-яА-ЯёЁәғқңөұүһіӘҒҚҢӨҰҮҺІ][ЌЋќћЎўЈјЅѕ]|[ЌЋќћЎўЈјЅѕ][а-яА-ЯёЁәғқңөұүһіӘҒҚҢӨҰҮҺІ]"),
     # text that already went through a replacing decoder
     re.compile("\ufffd"),
 ]
@@ -88,7 +91,8 @@ def find_mojibake(text: str) -> str | None:
     """Return the first mojibake-looking fragment of *text*, or ``None``.
 
     Detects UTF-8 text decoded as cp1251/kz1048 (``"Р°Р±"``, ``"вЂ"``), as
-    latin-1/cp1252 (``"Ð°"``, ``"Ã©"``), and replacement characters.
+    latin-1/cp1252 (``"Ð°"``, ``"Ã©"``), kz1048 text decoded as cp1251
+    (``"Ќызмет"``), and replacement characters.
     """
     if not isinstance(text, str) or text.isascii():
         return None

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["redact", "redact_frame", "redact_wave", "PII_KINDS", "TAGS",
+__all__ = ["redact", "redact_frame", "redact_wave", "find_pii", "scan_files", "PII_KINDS", "TAGS",
            "suppress_small_cells", "SuppressionResult", "default_k"]
 
 #: The kinds of personal data :func:`redact` removes, in the order applied.
@@ -176,6 +176,44 @@ def redact_wave(df: pd.DataFrame, codebook: Any) -> tuple[pd.DataFrame, pd.DataF
     """Redact every text item of *codebook* present in *df*, with its ``names_to_redact``."""
     cols = [c for c in codebook.text_items if c in df.columns]
     return redact_frame(df, cols, codebook.names_to_redact)
+
+
+def find_pii(text: str, names: Iterable[str] = ()) -> dict[str, int]:
+    """Count the personal data :func:`redact` would remove from *text* (nothing is changed)."""
+    return redact(text, names)[1]
+
+
+_SCAN_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".html", ".htm", ".md", ".tex", ".ipynb", ".svg",
+                  ".yaml", ".yml"}
+
+
+def scan_files(roots: Iterable[Any], names: Iterable[str] = (),
+               kinds: Sequence[str] = ("email", "iin", "phone", "name")) -> list[tuple[str, str, int]]:
+    """Search text files under *roots* for surviving personal data.
+
+    Returns ``(file, kind, count)`` for every file with a match of one of
+    *kinds* (URLs are excluded by default: reports legitimately cite
+    ``egov.kz``-style sources).  Used by the end-to-end test that no seeded
+    PII survives under ``data/processed`` or ``reports``.
+    """
+    from pathlib import Path
+    names = list(names)
+    hits = []
+    for root in roots:
+        root = Path(root)
+        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for f in files:
+            if f.suffix.lower() not in _SCAN_SUFFIXES:
+                continue
+            try:
+                text = f.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            counts = find_pii(text, names)
+            for kind in kinds:
+                if counts.get(kind):
+                    hits.append((str(f), kind, counts[kind]))
+    return hits
 
 
 # ------------------------------------------------------------ suppression

@@ -146,6 +146,16 @@ def test_utf8_file_read_as_cp1251_is_mojibake_error(tmp_path):
         assert_names(exc.value, p, "D1", list(range(2, 14)))
 
 
+def test_kz1048_file_read_as_cp1251_is_mojibake_error(tmp_path):
+    df = ascii_text(valid_frame())
+    df.loc[[1, 6], "D1"] = KZ
+    p = write_csv(df, tmp_path / "kz.csv", encoding="kz1048")
+    with pytest.raises(DataValidationError, match="mojibake") as exc:
+        read_raw(p, "cs2019", encoding="cp1251")
+    assert_names(exc.value, p, "D1", [3, 8])
+    assert exc.value.rows == [3, 8]
+
+
 def test_mojibake_saved_as_utf8_is_detected(tmp_path):
     """A file whose text was decoded with the wrong code page before saving."""
     df = ascii_text(valid_frame())
@@ -159,7 +169,8 @@ def test_mojibake_saved_as_utf8_is_detected(tmp_path):
     assert "B1_other" in exc.value.columns and 9 in exc.value.rows
 
 
-@pytest.mark.parametrize("clean", [RU, KZ, "Сёмга «ёлка» — №5, 50°", "Ӛ", "naïve café", "Ñandú"])
+@pytest.mark.parametrize("clean", [RU, KZ, "Сёмга «ёлка» — №5, 50°", "Ӛ", "naïve café", "Ñandú",
+                                   "Київ, Ґанок, Єдність"])
 def test_find_mojibake_leaves_clean_text_alone(clean):
     assert find_mojibake(clean) is None
 
@@ -581,7 +592,8 @@ def test_fuzz_loader_time_bounded(tmp_path):
     deadline = time.monotonic() + 3.0
     n = 0
     outcomes = {"ok": 0, "error": 0}
-    warnings.simplefilter("ignore", UserWarning)   # pyreadstat warns about damaged headers
+    # pyreadstat warns (UserWarning) about damaged headers, e.g. duplicated names
+    warnings.filterwarnings("ignore", category=UserWarning, module="pyreadstat")
     while time.monotonic() < deadline:
         kind = ("csv", "csv", "xlsx", "sav")[n % 4]
         data = bytearray(seeds[kind])

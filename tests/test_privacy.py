@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from pipeline.codebook import load_codebook
-from pipeline.privacy import (PII_KINDS, redact, redact_frame, redact_wave, suppress_small_cells)
+from pipeline.privacy import (PII_KINDS, redact, redact_frame, redact_wave, scan_files,
+                              suppress_small_cells)
 
 # ------------------------------------------------------------------ redaction
 
@@ -118,6 +119,18 @@ def test_redact_wave_uses_codebook_text_items_and_names():
     assert out["C1"].iloc[0] == "[NAME] пишите на [EMAIL]"
     assert out["C3"].iloc[0] == "[PHONE]"
     assert set(counts.index) == {"C1", "C3"}
+
+
+def test_scan_files_finds_surviving_pii(tmp_path):
+    names = load_codebook("cs2019").names_to_redact
+    answers, _ = _pii_answers(names, n=10)
+    (tmp_path / "raw_answers.csv").write_text("\n".join(answers), encoding="utf-8")
+    redacted = [redact(a, names)[0] for a in answers]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "clean.csv").write_text("\n".join(redacted), encoding="utf-8")
+    hits = scan_files([tmp_path], names)
+    assert {h[0] for h in hits} == {str(tmp_path / "raw_answers.csv")}
+    assert {h[1] for h in hits} == {"email", "iin", "phone", "name"}
 
 
 # --------------------------------------------------------------- suppression
