@@ -544,7 +544,14 @@ def _discover_reports(reports: Path) -> list[tuple[str, str]]:
             if p.name == "index.html" and p.parent == reports:
                 continue
             rel = p.relative_to(reports).as_posix()
-            links.append((rel, rel))
+            title = ""
+            try:
+                head = p.read_text(encoding="utf-8", errors="replace")[:20000]
+                m = re.search(r"<title>(.*?)</title>", head, flags=re.S | re.I)
+                title = html.unescape(m.group(1)).strip() if m else ""
+            except OSError:
+                pass
+            links.append((f"{title} ({rel})" if title else rel, rel))
     return links
 
 

@@ -187,10 +187,10 @@ def test_collect_thesis_and_computed_json(tmp_path):
 
 def test_cli_writes_index_and_csv(tmp_path):
     (tmp_path / "cea").mkdir()
-    (tmp_path / "cea" / "cea.html").write_text("<html></html>", encoding="utf-8")
+    (tmp_path / "cea" / "cea.html").write_text("<html><title>CEA</title></html>", encoding="utf-8")
     assert sc_mod.main(["--out", str(tmp_path)]) == 0
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
-    assert "href='cea/cea.html'" in page
+    assert "href='cea/cea.html'" in page and ">CEA (cea/cea.html)</a>" in page
     assert "id='audit'" in page and "alpha_one_item" in page
     df = pd.read_csv(tmp_path / "scorecard.csv")
     assert set(df["status"]) <= set(STATUSES)
