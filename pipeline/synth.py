@@ -549,6 +549,16 @@ def _alphas_ok(c: np.ndarray, items: Sequence[str], cb: Any, t: Mapping[str, Any
     return True
 
 
+def _proxy_ok(c: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool:
+    """Cheap pre-check: K.2 loading ratios from covariances (congeneric proxy)."""
+    cal, acc = t["calibration"], t["acceptance"]
+    markers = {it.rstrip("0123456789"): it for it in cal["loadings"]["markers"]}
+    for item, target in cal["loadings"]["values"].items():
+        if abs(_loading_ratio(c, items, item, markers[item.rstrip("0123456789")]) - target) > acc["proxy"]:
+            return False
+    return True
+
+
 def _fit_ok(x: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool | None:
     """Table K.2 loadings and Table 13's pattern in the analysis model's ML fit.
 
@@ -626,7 +636,7 @@ def _draw_section_c(sigma: np.ndarray, n: int, items: Sequence[str], cuts: Mappi
         stats["candidates"] += 1
         w = np.cov(rng.standard_normal((n, len(items))) @ chol.T, rowvar=False)
         w = np.where(block, dcov, w)
-        if np.linalg.eigvalsh(w).min() <= 1e-6:
+        if np.linalg.eigvalsh(w).min() <= 1e-6 or not _proxy_ok(w, items, t):
             continue
         ok = _fit_ok(mvn_exact(w, n, rng), items, t)
         if ok is None:
