@@ -157,6 +157,9 @@ class Variable:
     def label_lookup(self) -> dict[str, Any]:
         """Normalised label/option text -> code, for answers stored as text."""
         out: dict[str, Any] = {}
+        for code in (*self.codes, *self.missing_codes):
+            if isinstance(code, str):
+                out.setdefault(normalize_label(code), code)
         for source in (self.codes, self.options, self.missing_codes):
             for code, lab in source.items():
                 out.setdefault(normalize_label(lab), code)

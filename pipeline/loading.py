@@ -627,20 +627,39 @@ def _col_letter(j: int) -> str:
     return s
 
 
+def _wording_lookup(cb: Codebook) -> dict[str, str]:
+    """Normalised question wording -> variable name, for wordings unique in the codebook.
+
+    Survio and similar tools export the question text as the column header.
+    """
+    seen: dict[str, list[str]] = {}
+    for n, v in cb.variables.items():
+        for text in {v.wording, re.sub(r"\s*\((?:please|you can)[^)]*\)\s*$", "", v.wording)}:
+            seen.setdefault(normalize_label(text), []).append(n)
+    return {k: ns[0] for k, ns in seen.items() if len(set(ns)) == 1}
+
+
 def _match_columns(grid: _Grid, path: Path, cb: Codebook) -> None:
     known = {n.casefold(): n for n in cb.variables}
+    by_wording = _wording_lookup(cb)
     renamed = []
     header = []
     for h in grid.header:
         if h not in cb.variables and h.casefold() in known:
             renamed.append(f"{h} -> {known[h.casefold()]}")
             h = known[h.casefold()]
+        elif h not in cb.variables and normalize_label(h) in by_wording:
+            new = by_wording[normalize_label(h)]
+            renamed.append(f"{h[:40]!r} -> {new}")
+            h = new
         header.append(h)
     if renamed:
-        grid.log.append(Recoding("", "header_renamed", len(renamed), "case of header: " + ", ".join(renamed)))
+        grid.log.append(Recoding("", "header_renamed", len(renamed),
+                                 "header matched by case or question wording: " + ", ".join(renamed)))
     if len(set(header)) != len(header):
         dups = sorted({h for h in header if header.count(h) > 1})
-        raise _fail(path, "columns that differ only in case", columns=dups, rows=[1])
+        raise _fail(path, "two header cells name the same codebook variable (case or question wording)",
+                    columns=dups, rows=[1])
     grid.header = header
     unknown = [h for h in header if h not in cb.variables]
     if unknown:

@@ -362,6 +362,26 @@ def test_labels_written_out_are_mapped_to_codes(tmp_path):
     assert res.counts("label_to_code")["L1"] == 9
 
 
+def test_headers_matched_by_case_or_question_wording(tmp_path):
+    """Survio-style exports: the question text as the header; logged."""
+    cb = load_codebook("cs2020")
+    df = valid_frame("cs2020")
+    df = df.rename(columns={"L1": cb.wording("L1"), "age": "What is your age?", "ID": "id", "id": "ID"})
+    res = read_raw(write_csv(df, tmp_path / "survio.csv"), "cs2020")
+    assert res.data["L1"].tolist() == valid_frame("cs2020")["L1"].astype(float).tolist()
+    assert res.counts("header_renamed") == {"": 3}
+
+
+def test_sav_string_codes_by_label(tmp_path):
+    pyreadstat = pytest.importorskip("pyreadstat")
+    df = valid_frame()
+    df["org"] = [1.0, 2.0] * 6
+    p = tmp_path / "org.sav"
+    pyreadstat.write_sav(df, p, variable_value_labels={"org": {1: "ACSA", 2: "Akimat of Nur-Sultan"}})
+    res = read_raw(p, "cs2019")
+    assert res.data["org"].tolist() == ["ACSA", "akimat"] * 6
+
+
 def test_bad_multi_choice(tmp_path):
     df = valid_frame().astype(object)
     df.loc[2, "B1"] = "1;8"
