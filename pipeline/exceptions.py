@@ -17,7 +17,7 @@ __all__ = [
     "PipelineWarning", "ConvergenceWarning", "HeywoodCaseWarning",
     "NotPositiveDefiniteWarning", "IdentificationWarning",
     "InadmissibleFitWarning", "ReverseKeyedItemWarning", "LowCoverageWarning",
-    "NotEstimableWarning", "SyntheticDataWarning",
+    "NotEstimableWarning", "SyntheticDataWarning", "SparseTableWarning",
     "PipelineError", "DataValidationError", "ModelSpecificationError",
     "RawDataWriteError",
 ]
@@ -116,3 +116,7 @@ class ModelSpecificationError(PipelineError, ValueError):
 
 class RawDataWriteError(PipelineError, PermissionError):
     """An attempt to write under ``data/raw`` (which is read-only by contract)."""
+
+
+class SparseTableWarning(PipelineWarning):
+    """A chi-square approximation on a table with small expected counts (Cochran's rule)."""
