@@ -48,7 +48,7 @@ __all__ = [
     "rmsea_from_chisq", "chisq_pvalue", "implied_df_interval", "moments",
     "min_free_parameters", "measurement_model_df", "parse_thresholds",
     "audit_fit_table", "audit_fit_table_model", "audit_reliability", "audit_counts", "audit_critical_ratios",
-    "count_groups_from_published", "AuditResult", "audit_thesis", "scorecard_rows", "main",
+    "count_groups_from_published", "IDENTITIES", "published_identities", "AuditResult", "audit_thesis", "scorecard_rows", "main",
 ]
 
 SEVERITIES = ("error", "warning", "note")
@@ -803,6 +803,10 @@ def audit_thesis(published: Mapping[str, Any] | None = None, *, n: int = 100,
     if x[1]:
         findings += x[0]
         checked["cross-table repeats"] = x[1]
+    x = _identity_findings(pub)
+    if x[1]:
+        findings += x[0]
+        checked["identities"] = x[1]
     groups = count_groups_from_published(pub)
     if groups:
         findings += audit_counts(groups)
@@ -831,6 +835,65 @@ def _cross_table(pub: Mapping[str, Any]) -> tuple[list[Inconsistency], int]:
                     f"{pub[a].table} line {pub[a].line} prints {pub[a].printed}, {pub[b].table} line "
                     f"{pub[b].line} prints {pub[b].printed} for the same quantity", "error",
                     f"{pub[a].table}, line {pub[a].line}"))
+    return out, n
+
+
+#: Arithmetic identities between published numbers: (target, operation, operands).
+#: "sum": target = sum(operands); "diff": operands[0] - operands[1];
+#: "pct": 100 * operands[0] / operands[1].
+IDENTITIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("cs2019.screening.valid", "diff", ("cs2019.screening.returned", "cs2019.screening.rejected")),
+    ("cs2019.screening.response_rate", "pct", ("cs2019.screening.valid", "cs2019.screening.distributed")),
+    ("cs2019.screening.valid", "sum", ("cs2019.screening.valid.ACSA", "cs2019.screening.valid.akimat")),
+    ("cs2019.table6.n.total", "sum", ("cs2019.table6.n.ACSA", "cs2019.table6.n.akimat")),
+    ("cs2019.table11.total.ACSA", "sum", ("cs2019.table6.n.ACSA",)),
+    ("cs2019.table11.total.akimat", "sum", ("cs2019.table6.n.akimat",)),
+    ("cs2020.table6.n.total", "sum", ("cs2020.table6.n.ACSA.central", "cs2020.table6.n.ACSA.territorial",
+                                      "cs2020.table6.n.akimat.apparatus",
+                                      "cs2020.table6.n.akimat.institutions")),
+    ("cs2020.table14.total.ACSA", "sum", ("cs2020.table6.n.ACSA.central", "cs2020.table6.n.ACSA.territorial")),
+    ("cs2020.table16.total.akimat", "sum", ("cs2020.table6.n.akimat.apparatus",
+                                            "cs2020.table6.n.akimat.institutions")),
+    ("citizens2020.table17.total", "sum", ("citizens2020.table6.n.total",)),
+)
+
+
+def published_identities(published: Mapping[str, Any]) -> list[tuple[str, float, str]]:
+    """Evaluate :data:`IDENTITIES` whose keys are all published.
+
+    Returns
+    -------
+    list of (target key, value implied by the other published numbers, arithmetic)
+    """
+    out = []
+    for target, op, keys in IDENTITIES:
+        if target not in published or any(k not in published for k in keys):
+            continue
+        vals = [float(published[k].value) for k in keys]
+        named = [f"{k} ({x:g})" for k, x in zip(keys, vals)]
+        if op == "sum":
+            v, txt = sum(vals), " + ".join(named)
+        elif op == "diff":
+            v, txt = vals[0] - vals[1], f"{named[0]} - {named[1]}"
+        elif op == "pct":
+            v, txt = 100.0 * vals[0] / vals[1], f"100 x {named[0]} / {named[1]}"
+        else:  # pragma: no cover - IDENTITIES is a constant
+            raise ValueError(f"unknown operation {op!r}")
+        out.append((target, v, f"{target} = {txt} = {v:g}"))
+    return out
+
+
+def _identity_findings(pub: Mapping[str, Any]) -> tuple[list[Inconsistency], int]:
+    from .scorecard import compare_value, EXACT
+    out, n = [], 0
+    for target, v, arith in published_identities(pub):
+        n += 1
+        status, _ = compare_value(pub[target], v)
+        if status != EXACT:
+            pv = pub[target]
+            out.append(Inconsistency("published_identity", {target: pv.printed}, v,
+                                     arith + f", printed {pv.printed}", "error",
+                                     f"{pv.table}, line {pv.line}"))
     return out, n
 
 
@@ -877,6 +940,8 @@ def scorecard_rows(published: Mapping[str, Any]) -> list[tuple[str, Any, str, fl
             p = chisq_pvalue(chisq.value, df)
             out.append(("cs2019.fit.pvalue", int(p < 0.05),
                         f"p = {p:.2g} from chisq {chisq.text}, df {df}", None))
+    for target, v, arith in published_identities(published):
+        out.append((target, v, "from other published numbers: " + arith, None))
     for r in _cr_rows(published):
         e, se = reported_value(r["est"]), reported_value(r["se"])
         z = e.value / se.value

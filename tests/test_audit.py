@@ -253,3 +253,18 @@ def test_consistent_rounded_tables_are_never_flagged(df, n, ratio):
         found = audit_fit_table(rep, n=n, model_df=df)
         assert not _checks(found) & {"df_vs_model", "df_not_integer", "rmsea_recomputed",
                                      "pvalue_vs_chisq"}, [str(f) for f in found]
+
+
+def test_published_identities():
+    pub = load_published()
+    ids = {k: v for k, v, _ in audit.published_identities(pub)}
+    if "cs2019.screening.response_rate" not in ids:
+        pytest.skip("screening text not transcribed")
+    assert ids["cs2019.screening.response_rate"] == pytest.approx(100 * 100 / 150)
+    assert not [f for f in audit.audit_thesis(pub).findings if f.check == "published_identity"]
+    # a corrupted copy is flagged
+    from dataclasses import replace
+    bad = dict(pub)
+    bad["cs2019.screening.rejected"] = replace(pub["cs2019.screening.rejected"], value=25)
+    found = [f for f in audit.audit_thesis(bad).findings if f.check == "published_identity"]
+    assert [f.recomputed for f in found] == [95.0]
