@@ -39,13 +39,13 @@ In R: there is no single equivalent; the role is that of a ``labelled``/
 """
 from __future__ import annotations
 
+import copy
 import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -326,7 +326,8 @@ def load_codebook(name: str | Path) -> Codebook:
     In R: ``yaml::read_yaml`` plus hand-written checks.
     """
     path = _resolve(name)
-    return _load_cached(str(path), path.stat().st_mtime_ns)
+    # a private copy: a caller mutating a mapping cannot corrupt the cache
+    return copy.deepcopy(_load_cached(str(path), path.stat().st_mtime_ns))
 
 
 @lru_cache(maxsize=32)
@@ -466,9 +467,9 @@ def _build(raw: Any, path: Path) -> Codebook:
         variables[vname] = Variable(
             name=vname, section=str(spec["section"]), type=vtype,
             label=str(spec["label"]), wording=str(spec["wording"]),
-            codes=MappingProxyType(codes), missing_codes=MappingProxyType(missing),
+            codes=dict(codes), missing_codes=dict(missing),
             construct=construct, reverse=reverse, required=spec.get("required", False),
-            options=MappingProxyType(options), note=str(spec.get("note") or ""),
+            options=dict(options), note=str(spec.get("note") or ""),
             source_line=sl, min=lo, max=hi)
 
     ids = [n for n, v in variables.items() if v.type == "id"]
@@ -488,7 +489,7 @@ def _build(raw: Any, path: Path) -> Codebook:
     return Codebook(
         name=name, title=str(title), source=str(raw.get("source") or ""),
         source_line=raw.get("source_line"), path=path, id_column=id_column,
-        variables=MappingProxyType(variables),
-        constructs=MappingProxyType({k: list(v) for k, v in constructs.items()}),
-        construct_labels=MappingProxyType(construct_labels),
+        variables=dict(variables),
+        constructs=dict({k: list(v) for k, v in constructs.items()}),
+        construct_labels=dict(construct_labels),
         names_to_redact=list(dict.fromkeys(names)))
