@@ -232,7 +232,8 @@ def _published_bounds(res, cell):
     obj[pos[cell]] = 1
     lo = linprog(obj, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
     hi = linprog(-obj, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
-    return lo.fun, -hi.fun
+    assert lo.status == 0
+    return lo.fun, (np.inf if hi.status == 3 else -hi.fun)     # status 3: unbounded above
 
 
 @settings(max_examples=40, deadline=None)
