@@ -287,6 +287,11 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     rules = _rules(params)
     explicit_sections = sections is not None
+    original = data
+    data = data.copy()
+    for c in data.columns:  # nullable integers (pd.NA) -> float with NaN
+        if pd.api.types.is_extension_array_dtype(data[c]) and pd.api.types.is_numeric_dtype(data[c]):
+            data[c] = data[c].astype(float)
     # ---- what to check ------------------------------------------------------
     if codebook is not None:
         id_column = id_column or codebook.id_column
@@ -455,7 +460,7 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
     log = pd.DataFrame([{"id": ids[i], "row": rows[i], "rule": rule, "reason": txt}
                         for i in range(n) for rule, txt in reasons[i]],
                        columns=["id", "row", "rule", "reason"])
-    clean = data.loc[~excluded].reset_index(drop=True)
+    clean = original.loc[~excluded].reset_index(drop=True)
     rec = None
     if recodings is not None:
         rec = recodings if isinstance(recodings, pd.DataFrame) else pd.DataFrame(
