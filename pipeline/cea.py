@@ -44,7 +44,7 @@ __all__ = [
     "INDICATORS", "FACTORS", "PILOTS", "Indicator",
     "load_indicators", "load_forecasts", "indicator_series",
     "standard_mode_cost", "cost_effectiveness_ratio", "cost_effectiveness_table",
-    "format_table19", "effect_sign", "factor_signs", "compare_signs",
+    "format_table19", "formula2", "effect_sign", "factor_signs", "compare_signs",
     "candidate_periods", "sign_agreement", "decide_hypotheses",
     "efficiency_band", "efficiency_bands", "plot_indicators", "plot_forecasts",
     "plot_cer", "compare_published", "CEAResult", "run", "write_outputs", "main",
@@ -292,6 +292,35 @@ def format_table19(table: pd.DataFrame, *, cer_decimals: int = 3) -> pd.DataFram
                     row[f"{PILOTS[org][1]}, {mode} mode"] = "" if not np.isfinite(val) else f"{val:.{d}f}"
             if ok:
                 rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def formula2(table: pd.DataFrame) -> pd.DataFrame:
+    """The thesis's formula (2), CER(pilot) > CER(standard), per body and pilot year,
+    with the break-even inflation rate.
+
+    The break-even rate r* makes the standard-mode CER equal the pilot CER:
+    ``C0 (1 + r*)^(t - t0) / E0 = CER_pilot(t)``, so
+    ``r* = (CER_pilot(t) E0 / C0)^(1 / (t - t0)) - 1``.  Formula (2) holds for
+    every annual inflation rate below r* (full-precision standard cost).
+
+    In R: ``(cer_pilot * e0 / c0)^(1 / (t - t0)) - 1``.
+
+    Returns
+    -------
+    DataFrame
+        ``org year cer_pilot cer_standard holds break_even_inflation``.
+    """
+    rows = []
+    for org in table["org"].unique():
+        d = table[table.org == org]
+        base = d[d["mode"] == "standard"].sort_values("year").iloc[0]
+        for y in sorted(d.dropna(subset=["cer"])["year"].unique()):
+            pil = d[(d["mode"] == "pilot") & (d.year == y)].iloc[0]
+            std = d[(d["mode"] == "standard") & (d.year == y)].iloc[0]
+            r = (pil["cer"] * base["effectiveness"] / base["cost"]) ** (1.0 / (y - base["year"])) - 1
+            rows.append(dict(org=org, year=int(y), cer_pilot=pil["cer"], cer_standard=std["cer"],
+                             holds=bool(pil["cer"] > std["cer"]), break_even_inflation=r))
     return pd.DataFrame(rows)
 
 
@@ -842,6 +871,7 @@ def write_outputs(result: CEAResult, out_dir: str | Path) -> list[Path]:
     tables = {
         "table19_cer": (result.table19, t19_fmt),
         "table19_vs_published": (result.table19_check, result.table19_check),
+        "formula2_break_even": (formula2(result.table19), formula2(result.table19)),
         "table20_signs": (result.table20, t20_fmt),
         "table20_indicator_signs": (result.signs, result.signs),
         "table20_agreement_by_period": (result.agreement, result.agreement),
@@ -888,6 +918,10 @@ def render_html(result: CEAResult) -> str:
         f"<p>{int(result.table19_check['match'].sum())} of {len(result.table19_check)} cells of "
         "the published Table 19 (line 1601) reproduced at their printed precision.</p>",
         tbl(result.table19_check[["key", "line", "printed", "shown", "match"]]),
+        "<h3>Formula (2): CER(pilot) &gt; CER(standard)</h3>",
+        "<p>Holds in every pilot year for both bodies when the column <em>holds</em> is true; it "
+        "would hold for any annual inflation rate below <em>break_even_inflation</em>.</p>",
+        tbl(formula2(result.table19)),
         "<h2 id='table20'>Table 20: effect signs (Annex N rule)</h2>",
         f"<p>Period {rule['period'][0]}-{rule['period'][1]}, mode <em>{rule['mode']}</em>, "
         f"two-indicator factors combined by <em>{rule['combine']}</em>. {n_ag} of 10 published "

@@ -249,3 +249,15 @@ def test_table19_check_and_h1_robustness(result):
     assert result.table21_check["match"].all()
     # every candidate period has at least one negative factor: H1 holds whichever is chosen
     assert result.agreement["h1_supported"].all()
+
+
+def test_formula2_and_break_even_inflation(result):
+    f2 = cea.formula2(result.table19)
+    assert len(f2) == 6 and f2["holds"].all()
+    r = f2[(f2.org == "acsa") & (f2.year == 2018)]["break_even_inflation"].item()
+    assert r == pytest.approx((10.5 / 91.2) * 89.8 / 6.6 - 1)
+    r20 = f2[(f2.org == "acsa") & (f2.year == 2020)]["break_even_inflation"].item()
+    assert r20 == pytest.approx(((12.0 / 88.3) * 89.8 / 6.6) ** (1 / 3) - 1)
+    # at the break-even rate the standard CER equals the pilot CER
+    std = cea.standard_mode_cost(6.6, [2020], base_year=2017, inflation=r20)[2020] / 89.8
+    assert std == pytest.approx(12.0 / 88.3)
