@@ -132,7 +132,8 @@ def _draw(est, X, idx, theta0, missing, likelihood):
 def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
               seed: int | None = None, *, level: float = 0.95,
               drop_inadmissible: bool = True, progress: bool = True,
-              attach: bool = True, **fit_kwargs) -> BootstrapResult:
+              attach: bool = True, workers: int | None = None, scheduler=None,
+              fast: bool | None = None, **fit_kwargs) -> BootstrapResult:
     """Nonparametric bootstrap of every parameter and defined parameter.
 
     Parameters
@@ -153,6 +154,19 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
         Exclude draws with a negative variance estimate (lavaan keeps them).
     progress : bool
         Show a tqdm progress bar.
+    workers : int, optional
+        Local worker processes for the fast path (default: the available
+        cores; 1 runs in this process).  Never changes the results.
+    scheduler : str or distributed.Client, optional
+        Run the draws on a dask.distributed cluster (default
+        ``$DASK_SCHEDULER_ADDRESS``; none: local processes).  Never changes
+        the results.
+    fast : bool, optional
+        Use :func:`pipeline.sem.fast.bootstrap_draws` (compiled model, warm
+        quasi-Newton refits, process/Dask parallelism).  Default: whenever
+        it applies (complete data, no mean structure); otherwise the
+        engine's estimator refits each draw in this process.  Both give the
+        same draws (same seeds) up to the optimizers' tolerance.
     attach : bool
         Store the result on ``result.bootstrap`` and replace ``se``,
         ``ci.lower``/``ci.upper`` (percentile) in ``result.parameters``, add
@@ -191,8 +205,13 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
                 if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["par"] >= 0]
     var_par = np.array([model.rows[k]["par"] for k in var_rows], dtype=int)
     from .sem.results import _env_first
-    it = range(int(B))
-    if progress:
+    use_fast = _fast_applies(res) if fast is None else bool(fast)
+    if use_fast:
+        draws, failures, n_inadm = _fast_draws(res, X, theta0, int(B), seed, drop_inadmissible,
+                                               workers=workers, scheduler=scheduler,
+                                               progress=progress)
+    it = range(0 if use_fast else int(B))
+    if progress and not use_fast:
         from tqdm.auto import tqdm
         it = tqdm(it, desc="bootstrap", unit="draw", leave=False)
     for b in it:
@@ -255,6 +274,28 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
         res.options.update({"se": "bootstrap", "bootstrap": int(B), "seed": seed,
                             "boot.ci.type": "perc", "level": level})
     return br
+
+
+def _fast_applies(res) -> bool:
+    """The fast path needs complete data and a covariance structure only."""
+    return res.missing == "listwise" and not bool(np.any(res.model.is_m))
+
+
+def _fast_draws(res, X, theta0, B, seed, drop_inadmissible, *, workers, scheduler, progress):
+    """Draws through :func:`pipeline.sem.fast.bootstrap_draws` (same seeds as the loop)."""
+    from .sem.fast import bootstrap_draws
+    if np.any(res.model.is_m):
+        raise ValueError("fast=True needs a model without a mean structure")
+    ss = np.random.SeedSequence(seed)
+    est, status = bootstrap_draws(res.model, X, theta0, B, ss, likelihood=res.likelihood,
+                                  workers=workers, scheduler=scheduler, progress=progress)
+    failures: dict[str, int] = {}
+    n_failed = int(np.sum(status == 1))
+    if n_failed:
+        failures["not converged or singular sample covariance"] = n_failed
+    n_inadm = int(np.sum(status == 2))
+    keep = (status == 0) | ((status == 2) & (not drop_inadmissible))
+    return list(est[keep]), failures, n_inadm
 
 
 def _boot_table(res, D: np.ndarray, level: float) -> pd.DataFrame:

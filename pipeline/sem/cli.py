@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--bootstrap", type=int, default=0, metavar="B",
                     help="bootstrap draws for percentile / bias-corrected CIs")
     ap.add_argument("--seed", type=int, default=None, help="bootstrap seed")
+    ap.add_argument("--keep-inadmissible", action="store_true",
+                    help="keep bootstrap draws with a negative variance (lavaan 0.6 keeps "
+                         "them; default: params.yaml bootstrap.drop_inadmissible)")
     ap.add_argument("--json", metavar="OUT", help="write the result as JSON")
     ap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return ap
@@ -83,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.bootstrap:
             from ..resampling import bootstrap
             seed = args.seed if args.seed is not None else boot_cfg.get("seed", 0)
-            bootstrap(res, data, B=args.bootstrap, seed=seed, progress=not args.no_progress)
+            drop = (not args.keep_inadmissible) and bool(boot_cfg.get("drop_inadmissible", True))
+            bootstrap(res, B=args.bootstrap, seed=seed, level=float(boot_cfg.get("level", 0.95)),
+                      drop_inadmissible=drop, progress=not args.no_progress)
     res.options.update({"data": str(args.data), "model": str(args.model)})
     print(res.summary())
     if res.bootstrap is not None:

@@ -1,0 +1,124 @@
+"""Bootstrap (pipeline.resampling) against lavaan and for reproducibility.
+
+lavaan fixture (tests/reference/lavaan_engine.R, case boot_poldem):
+``set.seed(4321); sem(model, data = PoliticalDemocracy, se = "bootstrap",
+bootstrap = 1000)`` with ``parameterEstimates(fit, boot.ci.type = "perc")``
+and ``"bca.simple"``.  lavaan 0.6-14 keeps non-admissible draws, so the
+comparison uses ``drop_inadmissible=False``.
+
+Monte Carlo tolerance: with B = 300 here and 1000 in lavaan, the standard
+error of a 2.5% / 97.5% quantile is about sqrt(q(1-q)/B)/phi(z_q) x SE,
+i.e. 0.16 SE (ours) and 0.09 SE (lavaan's), combined ~0.18 SE; endpoints must
+agree within 0.8 SE (4.4 MC standard deviations).  Bootstrap SEs: MC
+relative error ~ 1/sqrt(2B) = 4%; tolerance 15%.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.exceptions import InadmissibleFitWarning, PipelineWarning
+from pipeline.resampling import bc_ci, bootstrap, norm_inter, percentile_ci
+from pipeline.sem import fit
+from tests.conftest import REFERENCE, load_fixture
+
+
+@functools.lru_cache(maxsize=None)
+def _boot():
+    ref = load_fixture("lavaan_boot_poldem.json")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    res = fit(ref["model"], data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PipelineWarning)
+        br = bootstrap(res, B=300, seed=20190601, progress=False, drop_inadmissible=False)
+    return ref, data, res, br
+
+
+@pytest.mark.slow
+def test_bootstrap_matches_lavaan_within_monte_carlo_error():
+    ref, data, res, br = _boot()
+    assert br.n_ok + br.n_failed == 300
+    assert br.n_failed <= 3
+    # lavaan: 321 of 1000 non-admissible; ours should be a similar share
+    assert abs(br.n_inadmissible / 300 - ref["bootstrap"]["n_nonadmissible"] / 1000) < 0.1
+    perc = pd.DataFrame(ref["bootstrap"]["perc"])
+    bca = pd.DataFrame(ref["bootstrap"]["bca.simple"])
+    got = res.parameters
+    m = perc.merge(got, on=["lhs", "op", "rhs"], suffixes=("_r", ""))
+    m = m.merge(bca[["lhs", "op", "rhs", "ci.lower", "ci.upper"]].rename(
+        columns={"ci.lower": "bc.lo", "ci.upper": "bc.hi"}), on=["lhs", "op", "rhs"])
+    assert len(m) == len(perc)
+    free = m["se_r"] > 0
+    m = m[free]
+    np.testing.assert_allclose(m["se"], m["se_r"], rtol=0.15)
+    for ours, theirs in [("ci.lower", "ci.lower_r"), ("ci.upper", "ci.upper_r"),
+                         ("ci.lower.bc", "bc.lo"), ("ci.upper.bc", "bc.hi")]:
+        dev = (m[ours] - m[theirs]).abs() / m["se_r"]
+        assert dev.max() < 0.8, (ours, m.loc[dev.idxmax(), ["lhs", "op", "rhs"]].tolist())
+    # the defined indirect effect is bootstrapped too
+    ind = got.set_index("lhs").loc["ind"]
+    assert ind["ci.lower"] < ind["est"] < ind["ci.upper"]
+
+
+def test_same_seed_same_intervals_and_different_seed_differs():
+    ref = load_fixture("lavaan_hs_normal.json")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    res = fit(ref["model"], data)
+    a = bootstrap(res, B=40, seed=7, progress=False, attach=False)
+    b = bootstrap(res, B=40, seed=7, progress=False, attach=False)
+    c = bootstrap(res, B=40, seed=8, progress=False, attach=False)
+    np.testing.assert_array_equal(a.draws, b.draws)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert not np.allclose(a.draws, c.draws)
+    # draw b depends only on SeedSequence(seed).spawn(B)[b]: a shorter run is a prefix
+    d = bootstrap(res, B=20, seed=7, progress=False, attach=False)
+    np.testing.assert_array_equal(d.draws, a.draws[:20])
+
+
+def test_attach_replaces_se_and_adds_bc_columns():
+    ref = load_fixture("lavaan_hs_normal.json")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    res = fit(ref["model"], data)
+    ml = res.parameters.copy()
+    br = bootstrap(res, B=30, seed=1, progress=False)
+    p = res.parameters
+    assert {"ci.lower.bc", "ci.upper.bc"} <= set(p.columns)
+    assert res.bootstrap is br and res.options["se"] == "bootstrap"
+    pd.testing.assert_frame_equal(res.parameters_ml, ml)
+    fixed = ml["se"] == 0
+    assert (p.loc[fixed, "se"] == 0).all() and (p.loc[fixed, "ci.lower"] == p.loc[fixed, "est"]).all()
+    assert (p.loc[~fixed, "se"] > 0).all()
+    d = res.to_dict()
+    assert d["options"]["bootstrap"] == 30 and d["bootstrap"]["n_ok"] == br.n_ok
+
+
+def test_inadmissible_draws_are_counted_and_excluded():
+    ref = load_fixture("lavaan_poldem.json")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    res = fit(ref["model"], data)
+    with pytest.warns(InadmissibleFitWarning, match="excluded"):
+        br = bootstrap(res, B=30, seed=3, progress=False)
+    assert br.n_inadmissible > 0 and br.n_ok == 30 - br.n_inadmissible - br.n_failed
+    assert br.draws.shape[0] == br.n_ok
+    assert any("inadmissible" in w for w in res.warnings)
+
+
+def test_interval_helpers_match_boot_package():
+    """R: ``boot:::norm.inter(1:99, c(.025, .975))[, 2]`` = 2.54224949883976,
+    97.45775050116025 (rank 2.5 interpolated on the normal scale)."""
+    t = np.arange(1.0, 100.0)
+    lo, hi = percentile_ci(t, 0.95)
+    assert lo == pytest.approx(2.54224949883976, abs=1e-12)
+    assert hi == pytest.approx(97.45775050116025, abs=1e-12)
+    assert norm_inter(t, np.array([0.5]))[0] == 50.0
+    # no bias (half the draws below t0): the bias-corrected interval is the percentile one
+    t100 = np.arange(1.0, 101.0)
+    assert bc_ci(t100, 50.5, 0.95) == pytest.approx(percentile_ci(t100, 0.95))
+    # bias: 49 of 99 draws below t0 = 50 shifts the interval down
+    assert bc_ci(t, 50.0, 0.95)[0] < lo
+    with pytest.raises(ValueError, match="B"):
+        bootstrap(None, B=1)
