@@ -318,11 +318,16 @@ def detect_encoding(data: bytes, path: str | Path = "<bytes>",
                       "or pass the right encoding", columns=_header_name(data, delim, fld), rows=[line])
 
 
-def _sniff_delimiter_bytes(data: bytes) -> str | None:
-    first = data.split(b"\n", 1)[0]
-    counts = {d: first.count(d.encode()) for d in (",", ";", "\t")}
+def _sniff_delimiter(first_line: str) -> str | None:
+    """The delimiter of a header line: the most frequent of , ; TAB outside quotes."""
+    unquoted = re.sub(r'"[^"]*"', "", first_line)
+    counts = {d: unquoted.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=counts.get)
     return best if counts[best] else None
+
+
+def _sniff_delimiter_bytes(data: bytes) -> str | None:
+    return _sniff_delimiter(data.split(b"\n", 1)[0].decode("latin-1"))
 
 
 def _read_csv_grid(path: Path, encoding: str | None) -> _Grid:
@@ -338,9 +343,7 @@ def _read_csv_grid(path: Path, encoding: str | None) -> _Grid:
     if nul >= 0:
         raise _fail(path, "contains NUL characters: not a text CSV (a binary file saved as .csv?)",
                     rows=[text.count("\n", 0, nul) + 1])
-    first_line = text.split("\n", 1)[0]
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    delim = max(counts, key=counts.get) if max(counts.values()) else ","
+    delim = _sniff_delimiter(text.split("\n", 1)[0]) or ","
     records: list[list[str]] = []
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=False)

@@ -113,6 +113,13 @@ def test_semicolon_delimited_csv(tmp_path):
     p = tmp_path / "semi.csv"
     df.to_csv(p, index=False, sep=";")
     assert read_raw(p, "cs2019").data["L1"].tolist() == df["L1"].astype(float).tolist()
+    # question-wording headers full of commas, quoted, with ';' as the delimiter
+    cb = load_codebook("cs2020")
+    df = valid_frame("cs2020").rename(columns={n: cb.wording(n) for n in cb.likert_items})
+    p = tmp_path / "semi_wording.csv"
+    df.to_csv(p, index=False, sep=";")
+    res = read_raw(p, "cs2020")
+    assert res.data["HC2"].tolist() == valid_frame("cs2020")["HC2"].astype(float).tolist()
 
 
 # ------------------------------------------------------------------- encodings
