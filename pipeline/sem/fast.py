@@ -454,237 +454,6 @@ class FastML:
             info = X.T @ X
         return FitSummary(theta, f, it, converged, self._admissible(vals, Sm, B), info)
 
-    # ------------------------------------------------------------ batched
-    def _eval_batch(self, th, S, logdetS):
-        """F, moments and gradient pieces for a stack of fits (m, q)."""
-        M, n, p = self.model, self.n, self.p
-        mb = th.shape[0]
-        vals = np.empty((mb, len(M.rows)))
-        vals[:] = M.fixed_values
-        vals[:, self._free_rows] = th[:, self._free_par]
-        if len(self._exo_rows):
-            vals[:, self._exo_rows] = S[:, self._exo_i, self._exo_j]
-        A = np.zeros((mb, n * n))
-        Sm = np.zeros((mb, n * n))
-        A[:, M._A_pos] = vals[:, M.is_A]
-        sv = vals[:, M.is_S]
-        Sm[:, M._S_pos1] = sv
-        Sm[:, M._S_pos2] = sv
-        A = A.reshape(mb, n, n)
-        Sm = Sm.reshape(mb, n, n)
-        if self._depth is not None:
-            B = self._eye_n + A
-            for _ in range(self._depth - 1):
-                B = self._eye_n + A @ B
-        else:
-            B = np.linalg.inv(self._eye_n - A)
-        Bp = B[:, :p]
-        Cp = Bp @ Sm @ B.transpose(0, 2, 1)
-        sigma = Cp[:, :, :p]
-        sigma = 0.5 * (sigma + sigma.transpose(0, 2, 1))
-        ok = np.ones(mb, dtype=bool)
-        try:
-            L = np.linalg.cholesky(sigma)
-        except np.linalg.LinAlgError:
-            L = np.empty_like(sigma)
-            for i in range(mb):
-                c, info = lapack.dpotrf(sigma[i], lower=1, clean=1)
-                if info != 0:
-                    ok[i] = False
-                    L[i] = self._eye_p
-                else:
-                    L[i] = c
-        K = np.linalg.inv(L)
-        W = K.transpose(0, 2, 1) @ K
-        logdet = 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
-        f = logdet + np.einsum("mij,mij->m", S, W) - logdetS - p
-        f = np.where(ok & np.isfinite(f), f, np.inf)
-        return {"f": f, "K": K, "W": W, "Bp": Bp, "Cp": Cp, "Sm": Sm, "B": B, "vals": vals}
-
-    def _grad_batch(self, ev, S):
-        W, Bp, Cp = ev["W"], ev["Bp"], ev["Cp"]
-        G = W - W @ S @ W
-        T = Bp.transpose(0, 2, 1) @ G            # m x n x p
-        dA = 2.0 * (T @ Cp)
-        dS = T @ Bp
-        ga = dA[:, self._aI, self._aJ]
-        gs = dS[:, self._sI, self._sJ] * (1.0 + self._s_off)
-        if self._shared:
-            return ga @ self._P_a + gs @ self._P_s
-        g = np.empty((W.shape[0], self.q))
-        g[:, self._free_par[self._a]] = ga
-        g[:, self._free_par[self._s]] = gs
-        return g
-
-    def _info_batch(self, ev):
-        K, Bp, Cp = ev["K"], ev["Bp"], ev["Cp"]
-        U = K @ Bp
-        V = K @ Cp
-        ta, tb = self._ta, self._tb
-        Ua, Ub, Va, Vb = U[:, ta], U[:, tb], V[:, ta], V[:, tb]
-        Xa = Ua[:, :, self._aI] * Vb[:, :, self._aJ] + Va[:, :, self._aJ] * Ub[:, :, self._aI]
-        Xs = Ua[:, :, self._sI] * Ub[:, :, self._sJ]
-        Xs = Xs + Ub[:, :, self._sI] * Ua[:, :, self._sJ] * self._s_off
-        if self._shared:
-            X = Xa @ self._P_a + Xs @ self._P_s
-        else:
-            X = np.empty((K.shape[0], len(ta), self.q))
-            X[:, :, self._free_par[self._a]] = Xa
-            X[:, :, self._free_par[self._s]] = Xs
-        X = X * self._w[:, None]
-        return X.transpose(0, 2, 1) @ X
-
-    def _admissible_batch(self, vals, Sm, B) -> np.ndarray:
-        ok = ~np.any(vals[:, self._var_rows] < 0, axis=1)
-        if len(self._lat):
-            Bl = B[:, self._lat]
-            C = Bl @ Sm @ Bl.transpose(0, 2, 1)
-            ev = np.linalg.eigvalsh(0.5 * (C + C.transpose(0, 2, 1)))
-            ok &= ev[:, 0] >= -(np.finfo(float).eps ** 0.75)
-        return ok
-
-    def fit_batch(self, S: np.ndarray, start: np.ndarray, hinv0: np.ndarray, *,
-                  max_iter: int = 300, xtol: float = 1e-8, ftol: float = 1e-12,
-                  want_info: bool = False):
-        """Fit a stack of covariance matrices at once (vectorized :meth:`fit`).
-
-        Every fit runs the same quasi-Newton iterations as :meth:`fit` with
-        its own step length, metric and convergence test; the matrix work of
-        all fits still iterating is done in stacked numpy operations, which
-        removes most of the per-fit Python overhead.  A fit whose line
-        search fails (rare) is finished by :meth:`fit`.  Each fit's result
-        depends only on its own *S*, never on the other matrices in the
-        stack.
-
-        Parameters
-        ----------
-        S : ndarray (m, p, p)
-        start : ndarray (q,) or (m, q)
-        hinv0 : ndarray (q, q)
-            Initial inverse Hessian (inverse expected information at *start*).
-        max_iter, xtol, ftol, want_info
-            As in :meth:`fit`.
-
-        Returns
-        -------
-        theta : ndarray (m, q)
-        fmin : ndarray (m,)
-        converged, admissible : ndarray (m,) of bool
-        info : ndarray (m, q, q) or None
-
-        In R: ``lapply(covs, function(S) sem(model, sample.cov = S, sample.nobs = N))``.
-        """
-        S = np.asarray(S, dtype=float)
-        mb = S.shape[0]
-        q = self.q
-        theta = np.empty((mb, q))
-        theta[:] = start
-        fmin = np.full(mb, np.nan)
-        conv = np.zeros(mb, dtype=bool)
-        adm = np.zeros(mb, dtype=bool)
-        info = np.full((mb, q, q), np.nan) if want_info else None
-        # log|S|; singular sample matrices fail at once
-        sign, logdetS = np.linalg.slogdet(S)
-        act = np.flatnonzero(sign > 0)
-        if len(act) == 0:
-            return theta, fmin, conv, adm, info
-        Sa, lS = S[act], logdetS[act]
-        th = theta[act].copy()
-        Hinv = np.empty((len(act), q, q))
-        Hinv[:] = hinv0
-        ev = self._eval_batch(th, Sa, lS)
-        g = self._grad_batch(ev, Sa)
-        fcur = ev["f"]
-        done = np.zeros(len(act), dtype=bool)
-        cflag = np.zeros(len(act), dtype=bool)
-        slow = np.zeros(len(act), dtype=bool)      # finished by the scalar path
-        bad0 = ~np.isfinite(fcur)
-        done |= bad0
-        for _ in range(max_iter):
-            live = np.flatnonzero(~done)
-            if len(live) == 0:
-                break
-            d = -np.einsum("mij,mj->mi", Hinv[live], g[live])
-            slope = np.einsum("mi,mi->m", g[live], d)
-            stop = (np.max(np.abs(d), axis=1) < xtol) | ((-slope < ftol) & (slope <= 0))
-            done[live[stop]] = True
-            cflag[live[stop]] = True
-            nd = ~stop & (slope >= 0)
-            slow[live[nd]] = True
-            done[live[nd]] = True
-            keep = ~stop & ~nd
-            live, d, slope = live[keep], d[keep], slope[keep]
-            if len(live) == 0:
-                continue
-            lam = np.ones(len(live))
-            acc = np.zeros(len(live), dtype=bool)
-            new_th = th[live].copy()
-            new_f = np.full(len(live), np.inf)
-            parts: dict[str, np.ndarray] = {}
-            todo = np.arange(len(live))
-            for _ls in range(40):
-                idx = live[todo]
-                trial = th[idx] + lam[todo, None] * d[todo]
-                e2 = self._eval_batch(trial, Sa[idx], lS[idx])
-                ok = e2["f"] <= fcur[idx] + 1e-4 * lam[todo] * slope[todo]
-                got = todo[ok]
-                acc[got] = True
-                new_th[got] = trial[ok]
-                new_f[got] = e2["f"][ok]
-                for key in ("W", "Bp", "Cp"):
-                    if key not in parts:
-                        parts[key] = np.empty((len(live),) + e2[key].shape[1:])
-                    parts[key][got] = e2[key][ok]
-                todo = todo[~ok]
-                if len(todo) == 0:
-                    break
-                lam[todo] *= 0.5
-            failed = ~acc
-            slow[live[failed]] = True
-            done[live[failed]] = True
-            ai = np.flatnonzero(acc)
-            if len(ai) == 0:
-                continue
-            li = live[ai]
-            evn = {key: parts[key][ai] for key in parts}
-            s = new_th[ai] - th[li]
-            gn = self._grad_batch(evn, Sa[li])
-            y = gn - g[li]
-            sy = np.einsum("mi,mi->m", s, y)
-            upd = sy > 1e-12
-            if upd.any():
-                Hu = Hinv[li[upd]]
-                su, yu = s[upd], y[upd]
-                rho = 1.0 / sy[upd]
-                Hy = np.einsum("mij,mj->mi", Hu, yu)
-                sHy = su[:, :, None] * Hy[:, None, :]
-                coef = rho * rho * np.einsum("mi,mi->m", yu, Hy) + rho
-                Hinv[li[upd]] = (Hu - rho[:, None, None] * (sHy + sHy.transpose(0, 2, 1))
-                                 + coef[:, None, None] * (su[:, :, None] * su[:, None, :]))
-            th[li] = new_th[ai]
-            g[li] = gn
-            fcur[li] = new_f[ai]
-        # final quantities of the fits finished here
-        fin = np.flatnonzero(cflag & ~slow)
-        if len(fin):
-            e3 = self._eval_batch(th[fin], Sa[fin], lS[fin])
-            a_ = act[fin]
-            theta[a_] = th[fin]
-            fmin[a_] = e3["f"]
-            conv[a_] = True
-            adm[a_] = self._admissible_batch(e3["vals"], e3["Sm"], e3["B"])
-            if want_info:
-                info[a_] = self._info_batch(e3)
-        rest = np.flatnonzero(~(cflag & ~slow) & ~bad0)
-        for j in rest:
-            r = self.fit(Sa[j], start=th[j] if slow[j] else start if np.ndim(start) == 1 else start[act[j]],
-                         max_iter=max_iter, xtol=xtol, ftol=ftol, want_info=want_info)
-            a_ = act[j]
-            theta[a_], fmin[a_], conv[a_], adm[a_] = r.theta, r.fmin, r.converged, r.admissible
-            if want_info and r.info is not None:
-                info[a_] = r.info
-        return theta, fmin, conv, adm, info
-
     def _admissible(self, vals, Sm, B) -> bool:
         if np.any(vals[self._var_rows] < 0):
             return False
@@ -792,28 +561,34 @@ def wald(est: np.ndarray, se: np.ndarray):
 class BootstrapTask:
     """Nonparametric bootstrap draws of one model on one data set.
 
-    Draw *i* resamples the rows with ``default_rng(SeedSequence(seed,
-    spawn_key=(i,)))`` and refits from the full-sample estimates with the
-    full-sample inverse information as the initial quasi-Newton metric.
-    Picklable; the model is compiled once per worker by :meth:`setup`.
+    Draw *i* resamples the rows with ``default_rng(SeedSequence(seed).spawn(B)[i])``
+    and refits from the full-sample estimates with the full-sample inverse
+    information as the initial quasi-Newton metric.  Picklable; the model
+    is compiled once per worker by :meth:`setup`.
     """
 
-    def __init__(self, model_text: str, data: np.ndarray, theta0: np.ndarray, seed: int, *,
+    def __init__(self, model, data: np.ndarray, theta0: np.ndarray, seed, *,
                  likelihood: str = "normal"):
         import hashlib
-        self.model_text = model_text
+        self.model = model
         self.data = np.ascontiguousarray(data, dtype=float)
         self.theta0 = np.asarray(theta0, dtype=float)
-        self.seed = int(seed)
+        if isinstance(seed, np.random.SeedSequence):
+            self.seed = seed
+            seed_id = f"{seed.entropy}:{seed.spawn_key}"
+        else:
+            self.seed = int(seed)
+            seed_id = str(self.seed)
         self.likelihood = likelihood
-        h = hashlib.sha1(model_text.encode())
+        h = hashlib.sha1(model.encode() if isinstance(model, str)
+                         else repr((model.rows, model.pt.definitions)).encode())
         h.update(self.data.tobytes())
         h.update(self.theta0.tobytes())
-        h.update(f"{self.seed}:{likelihood}".encode())
+        h.update(f"{seed_id}:{likelihood}".encode())
         self.key = "boot:" + h.hexdigest()
 
     def setup(self):
-        fm = FastML(self.model_text, likelihood=self.likelihood)
+        fm = FastML(self.model, likelihood=self.likelihood)
         S = sample_cov(self.data)
         info = fm.information(self.theta0, S)
         try:
@@ -840,21 +615,23 @@ class BootstrapTask:
         return est, status
 
 
-def bootstrap_draws(model_text: str, data: np.ndarray, theta0: np.ndarray, B: int, seed: int, *,
+def bootstrap_draws(model, data: np.ndarray, theta0: np.ndarray, B: int, seed, *,
                     likelihood: str = "normal", workers: int | None = None,
                     scheduler=None, chunk_size: int | None = None, progress: bool = True):
     """Estimates of *B* bootstrap draws (free then defined parameters).
 
     Parameters
     ----------
-    model_text : str
-        lavaan syntax.
+    model : str or SEMModel
+        lavaan syntax, or the engine's compiled model (``meanstructure=False``).
     data : ndarray (N, p)
         Complete cases, columns in the model's observed order
-        (``FastML(model_text).observed``).
+        (``FastML(model).observed``).
     theta0 : ndarray (q,)
         Full-sample estimates (warm start of every draw).
-    B, seed : int
+    B : int
+    seed : int or numpy.random.SeedSequence
+        Draw *i* uses ``SeedSequence(seed).spawn(B)[i]``.
     likelihood : {"normal", "wishart"}
     workers, scheduler, chunk_size
         See :func:`pipeline.parallel.map_draws`; results do not depend on them.
@@ -866,8 +643,9 @@ def bootstrap_draws(model_text: str, data: np.ndarray, theta0: np.ndarray, B: in
     est : ndarray (B, q + n_defined)
         Only the estimates are stored (memory O(B x parameters)).
     status : ndarray (B,) of int8
-        0 ok, 1 not converged, 2 inadmissible (negative variance or a latent
-        covariance matrix that is not positive definite).
+        0 ok, 1 failed (not converged, or a singular resampled covariance
+        matrix), 2 inadmissible (negative variance or a latent covariance
+        matrix that is not positive definite).
 
     In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = "coef")``.
     """
@@ -875,8 +653,8 @@ def bootstrap_draws(model_text: str, data: np.ndarray, theta0: np.ndarray, B: in
     if int(B) != B or B < 1:
         raise ValueError(f"B must be a positive integer, got {B!r}")
     B = int(B)
-    task = BootstrapTask(model_text, data, theta0, seed, likelihood=likelihood)
-    fm = FastML(model_text, likelihood=likelihood)
+    task = BootstrapTask(model, data, theta0, seed, likelihood=likelihood)
+    fm = FastML(model, likelihood=likelihood)
     est = np.empty((B, fm.q + fm.n_defined))
     status = np.empty(B, dtype=np.int8)
 

@@ -1,0 +1,564 @@
+"""Monte Carlo power analysis for a planned survey wave.
+
+Data are drawn from a **population model** with values (lavaan syntax with
+numbers, as :func:`pipeline.sem.implied_moments` reads it), continuous or cut
+into Likert categories as the synthetic-waves generator does
+(:func:`pipeline.synth.discretize`), and an **analysis model** is fitted by ML
+to every replication (:class:`pipeline.sem.fast.FastML`, warm-started at the
+population values).  For every parameter and sample size it reports
+
+* power: the share of replications with Wald ``p < alpha``;
+* bias, relative bias, empirical SD, mean SE and RMSE of the estimates;
+* coverage of the 95% Wald interval;
+* the convergence and admissibility rates;
+* quantiles of chi-square, CFI and RMSEA (and the chi-square rejection rate).
+
+The "true" value of a parameter is its **population value**: the
+analysis model fitted to the population moments of the generated variables
+(for Likert data, the exact moments of the discretized normal responses,
+:func:`pipeline.synth.discretized_moments`).  With a correctly specified
+continuous model that is the value written in the population model; with
+discretized data or a misspecified model it is the pseudo-true value that
+ML estimates consistently.
+
+Replication *r* at sample size *N* uses ``SeedSequence(seed, spawn_key=(N, r))``,
+so results are the same for any number of workers, locally or on a Dask
+cluster (:mod:`pipeline.parallel`), and adding a sample size leaves the others
+unchanged.  Aggregation streams: each replication adds to running sums; only
+three fit statistics per replication are kept (for their quantiles).
+
+Statistics over replications use those that **converged** (as Mplus and
+simsem do); inadmissible solutions are counted, and excluded too with
+``exclude_inadmissible=True``.
+
+References
+----------
+Muthén, L. K., & Muthén, B. O. (2002). How to use a Monte Carlo study to
+decide on sample size and determine power. *Structural Equation Modeling*,
+9(4), 599-620.
+
+In R: ``simsem::sim(nRep, model, n = c(...), generate = pop)`` and
+``simsem::getPower``; or ``lavaan::simulateData`` + ``lavaan::sem`` in a loop.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from . import paths
+from .parallel import DrawTask, draw_seeds, map_draws
+from .sem.fast import FastML, sample_cov, wald
+
+__all__ = ["power_analysis", "PowerResult", "PowerTask", "analytic_power", "main"]
+
+FIT_STATS = ("chisq", "cfi", "rmsea")
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def analytic_power(effect: float, se: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided Wald z test for a true *effect* with standard error *se*.
+
+    ``Phi(|effect|/se - z_{1-alpha/2}) + Phi(-|effect|/se - z_{1-alpha/2})``.
+
+    In R: ``pnorm(abs(b)/se - qnorm(1 - alpha/2)) + pnorm(-abs(b)/se - qnorm(1 - alpha/2))``.
+    """
+    from scipy.special import ndtr
+    if se <= 0:
+        raise ValueError(f"se must be positive, got {se}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    d = abs(effect) / se
+    c = float(ndtri(1 - alpha / 2))
+    return float(ndtr(d - c) + ndtr(-d - c))
+
+
+# ------------------------------------------------------------------ the task
+class PowerTask(DrawTask):
+    """Replications of one (population, analysis model) pair at several N.
+
+    Unit ``i`` is replication ``i % reps`` at sample size ``ns[i // reps]``.
+    """
+
+    def __init__(self, population: str, model: str, ns: list[int], reps: int, seed: int, *,
+                 cuts: dict[str, np.ndarray] | None = None, likelihood: str = "normal"):
+        self.population = population
+        self.model = model
+        self.ns = [int(n) for n in ns]
+        self.reps = int(reps)
+        self.seed = int(seed)
+        self.cuts = None if cuts is None else {k: np.asarray(v, dtype=float) for k, v in cuts.items()}
+        self.likelihood = likelihood
+        h = hashlib.sha1(f"{population}\0{model}\0{likelihood}".encode())
+        if self.cuts:
+            for k in sorted(self.cuts):
+                h.update(k.encode() + self.cuts[k].tobytes())
+        self.key = "power:" + h.hexdigest()
+
+    def setup(self) -> dict[str, Any]:
+        from .sem import implied_moments
+        obs, sigma, _ = implied_moments(self.population)
+        fm = FastML(self.model, observed=obs, likelihood=self.likelihood)
+        cols = fm.columns
+        chol = np.linalg.cholesky(sigma)
+        sd = np.sqrt(np.diag(sigma))
+        if self.cuts:
+            from .synth import discretized_moments
+            missing = [v for v in fm.observed if v not in self.cuts]
+            if missing:
+                raise ValueError(f"cuts: no thresholds for {missing}")
+            # only the analysis model's variables are cut (and needed)
+            sub = sigma[np.ix_(cols, cols)]
+            _, target = discretized_moments(sub, [self.cuts[v] for v in fm.observed])
+            cut_list = [self.cuts[v] * sd[c] for v, c in zip(fm.observed, cols)]
+        else:
+            target = sigma[np.ix_(cols, cols)]
+            cut_list = None
+        pop = fm.fit(target, max_iter=1000)
+        if not pop.converged:
+            raise ValueError("model: the analysis model does not converge on the population "
+                             "moments; check that it fits the population model's variables")
+        info = fm.information(pop.theta, target)
+        hinv0 = np.linalg.inv(info)
+        true = np.concatenate([pop.theta, fm.defined(pop.theta)])
+        return {"fm": fm, "cols": cols, "chol": chol, "cuts": cut_list, "theta0": pop.theta,
+                "hinv0": hinv0, "true": true, "p": len(obs), "pop_fmin": pop.fmin}
+
+    def run(self, state, start: int, stop: int):
+        fm: FastML = state["fm"]
+        cols, chol, cuts = state["cols"], state["chol"], state["cuts"]
+        k = fm.q + fm.n_defined
+        m = stop - start
+        est = np.full((m, k), np.nan)
+        se = np.full((m, k), np.nan)
+        status = np.zeros(m, dtype=np.int8)
+        fit = np.full((m, 3), np.nan)
+        for u, i in enumerate(range(start, stop)):
+            j, r = divmod(i, self.reps)
+            n = self.ns[j]
+            [ss] = draw_seeds(self.seed, r, r + 1, prefix=(n,))
+            rng = np.random.default_rng(ss)
+            z = rng.standard_normal((n, state["p"])) @ chol.T
+            x = z[:, cols]
+            if cuts is not None:
+                x = np.column_stack([np.searchsorted(c, x[:, a], side="right") + 1.0
+                                     for a, c in enumerate(cuts)])
+            S = sample_cov(x)
+            if np.any(np.diag(S) <= 0):          # a constant item (tiny N, Likert)
+                status[u] = 1
+                continue
+            res = fm.fit(S, start=state["theta0"], hinv0=state["hinv0"], want_info=True)
+            status[u] = res.status
+            if not res.converged:
+                continue
+            est[u, : fm.q] = res.theta
+            try:
+                V = fm.vcov(res.info, n)
+            except np.linalg.LinAlgError:
+                status[u] = 1
+                continue
+            se[u, : fm.q] = np.sqrt(np.clip(np.diag(V), 0, None))
+            if fm.n_defined:
+                est[u, fm.q:] = fm.defined(res.theta)
+                Jd = fm.defined_jacobian(res.theta)
+                se[u, fm.q:] = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", Jd, V, Jd), 0, None))
+            fit[u] = fm.fit_stats(res.fmin, S, n)
+        return est, se, status, fit
+
+
+# ------------------------------------------------------------ aggregation
+class _Accumulator:
+    """Running sums for one sample size (replications added in index order)."""
+
+    def __init__(self, k: int, reps: int, true: np.ndarray, alpha: float, zcrit: float,
+                 exclude_inadmissible: bool):
+        self.k, self.true, self.alpha, self.zcrit = k, true, alpha, zcrit
+        self.exclude = exclude_inadmissible
+        self.reps_done = 0
+        self.n_conv = 0
+        self.n_adm = 0
+        self.n_used = np.zeros(k)
+        self.s_est = np.zeros(k)
+        self.s_est2 = np.zeros(k)
+        self.s_err2 = np.zeros(k)
+        self.s_se = np.zeros(k)
+        self.n_sig = np.zeros(k)
+        self.n_cover = np.zeros(k)
+        self.fit = np.full((reps, 3), np.nan)   # three floats per replication
+
+    def add(self, est, se, status, fit) -> None:
+        r = self.reps_done
+        self.reps_done += 1
+        if status == 1:
+            return
+        self.n_conv += 1
+        if status == 0:
+            self.n_adm += 1
+        elif self.exclude:
+            return
+        self.fit[r] = fit
+        ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
+        e = np.where(ok, est, 0.0)
+        s = np.where(ok, se, 1.0)
+        err = e - self.true
+        self.n_used += ok
+        self.s_est += e
+        self.s_est2 += e * e
+        self.s_err2 += np.where(ok, err * err, 0.0)
+        self.s_se += np.where(ok, s, 0.0)
+        _, p = wald(e, s)
+        self.n_sig += ok & (p < self.alpha)
+        self.n_cover += ok & (np.abs(err) <= self.zcrit * s)
+
+
+@dataclass
+class PowerResult:
+    """Result of :func:`power_analysis`.
+
+    Attributes
+    ----------
+    parameters : DataFrame
+        One row per sample size and parameter: ``n lhs op rhs label true
+        mean_est bias rel_bias sd_est mean_se rmse power coverage n_used``.
+    fit : DataFrame
+        One row per sample size: ``reps converged admissible`` rates,
+        ``chisq_reject`` (share with chi-square p < alpha), and the mean and
+        quantiles of ``chisq``, ``cfi`` and ``rmsea``.
+    options : dict
+    """
+
+    parameters: pd.DataFrame
+    fit: pd.DataFrame
+    options: dict = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.parameters
+
+    def power_table(self) -> pd.DataFrame:
+        """Power by parameter (rows) and N (columns)."""
+        t = self.parameters.assign(parameter=self.parameters["lhs"] + " " + self.parameters["op"]
+                                   + " " + self.parameters["rhs"])
+        return t.pivot_table(index="parameter", columns="n", values="power", sort=False)
+
+    def summary(self, ops: tuple[str, ...] = ("~", ":=")) -> str:
+        t = self.parameters[self.parameters["op"].isin(ops)]
+        t = t.assign(parameter=t["lhs"] + " " + t["op"] + " " + t["rhs"])
+        lines = [f"Monte Carlo power analysis: {self.options.get('reps')} replications per N, "
+                 f"alpha = {self.options.get('alpha')}, seed = {self.options.get('seed')}, "
+                 f"{'Likert' if self.options.get('ordinal') else 'continuous'} data", ""]
+        wide = t.pivot_table(index="parameter", columns="n", values="power", sort=False)
+        lines += ["Power (share of replications with p < alpha)", wide.to_string(float_format="%.3f"), ""]
+        cov = t.pivot_table(index="parameter", columns="n", values="coverage", sort=False)
+        lines += ["95% CI coverage", cov.to_string(float_format="%.3f"), ""]
+        bias = t.pivot_table(index="parameter", columns="n", values="bias", sort=False)
+        lines += ["Bias", bias.to_string(float_format="%.4f"), ""]
+        cols = ["reps", "converged", "admissible", "chisq_reject", "chisq_q50", "cfi_q05",
+                "cfi_q50", "rmsea_q50", "rmsea_q95"]
+        lines += ["Convergence and fit", self.fit[cols].to_string(float_format="%.3f")]
+        return "\n".join(lines)
+
+    def plot(self, ops: tuple[str, ...] = ("~", ":=")):
+        """Power curves (power against N) of the regression and defined parameters."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        t = self.parameters[self.parameters["op"].isin(ops)]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for (lhs, op, rhs), g in t.groupby(["lhs", "op", "rhs"], sort=False):
+            ax.plot(g["n"], g["power"], marker="o", lw=1.2, label=f"{lhs} {op} {rhs}")
+        ax.axhline(0.8, color="grey", ls="--", lw=0.8)
+        ax.set_xlabel("sample size N")
+        ax.set_ylabel(f"power (alpha = {self.options.get('alpha')})")
+        ax.set_ylim(0, 1.02)
+        ax.set_title("Monte Carlo power")
+        ax.legend(fontsize=7, ncol=2, frameon=False, loc="lower right")
+        fig.tight_layout()
+        return fig
+
+    def to_dict(self) -> dict:
+        return {"options": self.options,
+                "parameters": self.parameters.to_dict(orient="records"),
+                "fit": self.fit.to_dict(orient="records")}
+
+
+def _read_text(model: str) -> str:
+    """Model syntax, or the text of the ``.lav`` file it names."""
+    if "\n" in model or "=~" in model or "~" in model:
+        return model
+    p = Path(model)
+    if not p.exists():
+        p = paths.resolve(model)
+    if not p.exists():
+        raise FileNotFoundError(f"model file not found: {model}")
+    return p.read_text(encoding="utf-8")
+
+
+def power_analysis(population: str, model: str, ns, reps: int, *, seed: int = 1,
+                   alpha: float = 0.05, level: float = 0.95,
+                   thresholds: dict[str, Any] | list[float] | None = None,
+                   likelihood: str = "normal", exclude_inadmissible: bool = False,
+                   workers: int | None = None, scheduler: Any = None,
+                   chunk_size: int | None = None, progress: bool = True) -> PowerResult:
+    """Monte Carlo power, bias, RMSE and coverage of an analysis model.
+
+    Parameters
+    ----------
+    population : str
+        Population model with values (lavaan syntax, or a path to a ``.lav``).
+    model : str
+        Analysis model (syntax or path); its observed variables must be
+        observed in the population model.
+    ns : sequence of int
+        Sample sizes.
+    reps : int
+        Replications per sample size.
+    seed : int
+    alpha : float
+        Significance level of the Wald tests and the chi-square test.
+    level : float
+        Confidence level of the Wald intervals whose coverage is reported.
+    thresholds : list of float or dict, optional
+        Cut points on the standardized response (``[-2.05, -1.41, -0.7,
+        0.3]`` gives five categories), for all items, or a dict item ->
+        cut points.  None: continuous data.
+    likelihood : {"normal", "wishart"}
+    exclude_inadmissible : bool
+        Also drop converged but inadmissible replications from the statistics.
+    workers, scheduler, chunk_size
+        See :func:`pipeline.parallel.map_draws`; never change the results.
+    progress : bool
+        tqdm progress bar.
+
+    Returns
+    -------
+    PowerResult
+
+    Raises
+    ------
+    ValueError
+        Bad *ns*, *reps*, *alpha*, *level* or *thresholds*.
+
+    In R: ``simsem::sim(reps, model = analysis, generate = population,
+    n = rep(ns, each = reps))`` then ``summaryParam`` / ``getPower``.
+    """
+    try:
+        ns = [int(n) for n in ([ns] if np.isscalar(ns) else ns)]
+    except (TypeError, ValueError):
+        raise ValueError(f"ns must be integers, got {ns!r}") from None
+    if not ns or min(ns) < 2 or len(set(ns)) != len(ns):
+        raise ValueError(f"ns must be distinct sample sizes >= 2, got {ns}")
+    if int(reps) != reps or reps < 1:
+        raise ValueError(f"reps must be a positive integer, got {reps!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    reps = int(reps)
+    pop_text, model_text = _read_text(population), _read_text(model)
+    cuts = None
+    if thresholds is not None:
+        from .sem import implied_moments
+        obs = implied_moments(pop_text)[0]
+        if isinstance(thresholds, dict):
+            cuts = {k: np.asarray(v, dtype=float) for k, v in thresholds.items()}
+        else:
+            cuts = {v: np.asarray(thresholds, dtype=float) for v in obs}
+        for k, c in cuts.items():
+            if c.ndim != 1 or len(c) < 1 or np.any(np.diff(c) <= 0) or not np.all(np.isfinite(c)):
+                raise ValueError(f"thresholds for {k} must be finite and increasing, got {c.tolist()}")
+    task = PowerTask(pop_text, model_text, ns, reps, seed, cuts=cuts, likelihood=likelihood)
+    state = task.setup()           # validates the models here, with a clear error
+    fm: FastML = state["fm"]
+    k = fm.q + fm.n_defined
+    zcrit = float(ndtri(0.5 + level / 2))
+    accs = [_Accumulator(k, reps, state["true"], alpha, zcrit, exclude_inadmissible) for _ in ns]
+
+    def consume(start, res):
+        est, se, status, fit = res
+        for u in range(len(status)):
+            j = (start + u) // reps
+            accs[j].add(est[u], se[u], int(status[u]), fit[u])
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=reps * len(ns), desc="power", unit="rep", leave=False)
+    try:
+        map_draws(task, reps * len(ns), consume=consume, workers=workers,
+                  chunk_size=chunk_size, scheduler=scheduler,
+                  progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    params = _parameter_frame(fm, ns, accs, state["true"])
+    fit = _fit_frame(fm, ns, accs, alpha)
+    options = {"population": population if len(population) < 300 else "<text>",
+               "model": model if len(model) < 300 else "<text>", "n": ns, "reps": reps,
+               "seed": int(seed), "alpha": alpha, "level": level, "likelihood": likelihood,
+               "ordinal": cuts is not None,
+               "thresholds": None if cuts is None else {k: v.tolist() for k, v in cuts.items()},
+               "exclude_inadmissible": exclude_inadmissible, "df": fm.df,
+               "population_fmin": state["pop_fmin"]}
+    return PowerResult(params, fit, options)
+
+
+def _parameter_frame(fm: FastML, ns, accs, true) -> pd.DataFrame:
+    rows = fm.model.rows
+    meta = [(rows[r]["lhs"], rows[r]["op"], rows[r]["rhs"], rows[r]["label"])
+            for r in fm.model.par_rows]
+    meta += [(name, ":=", expr, name) for name, expr in zip(fm.model.defined.names,
+                                                            fm.model.defined.exprs)]
+    out = []
+    for n, a in zip(ns, accs):
+        used = a.n_used
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = a.s_est / used
+            var = (a.s_est2 - used * mean * mean) / (used - 1)
+            for t, (lhs, op, rhs, lab) in enumerate(meta):
+                out.append({
+                    "n": n, "lhs": lhs, "op": op, "rhs": rhs, "label": lab,
+                    "true": true[t], "mean_est": mean[t], "bias": mean[t] - true[t],
+                    "rel_bias": (mean[t] - true[t]) / true[t] if true[t] != 0 else math.nan,
+                    "sd_est": math.sqrt(max(var[t], 0.0)) if used[t] > 1 else math.nan,
+                    "mean_se": a.s_se[t] / used[t] if used[t] else math.nan,
+                    "rmse": math.sqrt(a.s_err2[t] / used[t]) if used[t] else math.nan,
+                    "power": a.n_sig[t] / used[t] if used[t] else math.nan,
+                    "coverage": a.n_cover[t] / used[t] if used[t] else math.nan,
+                    "n_used": int(used[t]),
+                })
+    return pd.DataFrame(out)
+
+
+def _fit_frame(fm: FastML, ns, accs, alpha) -> pd.DataFrame:
+    from scipy.stats import chi2
+    out = []
+    for n, a in zip(ns, accs):
+        row = {"n": n, "reps": a.reps_done, "converged": a.n_conv / a.reps_done,
+               "admissible": a.n_adm / a.reps_done}
+        f = a.fit[np.isfinite(a.fit[:, 0])]
+        crit = chi2.ppf(1 - alpha, fm.df) if fm.df > 0 else math.inf
+        row["chisq_reject"] = float(np.mean(f[:, 0] > crit)) if len(f) else math.nan
+        for c, name in enumerate(FIT_STATS):
+            row[f"{name}_mean"] = float(np.mean(f[:, c])) if len(f) else math.nan
+            qs = np.quantile(f[:, c], QUANTILES) if len(f) else [math.nan] * len(QUANTILES)
+            for q, v in zip(QUANTILES, qs):
+                row[f"{name}_q{int(round(q * 100)):02d}"] = float(v)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------------- CLI
+def _floats(s: str) -> list[float]:
+    try:
+        return [float(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {s!r}") from None
+
+
+def _parse_thresholds(spec: str | None, shares: str | None):
+    if spec and shares:
+        raise ValueError("give --ordinal-thresholds or --ordinal-shares, not both")
+    if shares:
+        from .synth import thresholds_from_shares
+        return [float(x) for x in thresholds_from_shares(_floats(shares))]
+    if not spec:
+        return None
+    if spec == "synth":
+        from .synth import _likert_cuts, load_targets
+        t = load_targets()
+        cats = t.get("categories") or t.get("cs2019", {}).get("categories")
+        if cats is None:
+            raise ValueError("--ordinal-thresholds synth: no categories in models/synth_targets.yaml")
+        return _SynthCuts(cats)
+    return _floats(spec)
+
+
+class _SynthCuts(dict):
+    """Per-item cut points of the synthetic-waves generator (default for other items)."""
+
+    def __init__(self, categories):
+        from .synth import thresholds_from_shares
+        super().__init__()
+        self.default = thresholds_from_shares(categories["default"])
+        for k, v in categories.items():
+            if k != "default":
+                self[k] = thresholds_from_shares(v)
+
+    def for_items(self, items):
+        return {v: np.asarray(self.get(v, self.default)) for v in items}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipeline power``: Monte Carlo power analysis.
+
+    In R: ``simsem::sim()`` + ``getPower()``.
+    """
+    from .config import stage_params
+    try:
+        cfg = stage_params("power")
+    except KeyError:
+        cfg = {}
+    ap = argparse.ArgumentParser(prog="python -m pipeline power", description=__doc__.split("\n")[0])
+    ap.add_argument("--population", default=cfg.get("population", "models/thesis_population.lav"),
+                    help="population model with values (.lav)")
+    ap.add_argument("--model", default=cfg.get("model", "models/thesis_sem.lav"),
+                    help="analysis model (.lav)")
+    ap.add_argument("--n", default=",".join(str(x) for x in cfg.get("n", [100, 200, 300, 500])),
+                    help="comma-separated sample sizes")
+    ap.add_argument("--reps", type=int, default=int(cfg.get("reps", 1000)))
+    ap.add_argument("--ordinal-thresholds", default=cfg.get("ordinal_thresholds"),
+                    help="cut points on the standardized response (e.g. -2.05,-1.41,-0.7,0.3), "
+                         "or 'synth' for the synthetic-waves generator's per-item cuts")
+    ap.add_argument("--ordinal-shares", default=None,
+                    help="category shares instead of cut points (e.g. .02,.05,.13,.42,.38)")
+    ap.add_argument("--alpha", type=float, default=float(cfg.get("alpha", 0.05)))
+    ap.add_argument("--seed", type=int, default=int(cfg.get("seed", 20260601)))
+    ap.add_argument("--likelihood", choices=["normal", "wishart"], default="normal")
+    ap.add_argument("--exclude-inadmissible", action="store_true")
+    ap.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
+    ap.add_argument("--scheduler", default=None,
+                    help="dask.distributed scheduler address (default $DASK_SCHEDULER_ADDRESS)")
+    ap.add_argument("--json", default=None, help="write the results as JSON")
+    ap.add_argument("--out-dir", default=cfg.get("out_dir", "reports/power"),
+                    help="directory of the table (CSV, LaTeX) and power-curve figure (PNG, SVG)")
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+    ns = [int(x) for x in _floats(a.n)]
+    thr = _parse_thresholds(a.ordinal_thresholds, a.ordinal_shares)
+    if isinstance(thr, _SynthCuts):
+        from .sem import implied_moments
+        thr = thr.for_items(implied_moments(_read_text(a.population))[0])
+    res = power_analysis(a.population, a.model, ns, a.reps, seed=a.seed, alpha=a.alpha,
+                         thresholds=thr, likelihood=a.likelihood,
+                         exclude_inadmissible=a.exclude_inadmissible, workers=a.workers,
+                         scheduler=a.scheduler, progress=not a.no_progress)
+    print(res.summary())
+    if a.out_dir:
+        from .reports import export_table, save_figure
+        out = paths.resolve(a.out_dir)
+        export_table(res.parameters, "power_parameters", out, index=False,
+                     caption="Monte Carlo power, bias, RMSE and coverage")
+        export_table(res.fit, "power_fit", out, index=False,
+                     caption="Convergence and fit statistics over replications")
+        fig = res.plot()
+        files = save_figure(fig, "power_curve", out)
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+        print(f"\nwrote {out / 'tables'} and {files['png']}")
+    if a.json:
+        from ._io import write_json
+        write_json(paths.resolve(a.json), res.to_dict())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
