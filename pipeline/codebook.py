@@ -266,6 +266,41 @@ class Codebook:
                 out[name] = self[name].reverse_values(out[name])
         return out
 
+    def categorical(self, name: str, values: Any) -> Any:
+        """Codes of item *name* as a pandas Categorical of labels, categories in code order.
+
+        Every answer option is a category, also those nobody chose, so
+        tables list them with a zero count.  NaN stays missing; a value
+        that is not a code raises ``ValueError``.
+        """
+        import pandas as pd
+        var = self[name]
+        if not var.is_coded or var.type == "multi":
+            raise ValueError(f"name={name!r}: not a single-choice coded item ({var.type})")
+        s = pd.Series(values)
+        bad = sorted({v for v in s.dropna() if v not in var.codes}, key=str)
+        if bad:
+            raise ValueError(f"values: {bad[:10]} are not codes of {name!r} ({list(var.codes)})")
+        labels = s.map(lambda v: var.codes.get(v) if v == v and v is not None else None)
+        return pd.Categorical(labels, categories=list(var.codes.values()))
+
+    def crosstab(self, data: Any, name: str, by: str | None = None) -> Any:
+        """Counts of item *name* (rows: every answer label) by the groups of *by*.
+
+        The input of :func:`pipeline.privacy.suppress_small_cells`, and of
+        demographic tables such as the thesis's Table 11 (``by="org"``).
+        Missing answers are not counted.
+        """
+        import pandas as pd
+        rows = self.categorical(name, data[name].to_numpy())
+        if by is None:
+            out = pd.Series(rows).value_counts(sort=False).reindex(rows.categories, fill_value=0)
+            return out.rename("n").to_frame().rename_axis(self[name].label)
+        cols = self.categorical(by, data[by].to_numpy())
+        tab = pd.crosstab(pd.Series(rows, name=self[name].label), pd.Series(cols, name=self[by].label),
+                          dropna=False)
+        return tab.reindex(index=rows.categories, columns=cols.categories, fill_value=0)
+
     def to_frame(self) -> Any:
         """The codebook as a tidy table (one row per variable), for reports."""
         import pandas as pd

@@ -229,3 +229,18 @@ def test_codebook_frame_has_one_row_per_variable():
     frame = cb.to_frame()
     assert len(frame) == len(cb.variables)
     assert frame.set_index("name").loc["CC", "construct"] == "CITCEN"
+
+
+def test_crosstab_lists_every_option_in_code_order():
+    cb = load_codebook("cs2019")
+    df = pd.DataFrame({"age": [2, 3, 3, 5, np.nan, 3], "org": ["ACSA", "akimat", "akimat", "ACSA", "ACSA",
+                                                                "ACSA"]})
+    tab = cb.crosstab(df, "age", by="org")
+    assert list(tab.index) == ["Less than 20 years", "21-30 years", "31-40 years", "41-50 years",
+                               "More than 50 years"]
+    assert list(tab.columns) == ["Agency for Civil Service Affairs", "Akimat of Nur-Sultan"]
+    assert tab.to_numpy().tolist() == [[0, 0], [1, 0], [1, 2], [0, 0], [1, 0]]
+    dist = cb.crosstab(df, "age")
+    assert dist["n"].tolist() == [0, 1, 3, 0, 1]
+    with pytest.raises(ValueError, match="not codes"):
+        cb.categorical("age", [1, 7])
