@@ -836,10 +836,14 @@ def factor_analysis(R: Any, n_factors: int, method: str = "minres",
         msg = f"{method} extraction did not converge ({ex['iterations']} iterations)"
         warnings.warn(msg, ConvergenceWarning, stacklevel=2)
         warn_list.append(msg)
-    if np.any(ex["communalities"] >= 1 - 1e-6):
-        bad = [names[i] for i in np.flatnonzero(ex["communalities"] >= 1 - 1e-6)]
+    # minres/ml bound the uniquenesses below at 0.005 (as psych): a communality
+    # at that bound (>= 0.995) or above 1 (pa) is a Heywood case
+    heywood = ex["communalities"] >= 0.995 - 1e-6
+    if np.any(heywood):
+        bad = [names[i] for i in np.flatnonzero(heywood)]
         from .exceptions import HeywoodCaseWarning
-        msg = f"Heywood case: communality >= 1 for {', '.join(bad)}"
+        msg = (f"Heywood case: communality at or above the bound (0.995) for "
+               f"{', '.join(bad)}; the solution is improper")
         warnings.warn(msg, HeywoodCaseWarning, stacklevel=2)
         warn_list.append(msg)
     return EFAResult(

@@ -246,3 +246,51 @@ def test_cli_json_shape(tmp_path, capsys):
     assert d["n_factors"] == 3 and d["missing"] == "listwise"
     assert np.array(d["factor_correlations"]).shape == (3, 3)
     assert "missing = listwise" in capsys.readouterr().out
+
+
+def test_heywood_case_warns():
+    """Two nearly identical items force a communality to the 0.995 bound."""
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=400)
+    df = pd.DataFrame({"a": f + rng.normal(scale=0.02, size=400),
+                       "b": f + rng.normal(scale=0.02, size=400),
+                       "c": 0.5 * f + rng.normal(size=400), "d": 0.5 * f + rng.normal(size=400),
+                       "e": rng.normal(size=400)})
+    from pipeline.exceptions import HeywoodCaseWarning
+    with pytest.warns(HeywoodCaseWarning, match="Heywood"):
+        res = E.efa(df, n_factors=1, method="ml")
+    assert res.warnings and "Heywood" in res.warnings[0]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "sav"])
+def test_cli_reads_xlsx_and_sav(tmp_path, fmt):
+    path = tmp_path / f"hs.{fmt}"
+    if fmt == "xlsx":
+        HS.to_excel(path, index=False)
+    else:
+        import pyreadstat
+        pyreadstat.write_sav(HS, str(path))
+    out = tmp_path / "e.json"
+    assert E.main([str(path), "--items", *HS_ITEMS, "--factors", "3", "--method", "ml",
+                   "--rotation", "promax", "--missing", "listwise", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["kmo"] == pytest.approx(KB["holzinger"]["msa"], abs=KMO_TOL)
+
+
+def test_dispatcher_exit_code_and_message_for_bad_data(tmp_path, capsys):
+    """`python -m pipeline efa|reliability` on a file with a duplicated / constant
+    column: exit 2, a one-line message naming file and column, no traceback."""
+    from pipeline.__main__ import main as cli
+    df = HS.copy()
+    df["x9"] = df["x8"]
+    bad = tmp_path / "dup.csv"
+    df.to_csv(bad, index=False)
+    assert cli(["efa", str(bad), "--items", *HS_ITEMS, "--factors", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "dup.csv" in err and "x8, x9" in err and "Traceback" not in err
+    df = HS.copy()
+    df["x2"] = 4
+    df.to_csv(bad, index=False)
+    assert cli(["reliability", str(bad), "--scale", "visual=x1,x2,x3"]) == 2
+    err = capsys.readouterr().err
+    assert "column x2" in err and "constant item" in err
