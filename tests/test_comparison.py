@@ -1,0 +1,228 @@
+"""Tests of pipeline.comparison: R reference values, scipy/statsmodels, invariants."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pipeline.comparison import (chi_square_test, compare_items, cramers_v, mann_whitney,
+                                 p_adjust, rank_biserial)
+from pipeline.exceptions import NotEstimableWarning, SparseTableWarning
+
+FIX = json.loads((Path(__file__).parent / "reference" / "fixtures" / "comparison.json")
+                 .read_text(encoding="utf-8"))
+
+
+# ------------------------------------------------------------------ R
+@pytest.mark.parametrize("alt,key,correct", [("two-sided", "two.sided", True),
+                                             ("greater", "greater", True),
+                                             ("less", "less", True),
+                                             ("two-sided", "nocorrect", False)])
+def test_mann_whitney_matches_r_with_ties(alt, key, correct):
+    """R: ``wilcox.test(x, y, alternative = alt, correct = correct)`` (tests/reference/comparison.R)."""
+    res = mann_whitney(FIX["x"], FIX["y"], alternative=alt, correct=correct)
+    assert res.method == "asymptotic" and res.ties
+    assert res.statistic == FIX["wilcox"][key]["W"]
+    assert res.pvalue == pytest.approx(FIX["wilcox"][key]["p"], rel=1e-10)
+
+
+def test_mann_whitney_exact_matches_r():
+    """R: ``wilcox.test(xs, ys)``: no ties and n < 50, so the exact p-value."""
+    res = mann_whitney(FIX["xs"], FIX["ys"])
+    assert res.method == "exact"
+    assert res.statistic == FIX["wilcox"]["exact"]["W"]
+    assert res.pvalue == pytest.approx(FIX["wilcox"]["exact"]["p"], rel=1e-10)
+
+
+@pytest.mark.parametrize("name", ["t22", "trc"])
+def test_chisq_matches_r(name):
+    """R: ``chisq.test(tab)`` (Yates on the 2 x 2 table, none on 3 x 3)."""
+    res = chi_square_test(np.array(FIX[name]))
+    ref = FIX["chisq"][name]
+    assert res.statistic == pytest.approx(ref["X2"], rel=1e-10)
+    assert res.df == ref["df"]
+    assert res.pvalue == pytest.approx(ref["p"], rel=1e-9)
+
+
+@pytest.mark.parametrize("method", ["holm", "hochberg", "BH", "BY", "bonferroni"])
+def test_p_adjust_matches_r_with_na(method):
+    """R: ``p.adjust(p, method)`` with one NA (left out of the family size)."""
+    p = np.array([np.nan if v is None else v for v in FIX["p"]])
+    ref = np.array([np.nan if v is None else v for v in FIX["p_adjust"][method]])
+    got = p_adjust(p, method)
+    assert np.isnan(got[6]) and np.isnan(ref[6])
+    np.testing.assert_allclose(got[~np.isnan(ref)], ref[~np.isnan(ref)], rtol=1e-12)
+
+
+# --------------------------------------------------------- scipy / statsmodels
+@pytest.mark.parametrize("seed", range(5))
+def test_mann_whitney_against_scipy(seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.integers(1, 6, 60 + seed), rng.integers(1, 6, 45)
+    for alt in ("two-sided", "greater", "less"):
+        ours = mann_whitney(x, y, alternative=alt)
+        ref = stats.mannwhitneyu(x, y, alternative=alt, method="asymptotic", use_continuity=True)
+        assert ours.statistic == pytest.approx(ref.statistic)
+        assert ours.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_chisq_and_cramers_v_against_scipy(seed):
+    rng = np.random.default_rng(seed)
+    tab = rng.integers(6, 40, size=(3 + seed % 2, 2 + seed % 3))
+    ours = chi_square_test(tab)
+    stat, p, dof, exp = stats.chi2_contingency(tab)
+    assert ours.statistic == pytest.approx(stat) and ours.pvalue == pytest.approx(p)
+    assert ours.df == dof
+    np.testing.assert_allclose(ours.expected.to_numpy(), exp)
+    assert ours.cramers_v == pytest.approx(stats.contingency.association(tab, method="cramer"))
+
+
+@pytest.mark.parametrize("method,sm", [("holm", "holm"), ("BH", "fdr_bh"), ("BY", "fdr_by"),
+                                       ("hochberg", "simes-hochberg"), ("bonferroni", "bonferroni")])
+def test_p_adjust_against_statsmodels(method, sm):
+    from statsmodels.stats.multitest import multipletests
+    p = np.random.default_rng(3).uniform(size=25) ** 3
+    np.testing.assert_allclose(p_adjust(p, method), multipletests(p, method=sm)[1], rtol=1e-12)
+
+
+# ------------------------------------------------------------- invariants
+def test_rank_biserial_is_cliffs_delta_and_antisymmetric():
+    rng = np.random.default_rng(7)
+    x, y = rng.integers(1, 6, 37), rng.integers(1, 6, 23)
+    r = mann_whitney(x, y).rank_biserial
+    diff = np.sign(x[:, None] - y[None, :])
+    assert r == pytest.approx(diff.mean())                              # Cliff's delta
+    assert mann_whitney(y, x).rank_biserial == pytest.approx(-r)
+    ranks = stats.rankdata(np.concatenate([x, y]))
+    assert r == pytest.approx(2 * (ranks[:37].mean() - ranks[37:].mean()) / 60)   # Glass
+    assert mann_whitney(x, y).cles == pytest.approx((diff > 0).mean() + (diff == 0).mean() / 2)
+
+
+def test_rank_biserial_extremes_and_errors():
+    assert mann_whitney([5, 5, 4], [1, 2, 2, 1]).rank_biserial == 1.0
+    assert rank_biserial(0, 3, 4) == -1.0
+    with pytest.raises(ValueError, match="u_x"):
+        rank_biserial(13, 3, 4)
+    with pytest.raises(ValueError, match="alternative"):
+        mann_whitney([1, 2], [3, 4], alternative="bigger")
+    with pytest.raises(ValueError, match="method"):
+        mann_whitney([1, 2, 2], [2, 3], method="exact")
+    with pytest.raises(ValueError, match="x: has no"):
+        mann_whitney([np.nan], [1, 2])
+    with pytest.warns(NotEstimableWarning):
+        assert np.isnan(mann_whitney([3, 3, 3], [3, 3], method="asymptotic").pvalue)
+
+
+def test_p_adjust_invariants():
+    p = np.random.default_rng(11).uniform(size=40) ** 2
+    for m in ("holm", "hochberg", "BH", "BY", "bonferroni"):
+        a = p_adjust(p, m)
+        assert (a >= p - 1e-15).all() and (a <= 1).all()
+        o = np.argsort(p)
+        assert (np.diff(a[o]) >= -1e-15).all()               # monotone in p
+    assert (p_adjust(p, "holm") <= p_adjust(p, "bonferroni") + 1e-15).all()
+    assert (p_adjust(p, "BH") <= p_adjust(p, "holm") + 1e-15).all()
+    np.testing.assert_array_equal(p_adjust(p, "none"), p)
+    with pytest.raises(ValueError, match="method"):
+        p_adjust(p, "hommel2")
+    with pytest.raises(ValueError, match="p:"):
+        p_adjust([0.1, 1.2])
+
+
+def test_chisq_monte_carlo_is_reproducible_and_close():
+    tab = np.array([[12, 5, 9], [3, 20, 7], [11, 2, 8]])
+    a = chi_square_test(tab, simulate=True, B=4000, seed=5)
+    b = chi_square_test(tab, simulate=True, B=4000, seed=5)
+    assert a.pvalue == b.pvalue and a.method.startswith("monte carlo")
+    assert 1 / 4001 <= a.pvalue < 0.002                     # asymptotic p = 9.3e-05
+    # R: set.seed(1); chisq.test(weak, simulate.p.value = TRUE, B = 1e5); the
+    # Monte Carlo SE of both p-values is < 0.003, hence abs = 0.01
+    weak = np.array(FIX["weak"])
+    mc = chi_square_test(weak, simulate=True, B=20000, seed=1)
+    assert mc.statistic == pytest.approx(FIX["chisq"]["weak_mc"]["X2"], rel=1e-10)
+    assert mc.pvalue == pytest.approx(FIX["chisq"]["weak_mc"]["p"], abs=0.01)
+    assert abs(mc.pvalue - stats.chi2_contingency(weak)[1]) > 0.05   # not the asymptotic one
+
+
+def test_chisq_drops_empty_rows_and_checks_input():
+    tab = pd.DataFrame({"A": [10, 0, 12, 7], "B": [9, 0, 4, 15]}, index=[1, 2, 3, 4])
+    res = chi_square_test(tab)
+    assert res.dropped == [("row", 2)] and res.df == 2
+    with pytest.raises(ValueError, match="table"):
+        chi_square_test([[1, 2], [3, -1]])
+    with pytest.raises(ValueError, match="table"):
+        chi_square_test([[1, 2, 3]])
+    with pytest.raises(ValueError, match="B"):
+        chi_square_test([[5, 6], [7, 8]], simulate=True, B=0)
+
+
+def test_cramers_v_bounds_and_bias_correction():
+    tab = np.array([[30, 0], [0, 30]])
+    assert chi_square_test(tab, correct=False).cramers_v == pytest.approx(1.0)
+    ind = np.array([[10, 20], [20, 40]])
+    res = chi_square_test(ind, correct=False)
+    assert res.cramers_v == pytest.approx(0.0) and res.cramers_v_corrected == pytest.approx(0.0)
+    assert cramers_v(5.0, 100, 3, 3, bias_correct=True) < cramers_v(5.0, 100, 3, 3)
+    with pytest.raises(ValueError, match="n_rows"):
+        cramers_v(1.0, 10, 1, 3)
+
+
+# ------------------------------------------------------------- per item
+def _two_groups(seed=0, n1=80, n2=60):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"org": ["A"] * n1 + ["B"] * n2,
+                      "q1": np.r_[rng.integers(3, 6, n1), rng.integers(1, 6, n2)],
+                      "q2": rng.integers(1, 6, n1 + n2),
+                      "q3": rng.integers(1, 6, n1 + n2).astype(float)})
+    d.loc[3, "q3"] = np.nan
+    return d
+
+
+def test_compare_items_matches_the_pure_functions():
+    d = _two_groups()
+    out = compare_items(d, ["q1", "q2", "q3"], "org", groups=["A", "B"], seed=1)
+    assert list(out["item"]) == ["q1", "q2", "q3"]
+    for _, row in out.iterrows():
+        x = d.loc[d.org == "A", row["item"]].dropna()
+        y = d.loc[d.org == "B", row["item"]].dropna()
+        ref = stats.mannwhitneyu(x, y, method="asymptotic")
+        assert row["U"] == ref.statistic and row["pvalue"] == pytest.approx(ref.pvalue)
+        assert row["n1"] == len(x) and row["n2"] == len(y)
+    assert out.loc[2, "n1"] == 79
+    np.testing.assert_allclose(out["p_holm"], p_adjust(out["pvalue"], "holm"))
+    np.testing.assert_allclose(out["p_BH"], p_adjust(out["pvalue"], "BH"))
+    np.testing.assert_allclose(out["chisq_p_holm"], p_adjust(out["chisq_pvalue"], "holm"))
+    assert out.loc[0, "rank_biserial"] > 0.3 and out.loc[0, "p_holm"] < 0.001
+    # reversing the groups flips the sign of the effect only
+    rev = compare_items(d, ["q1", "q2", "q3"], "org", groups=["B", "A"], seed=1)
+    np.testing.assert_allclose(rev["rank_biserial"], -out["rank_biserial"])
+    np.testing.assert_allclose(rev["pvalue"], out["pvalue"])
+
+
+def test_compare_items_simulates_sparse_tables_only_under_auto():
+    d = pd.DataFrame({"org": ["A"] * 30 + ["B"] * 30,
+                      "q": [5] * 26 + [1, 2, 3, 4] + [5] * 20 + [4] * 8 + [1, 2]})
+    out = compare_items(d, ["q"], "org", seed=3)
+    assert out.loc[0, "chisq_method"].startswith("monte carlo")
+    with pytest.warns(SparseTableWarning):
+        out2 = compare_items(d, ["q"], "org", simulate=False)
+    assert out2.loc[0, "chisq_method"] == "asymptotic"
+
+
+def test_compare_items_errors():
+    d = _two_groups()
+    with pytest.raises(ValueError, match="group"):
+        compare_items(d, ["q1"], "unit")
+    with pytest.raises(ValueError, match="items"):
+        compare_items(d, ["q9"], "org")
+    with pytest.raises(ValueError, match="groups"):
+        compare_items(d.assign(org=["A", "B", "C", "D"] * 35), ["q1"], "org")
+    with pytest.raises(ValueError, match="adjust"):
+        compare_items(d, ["q1"], "org", adjust=["sidak"])
+    with pytest.raises(TypeError, match="data"):
+        compare_items(d.to_numpy(), ["q1"], "org")
