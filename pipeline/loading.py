@@ -819,7 +819,8 @@ def _validate_cells(grid: _Grid, path: Path, cb: Codebook) -> tuple[pd.DataFrame
         cols = list(dict.fromkeys(p.column for p in problems))
         rows = sorted({r for p in problems for r in p.rows})
         lines = [f"{len(problems)} problems:"] + [
-            f"  - column {p.column}" + (f", rows {', '.join(map(str, p.rows[:20]))}"
+            f"  - column {p.column}" + (f", row{'s' if len(p.rows) > 1 else ''} "
+                                        f"{', '.join(map(str, p.rows[:20]))}"
                                         + (" ..." if len(p.rows) > 20 else "") if p.rows else "")
             + f": {p.message}" for p in problems]
         err = _fail(path, "\n".join(lines), columns=cols, rows=rows)

@@ -244,3 +244,27 @@ def test_crosstab_lists_every_option_in_code_order():
     assert dist["n"].tolist() == [0, 1, 3, 0, 1]
     with pytest.raises(ValueError, match="not codes"):
         cb.categorical("age", [1, 7])
+
+
+@pytest.mark.parametrize("wave", ["cs2020", "citizens2020"])
+def test_checkbox_options_transcribed_in_printed_order(wave):
+    """Annexes H and I print options as checkbox rows: each coded question's options,
+    in order, are the codebook's labels (or its `options` wording where the label
+    follows the result table instead)."""
+    lines = thesis_lines()
+    cb = load_codebook(wave)
+    checked = 0
+    for v in cb.variables.values():
+        if not v.is_coded or v.source_line is None or v.section == "meta":
+            continue
+        printed = []
+        for ln in lines[v.source_line:v.source_line + 14]:
+            m = re.match(r"\|\s*<input[^|]*\|\s*(.*?)\s*\|$", ln)
+            if m:
+                printed.append(re.sub(r"</?i>", "", m.group(1)).strip())
+            elif printed and not ln.strip().startswith("|"):
+                break
+        expected = [v.options.get(c, lab) for c, lab in v.codes.items()]
+        assert printed == expected, (wave, v.name)
+        checked += 1
+    assert checked == {"cs2020": 19, "citizens2020": 11}[wave]
