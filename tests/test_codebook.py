@@ -268,3 +268,28 @@ def test_checkbox_options_transcribed_in_printed_order(wave):
         assert printed == expected, (wave, v.name)
         checked += 1
     assert checked == {"cs2020": 19, "citizens2020": 11}[wave]
+
+
+def test_cs2019_section_a_and_b_options_are_printed_in_annex_g():
+    """Section A options (free layout) appear in the lines after the question;
+    Section B options are the '- A.' ... '- F.' lines, in order."""
+    lines = thesis_lines()
+    cb = load_codebook("cs2019")
+    for name in cb.sections["A"]:
+        v = cb[name]
+        if not v.is_coded:
+            continue
+        block = " ".join(lines[v.source_line:v.source_line + 7])
+        for code, lab in v.codes.items():
+            wording = v.options.get(code, lab).split(" _")[0]
+            assert wording in block, (name, wording)
+    for i in range(1, 6):
+        v = cb[f"B{i}"]
+        opts = []
+        for ln in lines[v.source_line:v.source_line + 8]:
+            m = re.match(r"^ - [A-F]\. (.*)$", ln)
+            if not m:
+                break
+            opts.append(m.group(1).replace("*", "").split(" _")[0].strip())
+        expected = [v.options.get(c, lab).split(" _")[0] for c, lab in v.codes.items()]
+        assert opts == expected, (v.name, opts)
