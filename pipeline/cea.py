@@ -580,7 +580,7 @@ def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
     out = []
     for ext in ("png", "svg"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=150, bbox_inches="tight")
+        fig.savefig(buf, format=ext, dpi=130)
         out.append(write_bytes(Path(out_dir) / f"{name}.{ext}", buf.getvalue()))
     return out
 

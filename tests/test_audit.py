@@ -268,3 +268,16 @@ def test_published_identities():
     bad["cs2019.screening.rejected"] = replace(pub["cs2019.screening.rejected"], value=25)
     found = [f for f in audit.audit_thesis(bad).findings if f.check == "published_identity"]
     assert [f.recomputed for f in found] == [95.0]
+
+
+def test_cli_any_paper(tmp_path, capsys):
+    f = tmp_path / "paper.yaml"
+    f.write_text('chisq: "293,157"\ncmin_df: "1,559"\nrmsea: ".036"\n'
+                 'thresholds: {rmsea: "<.80"}\n', encoding="utf-8")
+    assert audit.main(["--fit", str(f), "--n", "100", "--n-observed", "19",
+                       "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "df_exceeds_maximum" in out and "rmsea_recomputed" in out and "threshold_decimal_shift" in out
+    assert (tmp_path / "o" / "audit.csv").exists()
+    with pytest.raises(ValueError, match="--n"):
+        audit.main(["--fit", str(f)])
