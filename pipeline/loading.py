@@ -500,7 +500,8 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
 
     Encoding detection, BOM stripping and mojibake checks are those of
     :func:`read_raw`; empty trailing rows and columns are dropped; numbers
-    are parsed (``"5"`` and ``5.0`` become 5), everything else stays text.
+    are parsed (``"5"`` and ``5.0`` become 5; a numeric column with empty
+    cells is float64 with NaN), everything else stays text.
     For SPSS files user-missing values become NaN.
 
     In R: ``readr::read_csv`` / ``readxl::read_xlsx`` / ``haven::read_sav``.
@@ -515,8 +516,10 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
         s = df[col].map(lambda v: None if _is_empty(v) else (v.strip() if isinstance(v, str) else v))
         num = pd.to_numeric(s, errors="coerce")
         if s.notna().any() and num[s.notna()].notna().all():
-            if np.isfinite(num.dropna()).all() and (num.dropna() % 1 == 0).all():
-                df[col] = num.astype("Int64") if num.isna().any() else num.astype("int64")
+            # whole numbers without gaps -> int64; with gaps float64 (NaN), as
+            # pandas does: numpy-based statistics must not meet pd.NA
+            if not num.isna().any() and np.isfinite(num).all() and (num % 1 == 0).all():
+                df[col] = num.astype("int64")
             else:
                 df[col] = num.astype(float)
         else:

@@ -540,6 +540,7 @@ def test_read_table_parses_numbers_and_keeps_text(tmp_path):
     t = read_table(p)
     assert list(t.columns) == ["a", "b", "c"]
     assert t["a"].tolist() == [1, 2] and t["b"].iloc[0] == 2.5 and t["c"].tolist() == ["x", "y"]
+    assert t["a"].dtype == np.int64 and t["b"].dtype == np.float64 and np.isnan(t["b"].iloc[1])
 
 
 # -------------------------------------------------------------------- CLI
