@@ -17,8 +17,8 @@ from typing import Any, Iterator
 from .exceptions import RawDataWriteError
 from .paths import is_under_raw
 
-__all__ = ["atomic_write", "write_text", "write_bytes", "write_json", "write_csv",
-           "guard_not_raw"]
+__all__ = ["atomic_write", "atomic_dir", "write_text", "write_bytes", "write_json", "write_csv",
+           "guard_not_raw", "read_yaml"]
 
 
 def guard_not_raw(path: str | os.PathLike) -> Path:
@@ -27,6 +27,12 @@ def guard_not_raw(path: str | os.PathLike) -> Path:
     if is_under_raw(p):
         raise RawDataWriteError(f"refusing to write {p}: data/raw is read-only")
     return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -45,6 +51,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
         os.replace(tmp, p)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -101,3 +108,40 @@ def write_csv(path: str | os.PathLike, df: "Any", **kwargs: Any) -> Path:
     with atomic_write(path, newline="") as fh:
         df.to_csv(fh, **kwargs)
     return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a directory in a staging folder beside *path*; swap it in on success.
+
+    On any exception the staging folder is removed and an existing *path*
+    is left untouched, so a crash never leaves a half-written output
+    directory.
+    """
+    import shutil
+
+    final = guard_not_raw(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~_umask())
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(staging, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """Parse a YAML file with libyaml's C loader when available (safe subset)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(path, encoding="utf-8") as fh:
+        return yaml.load(fh, Loader=loader)  # noqa: S506 - a safe loader

@@ -11,8 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import paths
 
 __all__ = ["load_params", "stage_params", "wave_params", "wave_names"]
@@ -23,8 +21,8 @@ def _load(path: str) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"params file not found: {p}")
-    with p.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    from ._io import read_yaml
+    data = read_yaml(p) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{p}: top level must be a mapping of stage groups")
     return data
