@@ -266,7 +266,7 @@ def _dask_results(task, chunks, scheduler):
     try:
         [remote] = client.scatter([task], broadcast=True, hash=False)
         futures = [client.submit(_run_chunk, remote, s, e, pure=False) for s, e in chunks]
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             yield fut.result()
             fut.release()
     finally:

@@ -1,0 +1,123 @@
+"""pipeline.parallel: per-unit seeds, ordered delivery, identical results for
+any number of workers, locally or on a dask.distributed LocalCluster.
+
+No timing assertions here (speed is measured by benchmarks/).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.parallel import DrawTask, draw_seeds, map_draws, resolve_scheduler
+from pipeline.sem.fast import FastML, bootstrap_draws, sample_cov
+from tests.conftest import REFERENCE
+
+
+class _Toy(DrawTask):
+    """Unit i: 3 normal draws from its own stream, plus the worker's pid and setup id."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.key = f"toy:{seed}"
+
+    def setup(self):
+        return {"pid": os.getpid(), "token": np.random.default_rng().integers(1 << 62)}
+
+    def run(self, state, start, stop):
+        rows = [np.random.default_rng(ss).standard_normal(3) for ss in draw_seeds(self.seed, start, stop)]
+        return np.array(rows), state["pid"], state["token"]
+
+
+def _collect(task, n, **kw):
+    out, tokens = {}, set()
+
+    def consume(start, res):
+        arr, _pid, token = res
+        out[start] = arr
+        tokens.add(token)
+    starts = []
+    map_draws(task, n, consume=lambda s, r: (starts.append(s), consume(s, r)), **kw)
+    assert starts == sorted(starts)            # delivered in index order
+    return np.concatenate([out[s] for s in sorted(out)]), tokens
+
+
+def test_draw_seeds_are_the_spawned_children():
+    kids = np.random.SeedSequence(123).spawn(10)
+    mine = draw_seeds(123, 0, 10)
+    for a, b in zip(kids, mine):
+        np.testing.assert_array_equal(a.generate_state(4), b.generate_state(4))
+    # a window of units gives the same streams as the whole run
+    for a, b in zip(kids[4:7], draw_seeds(123, 4, 7)):
+        np.testing.assert_array_equal(a.generate_state(4), b.generate_state(4))
+    # nested prefix = grandchildren
+    grand = np.random.SeedSequence(5).spawn(3)[2].spawn(4)[1]
+    np.testing.assert_array_equal(grand.generate_state(4),
+                                  draw_seeds(5, 1, 2, prefix=(2,))[0].generate_state(4))
+
+
+def test_results_identical_for_any_workers_and_chunking():
+    task = _Toy(99)
+    ref, tokens1 = _collect(task, 37, workers=1)
+    assert ref.shape == (37, 3) and len(tokens1) == 1       # set up once, not per chunk
+    for kw in ({"workers": 2}, {"workers": 2, "chunk_size": 1}, {"workers": 3, "chunk_size": 5}):
+        got, tokens = _collect(task, 37, **kw)
+        np.testing.assert_array_equal(got, ref)
+        assert len(tokens) <= kw["workers"]                  # state built once per worker
+    # unit i is the i-th spawned child's stream
+    kid = np.random.default_rng(np.random.SeedSequence(99).spawn(37)[20]).standard_normal(3)
+    np.testing.assert_array_equal(ref[20], kid)
+
+
+def test_local_cluster_gives_the_same_results(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    task = _Toy(7)
+    ref, _ = _collect(task, 25, workers=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            got, _ = _collect(task, 25, scheduler=client, chunk_size=4)
+            np.testing.assert_array_equal(got, ref)
+        # the address, through the environment variable
+        monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+        assert resolve_scheduler(None) == cluster.scheduler_address
+        got, _ = _collect(task, 25, chunk_size=6)
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_bootstrap_identical_locally_and_on_cluster():
+    distributed = pytest.importorskip("distributed")
+    data = pd.read_csv(REFERENCE / "data" / "thesis_n300.csv")
+    text = (REFERENCE.parent.parent / "models" / "thesis_population.lav").read_text()
+    # the analysis model: the population model's structure with free values
+    model = "\n".join(["L =~ L1 + L2", "S =~ S1 + S2 + S3", "HC =~ HC1 + HC2 + HC3 + HC4 + HC5",
+                       "O =~ O1 + O2 + O3", "R =~ R1 + R2 + R3", "ICS =~ ICS1 + ICS2",
+                       "CC ~ a1*L + a2*S + a3*HC + a4*O + a5*R",
+                       "ICS ~ b*CC + L + S + HC + O + R", "ind_HC := a3*b"])
+    assert "ICS" in text
+    fm = FastML(model)
+    x = data[fm.observed].to_numpy()
+    theta0 = fm.fit(sample_cov(x)).theta
+    one, s1 = bootstrap_draws(model, x, theta0, 24, 11, workers=1, progress=False)
+    two, s2 = bootstrap_draws(model, x, theta0, 24, 11, workers=2, chunk_size=5, progress=False)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(s1, s2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        dk, s3 = bootstrap_draws(model, x, theta0, 24, 11, scheduler=cluster.scheduler_address,
+                                 chunk_size=7, progress=False)
+    np.testing.assert_array_equal(one, dk)
+    np.testing.assert_array_equal(s1, s3)
+    assert one.shape == (24, fm.q + 1) and (s1 == 0).all()
+
+
+def test_bad_arguments_name_the_argument():
+    task = _Toy(1)
+    with pytest.raises(ValueError, match="workers"):
+        map_draws(task, 5, consume=lambda s, r: None, workers=0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        map_draws(task, 5, consume=lambda s, r: None, chunk_size=0)
+    with pytest.raises(ValueError, match="n must"):
+        map_draws(task, -1, consume=lambda s, r: None)
