@@ -556,7 +556,8 @@ def _discover_reports(reports: Path) -> list[tuple[str, str]]:
 
 
 def collect(scorecard: Scorecard, *, processed: Path | None = None,
-            cea_params: Mapping[str, Any] | None = None) -> list[str]:
+            cea_params: Mapping[str, Any] | None = None,
+            published_dir: str | Path | None = None) -> list[str]:
     """Fill *scorecard* with everything computable now.
 
     The cost-effectiveness tables (Tables 19-21, and the 2020 "actual" column
@@ -574,7 +575,8 @@ def collect(scorecard: Scorecard, *, processed: Path | None = None,
     from .config import load_params
     msgs: list[str] = []
     params = load_params()
-    res = cea.run(cea_params if cea_params is not None else params.get("cea") or {})
+    res = cea.run(cea_params if cea_params is not None else params.get("cea") or {},
+                  load_published(published_dir))
     for key, val in res.computed_values().items():
         if key in scorecard.published:
             scorecard.add(key, val, source="pipeline.cea", note=res.notes.get(key, ""),
@@ -619,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         [f"{w}.*" for w in waves] + ["!*.threshold.*"])
     sc = Scorecard(published, respondent_level=patterns,
                    synthetic=any(bool((w or {}).get("synthetic")) for w in waves.values()))
-    for m in collect(sc):
+    for m in collect(sc, published_dir=args.published):
         print(m)
     out = paths.resolve(args.out) if args.out else paths.REPORTS
     write_csv(out / "scorecard.csv", sc.to_frame(), index=False)
