@@ -64,8 +64,8 @@ def candidate_parameters(model) -> list[tuple[str, str, str]]:
         cands.append((a, "~~", b))
     for y in eqs:
         for x in eqs:
-            if x == y or (y in pt.ov_ind and x in lv):
-                continue
+            if x == y or (y in pt.ov_ind and x in lv) or (y in ov_x and x in ov_x):
+                continue      # (x ~ x under fixed.x: lavaan gives no MI)
             cands.append((y, "~", x))
     existing = set()
     for r in model.rows:
@@ -219,6 +219,18 @@ def residuals(result, kind: str = "standardized") -> pd.DataFrame:
     else:
         G_S = _gamma(S, r, c)
         A1 = np.linalg.inv(_gamma(Sig, r, c))
+        xi = set(int(i) for i in est.x_idx)
+        if xi:   # fixed.x: zero h1 information of the covariates' own moments (lavaan)
+            xx = np.array([(a in xi and b in xi) for a, b in zip(r, c)])
+            A1[xx, :] = 0.0
+            A1[:, xx] = 0.0
+            # ACOV of the moments with x fixed: Gamma(S) - Gamma(R) (lavaan Gamma_NT)
+            x = np.array(sorted(xi))
+            y = np.array([i for i in range(p) if i not in xi])
+            Sxx, Syx = S[np.ix_(x, x)], S[np.ix_(y, x)]
+            R = S.copy()
+            R[np.ix_(y, y)] = Syx @ np.linalg.solve(Sxx, Syx.T)
+            G_S = G_S - _gamma(R, r, c)
     if result.meanstructure and result.missing != "fiml":
         Delta = np.vstack([dm, Delta])
         G_S = _bdiag(S, G_S)

@@ -207,6 +207,7 @@ class Estimator:
         exo_rows = np.flatnonzero(model.exo_mask)
         pos = {v: i for i, v in enumerate(model.observed)}
         self._exo_rows = exo_rows
+        self.x_idx = np.array([pos[v] for v in model.pt.ov_x], dtype=int)
         self._exo_ij = [(pos[model.rows[k]["lhs"]],
                          pos[model.rows[k]["rhs"]] if model.rows[k]["op"] == "~~" else -1)
                         for k in exo_rows]
@@ -310,7 +311,18 @@ class Estimator:
         return self.information_from_jacobian(Sigma, dS, dm, stats)
 
     def information_from_jacobian(self, Sigma, dS, dm, stats) -> np.ndarray:
-        """Expected information for an arbitrary moment Jacobian (see above)."""
+        """Expected information for an arbitrary moment Jacobian (see above).
+
+        With fixed.x covariates the h1 information has zero rows/columns for
+        the moments of the covariates (lavaan ``x.idx``); equivalently, their
+        entries of the Jacobian are zeroed here.
+        """
+        if len(self.x_idx):
+            xi = self.x_idx
+            dS = dS.copy()
+            dm = dm.copy()
+            dS[np.ix_(xi, xi)] = 0.0
+            dm[xi] = 0.0
         if self.missing == "fiml":
             info = np.zeros((dS.shape[2], dS.shape[2]))
             for pat in stats.patterns:

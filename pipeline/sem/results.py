@@ -539,6 +539,13 @@ def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, 
         fb = ldb + np.trace(S @ np.linalg.inv(Sb)) - st.logdet - p
         baseline_chisq = mult * fb
         baseline_df = _baseline_df(p, nx, ms)
+    # fixed.x: lavaan's log-likelihoods are conditional on the covariates
+    xi = [sem_model.observed.index(v) for v in sem_model.pt.ov_x]
+    if xi:
+        sxx = st.cov[np.ix_(xi, xi)]
+        lx = -N / 2 * (len(xi) * math.log(2 * math.pi) + np.linalg.slogdet(sxx)[1] + len(xi))
+        logl -= lx
+        logl1 -= lx
     # --- standard errors
     npar = sem_model.npar
     vcov = np.full((npar, npar), np.nan)

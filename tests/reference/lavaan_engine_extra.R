@@ -76,3 +76,30 @@ out <- list(
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
            file.path(out_dir, "lavaan_engine_thesis.json"))
+
+# ---------------------------------------------------------------------------
+# Exogenous observed covariates (fixed.x = TRUE): their variances, covariances
+# are fixed at the sample values and not counted in npar / df.
+hs <- read.csv("tests/reference/data/holzinger_swineford.csv")
+fixedx_model <- '
+visual  =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+visual  ~ ageyr + sex
+textual ~ ageyr + grade
+'
+fit <- sem(fixedx_model, data = hs)
+out <- list(
+  call = 'sem(model, data = HolzingerSwineford1939)  # rows with missing grade dropped (listwise)',
+  model = fixedx_model,
+  data = "holzinger_swineford.csv",
+  nobs = lavInspect(fit, "nobs"),
+  ov = lavNames(fit, "ov"), ov.x = lavNames(fit, "ov.x"),
+  parameters = parameterEstimates(fit, standardized = TRUE)[, c("lhs", "op", "rhs", "est", "se", "std.lv", "std.all")],
+  fit = as.list(fitMeasures(fit)),
+  r2 = as.list(lavInspect(fit, "r2")),
+  modindices = modindices(fit, sort. = TRUE)[, c("lhs", "op", "rhs", "mi", "epc", "sepc.all")],
+  residuals_standardized = unname(residuals(fit, type = "standardized")$cov[lavNames(fit, "ov"), lavNames(fit, "ov")]),
+  lavaan_version = as.character(packageVersion("lavaan"))
+)
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE, matrix = "rowmajor"),
+           file.path(out_dir, "lavaan_engine_fixedx.json"))
