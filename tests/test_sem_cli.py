@@ -1,0 +1,64 @@
+"""``python -m pipeline fit DATA MODEL``: summary, JSON contract, errors."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from pipeline.__main__ import main as cli
+from tests.conftest import REFERENCE, load_fixture
+
+HS_CSV = REFERENCE / "data" / "holzinger_swineford.csv"
+
+
+def test_fit_json_contract(tmp_path, capsys):
+    out = tmp_path / "fit.json"
+    rc = cli(["fit", str(HS_CSV), "holzinger_3factor", "--likelihood", "normal",
+              "--missing", "listwise", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "chi-square (N x F_ML, lavaan 'normal')" in text and "R-squared" in text
+    d = json.loads(out.read_text())
+    assert set(d) >= {"nobs", "fit", "parameters", "r2", "warnings", "options"}
+    ref = load_fixture("lavaan_hs_normal.json")
+    assert d["nobs"] == 301
+    assert d["fit"]["chisq"] == pytest.approx(ref["fit"]["chisq"], rel=1e-6)
+    for k in ["chisq", "df", "pvalue", "baseline.chisq", "baseline.df", "baseline.pvalue", "cfi",
+              "tli", "nfi", "ifi", "gfi", "agfi", "rmsea", "rmsea.ci.lower", "rmsea.ci.upper",
+              "rmsea.pvalue", "srmr", "logl", "aic", "bic", "cmin_df"]:
+        assert k in d["fit"], k
+    first = d["parameters"][0]
+    assert list(first) == ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci.lower",
+                           "ci.upper", "std.lv", "std.all"]
+    assert first["z"] is None and first["se"] == 0          # fixed marker loading: NaN -> null
+    assert d["r2"]["x1"] == pytest.approx(ref["r2"]["x1"], abs=1e-4)
+    assert d["options"]["likelihood"] == "normal" and d["warnings"] == []
+
+
+def test_fit_wishart_and_bootstrap_from_xlsx(tmp_path, capsys):
+    xlsx = tmp_path / "pd.xlsx"
+    pd.read_csv(REFERENCE / "data" / "political_democracy.csv").to_excel(xlsx, index=False)
+    out = tmp_path / "boot.json"
+    rc = cli(["fit", str(xlsx), "political_democracy", "--likelihood", "wishart",
+              "--bootstrap", "20", "--seed", "5", "--no-progress", "--keep-inadmissible",
+              "--json", str(out)])
+    assert rc == 0
+    assert "AMOS 'wishart'" in capsys.readouterr().out
+    d = json.loads(out.read_text())
+    ref = load_fixture("lavaan_poldem.json")
+    assert d["fit"]["chisq"] == pytest.approx(ref["fit"]["chisq"] * 74 / 75, rel=1e-6)
+    assert d["options"]["bootstrap"] == 20 and d["options"]["seed"] == 5
+    ind = next(p for p in d["parameters"] if p["lhs"] == "ind")
+    assert ind["op"] == ":=" and {"ci.lower.bc", "ci.upper.bc"} <= set(ind)
+    assert ind["ci.lower"] < ind["est"] < ind["ci.upper"]
+    assert d["bootstrap"]["n_ok"] + d["bootstrap"]["n_failed"] == 20
+
+
+def test_unknown_variables_exit_2(tmp_path, capsys):
+    model = tmp_path / "bad.lav"
+    model.write_text("f =~ x1 + x2 + nope1 + nope2\n")
+    rc = cli(["fit", str(HS_CSV), str(model)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "nope1" in err and "nope2" in err
