@@ -40,7 +40,7 @@ from .exceptions import (DataValidationError, NotEstimableWarning,
 
 __all__ = [
     "cronbach_alpha", "standardized_alpha", "feldt_ci", "item_total_statistics",
-    "omega_total", "composite_reliability", "average_variance_extracted",
+    "omega_total", "schmid_leiman", "omega_hierarchical", "composite_reliability", "average_variance_extracted",
     "fornell_larcker", "htmt", "parse_scale", "reverse_items",
     "ScaleReliability", "ReliabilityResult", "scale_reliability", "reliability",
     "reliability_from_codebook", "ValidityResult", "validity_from_sem", "main",
@@ -180,6 +180,59 @@ def omega_total(R: Any, communalities: Sequence[float]) -> float:
     if h2.shape != (A.shape[0],):
         raise ValueError("communalities must have one value per item of R")
     return float(1.0 - np.sum(np.diag(A) - h2) / A.sum())
+
+
+def schmid_leiman(R: Any, n_factors: int, method: str = "minres") -> dict[str, Any]:
+    """Schmid-Leiman (1957) bifactor transformation, as ``psych::schmid``.
+
+    A *method* solution with *n_factors* factors is rotated by varimax, then
+    by (unnormalised) oblimin, giving loadings F and factor correlations Phi;
+    a one-factor *method* solution of Phi gives the general loadings ``b``
+    (for two factors ``b = (sqrt|phi|, sign(phi) sqrt|phi|)``, psych's
+    ``option = "equal"``).  General-factor loadings of the items: ``F b``;
+    group loadings ``F_j sqrt(1 - b_j^2)``.
+
+    In R: ``psych::schmid(R, nfactors, fm = method)``.
+
+    Returns
+    -------
+    dict with ``g`` (item loadings on the general factor), ``group``
+    (p x k), ``h2``, ``u2``, ``gload`` (b), ``phi``.
+    """
+    from .efa import extract, factor_analysis, oblimin
+    A = _square(R, "R")
+    if not isinstance(n_factors, (int, np.integer)) or n_factors < 2:
+        raise ValueError(f"n_factors must be an integer >= 2, not {n_factors!r}")
+    orth = factor_analysis(A, n_factors, method, "varimax").loadings.to_numpy()
+    F, _, phi, _ok = oblimin(orth)
+    if n_factors > 2:
+        b = extract(phi, 1, method)["loadings"][:, 0]
+    else:
+        r = phi[0, 1]
+        b = np.array([np.sqrt(abs(r)), np.sign(r) * np.sqrt(abs(r))])
+    g = F @ b
+    h2 = (orth ** 2).sum(1)
+    group = np.sign(F) * np.sqrt(np.clip(F ** 2 - (F * b) ** 2, 0, None))
+    return {"g": g, "group": group, "h2": h2, "u2": np.diag(A) - h2, "gload": b, "phi": phi}
+
+
+def omega_hierarchical(R: Any, n_factors: int = 3, method: str = "minres") -> dict[str, float]:
+    """McDonald's omega hierarchical and omega total from a Schmid-Leiman
+    solution (no item flipping: key reverse-scored items first)::
+
+        omega_h = (sum g)^2 / sum(R),   omega_t = 1 - sum(u2) / sum(R)
+
+    Reference: Zinbarg, Revelle, Yovel & Li (2005) Psychometrika 70, 123-133.
+
+    In R: ``psych::omega(x, nfactors, fm = method, flip = FALSE)`` (``$omega_h``,
+    ``$omega.tot``).
+    """
+    A = _square(R, "R")
+    sl = schmid_leiman(A, n_factors, method)
+    Vt = A.sum()
+    return {"omega_h": float(sl["g"].sum() ** 2 / Vt),
+            "omega_total": float(1.0 - sl["u2"].sum() / Vt),
+            "omega_limit": float(sl["g"].sum() ** 2 / (Vt - sl["u2"].sum()))}
 
 
 def composite_reliability(loadings: Sequence[float], residual_variances: Sequence[float],

@@ -294,3 +294,22 @@ def test_dispatcher_exit_code_and_message_for_bad_data(tmp_path, capsys):
     assert cli(["reliability", str(bad), "--scale", "visual=x1,x2,x3"]) == 2
     err = capsys.readouterr().err
     assert "column x2" in err and "constant item" in err
+
+
+def test_pairwise_matrix_that_is_not_positive_definite_is_an_error():
+    """Three pairs observed on disjoint respondents with r(a,b) = r(b,c) = +.9 and
+    r(a,c) = -.9: no data set has this correlation matrix.  psych would smooth it
+    (cor.smooth); we refuse, naming the items, and never replace it silently."""
+    rng = np.random.default_rng(8)
+    def pair(r, n=60):
+        z = rng.multivariate_normal([0, 0], [[1, r], [r, 1]], size=n)
+        return z[:, 0], z[:, 1]
+    a1, b1 = pair(0.9)
+    b2, c2 = pair(0.9)
+    a3, c3 = pair(-0.9)
+    nan = np.full(60, np.nan)
+    df = pd.DataFrame({"a": np.r_[a1, nan, a3], "b": np.r_[b1, b2, nan],
+                       "c": np.r_[nan, c2, c3]})
+    with pytest.raises(DataValidationError, match="not positive definite") as ei:
+        E.correlation_matrix(df, missing="pairwise")
+    assert set(ei.value.columns) == {"a", "b", "c"}

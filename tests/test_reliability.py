@@ -254,3 +254,22 @@ def test_validity_from_sem_wrapper():
     assert "Fornell-Larcker" in v.summary()
     with pytest.raises(TypeError, match="parameters"):
         RL.validity_from_sem(object())
+
+
+@pytest.mark.parametrize("case", ["AC_2", "all_3", "all_5"])
+def test_omega_hierarchical_matches_psych(case):
+    """R: ``psych::omega(x_keyed, nfactors = k, fm = "minres", flip = FALSE)``
+    (``$omega_h``, ``$omega.tot``): Schmid-Leiman from varimax -> oblimin, general
+    factor from a minres factor of Phi (two factors: psych's option = "equal")."""
+    from pipeline.efa import correlation_matrix
+    ref = OMEGA[case]
+    X = BFI[ref["items"]].copy()
+    for c in _rev(ref):
+        X[c] = 7 - X[c]
+    R = correlation_matrix(X, missing="pairwise").R
+    om = RL.omega_hierarchical(R, ref["nfactors"])
+    assert om["omega_h"] == pytest.approx(ref["omega_h"], abs=1e-5)
+    assert om["omega_total"] == pytest.approx(ref["omega_tot"], abs=1e-6)
+    sl = RL.schmid_leiman(R, ref["nfactors"])
+    assert sl["group"].shape == (len(ref["items"]), ref["nfactors"])
+    assert om["omega_h"] < om["omega_total"] <= 1

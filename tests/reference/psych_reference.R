@@ -10,6 +10,7 @@ suppressPackageStartupMessages({
   library(psych); library(GPArotation); library(lavaan); library(semTools)
   library(jsonlite)
 })
+options(mc.cores = 1)   # fa.parallel uses mclapply: one core keeps set.seed reproducible
 args <- commandArgs(trailingOnly = FALSE)
 here <- dirname(normalizePath(sub("--file=", "", args[grep("--file=", args)])))
 fix <- file.path(here, "fixtures"); dat <- file.path(here, "data")
@@ -94,6 +95,14 @@ o <- psych::omega(all_keyed, nfactors = 5, fm = "minres", plot = FALSE, flip = F
 om[["all_5"]] <- list(items = colnames(all_keyed),
                       reverse = sub("^-", "", grep("^-", unlist(scales), value = TRUE)),
                       nfactors = 5, omega_tot = o$omega.tot, omega_h = o$omega_h)
+o <- psych::omega(all_keyed, nfactors = 3, fm = "minres", plot = FALSE, flip = FALSE)
+om[["all_3"]] <- list(items = colnames(all_keyed),
+                      reverse = sub("^-", "", grep("^-", unlist(scales), value = TRUE)),
+                      nfactors = 3, omega_tot = o$omega.tot, omega_h = o$omega_h)
+ac <- all_keyed[, c(paste0("A", 1:5), paste0("C", 1:5))]
+o <- psych::omega(ac, nfactors = 2, fm = "minres", plot = FALSE, flip = FALSE)
+om[["AC_2"]] <- list(items = colnames(ac), reverse = c("A1", "C4", "C5"),
+                     nfactors = 2, omega_tot = o$omega.tot, omega_h = o$omega_h)
 put(om, "psych_omega.json")
 
 ## ---- KMO and Bartlett --------------------------------------------------------
