@@ -397,9 +397,12 @@ class ScaleReliability:
     status: str = "ok"
     level: float = 0.95
     warnings: list[str] = field(default_factory=list)
+    #: (min, max, source) used to reflect reverse-keyed items, or None
+    reversal: tuple[float, float, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return {"reversal": None if self.reversal is None else
+                {"min": self.reversal[0], "max": self.reversal[1], "source": self.reversal[2]},
             "alpha": self.alpha, "alpha_std": self.alpha_std,
             "ci_lower": self.ci_lower, "ci_upper": self.ci_upper, "n": self.n,
             "omega": self.omega,
@@ -427,6 +430,9 @@ class ScaleReliability:
                  f"{self.level:.0%} Feldt CI [{self.ci_lower:.3f}, {self.ci_upper:.3f}], "
                  f"omega total = {self.omega:.3f}",
                  self.item_stats.round(3).to_string()]
+        if self.reversal is not None:
+            lines.append(f"  reversed {', '.join(self.reverse)} as {self.reversal[0]:g} + "
+                         f"{self.reversal[1]:g} - x ({self.reversal[2]})")
         lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -503,6 +509,10 @@ def scale_reliability(data: pd.DataFrame, items: Sequence[str], reverse: Iterabl
         lo = float(np.nanmin(X.to_numpy())) if min_score is None else float(min_score)
         hi = float(np.nanmax(X.to_numpy())) if max_score is None else float(max_score)
         X = reverse_items(X, reverse, lo, hi)
+        reversal = (lo, hi, "given" if min_score is not None and max_score is not None
+                    else "observed range of the scale's answers")
+    else:
+        reversal = None
     cd = correlation_matrix(X, items, missing, file=file)
     if missing == "listwise":
         Xu = X.dropna()
@@ -542,7 +552,7 @@ def scale_reliability(data: pd.DataFrame, items: Sequence[str], reverse: Iterabl
     avg_r = float((Rc.sum() - k) / (k * (k - 1)))
     return ScaleReliability(name, items, reverse, missing, cd.n, n_rows, a, a_std,
                             lo_ci, hi_ci, omega, avg_r, its, level=level,
-                            warnings=warn_list)
+                            warnings=warn_list, reversal=reversal)
 
 
 def reliability(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]], *,

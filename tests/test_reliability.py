@@ -273,3 +273,33 @@ def test_omega_hierarchical_matches_psych(case):
     sl = RL.schmid_leiman(R, ref["nfactors"])
     assert sl["group"].shape == (len(ref["items"]), ref["nfactors"])
     assert om["omega_h"] < om["omega_total"] <= 1
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), k=st.integers(2, 6), data=st.data())
+def test_alpha_invariant_to_item_order_property(seed, k, data):
+    """Alpha, its CI and each item's statistics do not depend on item order."""
+    rng = np.random.default_rng(seed)
+    f = rng.normal(size=60)
+    X = pd.DataFrame(np.clip(np.round(3 + f[:, None] + rng.normal(size=(60, k))), 1, 5),
+                     columns=[f"q{i}" for i in range(k)])
+    if (X.nunique() < 2).any():
+        return
+    X.iloc[rng.integers(0, 60, 5), rng.integers(0, k)] = np.nan
+    perm = data.draw(st.permutations(list(X.columns)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # a random item may correlate negatively
+        try:
+            a = RL.scale_reliability(X, list(X.columns), missing="listwise")
+        except DataValidationError:       # e.g. two identical items: refused either way
+            with pytest.raises(DataValidationError):
+                RL.scale_reliability(X, perm, missing="listwise")
+            return
+        b = RL.scale_reliability(X, perm, missing="listwise")
+    assert b.alpha == pytest.approx(a.alpha, abs=1e-12)
+    assert b.ci_lower == pytest.approx(a.ci_lower, abs=1e-12)
+    pd.testing.assert_frame_equal(b.item_stats.loc[a.item_stats.index], a.item_stats,
+                                  check_exact=False, atol=1e-10)
