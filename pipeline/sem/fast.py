@@ -410,8 +410,14 @@ class FastML:
             # converged: tiny step, or Newton decrement g'H^-1 g (about twice
             # the distance of F from its minimum) at rounding level
             if np.max(np.abs(d)) < xtol or (-slope < ftol and slope <= 0):
-                converged = True
-                break
+                if fresh:
+                    converged = True
+                    break
+                # confirm with the expected information: BFGS updates can make
+                # the metric nearly singular along the gradient
+                Hinv = fisher_inv(cur)
+                fresh = True
+                continue
             f = cur[0]
             if slope >= 0:                # not a descent direction: reset metric
                 Hinv = fisher_inv(cur)
