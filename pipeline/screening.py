@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     # response time (seconds) where the file has this column
     "response_time_column": "duration",
     "min_response_time": None,
+    # funnel counts by this column where present (thesis: ACSA 35, akimat 65)
+    "group_column": "org",
 }
 
 
@@ -465,8 +467,14 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
     if recodings is not None:
         rec = recodings if isinstance(recodings, pd.DataFrame) else pd.DataFrame(
             [getattr(r, "__dict__", r) for r in recodings])
-    return ScreeningResult(clean=clean, report=report, log=log,
-                           funnel=funnel(distributed, n, int((~excluded).sum())),
+    fun = funnel(distributed, n, int((~excluded).sum()))
+    gcol = rules["group_column"]
+    if gcol and gcol in data.columns:
+        g = data[gcol].astype(object).where(data[gcol].notna(), "(missing)").astype(str)
+        fun["returned_by_group"] = {k: int(v) for k, v in g.value_counts().sort_index().items()}
+        fun["valid_by_group"] = {k: int(v) for k, v in
+                                 g[~excluded].value_counts().sort_index().items()}
+    return ScreeningResult(clean=clean, report=report, log=log, funnel=fun,
                            params=rules, recodings=rec, warnings=warn_list)
 
 

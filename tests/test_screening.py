@@ -166,7 +166,7 @@ def test_explicit_items_without_codebook():
     assert by[12] == {"straightlining"} and by[13] == {"straightlining"}
     assert by[14] == {"missing"}
     assert res.funnel == {"distributed": 10, "returned": 6, "excluded": 3, "valid": 3,
-                          "return_rate": 0.6, "response_rate": 0.3}
+                          "return_rate": 0.6, "response_rate": 0.3}   # no org column
 
 
 def test_nullable_integer_columns(wave2019):
@@ -228,5 +228,6 @@ def test_synthetic_2019_wave_reproduces_the_thesis_funnel():
     assert (res.funnel["distributed"], res.n_raw, res.n_clean) == (150, 120, 100)
     assert round(100 * res.funnel["response_rate"], 1) == 66.7
     assert res.clean["org"].value_counts().to_dict() == {"akimat": 65, "ACSA": 35}
+    assert res.funnel["valid_by_group"] == {"ACSA": 35, "akimat": 65}
     flags = synth.screening_flags(data, CB)
     np.testing.assert_array_equal(flags["rejected"].to_numpy(), res.report["excluded"].to_numpy())
