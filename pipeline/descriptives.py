@@ -229,6 +229,22 @@ class DescriptivesResult:
     missing: str = "pairwise (item by item); construct scores need every item answered"
     warnings: list[str] = field(default_factory=list)
 
+    def distribution_counts(self) -> pd.DataFrame:
+        """Item x code table of counts (internal, unsuppressed numbers)."""
+        d = self.distribution
+        wide = d.pivot(index="item", columns="code", values="count")
+        order = list(dict.fromkeys(d["code"]))
+        codes = [c for c in order if c != "missing"] + (["missing"] if "missing" in order else [])
+        return wide.reindex(index=list(dict.fromkeys(d["item"])), columns=codes).fillna(0).astype(int)
+
+    def distribution_table(self, k: int | None = None):
+        """The response distribution for a report, with small-cell suppression
+        (``privacy.k`` from ``params.yaml``; complementary suppression) --
+        see :func:`pipeline.privacy.suppress_small_cells`.  Items are rows
+        (each row total is the number of respondents)."""
+        from .privacy import suppress_small_cells
+        return suppress_small_cells(self.distribution_counts(), k)
+
     def to_frame(self) -> pd.DataFrame:
         """Items and construct scores in one table (``kind`` column)."""
         a = self.items.assign(kind="item")

@@ -122,3 +122,16 @@ def test_cli(tmp_path):
     d = json.loads(out.read_text())
     assert d["items"]["x1"]["skewness"] == pytest.approx(FX["holzinger"]["skew"][0], abs=1e-12)
     assert d["mardia"]["visual"]["n"] == 301
+
+
+def test_distribution_table_is_suppressed_for_reports():
+    df = pd.DataFrame({"q1": [1] * 2 + [2] * 10 + [3] * 12 + [5] * 6,
+                       "q2": [4] * 15 + [5] * 14 + [np.nan]})
+    r = D.describe(df, ["q1", "q2"])
+    counts = r.distribution_counts()
+    assert counts.loc["q1", 1] == 2 and counts.loc["q2", "missing"] == 1
+    assert (counts.sum(1) == 30).all()
+    t = r.distribution_table(k=5)
+    assert t.display.loc["q1", 1] == "<5" and t.display.loc["q2", "missing"] == "<5"
+    assert t.counts.loc["q1", 1] == 2          # internal numbers stay exact
+    assert t.n_suppressed >= 4                 # complementary cells as well
