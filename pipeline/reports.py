@@ -137,6 +137,8 @@ def run_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike,
             raise NotebookError(f"{nb_path}: cell {exc.exec_count} failed "
                                 f"({exc.ename}: {exc.evalue})") from None
         _to_html(executed, staging / f"{name}.html")
+        from ._io import _umask
+        os.chmod(staging, 0o777 & ~_umask())
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
