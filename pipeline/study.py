@@ -614,9 +614,11 @@ def analyze_sem_wave(wave: str, data: pd.DataFrame, cb: Any, results: Path,
     for w in cfa_warned:
         sec.warning(w)
     sec.close()
-    for key in ("chisq", "pvalue", "gfi", "agfi", "rmsea", "tli", "cfi", "ifi", "cmin_df"):
+    for key in ("chisq", "gfi", "agfi", "rmsea", "tli", "cfi", "ifi", "cmin_df"):
         if key in cfa_fm.index:
             computed[f"{wave}.fit.{key}"] = float(cfa_fm[key])
+    # Table 12 prints the p-value as a verdict ("Significant"): 1 = p < .05
+    computed[f"{wave}.fit.pvalue"] = int(float(cfa_fm["pvalue"]) < 0.05)
 
     # ---- structural model ------------------------------------------------------
     with _Captured() as sem_warned:
