@@ -734,7 +734,7 @@ class EFAResult:
     method: str
     rotation: str
     n_factors: int
-    n: int
+    n: int | None
     missing: str
     kmo: float | None = None
     kmo_items: pd.Series | None = None
@@ -828,10 +828,15 @@ def factor_analysis(R: Any, n_factors: int, method: str = "minres",
     """
     A, names = _as_corr(R)
     ex = extract(A, n_factors, method)
-    L, phi = rotate(ex["loadings"], rotation)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        L, phi = rotate(ex["loadings"], rotation)
+    rot_warn = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     prefix = {"minres": "MR", "ml": "ML", "pa": "PA"}[method]
     cols = [f"{prefix}{j + 1}" for j in range(n_factors)]
-    warn_list = []
+    warn_list = list(rot_warn)
     if not ex["converged"]:
         msg = f"{method} extraction did not converge ({ex['iterations']} iterations)"
         warnings.warn(msg, ConvergenceWarning, stacklevel=2)
@@ -853,7 +858,7 @@ def factor_analysis(R: Any, n_factors: int, method: str = "minres",
         phi=None if phi is None else pd.DataFrame(phi, index=cols, columns=cols),
         eigenvalues=np.sort(np.linalg.eigvalsh(A))[::-1], values=ex["values"],
         method=method, rotation=rotation, n_factors=n_factors,
-        n=-1 if n is None else int(n), missing=missing,
+        n=None if n is None else int(n), missing=missing,
         converged=ex["converged"], warnings=warn_list)
 
 
