@@ -430,16 +430,8 @@ def test_gfi_of_a_perfect_fit_is_one_and_srmr_zero():
 
 
 # ------------------------------------------------ the engine, once it exists
-_ENGINE_FIXEDX_LOGL = pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.sem reports the joint log-likelihood under fixed.x; lavaan's "
-           "logl/unrestricted.logl (hence AIC/BIC) are conditional on the fixed x "
-           "(see fit_indices.loglik_normal(x_idx=...)).  Remove this mark when fixed.")
-
-
 @pytest.mark.parametrize("case", ["hs_normal", "hs_wishart", "poldem", "hs_fiml",
-                                  "mediator_single",
-                                  pytest.param("hs_fixedx", marks=_ENGINE_FIXEDX_LOGL)])
+                                  "mediator_single", "hs_fixedx"])
 def test_engine_fit_measures_equal_lavaan(case):
     """``pipeline.sem.fit`` + ``fit_measures`` equal ``fitMeasures(fit)``.
 
