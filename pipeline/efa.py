@@ -54,7 +54,7 @@ __all__ = [
     "scree_plot", "read_data", "main", "METHODS", "ROTATIONS", "MISSING",
 ]
 
-METHODS = ("minres", "ml", "pa")
+METHODS = ("minres", "ml", "pa", "pc")
 ROTATIONS = ("oblimin", "varimax", "promax", "none")
 MISSING = ("pairwise", "listwise")
 #: smallest eigenvalue of R, relative to the largest, below which the items
@@ -423,8 +423,12 @@ def extract(R: Any, n_factors: int, method: str = "minres", *,
       (Jöreskog 1967; Lawley & Maxwell 1971).
     * ``pa`` — iterated principal axis from SMC communalities until the sum
       of communalities changes by less than *min_err* (at most *max_iter*).
+    * ``pc`` — principal components, ``V_m diag(w_m)^1/2`` from the eigen
+      decomposition of R (SPSS FACTOR's default extraction; not a factor
+      model, communalities are the retained components' share).
 
-    In R: ``psych::fa(R, nfactors, fm = "minres" | "ml" | "pa", rotate = "none")``.
+    In R: ``psych::fa(R, nfactors, fm = "minres" | "ml" | "pa", rotate = "none")``;
+    ``psych::principal(R, nfactors, rotate = "none")``.
 
     Returns
     -------
@@ -442,7 +446,13 @@ def extract(R: Any, n_factors: int, method: str = "minres", *,
         raise ValueError(f"n_factors={n_factors} must be smaller than the number of items ({p})")
     s = smc(A)
     converged, iters, obj = True, 0, float("nan")
-    if method == "pa":
+    if method == "pc":
+        w, V = np.linalg.eigh(A)
+        w, V = w[::-1], V[:, ::-1]
+        pc_values = w.copy()
+        w = np.maximum(w, np.finfo(float).eps)
+        L = V[:, :n_factors] * np.sqrt(w[:n_factors])
+    elif method == "pa":
         Rm = A.copy()
         np.fill_diagonal(Rm, s)
         comm = s.sum()
@@ -483,6 +493,8 @@ def extract(R: Any, n_factors: int, method: str = "minres", *,
     h2 = (L ** 2).sum(1)
     if method == "pa":
         values = pa_values
+    elif method == "pc":
+        values = pc_values
     else:
         Sred = A.copy()
         np.fill_diagonal(Sred, h2)
@@ -527,10 +539,13 @@ def varimax(L: np.ndarray, normalize: bool = True, eps: float = 1e-5,
     return z, T
 
 
-def promax(L: np.ndarray, m: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def promax(L: np.ndarray, m: int = 4, kaiser: bool = True
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Promax as ``psych::fa(rotate = "promax")``: Kaiser-normalised rows,
     varimax, target ``Q = x |x|^(m-1)``, least-squares transformation rescaled
-    to unit-variance factors, rows de-normalised.
+    to unit-variance factors, rows de-normalised.  With ``kaiser=False`` the
+    rows are not normalised first (R's ``stats::promax``, which
+    ``psych::principal`` uses).
 
     Factor correlations ``Phi = U^-1 U^-T`` with U the full transformation.
 
@@ -543,7 +558,7 @@ def promax(L: np.ndarray, m: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarra
     loadings, rotation matrix U, Phi
     """
     L = np.asarray(L, dtype=float)
-    h = np.sqrt((L ** 2).sum(1))
+    h = np.sqrt((L ** 2).sum(1)) if kaiser else np.ones(L.shape[0])
     x0 = L / h[:, None]
     x, T = varimax(x0)
     Q = x * np.abs(x) ** (m - 1)
@@ -608,11 +623,17 @@ def oblimin(L: np.ndarray, gamma: float = 0.0, eps: float = 1e-5,
     return Lr, T, T.T @ T, converged
 
 
-def rotate(L: np.ndarray, rotation: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rotate, then sign-align and order factors exactly as ``psych::fa``.
+def rotate(L: np.ndarray, rotation: str, style: str = "fa"
+           ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Rotate, then sign-align and order factors exactly as ``psych::fa``
+    (``style="fa"``: promax with Kaiser normalisation, order by
+    ``diag(Phi L'L)``) or ``psych::principal`` (``style="principal"``:
+    ``stats::promax``, order by ``diag(L'L)``).
 
     Returns rotated loadings and Phi (None for orthogonal rotations).
     """
+    if style not in ("fa", "principal"):
+        raise ValueError(f"style must be 'fa' or 'principal', not {style!r}")
     if rotation not in ROTATIONS:
         raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation!r}")
     L = np.asarray(L, dtype=float)
@@ -621,7 +642,7 @@ def rotate(L: np.ndarray, rotation: str) -> tuple[np.ndarray, np.ndarray | None]
         if rotation == "varimax":
             L, _ = varimax(L)
         elif rotation == "promax":
-            L, _, phi = promax(L)
+            L, _, phi = promax(L, kaiser=(style == "fa"))
         else:
             L, _, phi, ok = oblimin(L)
             if not ok:
@@ -633,7 +654,8 @@ def rotate(L: np.ndarray, rotation: str) -> tuple[np.ndarray, np.ndarray | None]
         L = L * sg
         if phi is not None:
             phi = phi * np.outer(sg, sg)
-        ev = np.diag(phi @ L.T @ L) if phi is not None else (L ** 2).sum(0)
+        ev = (np.diag(phi @ L.T @ L) if phi is not None and style == "fa"
+              else (L ** 2).sum(0))
         order = np.argsort(-ev, kind="stable")
         L = L[:, order]
         if phi is not None:
@@ -824,17 +846,19 @@ def factor_analysis(R: Any, n_factors: int, method: str = "minres",
     Extraction by :func:`extract`, rotation by :func:`rotate`; communalities
     are those of the unrotated solution (rotation does not change them).
 
-    In R: ``psych::fa(R, nfactors, n.obs = n, fm = method, rotate = rotation)``.
+    In R: ``psych::fa(R, nfactors, n.obs = n, fm = method, rotate = rotation)``;
+    ``psych::principal(R, nfactors, rotate = rotation)`` for ``method="pc"``.
     """
     A, names = _as_corr(R)
     ex = extract(A, n_factors, method)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        L, phi = rotate(ex["loadings"], rotation)
+        L, phi = rotate(ex["loadings"], rotation,
+                        style="principal" if method == "pc" else "fa")
     rot_warn = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    prefix = {"minres": "MR", "ml": "ML", "pa": "PA"}[method]
+    prefix = {"minres": "MR", "ml": "ML", "pa": "PA", "pc": "PC"}[method]
     cols = [f"{prefix}{j + 1}" for j in range(n_factors)]
     warn_list = list(rot_warn)
     if not ex["converged"]:
@@ -843,7 +867,7 @@ def factor_analysis(R: Any, n_factors: int, method: str = "minres",
         warn_list.append(msg)
     # minres/ml bound the uniquenesses below at 0.005 (as psych): a communality
     # at that bound (>= 0.995) or above 1 (pa) is a Heywood case
-    heywood = ex["communalities"] >= 0.995 - 1e-6
+    heywood = (ex["communalities"] >= 0.995 - 1e-6) & (method != "pc")
     if np.any(heywood):
         bad = [names[i] for i in np.flatnonzero(heywood)]
         from .exceptions import HeywoodCaseWarning
@@ -892,7 +916,8 @@ def efa(data: pd.DataFrame, items: Sequence[str] | None = None, *,
     if isinstance(n_factors, str):
         if n_factors == "parallel":
             par = parallel_analysis(cd.R, cd.n, n_iter=n_iter, seed=seed, method="minres")
-            k, rule = max(par.n_factors, 1), "parallel analysis"
+            k = par.n_components if method == "pc" else par.n_factors
+            k, rule = max(k, 1), "parallel analysis"
         elif n_factors == "kaiser":
             k, rule = max(int((np.linalg.eigvalsh(cd.R.to_numpy()) > 1).sum()), 1), "eigenvalues > 1"
         else:

@@ -313,3 +313,16 @@ def test_pairwise_matrix_that_is_not_positive_definite_is_an_error():
     with pytest.raises(DataValidationError, match="not positive definite") as ei:
         E.correlation_matrix(df, missing="pairwise")
     assert set(ei.value.columns) == {"a", "b", "c"}
+
+
+def test_principal_components_spss_default():
+    """SPSS FACTOR's default: principal components, varimax, listwise.
+    R: ``psych::principal(cor(HS), 3, rotate = "varimax")``; the number of
+    components comes from parallel analysis (components)."""
+    ref = FA["holzinger_pc_varimax"]
+    res = E.efa(HS, HS_ITEMS, n_factors="parallel", method="pc", rotation="varimax",
+                missing="listwise", n_iter=10)
+    assert res.n_factors == PAR["holzinger"]["ncomp"] == 3
+    assert list(res.loadings.columns) == ["PC1", "PC2", "PC3"]
+    np.testing.assert_allclose(res.loadings.to_numpy(), np.array(ref["loadings"]).T, atol=1e-4)
+    np.testing.assert_allclose(res.communalities, ref["communality"], atol=1e-8)

@@ -138,6 +138,20 @@ for (fm in c("minres", "ml", "pa")) for (rot in c("varimax", "oblimin", "promax"
 fx[["bfi_listwise_minres_oblimin"]] <- one_fa(R_lw, nrow(Xc), 5, "minres", "oblimin")
 fx[["holzinger_ml_promax"]] <- one_fa(R_hs, nrow(HS), 3, "ml", "promax")
 fx[["holzinger_pa_none_1"]] <- one_fa(R_hs, nrow(HS), 1, "pa", "none")
+one_pc <- function(R, n, k, rot) {       # psych::principal (SPSS's default extraction)
+  f <- psych::principal(R, nfactors = k, n.obs = n, rotate = rot)
+  L <- unclass(f$loadings)
+  list(nfactors = k, fm = "pc", rotate = rot, n = n,
+       loadings = lapply(seq_len(ncol(L)), function(j) unname(L[, j])),
+       communality = unname(f$communality), values = unname(f$values),
+       e_values = unname(f$values),
+       Phi = if (is.null(f$Phi)) NULL else lapply(seq_len(ncol(f$Phi)), function(j) unname(f$Phi[, j])),
+       ss_loadings = unname(f$Vaccounted["SS loadings", ]))
+}
+for (rot in c("varimax", "oblimin", "promax")) {
+  fx[[paste("holzinger_pc", rot, sep = "_")]] <- one_pc(R_hs, nrow(HS), 3, rot)
+}
+fx[["bfi_pairwise_pc_varimax"]] <- one_pc(R_pw, n_pw, 5, "varimax")
 fx$items_bfi <- items; fx$items_holzinger <- colnames(HS)
 put(fx, "psych_fa.json")
 
