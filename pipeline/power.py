@@ -123,7 +123,7 @@ class PowerTask(DrawTask):
         else:
             target = sigma[np.ix_(cols, cols)]
             cut_list = None
-        pop = fm.fit(target, max_iter=1000)
+        pop = fm.fit(target, max_iter=1000, xtol=1e-10, ftol=1e-14)
         if not pop.converged:
             raise ValueError("model: the analysis model does not converge on the population "
                              "moments; check that it fits the population model's variables")
