@@ -129,6 +129,33 @@ def _draw(est, X, idx, theta0, missing, likelihood):
     return (opt.theta, st), None
 
 
+def _run_draws(it, children, est, X, N, theta0, res, model, var_par, nd, drop_inadmissible):
+    from .sem.results import _env_first
+    draws, failures, n_inadm = [], {}, 0
+    for b in it:
+        rng = np.random.default_rng(children[b])
+        idx = rng.integers(0, N, size=N)
+        out, why = _draw(est, X, idx, theta0, res.missing, res.likelihood)
+        if out is None:
+            failures[why] = failures.get(why, 0) + 1
+            continue
+        theta, st = out
+        inadm = bool(len(var_par) and np.any(theta[var_par] < 0))
+        if not inadm:
+            Sig = model.moments(est.values(theta, st))[0]
+            inadm = np.linalg.eigvalsh((Sig + Sig.T) / 2).min() <= 0
+        if inadm:
+            n_inadm += 1
+            if drop_inadmissible:
+                continue
+        row = theta
+        if nd:
+            vals = est.values(theta, st)
+            row = np.concatenate([theta, model.defined.evaluate(_env_first(model, vals))])
+        draws.append(row)
+    return draws, failures, n_inadm
+
+
 def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
               seed: int | None = None, *, level: float = 0.95,
               drop_inadmissible: bool = True, progress: bool = True,
@@ -155,12 +182,13 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
     progress : bool
         Show a tqdm progress bar.
     workers : int, optional
-        Local worker processes for the fast path (default: the available
-        cores; 1 runs in this process).  Never changes the results.
+        Local worker processes for the fast path (default: ``params.yaml``
+        ``bootstrap.workers``, else the available cores; 1 runs in this
+        process).  Never changes the results.
     scheduler : str or distributed.Client, optional
-        Run the draws on a dask.distributed cluster (default
-        ``$DASK_SCHEDULER_ADDRESS``; none: local processes).  Never changes
-        the results.
+        Run the draws on a dask.distributed cluster (default: ``params.yaml``
+        ``bootstrap.scheduler``, else ``$DASK_SCHEDULER_ADDRESS``; none: local
+        processes).  Never changes the results.
     fast : bool, optional
         Use :func:`pipeline.sem.fast.bootstrap_draws` (compiled model, warm
         quasi-Newton refits, process/Dask parallelism).  Default: whenever
@@ -214,27 +242,11 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
     if progress and not use_fast:
         from tqdm.auto import tqdm
         it = tqdm(it, desc="bootstrap", unit="draw", leave=False)
-    for b in it:
-        rng = np.random.default_rng(children[b])
-        idx = rng.integers(0, N, size=N)
-        out, why = _draw(est, X, idx, theta0, res.missing, res.likelihood)
-        if out is None:
-            failures[why] = failures.get(why, 0) + 1
-            continue
-        theta, st = out
-        inadm = bool(len(var_par) and np.any(theta[var_par] < 0))
-        if not inadm:
-            Sig = model.moments(est.values(theta, st))[0]
-            inadm = np.linalg.eigvalsh((Sig + Sig.T) / 2).min() <= 0
-        if inadm:
-            n_inadm += 1
-            if drop_inadmissible:
-                continue
-        row = theta
-        if nd:
-            vals = est.values(theta, st)
-            row = np.concatenate([theta, model.defined.evaluate(_env_first(model, vals))])
-        draws.append(row)
+    if not use_fast:
+        from .sem.estimate import single_thread_blas
+        with single_thread_blas():   # small matrices: threaded BLAS only adds contention
+            draws, failures, n_inadm = _run_draws(it, children, est, X, N, theta0, res,
+                                                  model, var_par, nd, drop_inadmissible)
     D = np.array(draws).reshape(len(draws), model.npar + nd)
     n_failed = sum(failures.values())
     table = _boot_table(res, D, level)
@@ -286,6 +298,14 @@ def _fast_draws(res, X, theta0, B, seed, drop_inadmissible, *, workers, schedule
     from .sem.fast import bootstrap_draws
     if np.any(res.model.is_m):
         raise ValueError("fast=True needs a model without a mean structure")
+    if workers is None or scheduler is None:
+        from .config import stage_params
+        try:
+            cfg = stage_params("bootstrap") or {}
+        except (KeyError, FileNotFoundError):
+            cfg = {}
+        workers = cfg.get("workers") if workers is None else workers
+        scheduler = cfg.get("scheduler") if scheduler is None else scheduler
     ss = np.random.SeedSequence(seed)
     est, status = bootstrap_draws(res.model, X, theta0, B, ss, likelihood=res.likelihood,
                                   workers=workers, scheduler=scheduler, progress=progress)
