@@ -43,6 +43,7 @@ __all__ = [
     "omega_total", "schmid_leiman", "omega_hierarchical", "composite_reliability", "average_variance_extracted",
     "fornell_larcker", "htmt", "parse_scale", "reverse_items",
     "ScaleReliability", "ReliabilityResult", "scale_reliability", "reliability",
+    "reliability_by_group",
     "reliability_from_codebook", "ValidityResult", "validity_from_sem", "main",
 ]
 
@@ -571,6 +572,24 @@ def reliability(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]], *
                                       min_score=min_score, max_score=max_score,
                                       level=level, file=file)
     return ReliabilityResult(out, missing)
+
+
+def reliability_by_group(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]],
+                         group: str, **kwargs: Any) -> dict[Any, ReliabilityResult]:
+    """:func:`reliability` within each group of *group* (e.g. ``org``: ACSA,
+    akimat).  An item that is constant within one group is an error naming
+    the item and the group."""
+    if group not in data.columns:
+        raise ValueError(f"group: no column {group!r} in the data")
+    out = {}
+    for g, sub in data.groupby(group, sort=True, dropna=False):
+        try:
+            out[g] = reliability(sub, scales, **kwargs)
+        except DataValidationError as exc:
+            err = DataValidationError(f"within {group} = {g!r}: {exc}")
+            err.file, err.columns, err.rows = exc.file, exc.columns, exc.rows
+            raise err from None
+    return out
 
 
 def reliability_from_codebook(data: pd.DataFrame, codebook: Any, *,

@@ -303,3 +303,14 @@ def test_alpha_invariant_to_item_order_property(seed, k, data):
     assert b.ci_lower == pytest.approx(a.ci_lower, abs=1e-12)
     pd.testing.assert_frame_equal(b.item_stats.loc[a.item_stats.index], a.item_stats,
                                   check_exact=False, atol=1e-10)
+
+
+def test_constant_item_within_a_group_is_an_error_naming_item_and_group():
+    df = HS.copy()
+    df["org"] = np.where(df.index < 150, "ACSA", "akimat")
+    df.loc[df.org == "akimat", "x2"] = 3.0
+    res = RL.reliability_by_group(df.loc[df.org == "ACSA"], {"visual": "x1,x2,x3"}, "org")
+    assert list(res) == ["ACSA"]
+    with pytest.raises(DataValidationError, match="within org = 'akimat'.*constant item") as ei:
+        RL.reliability_by_group(df, {"visual": "x1,x2,x3"}, "org")
+    assert ei.value.columns == ["x2"]
