@@ -27,7 +27,24 @@ from scipy import linalg, optimize
 
 from .model import SEMModel
 
-__all__ = ["SampleStats", "Estimator", "OptimResult", "em_saturated", "sample_stats"]
+__all__ = ["SampleStats", "Estimator", "OptimResult", "em_saturated", "sample_stats",
+           "single_thread_blas"]
+
+
+def single_thread_blas():
+    """Context manager limiting BLAS to one thread.
+
+    The matrices of an SEM are small (p ~ 20, a few dozen parameters): a
+    multi-threaded BLAS only adds synchronisation cost, several-fold on a
+    loaded machine.  Uses threadpoolctl (a scikit-learn dependency) when
+    available, else does nothing.
+    """
+    import contextlib
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 LOG2PI = math.log(2.0 * math.pi)
 
@@ -301,6 +318,87 @@ class Estimator:
             dm = dm @ P
         return Sigma, mu, dS, dm
 
+    def hessian(self, theta, stats) -> np.ndarray:
+        """Exact Hessian of the objective F (complete data or FIML), analytic.
+
+        ``H = H1 + H2``: ``H1`` the curvature of F in (Sigma, mu) pushed through
+        the Jacobian,
+
+            H1_ab = -tr(W S_a W S_b) + 2 tr(W M W S_a W S_b) + 2 mu_a' W mu_b
+                    + 2 (mu_a' W S_b W d + mu_b' W S_a W d),
+
+        with ``M = S + d d'``, ``d = m - mu`` (FIML: summed over patterns),
+        and ``H2_ab = tr(G d2Sigma_ab) + g_mu' d2mu_ab`` the second derivatives
+        of the RAM moments, which are bilinear in ``B = (I - A)^-1``.
+        At ``S = Sigma``, ``H = 2 x`` the expected information.
+        """
+        m = self.model
+        vals = self.values(theta, stats)
+        Sigma, mu, B, C, Bm = m.moments(vals)
+        rows = self._free_rows
+        dS, dmu = m.row_jacobian(B, C, Bm, rows)
+        k = len(rows)
+        H1 = np.zeros((k, k))
+        if self.missing == "fiml":
+            N = stats.nobs
+            Gfull = np.zeros((self.p, self.p))
+            gfull = np.zeros(self.p)
+            for pat in stats.patterns:
+                o = pat.obs
+                W = np.linalg.inv(Sigma[pat.ix])
+                d = pat.mean - mu[o]
+                M = pat.cov + np.outer(d, d)
+                w = pat.n / N
+                H1 += w * _h1_block(W, M, d, dS[pat.ix], dmu[o], True)
+                Gfull[pat.ix] += w * (W - W @ M @ W)
+                gfull[o] += w * (-2.0 * W @ d)
+            G, gmu = Gfull, gfull
+        else:
+            W = np.linalg.inv(Sigma)
+            W = (W + W.T) / 2
+            d = stats.mean - mu if self.meanstructure else np.zeros(self.p)
+            M = stats.cov + np.outer(d, d)
+            H1 = _h1_block(W, M, d, dS, dmu, self.meanstructure)
+            G = W - W @ M @ W
+            gmu = -2.0 * W @ d if self.meanstructure else np.zeros(self.p)
+        # second-derivative part (RAM cells)
+        p = self.p
+        Gt = np.zeros((m.n, m.n))
+        Gt[:p, :p] = G
+        gt = np.zeros(m.n)
+        gt[:p] = gmu
+        P_ = B.T @ Gt @ B
+        CGB = C @ Gt @ B
+        Bg = B.T @ gt
+        kind, I, J = m.kind[rows], m.ii[rows], m.jj[rows]
+        H2 = np.zeros((k, k))
+        a = np.flatnonzero(kind == 0)
+        if len(a):
+            Ia, Ja = I[a], J[a]
+            i_, j_ = Ia[:, None], Ja[:, None]
+            k_, l_ = Ia[None, :], Ja[None, :]
+            t = (2.0 * B[j_, k_] * CGB[l_, i_] + 2.0 * B[l_, i_] * CGB[j_, k_]
+                 + 2.0 * P_[k_, i_] * C[j_, l_]
+                 + Bg[i_] * B[j_, k_] * Bm[l_] + Bg[k_] * B[l_, i_] * Bm[j_])
+            H2[np.ix_(a, a)] = t
+            sidx = np.flatnonzero(kind == 1)
+            if len(sidx):
+                Ks, Ls = I[sidx][None, :], J[sidx][None, :]
+                off = (Ks != Ls)
+                t = 2.0 * (B[j_, Ks] * P_[Ls, i_] + off * B[j_, Ls] * P_[Ks, i_])
+                H2[np.ix_(a, sidx)] = t
+                H2[np.ix_(sidx, a)] = t.T
+            midx = np.flatnonzero(kind == 2)
+            if len(midx):
+                Km = I[midx][None, :]
+                t = Bg[i_] * B[j_, Km]
+                H2[np.ix_(a, midx)] = t
+                H2[np.ix_(midx, a)] = t.T
+        Hr = H1 + H2
+        Pm = m.P[rows]
+        H = Pm.T @ Hr @ Pm
+        return (H + H.T) / 2
+
     def expected_information(self, theta, stats) -> np.ndarray:
         """Expected (structured) information per observation.
 
@@ -331,7 +429,11 @@ class Estimator:
             return info
         return _info_block(Sigma, dS, dm, self.meanstructure)
 
-    def observed_information(self, theta, stats, h: float = 1e-5) -> np.ndarray:
+    def observed_information(self, theta, stats) -> np.ndarray:
+        """Observed information per observation: half the analytic Hessian of F."""
+        return self.hessian(theta, stats) / 2.0
+
+    def numerical_observed_information(self, theta, stats, h: float = 1e-5) -> np.ndarray:
         """Hessian of F/2 (per observation) by central differences of the analytic gradient."""
         k = len(theta)
         H = np.zeros((k, k))
@@ -404,10 +506,10 @@ class Estimator:
                  maxiter: int = 200, gtol: float = 1e-9) -> OptimResult:
         """Minimise the objective.
 
-        Fisher scoring (Newton steps with twice the expected information)
-        whose Hessian approximation is then refined by BFGS updates from the
-        analytic gradients, with a backtracking line search; converged when
-        the largest gradient element is below *gtol*.  If that fails,
+        Newton steps with the exact analytic Hessian (:meth:`hessian`), or
+        Fisher scoring (twice the expected information) where the Hessian is
+        not positive definite, with a backtracking line search; converged
+        when the largest gradient element is below *gtol*.  If that fails,
         scipy's L-BFGS-B with the analytic gradient takes over.
         """
         theta = np.array(self.start_values(stats) if start is None else start, dtype=float)
@@ -417,26 +519,26 @@ class Estimator:
             f, g = self.objective(theta, stats)
         ok = False
         it = 0
-        H = None
-        fisher_steps = 0
         if np.isfinite(f):
             for it in range(1, maxiter + 1):
-                if H is None:
+                step = None
+                try:
+                    H = self.hessian(theta, stats)
+                    L = np.linalg.cholesky(H)
+                    step = linalg.cho_solve((L, True), g)
+                    if not np.all(np.isfinite(step)):
+                        step = None
+                except np.linalg.LinAlgError:
+                    step = None
+                if step is None:       # Hessian not positive definite: Fisher scoring
                     try:
-                        H = 2.0 * self.expected_information(theta, stats)
-                    except (np.linalg.LinAlgError, ValueError):
-                        break
-                    fisher_steps += 1
-                step = _psd_solve(H, g)
+                        step = _psd_solve(2.0 * self.expected_information(theta, stats), g)
+                    except np.linalg.LinAlgError:
+                        step = None
                 if step is None:
                     break
-                if not np.all(np.isfinite(step)):
-                    break
                 slope = g @ step
-                if slope <= 0:   # not a descent direction: restart from Fisher scoring
-                    if fisher_steps and it > 1:
-                        H = None
-                        continue
+                if slope <= 0:
                     step, slope = g, g @ g
                 t = 1.0
                 while True:
@@ -450,30 +552,42 @@ class Estimator:
                 if t < 1e-10:
                     break
                 df_ = f - fn
-                s_ = new - theta
-                y_ = gn - g
                 theta, f, g = new, fn, gn
                 if np.max(np.abs(g)) < gtol or (df_ < 1e-15 and np.max(np.abs(g)) < 1e-6):
                     ok = True
                     break
-                # BFGS update of the Fisher-information Hessian approximation: linear
-                # convergence of plain scoring becomes superlinear near the optimum
-                sy = s_ @ y_
-                if sy > 1e-12 * np.linalg.norm(s_) * np.linalg.norm(y_):
-                    Hs = H @ s_
-                    H = H + np.outer(y_, y_) / sy - np.outer(Hs, Hs) / (s_ @ Hs)
-                else:
-                    H = None
         if ok:
-            return OptimResult(theta, float(f), True, it, "fisher-scoring/BFGS")
+            return OptimResult(theta, float(f), True, it, "newton")
         # fallback: quasi-Newton with the analytic gradient
         res = optimize.minimize(lambda t: self.objective(t, stats), theta, jac=True,
                                 method="L-BFGS-B",
-                                options={"maxiter": 50 * maxiter, "ftol": 1e-15, "gtol": 1e-10,
+                                options={"maxiter": 10 * maxiter, "ftol": 1e-15, "gtol": 1e-10,
                                          "maxcor": 30})
         f, g = self.objective(res.x, stats)
         conv = bool(np.isfinite(f) and np.max(np.abs(g)) < 1e-5)
         return OptimResult(res.x, float(f), conv, it + int(res.nit), "L-BFGS-B", str(res.message))
+
+
+def _lmul(W: np.ndarray, dS: np.ndarray) -> np.ndarray:
+    """``W @ dS[:, :, k]`` for every k (BLAS)."""
+    p, q, k = dS.shape
+    return (W @ dS.reshape(p, q * k)).reshape(W.shape[0], q, k)
+
+
+def _h1_block(W, M, d, dS, dmu, meanstructure: bool) -> np.ndarray:
+    """Curvature of F in (Sigma, mu) pushed through the Jacobian (see Estimator.hessian)."""
+    p, _, k = dS.shape
+    WdS = _lmul(W, dS)
+    WMW = W @ M @ W
+    XdS = _lmul(WMW, dS)
+    WdS_t = WdS.transpose(1, 0, 2).reshape(p * p, k)
+    H = (2.0 * XdS.reshape(p * p, k) - WdS.reshape(p * p, k)).T @ WdS_t
+    if meanstructure:
+        H += 2.0 * dmu.T @ W @ dmu
+        V = np.tensordot(WdS, W @ d, axes=(1, 0))      # W S_b W d  (p x k)
+        cross = dmu.T @ V
+        H += 2.0 * (cross + cross.T)
+    return (H + H.T) / 2
 
 
 def _psd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray | None:
@@ -500,8 +614,9 @@ def _psd_solve(H: np.ndarray, g: np.ndarray) -> np.ndarray | None:
 def _info_block(Sigma, dS, dm, meanstructure: bool) -> np.ndarray:
     W = np.linalg.inv(Sigma)
     W = (W + W.T) / 2
-    WdS = np.einsum("ab,bck->ack", W, dS)              # W dSigma_k
-    info = 0.5 * np.einsum("abk,bal->kl", WdS, WdS)
+    p, _, k = dS.shape
+    WdS = _lmul(W, dS)                                  # W dSigma_k
+    info = 0.5 * WdS.reshape(p * p, k).T @ WdS.transpose(1, 0, 2).reshape(p * p, k)
     if meanstructure:
         info += dm.T @ W @ dm
     return (info + info.T) / 2

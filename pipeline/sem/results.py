@@ -27,7 +27,7 @@ from scipy import linalg, stats
 from ..exceptions import (ConvergenceWarning, DataValidationError, HeywoodCaseWarning,
                           IdentificationWarning, ModelSpecificationError,
                           NotPositiveDefiniteWarning)
-from .estimate import Estimator, SampleStats, fiml_logl, sample_stats
+from .estimate import Estimator, SampleStats, fiml_logl, sample_stats, single_thread_blas
 from .model import SEMModel
 from .syntax import ParsedModel, lavaanify
 
@@ -455,9 +455,10 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     warn_list: list[str] = []
     st = sample_stats(X, likelihood=likelihood, missing=missing)
     est = Estimator(sem_model, likelihood=likelihood, missing=missing, meanstructure=ms)
-    return _finish(sem_model, est, st, start=start, se=se, emit=emit_warnings,
-                   warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x,
-                   maxiter=maxiter)
+    with single_thread_blas():
+        return _finish(sem_model, est, st, start=start, se=se, emit=emit_warnings,
+                       warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x,
+                       maxiter=maxiter)
 
 
 def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, emit,
