@@ -120,8 +120,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     import shutil
 
-    final = guard_not_raw(path)
+    final = Path(guard_not_raw(path))
     final.parent.mkdir(parents=True, exist_ok=True)
+    # staging folders left by a killed run (SIGKILL skips the cleanup below)
+    for stale in final.parent.glob(f".{final.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield staging

@@ -20,8 +20,6 @@ import ast
 import html
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -119,12 +117,12 @@ def run_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike,
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from ._io import atomic_dir
+
     nb_path = Path(notebook)
     final = guard_not_raw(Path(out_dir))
     check_parameters(nb_path, parameters)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    with atomic_dir(final) as staging:
         executed = staging / f"{name}.ipynb"
         params = dict(parameters)
         if "out_dir" in notebook_parameters(nb_path)[1]:
@@ -137,14 +135,6 @@ def run_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike,
             raise NotebookError(f"{nb_path}: cell {exc.exec_count} failed "
                                 f"({exc.ename}: {exc.evalue})") from None
         _to_html(executed, staging / f"{name}.html")
-        from ._io import _umask
-        os.chmod(staging, 0o777 & ~_umask())
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return NotebookRun(final / f"{name}.ipynb", final / f"{name}.html")
 
 
