@@ -608,8 +608,9 @@ def _draw_section_c(sigma: np.ndarray, n: int, items: Sequence[str], cuts: Mappi
        implies for the discretized answers (:func:`discretized_moments`),
        exact within each construct's block (so the alphas are those of the
        population) and with the sampling error of *n* normal draws outside
-       them (so the model's chi-square is of the order of its df, not 0).
-       Candidates are drawn until continuous data with exactly these moments
+       them (so the model's chi-square is of the order of its df, not 0);
+       a Table K.2 item shares its marker's error there, scaled by their
+       population ratio.  Candidates are drawn until continuous data with exactly these moments
        pass :func:`_fit_ok` (K.2 loadings within the ``acceptance`` margin,
        half the test tolerance; standardized loadings >= .50; H1-H4
        supported and Resources weakest).
@@ -631,11 +632,22 @@ def _draw_section_c(sigma: np.ndarray, n: int, items: Sequence[str], cuts: Mappi
         block[np.ix_(cols, cols)] = True
     np.fill_diagonal(block, True)
     chol = np.linalg.cholesky(dcov)
+    markers = {it.rstrip("0123456789"): it for it in t["calibration"]["loadings"]["markers"]}
+    pairs = [(it, markers[it.rstrip("0123456789")]) for it in t["calibration"]["loadings"]["values"]]
+    ratio = {it: _loading_ratio(dcov, items, it, m) for it, m in pairs}
     stats: dict[str, Any] = {"candidates": 0, "samples": 0, "fit_checked": True}
     for _ in range(int(acc["max_candidates"])):
         stats["candidates"] += 1
         w = np.cov(rng.standard_normal((n, len(items))) @ chol.T, rowvar=False)
         w = np.where(block, dcov, w)
+        # the K.2 items share their marker's sampling error outside their
+        # block: the congeneric ratio holds in the sample, not only in the
+        # population (a two-item factor's loading is identified only there)
+        for item, marker in pairs:
+            i, m = items.index(item), items.index(marker)
+            off = ~block[i]
+            w[i, off] = dcov[i, off] + ratio[item] * (w[m, off] - dcov[m, off])
+            w[off, i] = w[i, off]
         if np.linalg.eigvalsh(w).min() <= 1e-6 or not _proxy_ok(w, items, t):
             continue
         ok = _fit_ok(mvn_exact(w, n, rng), items, t)
@@ -699,6 +711,7 @@ def _generate_cs2019(seed: int, targets: Mapping[str, Any]) -> tuple[pd.DataFram
     if sum(by_org.values()) != n_valid or n_valid + n_rejected != n_returned:
         raise ValueError("published screening funnel is inconsistent: "
                          f"valid {by_org} vs {n_valid}, {n_valid}+{n_rejected} vs {n_returned}")
+    t = _resolve_calibration(t, pub)
     inv = t["invalid"]
     if inv["missing"] + inv["straightline"] != n_rejected or sum(inv["by_org"].values()) != n_rejected:
         raise ValueError(f"synth_targets cs2019.invalid must describe {n_rejected} questionnaires")
@@ -800,6 +813,17 @@ def _generate_cs2019(seed: int, targets: Mapping[str, Any]) -> tuple[pd.DataFram
         "acceptance": {**t["acceptance"], **draw_stats},
     }
     return df, meta
+
+
+def _resolve_calibration(t: Mapping[str, Any], pub: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace the published keys of ``calibration`` by their values."""
+    t = dict(t)
+    cal = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in t["calibration"].items()}
+    for group, field in (("alpha", "scales"), ("loadings", "values")):
+        cal[group][field] = {k: (float(pub[v]["value"]) if isinstance(v, str) else float(v))
+                             for k, v in cal[group][field].items()}
+    t["calibration"] = cal
+    return t
 
 
 def _fill_section_b(df: pd.DataFrame, shares: Mapping[str, Mapping[int, float]],
@@ -1012,6 +1036,8 @@ def generate(wave: str, seed: int | None = None, targets: Mapping[str, Any] | No
         seed = params.get("seed")
         if seed is None:
             raise ValueError("seed: none given and params.yaml synth.seed is not set")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     targets_path = paths.resolve(params.get("targets", "models/synth_targets.yaml"))
     if targets is None:
         targets = load_targets(targets_path)
