@@ -625,6 +625,7 @@ def analyze_sem_wave(wave: str, data: pd.DataFrame, cb: Any, results: Path,
         res = fit(paths.resolve(sem_p["model"]), data, likelihood=lik, missing=miss)
         B = int(boot_p.get("B", 5000))
         boot = bootstrap(res, B=B, seed=boot_p.get("seed"), level=boot_p.get("level", 0.95),
+                         drop_inadmissible=bool(boot_p.get("drop_inadmissible", False)),
                          progress=False, attach=False) if B > 0 else None
     sec = SectionWriter(results, "structural", "Structural model (Table K.2)")
     if not res.admissible:
