@@ -146,3 +146,40 @@ def test_warm_start_reproduces_estimates():
     res2 = fit(ref["model"], data, start=res.theta)
     np.testing.assert_allclose(res2.theta, res.theta, atol=1e-6)
     assert res2.iterations <= 3
+
+
+@pytest.mark.parametrize("case", ["poldem", "hs_fiml", "mediator_single"])
+def test_analytic_hessian_equals_numerical(case):
+    """Invariant: the analytic Hessian equals central differences of the analytic gradient,
+    at the optimum and away from it (relative 1e-6)."""
+    _, res = _fitted(case)
+    est, st = res.estimator, res.stats
+    rng = np.random.default_rng(1)
+    for theta in (res.theta, res.theta * (1 + 0.05 * rng.standard_normal(len(res.theta)))):
+        H = est.hessian(theta, st)
+        Hn = 2 * est.numerical_observed_information(theta, st, h=1e-6)
+        assert np.abs(H - Hn).max() < 1e-6 * np.abs(Hn).max()
+
+
+def test_equality_constraint_operator_equals_shared_label():
+    """``a == b`` between two labels gives lavaan's shared-label fit (hs_equal)."""
+    ref, res = _fitted("hs_equal")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    model = ("visual =~ x1 + a*x2 + b*x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
+             "a == b")
+    res2 = fit(model, data)
+    assert res2.npar == res.npar and res2.df == res.df
+    assert res2.chisq == pytest.approx(res.chisq, rel=1e-8)
+
+
+def test_intercepts_in_syntax_give_a_saturated_mean_structure():
+    """``x1 ~ 1`` switches the mean structure on; with free intercepts the means are
+    saturated: chisq and df as without means, intercepts = sample means (as lavaan)."""
+    ref, res = _fitted("hs_normal")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    res2 = fit(ref["model"] + "\nx1 ~ 1", data)
+    assert res2.meanstructure and res2.npar == res.npar + 9 and res2.df == res.df
+    assert res2.chisq == pytest.approx(res.chisq, rel=1e-7)
+    ints = res2.parameters.query("op == '~1' and lhs.str.startswith('x')")
+    np.testing.assert_allclose(ints["est"], data[[f"x{i}" for i in range(1, 10)]].mean(),
+                               atol=1e-6)
