@@ -144,7 +144,10 @@ def mardia(X: Any) -> dict[str, float]:
 
 
 def describe_values(x: Any) -> dict[str, float]:
-    """Every univariate statistic of one variable (missing values excluded)."""
+    """Every univariate statistic of one variable (missing values excluded).
+
+    In R: ``psych::describe(x, type = 2)`` plus ``shapiro.test(x)``.
+    """
     a = _clean(x)
     n = len(a)
     sk, se_sk = spss_skewness(a)
@@ -166,6 +169,8 @@ def construct_scores(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]]
     Reverse-keyed items are reflected as ``min + max - x`` first.  A score is
     NaN when fewer than ``min_share`` of its items are answered (default 1.0:
     every item, as SPSS ``MEAN.k`` with k = all items).
+
+    In R: ``psych::scoreItems(keys, x, totals = FALSE, impute = "none")``.
     """
     if not 0 < min_share <= 1:
         raise ValueError(f"min_share must lie in (0, 1], not {min_share!r}")
@@ -197,6 +202,8 @@ def response_distribution(data: pd.DataFrame, items: Sequence[str],
     percent of all respondents, valid percent of those who answered); the
     code ``"missing"`` counts unanswered items.  Codes that nobody chose are
     listed with count 0 when *codes* gives the full code list.
+
+    In R: ``table(factor(x, levels = codes), useNA = "always")``.
     """
     rows = []
     n = len(data)

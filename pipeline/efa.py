@@ -110,6 +110,9 @@ def check_items(data: pd.DataFrame, items: Sequence[str] | None = None, *,
     Raises :class:`DataValidationError` naming the column (and rows) for:
     unknown columns, non-numeric cells, infinite values, columns with fewer
     than *min_answers* answers, and constant columns.  NaN stays NaN.
+
+    In R: no equivalent (``psych::alpha`` drops constant items with a warning;
+    ``psych::fa`` stops on NA correlations).
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
@@ -631,6 +634,8 @@ def rotate(L: np.ndarray, rotation: str, style: str = "fa"
     ``stats::promax``, order by ``diag(L'L)``).
 
     Returns rotated loadings and Phi (None for orthogonal rotations).
+
+    In R: the rotation step of ``psych::fa`` / ``psych::principal``.
     """
     if style not in ("fa", "principal"):
         raise ValueError(f"style must be 'fa' or 'principal', not {style!r}")

@@ -289,6 +289,8 @@ def fornell_larcker(ave: Mapping[str, float] | pd.Series,
     exceeds all its correlations.
 
     Reference: Fornell & Larcker (1981) J Marketing Res 18, 39-50.
+
+    In R: ``sqrt(semTools::AVE(fit))`` against ``lavInspect(fit, "cor.lv")``.
     """
     ave = pd.Series(ave, dtype=float)
     names = list(ave.index)
@@ -339,7 +341,10 @@ def htmt(R: pd.DataFrame, constructs: Mapping[str, Sequence[str]],
 # scales and reversal
 # --------------------------------------------------------------------------
 def parse_scale(spec: str | Sequence[str]) -> tuple[list[str], list[str]]:
-    """``"-A1,A2,A3"`` or ``["-A1", "A2"]`` -> (items, reverse-keyed items)."""
+    """``"-A1,A2,A3"`` or ``["-A1", "A2"]`` -> (items, reverse-keyed items).
+
+    In R: the ``keys`` convention of ``psych::make.keys`` / ``scoreItems``.
+    """
     parts = spec.split(",") if isinstance(spec, str) else list(spec)
     items, rev = [], []
     for p in (s.strip() for s in parts):
@@ -360,6 +365,8 @@ def reverse_items(data: pd.DataFrame, reverse: Iterable[str], min_score: float,
 
     Values outside [min_score, max_score] are an error (a wrong range would
     silently produce nonsense).
+
+    In R: ``psych::reverse.code(keys, x, mini, maxi)``.
     """
     out = data.copy()
     if not max_score > min_score:

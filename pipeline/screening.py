@@ -69,7 +69,10 @@ DEFAULTS: dict[str, Any] = {
 # --------------------------------------------------------------------------
 def longest_run(values: Sequence[Any]) -> int:
     """Length of the longest run of identical consecutive non-missing answers
-    (a missing answer breaks a run)."""
+    (a missing answer breaks a run).
+
+    In R: ``careless::longstring(x)`` (``max(rle(x)$lengths)``).
+    """
     best = cur = 0
     prev = object()
     for v in values:
@@ -83,7 +86,10 @@ def longest_run(values: Sequence[Any]) -> int:
 
 
 def straightlined(values: Sequence[Any], min_items: int = 2) -> bool:
-    """True when at least *min_items* answers are given and all are identical."""
+    """True when at least *min_items* answers are given and all are identical.
+
+    In R: ``length(unique(na.omit(x))) == 1``.
+    """
     a = pd.Series(list(values), dtype=float).dropna()
     return len(a) >= min_items and a.nunique() == 1
 
@@ -121,7 +127,10 @@ def mahalanobis(X: Any) -> tuple[np.ndarray, int]:
 def funnel(distributed: int | None, returned: int, valid: int) -> dict[str, Any]:
     """distributed -> returned -> valid, with the response rate (valid /
     distributed, the thesis's definition: 100 / 150 = 66.7%) and the return
-    rate (returned / distributed)."""
+    rate (returned / distributed).
+
+    In R: no package function; ``valid / distributed``.
+    """
     out: dict[str, Any] = {"distributed": distributed, "returned": int(returned),
                            "excluded": int(returned - valid), "valid": int(valid)}
     if distributed:
@@ -197,7 +206,7 @@ class ScreeningResult:
                 + f"; {f['excluded']} excluded; {f['valid']} valid")
         if f.get("response_rate") is not None:
             head += f"; response rate {f['response_rate']:.1%}"
-        lines = [head]
+        lines = [head, f"  raw N = {self.n_raw}, clean N = {self.n_clean}"]
         for rule, n in self.reason_counts().items():
             lines.append(f"  {rule}: {n}")
         n_out = int(self.report["mahalanobis_outlier"].sum())
@@ -284,6 +293,9 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
     Returns
     -------
     ScreeningResult
+
+    In R: no single equivalent; ``careless::longstring``, ``stats::mahalanobis``
+    and ``duplicated`` cover parts of it.
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
