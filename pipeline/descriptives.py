@@ -170,7 +170,8 @@ def construct_scores(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]]
     NaN when fewer than ``min_share`` of its items are answered (default 1.0:
     every item, as SPSS ``MEAN.k`` with k = all items).
 
-    In R: ``psych::scoreItems(keys, x, totals = FALSE, impute = "none")``.
+    In R: ``rowMeans(x_keyed)`` (min_share = 1); ``psych::scoreItems(keys, x,
+    impute = "none")`` averages whatever items were answered.
     """
     if not 0 < min_share <= 1:
         raise ValueError(f"min_share must lie in (0, 1], not {min_share!r}")
