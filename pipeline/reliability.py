@@ -454,16 +454,19 @@ class ReliabilityResult:
     """Reliability of several scales."""
     scales: dict[str, ScaleReliability]
     missing: str
+    #: alpha at or above this is reported as acceptable (thesis: 0.6, line 706)
+    threshold: float = 0.7
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON of ``python -m pipeline reliability``."""
-        return {"missing": self.missing,
+        return {"missing": self.missing, "alpha_threshold": self.threshold,
                 "scales": {k: v.to_dict() for k, v in self.scales.items()}}
 
     def to_frame(self) -> pd.DataFrame:
         rows = [{"scale": s.name, "n_items": len(s.items), "n": s.n, "missing": s.missing,
                  "alpha": s.alpha, "alpha_std": s.alpha_std, "ci_lower": s.ci_lower,
-                 "ci_upper": s.ci_upper, "omega": s.omega, "status": s.status}
+                 "ci_upper": s.ci_upper, "omega": s.omega, "status": s.status,
+                 "alpha_ok": None if s.alpha is None else bool(s.alpha >= self.threshold)}
                 for s in self.scales.values()]
         return pd.DataFrame(rows).set_index("scale")
 
@@ -566,10 +569,16 @@ def scale_reliability(data: pd.DataFrame, items: Sequence[str], reverse: Iterabl
 def reliability(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]], *,
                 missing: str = "pairwise", min_score: float | None = None,
                 max_score: float | None = None, reverse: Iterable[str] = (),
-                level: float = 0.95, file: str | None = None) -> ReliabilityResult:
+                level: float = 0.95, threshold: float = 0.7, omega_factors: int = 1,
+                file: str | None = None) -> ReliabilityResult:
     """Reliability of several scales given as ``{name: "-A1,A2,A3"}`` or
     ``{name: ["-A1", "A2"]}`` (a leading '-' marks a reverse-keyed item;
-    *reverse* adds more reverse-keyed item names, e.g. from a codebook)."""
+    *reverse* adds more reverse-keyed item names, e.g. from a codebook).
+    *threshold* marks alpha as acceptable in ``to_frame()`` (the thesis
+    uses 0.6, line 706; 0.7 is Nunnally's convention).
+
+    In R: ``psych::alpha`` per scale.
+    """
     extra = set(reverse)
     out = {}
     for name, spec in scales.items():
@@ -577,8 +586,8 @@ def reliability(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]], *
         rev = rev + [i for i in items if i in extra and i not in rev]
         out[name] = scale_reliability(data, items, rev, name=name, missing=missing,
                                       min_score=min_score, max_score=max_score,
-                                      level=level, file=file)
-    return ReliabilityResult(out, missing)
+                                      level=level, omega_factors=omega_factors, file=file)
+    return ReliabilityResult(out, missing, float(threshold))
 
 
 def reliability_by_group(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]],
@@ -602,7 +611,7 @@ def reliability_by_group(data: pd.DataFrame, scales: Mapping[str, str | Sequence
 def reliability_from_codebook(data: pd.DataFrame, codebook: Any, *,
                               missing: str = "pairwise",
                               constructs: Sequence[str] | None = None,
-                              file: str | None = None) -> ReliabilityResult:
+                              file: str | None = None, **kwargs: Any) -> ReliabilityResult:
     """Reliability of every construct of a :class:`pipeline.codebook.Codebook`
     (``codebook.constructs``, ``codebook.reverse_keyed``; the response range
     for reversal from the items' codes)."""
@@ -621,7 +630,7 @@ def reliability_from_codebook(data: pd.DataFrame, codebook: Any, *,
     if codes:
         lo, hi = min(codes), max(codes)
     return reliability(data, {k: list(v) for k, v in cons.items()}, missing=missing,
-                       min_score=lo, max_score=hi, reverse=rev, file=file)
+                       min_score=lo, max_score=hi, reverse=rev, file=file, **kwargs)
 
 
 # --------------------------------------------------------------------------
@@ -760,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.set_defaults(missing=cfg["missing"])
     args = ap.parse_args(argv)
     level = float(cfg.get("ci_level", 0.95))
+    extra = {"threshold": float(cfg.get("alpha_threshold", 0.7)),
+             "omega_factors": int(cfg.get("omega_factors", 1))}
     scales = {}
     for s in args.scale:
         if "=" not in s:
@@ -772,7 +783,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = reliability(df, scales, missing=args.missing, min_score=args.min_score,
-                          max_score=args.max_score, level=level, file=str(args.data))
+                          max_score=args.max_score, level=level, file=str(args.data), **extra)
     print(res.summary())
     for w in caught:  # already recorded on the result; shown once here
         if not issubclass(w.category, (ReverseKeyedItemWarning, NotEstimableWarning)):

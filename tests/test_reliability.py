@@ -314,3 +314,13 @@ def test_constant_item_within_a_group_is_an_error_naming_item_and_group():
     with pytest.raises(DataValidationError, match="within org = 'akimat'.*constant item") as ei:
         RL.reliability_by_group(df, {"visual": "x1,x2,x3"}, "org")
     assert ei.value.columns == ["x2"]
+
+
+def test_alpha_threshold_flag():
+    res = RL.reliability(BFI, {"A": "-A1,A2,A3,A4,A5", "O": "O1,-O2,O3,O4,-O5"},
+                         min_score=1, max_score=6, threshold=0.65)
+    t = res.to_frame()
+    # psych: A 0.703, O 0.600 (pairwise)
+    assert t.loc["A", "alpha_ok"] and not t.loc["O", "alpha_ok"]
+    assert t.loc["O", "alpha"] == pytest.approx(ALPHA["O_pairwise"]["raw_alpha"], abs=1e-12)
+    assert res.to_dict()["alpha_threshold"] == 0.65
