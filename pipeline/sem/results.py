@@ -29,7 +29,7 @@ from ..exceptions import (ConvergenceWarning, DataValidationError, HeywoodCaseWa
                           NotPositiveDefiniteWarning)
 from .estimate import Estimator, SampleStats, fiml_logl, sample_stats, single_thread_blas
 from .model import SEMModel
-from .syntax import ParsedModel, lavaanify
+from .syntax import ParsedModel, lavaanify, parse_model
 
 __all__ = ["SEMResult", "fit", "build_model", "prepare_data", "PARAM_COLUMNS"]
 
@@ -437,7 +437,8 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     else:
         text = model if isinstance(model, ParsedModel) else _read_model_text(model)
         model_text = text.text if isinstance(text, ParsedModel) else text
-        has_int = "~1" in model_text.replace(" ", "")
+        text = text if isinstance(text, ParsedModel) else parse_model(text)
+        has_int = any(f.op == "~1" for f in text.formulas)
         ms = (missing == "fiml" or has_int) if meanstructure is None else bool(meanstructure)
         if missing == "fiml":
             ms = True

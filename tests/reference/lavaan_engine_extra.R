@@ -103,3 +103,45 @@ out <- list(
 )
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE, matrix = "rowmajor"),
            file.path(out_dir, "lavaan_engine_fixedx.json"))
+
+# ---------------------------------------------------------------------------
+# Syntax variants on HolzingerSwineford1939 (sem() defaults): free markers
+# with fixed latent variances, fixed loadings, a cross-loading, a
+# second-order factor, structural paths, start(), a fixed covariance.
+variants <- list(
+  one_factor = 'g =~ x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9',
+  std_lv = 'visual =~ NA*x1 + x2 + x3
+            textual =~ NA*x4 + x5 + x6
+            visual ~~ 1*visual
+            textual ~~ 1*textual',
+  cross = 'visual =~ x1 + x2 + x3 + x9
+           textual =~ x4 + x5 + x6
+           speed =~ x7 + x8 + x9',
+  second_order = 'visual =~ x1 + x2 + x3
+                  textual =~ x4 + x5 + x6
+                  speed =~ x7 + x8 + x9
+                  g =~ visual + textual + speed',
+  structural = 'visual =~ x1 + x2 + x3
+                textual =~ x4 + x5 + x6
+                speed =~ x7 + x8 + x9
+                speed ~ visual + textual
+                x1 ~~ x9',
+  fixed_values = 'visual =~ x1 + 0.5*x2 + start(0.8)*x3
+                  textual =~ x4 + x5 + x6
+                  visual ~~ 0*textual
+                  x5 ~~ x6',
+  orth_obs = 'x9 ~ x1 + x4
+              x1 ~~ x4'
+)
+vres <- list()
+for (nm in names(variants)) {
+  f <- sem(variants[[nm]], data = hs)
+  pe <- parameterEstimates(f, standardized = TRUE)
+  vres[[nm]] <- list(model = variants[[nm]],
+                     call = "sem(model, data = HolzingerSwineford1939)",
+                     nobs = lavInspect(f, "nobs"),
+                     fit = as.list(fitMeasures(f, c("npar", "chisq", "df", "cfi", "rmsea", "srmr", "logl", "gfi"))),
+                     parameters = pe[, c("lhs", "op", "rhs", "est", "se", "std.all")])
+}
+writeLines(toJSON(vres, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
+           file.path(out_dir, "lavaan_engine_variants.json"))
