@@ -566,7 +566,8 @@ def _fit_ok(x: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool |
     margin; every standardized loading >= ``min_std_loading``; H1-H4 (the
     direct paths of the supported factors on the dependent) positive with
     p < ``alpha_level``; the weakest factor's standardized path the
-    smallest.  Returns ``None`` when :func:`pipeline.sem.fit` is unavailable.
+    smallest (and positive with ``weakest_positive``: H5 says "less
+    positively related").  Returns ``None`` when :func:`pipeline.sem.fit` is unavailable.
     """
     import warnings
     cal, acc = t["calibration"], t["acceptance"]
@@ -596,6 +597,8 @@ def _fit_ok(x: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool |
         if not (reg.loc[f, "est"] > 0 and reg.loc[f, "pvalue"] < hyp["alpha_level"]):
             return False
     weakest = reg.loc[hyp["weakest"], "std.all"]
+    if hyp.get("weakest_positive", False) and not weakest > 0:
+        return False                       # H5: "less positively related"
     return bool(all(reg.loc[f, "std.all"] > weakest for f in hyp["supported"]))
 
 
@@ -635,11 +638,12 @@ def _draw_section_c(sigma: np.ndarray, n: int, items: Sequence[str], cuts: Mappi
     markers = {it.rstrip("0123456789"): it for it in t["calibration"]["loadings"]["markers"]}
     pairs = [(it, markers[it.rstrip("0123456789")]) for it in t["calibration"]["loadings"]["values"]]
     ratio = {it: _loading_ratio(dcov, items, it, m) for it, m in pairs}
+    noise = float(acc.get("noise_scale", 1.0))
     stats: dict[str, Any] = {"candidates": 0, "samples": 0, "fit_checked": True}
     for _ in range(int(acc["max_candidates"])):
         stats["candidates"] += 1
         w = np.cov(rng.standard_normal((n, len(items))) @ chol.T, rowvar=False)
-        w = np.where(block, dcov, w)
+        w = np.where(block, dcov, dcov + noise * (w - dcov))
         # the K.2 items share their marker's sampling error outside their
         # block: the congeneric ratio holds in the sample, not only in the
         # population (a two-item factor's loading is identified only there)

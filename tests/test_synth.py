@@ -249,6 +249,7 @@ def test_cs2019_hypotheses_supported_resources_weakest(sem_fit, targets):
         assert reg.loc[f, "est"] > 0 and reg.loc[f, "pvalue"] < hyp["alpha_level"], f
     others = [reg.loc[f, "std.all"] for f in hyp["supported"]]
     assert reg.loc[hyp["weakest"], "std.all"] < min(others)
+    assert reg.loc[hyp["weakest"], "est"] > 0          # H5: "less positively related"
 
 
 def test_cs2019_agreement_skew_and_no_valid_straightliner(cs2019_screen):
