@@ -66,7 +66,7 @@ from .reports import SectionWriter
 __all__ = [
     "analyze_org_wave", "analyze_citizens_wave", "grouped_counts", "suppressed_distribution",
     "answer_shares", "top_answer_table", "fit_table", "published_counts",
-    "published_text_percentages", "nonempty", "TAG_RE",
+    "published_text_percentages", "nonempty", "survey_scope", "TAG_RE",
 ]
 
 MISSING_LABEL = "No answer"
@@ -304,6 +304,53 @@ def fit_table(measures: pd.Series, thresholds: Mapping[str, Sequence[Any]]) -> p
 
 
 # -------------------------------------------------------- published keys
+def survey_scope(data: pd.DataFrame, units: Mapping[str, Mapping[str, str | None]], *,
+                 group: str = "org", column: str = "authority") -> pd.DataFrame:
+    """Respondents per organization and unit type (Table 6, line 699).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Respondent-level data with *group* and *column* (the public
+        authority, free text from a drop-down list).
+    units : mapping
+        ``{group: {unit: regex or None}}``: a respondent belongs to the first
+        unit whose regular expression (case-insensitive) matches *column*;
+        the unit with ``None`` takes the rest (``params.yaml``
+        ``comparison.scope_units``).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``group unit n``; unmatched respondents of a group without a
+        ``None`` unit are counted under unit ``"unclassified"``.
+
+    In R: ``table(d$org, unit)``.
+    """
+    for name in (group, column):
+        if name not in data.columns:
+            raise ValueError(f"data: has no column {name!r}")
+    rows = []
+    for g, spec in units.items():
+        sub = data[data[group] == g]
+        text = sub[column].fillna("").astype(str)
+        left = pd.Series(True, index=sub.index)
+        rest = None
+        for unit, rx in spec.items():
+            if rx is None:
+                rest = unit
+                continue
+            try:
+                hit = text.str.contains(rx, case=False, regex=True) & left
+            except re.error as exc:
+                raise ValueError(f"units: bad regular expression {rx!r} for {g}.{unit}: {exc}") \
+                    from None
+            rows.append({"group": g, "unit": unit, "n": int(hit.sum())})
+            left &= ~hit
+        rows.append({"group": g, "unit": rest or "unclassified", "n": int(left.sum())})
+    return pd.DataFrame(rows, columns=["group", "unit", "n"])
+
+
 def _targets(wave: str, instrument: str) -> dict[str, Any] | None:
     from .synth import load_targets
     try:
@@ -500,7 +547,18 @@ def analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path
         computed.update(text)
         computed.update(_demographic_text_keys(data, targets["demographic_codes"], published,
                                                f"{wave}.text", "org", text))
-    _org_profile(data, codebook, results, groups, k, targets)
+    table6 = _published(["table6_surveys.yaml"]) if (paths.DATA_PUBLISHED
+                                                      / "table6_surveys.yaml").exists() else {}
+    scope = None
+    if prm.get("scope_units") and "authority" in data.columns:
+        scope = survey_scope(data, prm["scope_units"])
+        for r in scope.itertuples():
+            key = f"{wave}.table6.n.{r.group}.{r.unit}"
+            if key in table6:
+                computed[key] = r.n
+    if f"{wave}.table6.n.total" in table6:
+        computed[f"{wave}.table6.n.total"] = int(len(data))
+    _org_profile(data, codebook, results, groups, k, targets, scope)
     _org_distributions(data, codebook, results, groups, k, prm)
     _org_reliability(data, codebook, results, groups, prm)
     _org_comparison(data, codebook, results, groups, prm)
@@ -521,7 +579,7 @@ def _stack(tables: Mapping[str, pd.DataFrame], names: Sequence[str]) -> pd.DataF
 
 
 def _org_profile(data: pd.DataFrame, codebook: Any, results: Path, groups: list, k: int,
-                 targets: Mapping[str, Any] | None) -> None:
+                 targets: Mapping[str, Any] | None, scope: pd.DataFrame | None = None) -> None:
     w = SectionWriter(results, "profile", "Respondent profiles (Tables 14 and 16)")
     cols = _demographic_columns(codebook, targets, "demographic_codes")
     tables, notes = {}, set()
@@ -544,6 +602,17 @@ def _org_profile(data: pd.DataFrame, codebook: Any, results: Path, groups: list,
           "line 1136; Table 16: akimat, line 1378).")
     w.table("demographics", table, caption="Tables 14 and 16 - Profile of survey respondents "
             "by organization", note=" ".join(sorted(notes)), digits=1)
+    if scope is not None and len(scope):
+        parts, snotes = {}, set()
+        for g, sub in scope.groupby("group", sort=False):
+            d, sup = suppressed_distribution(sub.set_index("unit")[["n"]], k)
+            parts[g] = d
+            if sup.note:
+                snotes.add(sup.note)
+        st = pd.concat(parts, names=["Organization", "Unit"])
+        w.table("scope", st, caption="Survey scope by unit (Table 6, line 699): respondents per "
+                "type of unit, classified from the public authority named (params.yaml "
+                "comparison.scope_units)", note=" ".join(sorted(snotes)), digits=1)
     w.close()
 
 
@@ -565,7 +634,8 @@ def _org_distributions(data: pd.DataFrame, codebook: Any, results: Path, groups:
         top_disp, top_int = top_answer_table(data, cons_named, "org", groups, prm["top_codes"], k)
         pos_disp, pos_int = top_answer_table(data, cons_named, "org", groups,
                                              prm["positive_codes"], k)
-        disp = pd.concat({"top answers %": top_disp, "positive answers %": pos_disp}, axis=1)
+        disp = pd.concat([top_disp.add_suffix(" top %"), pos_disp.add_suffix(" positive %")],
+                         axis=1)
         disp.index.name = "Factor"
         w.text("**Top answers** are the answers with the maximum score, code "
                + "/".join(map(str, prm["top_codes"])) + " (\"I totally agree\"), among all "
@@ -858,6 +928,11 @@ def analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results:
         computed.update(published_counts(data, targets["demographics"],
                                          targets["demographics_prefix"], "", published))
         computed.update(published_text_percentages(data, targets.get("targets", []), published))
+    if (paths.DATA_PUBLISHED / "table6_surveys.yaml").exists():
+        table6 = _published(["table6_surveys.yaml"])
+        for key in (f"{wave}.table6.n.total", f"{wave}.table6.n.total_row"):
+            if key in table6:
+                computed[key] = int(len(data))
     demo = _demographic_columns(codebook, targets, "demographics")
 
     # ---- profile (Table 17)

@@ -19,7 +19,7 @@ from pipeline.comparison import p_adjust
 from pipeline.privacy import default_k, redact_wave
 from pipeline.study_org import (analyze_citizens_wave, analyze_org_wave, answer_shares,
                                 fit_table, grouped_counts, published_text_percentages,
-                                suppressed_distribution)
+                                suppressed_distribution, survey_scope)
 from pipeline.synth import load_targets, published_values
 
 K = default_k()
@@ -119,6 +119,32 @@ def test_table_17_counts_reproduced_exactly(cit):
     assert off == {"citizens2020.table17.occupation.entrepreneur.pct"}
 
 
+def test_table_6_scope_reproduced_exactly(org, cit):
+    """Table 6 (line 699): 19 + 149 ACSA, 44 + 59 akimat, 109 residents."""
+    pub = _published("table6_surveys.yaml")
+    keys = [k for k in pub if k.startswith(("cs2020.", "citizens2020."))]
+    assert len(keys) == 7
+    for key in keys:
+        got = org["computed"].get(key, cit["computed"].get(key))
+        assert got == pub[key]["value"], key
+    df, _ = _read(org["results"], "profile", "scope")
+    assert df.loc[("akimat", "apparatus"), "n"] == "44"
+
+
+def test_survey_scope_rules():
+    d = pd.DataFrame({"org": ["A"] * 4 + ["B"] * 2,
+                      "authority": ["X central apparatus", "Dept 1", "Dept 2", None,
+                                    "Apparatus of the Akim", "Division"]})
+    s = survey_scope(d, {"A": {"central": "central", "territorial": None},
+                         "B": {"apparatus": "^apparatus"}}).set_index(["group", "unit"])["n"]
+    assert s[("A", "central")] == 1 and s[("A", "territorial")] == 3
+    assert s[("B", "apparatus")] == 1 and s[("B", "unclassified")] == 1
+    with pytest.raises(ValueError, match="regular expression"):
+        survey_scope(d, {"A": {"x": "("}})
+    with pytest.raises(ValueError, match="authority"):
+        survey_scope(d.drop(columns="authority"), {"A": {"x": None}})
+
+
 def test_text_percentages_recomputed(org, cit):
     t = load_targets()
     pub = _published("text_cs2020_percentages.yaml", "text_citizens_percentages.yaml")
@@ -149,7 +175,7 @@ def test_text_percentages_recomputed(org, cit):
 # ------------------------------------------------------------ manifests
 def test_manifests_have_the_expected_items(org, cit):
     expect = {
-        (org["results"], "profile"): (["demographics"], []),
+        (org["results"], "profile"): (["demographics", "scope"], []),
         (org["results"], "distributions"): (["top_answers", "items", "factors", "open_answers"],
                                             ["top_answers", "factor_L", "factor_S", "factor_HC",
                                              "factor_O", "factor_R"]),
@@ -274,9 +300,10 @@ def test_reliability_and_cfa(org):
 
 
 def test_top_answers_table_matches_computed(org):
-    df = pd.read_csv(org["results"] / "distributions" / "top_answers.csv", header=[0, 1],
-                     index_col=0)
-    assert float(df.loc["Leadership", ("top answers %", "ACSA")]) == pytest.approx(
+    df = pd.read_csv(org["results"] / "distributions" / "top_answers.csv", index_col=0)
+    assert list(df.columns) == ["ACSA top %", "akimat top %", "ACSA positive %",
+                                "akimat positive %"]
+    assert float(df.loc["Leadership", "ACSA top %"]) == pytest.approx(
         round(org["computed"]["cs2020.text.ACSA.factor.L.top.pct"], 1))
 
 
