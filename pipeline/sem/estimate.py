@@ -93,11 +93,12 @@ def _patterns(X: np.ndarray) -> list[Pattern]:
 
 
 def em_saturated(X: np.ndarray, patterns: list[Pattern] | None = None, *,
-                 tol: float = 1e-11, maxiter: int = 5000):
+                 tol: float = 1e-10, maxiter: int = 10000):
     """EM estimate of the saturated mean and covariance under MAR.
 
     Returns ``(mean, cov, logl, n_iter)``; ``logl`` is the observed-data
-    log-likelihood at the estimate.
+    log-likelihood at the estimate.  Stops when no element of the mean or
+    covariance changes by more than *tol*.
 
     In R: ``lavaan:::lav_mvnorm_missing_h1_estimate_moments``.
     """
@@ -105,51 +106,55 @@ def em_saturated(X: np.ndarray, patterns: list[Pattern] | None = None, *,
     n, p = X.shape
     mu = np.nanmean(X, axis=0)
     sig = np.diag(np.nanvar(X, axis=0))
-    prev = -np.inf
-    for it in range(maxiter):
+    allv = np.arange(p)
+    prep = []
+    for pat in pats:
+        o = pat.obs
+        mis = np.setdiff1d(allv, o)
+        prep.append((pat, o, mis, np.ix_(mis, o), np.ix_(mis, mis), np.ix_(o, mis),
+                     pat.cov + np.outer(pat.mean, pat.mean)))
+    it = 0
+    for it in range(1, maxiter + 1):
         T1 = np.zeros(p)
         T2 = np.zeros((p, p))
-        for pat in pats:
-            o = pat.obs
-            mis = np.setdiff1d(np.arange(p), o)
-            if len(mis) == 0:
-                T1 += pat.n * pat.mean
-                T2 += pat.n * (pat.cov + np.outer(pat.mean, pat.mean))
-                continue
-            Soo = sig[np.ix_(o, o)]
-            Smo = sig[np.ix_(mis, o)]
-            Bk = linalg.solve(Soo, Smo.T, assume_a="pos").T      # m x o
-            resid = sig[np.ix_(mis, mis)] - Bk @ Smo.T
-            # E[x_m | x_o] = mu_m + Bk (x_o - mu_o), per case via pattern sums
+        for pat, o, mis, ix_mo, ix_mm, ix_om, xo_cross in prep:
             xo_mean = pat.mean
-            xo_cross = pat.cov + np.outer(pat.mean, pat.mean)    # E over cases of x_o x_o'
+            if len(mis) == 0:
+                T1 += pat.n * xo_mean
+                T2 += pat.n * xo_cross
+                continue
+            Smo = sig[ix_mo]
+            Bk = np.linalg.solve(sig[pat.ix], Smo.T).T          # m x o regression weights
+            resid = sig[ix_mm] - Bk @ Smo.T
             c0 = mu[mis] - Bk @ mu[o]
             em_mean = c0 + Bk @ xo_mean
-            t1 = np.zeros(p)
+            t1 = np.empty(p)
             t1[o] = xo_mean
             t1[mis] = em_mean
-            t2 = np.zeros((p, p))
-            t2[np.ix_(o, o)] = xo_cross
-            mo = np.outer(c0, xo_mean) + Bk @ xo_cross               # E[x_m x_o']
-            t2[np.ix_(mis, o)] = mo
-            t2[np.ix_(o, mis)] = mo.T
-            mm = (np.outer(c0, c0) + np.outer(c0, xo_mean) @ Bk.T + Bk @ np.outer(xo_mean, c0)
+            mo = np.outer(c0, xo_mean) + Bk @ xo_cross           # E[x_m x_o']
+            Bx = Bk @ xo_mean
+            mm = (np.outer(c0, c0) + np.outer(c0, Bx) + np.outer(Bx, c0)
                   + Bk @ xo_cross @ Bk.T + resid)
-            t2[np.ix_(mis, mis)] = mm
             T1 += pat.n * t1
-            T2 += pat.n * t2
-        mu = T1 / n
-        sig = T2 / n - np.outer(mu, mu)
-        sig = (sig + sig.T) / 2
-        ll = fiml_logl(pats, sig, mu)
-        if abs(ll - prev) < tol * max(1.0, abs(ll)):
-            return mu, sig, ll, it + 1
-        prev = ll
-    return mu, sig, ll, maxiter
+            T2[pat.ix] += pat.n * xo_cross
+            T2[ix_mo] += pat.n * mo
+            T2[ix_om] += pat.n * mo.T
+            T2[ix_mm] += pat.n * mm
+        mu_new = T1 / n
+        sig_new = T2 / n - np.outer(mu_new, mu_new)
+        sig_new = (sig_new + sig_new.T) / 2
+        change = max(np.abs(mu_new - mu).max(), np.abs(sig_new - sig).max())
+        mu, sig = mu_new, sig_new
+        if change < tol:
+            break
+    return mu, sig, fiml_logl(pats, sig, mu), it
 
 
 def fiml_logl(patterns: list[Pattern], Sigma: np.ndarray, mu: np.ndarray) -> float:
-    """Observed-data log-likelihood summed over missingness patterns."""
+    """Observed-data log-likelihood summed over missingness patterns.
+
+    In R: ``lavaan:::lav_mvnorm_missing_loglik_samplestats``.
+    """
     ll = 0.0
     for pat in patterns:
         o = pat.obs
@@ -168,7 +173,14 @@ def fiml_logl(patterns: list[Pattern], Sigma: np.ndarray, mu: np.ndarray) -> flo
 
 def sample_stats(X: np.ndarray, *, likelihood: str = "normal", missing: str = "listwise",
                  em: bool = True) -> SampleStats:
-    """Sample moments of a data matrix (rows cases, columns in model order)."""
+    """Sample moments of a data matrix (rows cases, columns in model order).
+
+    Divisor N (``likelihood="normal"``) or N - 1 (``"wishart"``); under
+    ``missing="fiml"`` the missingness patterns and the EM estimate of the
+    saturated model (``em=False`` skips EM, e.g. in bootstrap draws).
+
+    In R: ``lavInspect(fit, "sampstat")``.
+    """
     n, p = X.shape
     if missing == "fiml":
         pats = _patterns(X)

@@ -133,7 +133,13 @@ class SEMResult:
     """A fitted SEM; attributes as in docs/ARCHITECTURE.md ("Fitted SEM result").
 
     ``fmin`` is F_ML (lavaan's ``fmin`` is half of it); ``sample_cov`` has
-    divisor N (wishart: N-1; FIML: the EM estimate of the saturated model).
+    divisor N (also under wishart; FIML: the EM estimate of the saturated
+    model); ``vcov`` is the covariance matrix of the free parameters
+    (``theta``, in the order of ``model.par_rows``); ``data`` the matrix of
+    cases used, ``x_idx`` the fixed.x covariates.
+
+    In R: a fitted ``lavaan`` object; ``parameterEstimates()``,
+    ``fitMeasures()``, ``inspect(fit, "r2")``, ``modindices()``, ``residuals()``.
     """
 
     model: SEMModel
