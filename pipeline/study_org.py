@@ -490,7 +490,8 @@ def _stacked_bars(ax: Any, shares: pd.DataFrame, counts: pd.DataFrame, k: int, t
                 ax.text(left[i] + wi / 2, y[i], f"{wi:.0f}", ha="center", va="center", fontsize=7)
         left += w
     ax.set_yticks(y, [str(i) for i in shares.index], fontsize=8)
-    ax.invert_yaxis()
+    if not ax.yaxis_inverted():       # shared y axes: invert once, first item on top
+        ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of answers")
     ax.set_title(title, fontsize=9)
