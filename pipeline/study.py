@@ -174,7 +174,7 @@ def prepare_wave(wave: str) -> Path:
     with atomic_dir(prepared_dir(wave)) as tmp:
         scr.write(tmp)
         write_csv(tmp / "load_log.csv", lr.log_frame(), index=False)
-        write_csv(tmp / "redaction.csv", redaction, index=False)
+        write_csv(tmp / "redaction.csv", redaction)
         write_json(tmp / "load.json", lr.to_dict() | {"raw": str(wp["raw"])})
     return prepared_dir(wave)
 

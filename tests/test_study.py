@@ -1,0 +1,189 @@
+"""The 2019 study layer: Table 12/13/K.2 forms, hypothesis decisions, and the
+wave stages run in a temporary copy of the project (PII never survives,
+no half-written outputs)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.study import fit_table, hypothesis_table, paths_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------- pure layer
+def _pt(tot_R=-0.05, p_L=0.002, dlo=0.05):
+    """A parameter table shaped like the thesis SEM's (only the rows the tests use)."""
+    rows = []
+    for f, est, p in [("L", 0.30, p_L), ("S", 0.45, 1e-6), ("HC", 0.29, 0.004), ("O", 0.46, 1e-4),
+                      ("R", tot_R, 0.65)]:
+        rows.append(dict(lhs=f"tot_{f}", op=":=", rhs="", est=est, se=0.1, z=est / 0.1, pvalue=p,
+                         **{"ci.lower": est - 0.2, "ci.upper": est + 0.2}))
+        rows.append(dict(lhs="ICS", op="~", rhs=f, est=est / 2, se=0.1, z=est / 0.2, pvalue=p,
+                         **{"ci.lower": 0, "ci.upper": 1}))
+        if f != "R":
+            rows.append(dict(lhs=f"dtot_{f}", op=":=", rhs="", est=est - tot_R, se=0.1, z=1,
+                             pvalue=0.01, **{"ci.lower": 0, "ci.upper": 1}))
+    rows.append(dict(lhs="basic_tot", op=":=", rhs="", est=0.4, se=0.1, z=4, pvalue=0.001,
+                     **{"ci.lower": 0, "ci.upper": 1}))
+    pt = pd.DataFrame(rows)
+    boot = pt[pt.op == ":="].copy()
+    boot.loc[boot.lhs.str.startswith("dtot_"), "ci.lower"] = dlo
+    boot.loc[boot.lhs == "basic_tot", "ci.lower"] = 0.1
+    return pt, boot
+
+
+SPEC = {"effect": "total", "alpha": 0.05, "factors": {"H1": "L", "H2": "S", "H3": "HC", "H4": "O"},
+        "weakest": "R"}
+
+
+def test_hypotheses_decided_from_explicit_tests():
+    pt, boot = _pt()
+    h = hypothesis_table(pt, boot, SPEC)
+    assert list(h.index) == ["H1", "H2", "H3", "H4", "H5", "basic"]
+    assert (h["decision"] == "Supported").all()
+    # H1 fails when its p-value is not below alpha
+    pt2, boot2 = _pt(p_L=0.2)
+    assert hypothesis_table(pt2, boot2, SPEC).loc["H1", "decision"] == "Not supported"
+    # H5 fails when one difference's bootstrap CI reaches below 0
+    pt3, boot3 = _pt(dlo=-0.01)
+    assert hypothesis_table(pt3, boot3, SPEC).loc["H5", "decision"] == "Not supported"
+
+
+def test_inadmissible_fit_never_supports_a_hypothesis():
+    """Issue 8 item 14."""
+    pt, boot = _pt()
+    h = hypothesis_table(pt, boot, SPEC, admissible=False)
+    assert not (h["decision"] == "Supported").any()
+    assert h["decision"].str.startswith("Not decided").all()
+
+
+def test_hypothesis_effect_kind_is_validated():
+    pt, boot = _pt()
+    with pytest.raises(ValueError, match="hypotheses.effect"):
+        hypothesis_table(pt, boot, SPEC | {"effect": "partial"})
+
+
+def test_direct_effect_uses_the_regression_on_ics():
+    pt, boot = _pt()
+    boot = pd.concat([boot, boot.assign(lhs=boot.lhs.str.replace("dtot_", "ddir_")
+                                        .str.replace("basic_tot", "basic_dir"))])
+    pt = pd.concat([pt, pt[pt.lhs.str.startswith(("dtot_", "basic_tot"))].assign(
+        lhs=lambda d: d.lhs.str.replace("dtot_", "ddir_").str.replace("basic_tot", "basic_dir"))])
+    h = hypothesis_table(pt, boot, SPEC | {"effect": "direct"})
+    assert h.loc["H1", "estimate"] == pytest.approx(0.15)
+
+
+def test_fit_table_verdicts_follow_thresholds():
+    fm = pd.Series({"chisq": 150.0, "df": 132.0, "pvalue": 0.13, "gfi": 0.88, "agfi": 0.84,
+                    "rmsea": 0.037, "cfi": 0.98, "cmin_df": 150 / 132})
+    th = {"gfi": {"op": ">", "value": 0.9}, "agfi": {"op": ">", "value": 0.8},
+          "rmsea": {"op": "<", "value": 0.08}, "cfi": {"op": ">", "value": 0.9}}
+    t = fit_table(fm, th, likelihood="wishart").set_index("name")
+    assert t.loc["gfi", "verdict"] == "fails" and t.loc["agfi", "verdict"] == "meets"
+    assert t.loc["rmsea", "verdict"] == "meets" and t.loc["chisq", "verdict"] == ""
+    assert t.loc["cmin_df", "value"] == pytest.approx(150 / 132)  # full precision kept
+    assert "wishart" in t.index[t["name"] == "chisq"][0] if "name" in t else True
+
+
+def test_paths_table_amos_form():
+    """lavaan: parameterEstimates(cfa(HS.model, HolzingerSwineford1939), standardized=TRUE)."""
+    from pipeline.sem import fit
+
+    data = pd.read_csv(ROOT / "tests" / "reference" / "data" / "holzinger_swineford.csv")
+    res = fit("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9", data)
+    t = paths_table(res.parameters)
+    assert list(t.columns) == ["Estimate", "S.E.", "C.R.", "P", "Standardized"]
+    assert t.loc["x1 <--- visual", "Estimate"] == 1.0 and pd.isna(t.loc["x1 <--- visual", "S.E."])
+    # lavaan: x2 on visual 0.554 (se 0.100), std.all 0.424
+    assert t.loc["x2 <--- visual", "Estimate"] == pytest.approx(0.554, abs=1e-3)
+    assert t.loc["x2 <--- visual", "Standardized"] == pytest.approx(0.424, abs=1e-3)
+
+
+# --------------------------------------------------- stages in a copy
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project's data/config with PII seeded into free-text answers."""
+    root = tmp_path_factory.mktemp("proj")
+    for d in ("data/synthetic", "data/published", "models", "notebooks"):
+        shutil.copytree(ROOT / d, root / d)
+    (root / "data" / "raw").mkdir(parents=True)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["bootstrap"]["B"] = 50
+    (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    raw = root / "data" / "synthetic" / "cs2019.csv"
+    df = pd.read_csv(raw, dtype=str, keep_default_na=False)
+    pii = ["call me +7 701 234 56 78", "mail aigerim.test@example.kz", "IIN 900101300123",
+           "ask Назарбаев about it", "see https://evil.example.com/x"]
+    df.loc[df.index[:5], "D1"] = pii
+    df.to_csv(raw, index=False)
+    return root
+
+
+def _stage(root: Path, name: str, wave: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PIPELINE_ROOT=str(root))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run([sys.executable, "-m", "pipeline", "stage", name, "--wave", wave],
+                          env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_stages_run_and_no_seeded_pii_survives(project):
+    for name in ("prepare", "analyze", "report"):
+        r = _stage(project, name, "cs2019")
+        assert r.returncode == 0, r.stderr
+    from pipeline.privacy import scan_files
+
+    # e-mails and listed names by pattern; phones and IINs by the seeded
+    # strings below (full-precision floats in result tables look like digit runs)
+    hits = scan_files([project / "data" / "processed", project / "reports"],
+                      names=["Назарбаев"], kinds=("email", "name"))
+    assert hits == []
+    text = "\n".join(p.read_text(encoding="utf-8", errors="ignore")
+                     for p in list((project / "data" / "processed").rglob("*"))
+                     + list((project / "reports").rglob("*"))
+                     if p.is_file() and p.suffix in (".csv", ".json", ".html", ".ipynb", ".tex"))
+    for s in ("701 234 56 78", "aigerim.test@example.kz", "900101300123", "evil.example.com"):
+        assert s not in text
+    # the redaction is logged per column and kind
+    red = pd.read_csv(project / "data" / "processed" / "cs2019" / "prepared" / "redaction.csv",
+                      index_col="column")
+    assert red.loc["D1", ["phone", "email", "iin", "name", "url"]].sum() >= 3
+    # computed values for the scorecard and the wave's sections
+    computed = json.loads((project / "data" / "processed" / "cs2019" / "results" /
+                           "computed.json").read_text())
+    assert computed["cs2019.screening.valid"] == 100
+    assert computed["cs2019.screening.returned"] == 120
+    assert computed["cs2019.screening.response_rate"] == pytest.approx(100 * 100 / 150)
+    html = (project / "reports" / "cs2019" / "report.html").read_text(encoding="utf-8")
+    assert "SYNTHETIC DATA" in html and "Hypotheses (Table 13)" in html
+
+
+@pytest.mark.slow
+def test_failing_stage_leaves_previous_results_intact(project):
+    """A crash inside analyze leaves no half-written results directory."""
+    results = project / "data" / "processed" / "cs2019" / "results"
+    before = sorted(p.relative_to(results) for p in results.rglob("*")) if results.exists() else []
+    params_path = project / "params.yaml"
+    saved = params_path.read_text(encoding="utf-8")
+    params = yaml.safe_load(saved)
+    params["sem"]["model"] = "models/does_not_exist.lav"
+    params_path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    try:
+        r = _stage(project, "analyze", "cs2019")
+    finally:
+        params_path.write_text(saved, encoding="utf-8")
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    after = sorted(p.relative_to(results) for p in results.rglob("*")) if results.exists() else []
+    assert after == before
+    assert not list(results.parent.glob(".results.*"))
