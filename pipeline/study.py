@@ -455,6 +455,20 @@ def hypothesis_table(parameters: pd.DataFrame, boot_table: pd.DataFrame | None,
     return pd.DataFrame(rows).set_index("hypothesis")
 
 
+def _wide_distribution(dist: pd.DataFrame) -> pd.DataFrame:
+    """Long (item, code, count, percent) to one row per item: ``<code> n``, ``<code> %``."""
+    codes = list(dict.fromkeys(dist["code"].astype(str)))
+    n = dist.pivot(index="item", columns="code", values="count")
+    pct = dist.pivot(index="item", columns="code", values="percent")
+    n.columns, pct.columns = n.columns.astype(str), pct.columns.astype(str)
+    out = pd.DataFrame(index=list(dict.fromkeys(dist["item"])))
+    for c in codes:
+        out[f"{c} n"] = n[c]
+        out[f"{c} %"] = pct[c]
+    out.index.name = "item"
+    return out
+
+
 def _published_labels(prefix: str) -> dict[str, str]:
     from .scorecard import load_published
     return {k: v.label for k, v in load_published().items() if k.startswith(prefix)}
@@ -530,8 +544,9 @@ def analyze_sem_wave(wave: str, data: pd.DataFrame, cb: Any, results: Path,
         sec.table("mardia", d.mardia, caption="Mardia's multivariate skewness and kurtosis")
     dist = d.distribution
     if len(dist):
-        sec.table("distribution", dist.set_index([c for c in dist.columns[:2]]), digits=1,
-                  caption="Response distribution per item (counts and percentages)")
+        sec.table("distribution", _wide_distribution(dist), digits=1,
+                  caption="Response distribution per item: counts (n) and percentages of "
+                          "all respondents (%)")
     for w in warned + d.warnings:
         sec.warning(w)
     sec.close()
