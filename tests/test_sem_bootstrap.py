@@ -38,7 +38,6 @@ def _boot():
     return ref, data, res, br
 
 
-@pytest.mark.slow
 def test_bootstrap_matches_lavaan_within_monte_carlo_error():
     ref, data, res, br = _boot()
     assert br.n_ok + br.n_failed == 300

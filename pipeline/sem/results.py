@@ -258,8 +258,12 @@ class SEMResult:
     def summary(self, digits: int = 3) -> str:
         """A readable report: fit table, parameters, R²."""
         lines = []
-        chi_label = ("chi-square (N x F_ML, lavaan 'normal')" if self.likelihood == "normal"
-                     else "chi-square ((N-1) x F_ML, AMOS 'wishart')")
+        if self.missing == "fiml":
+            chi_label = "chi-square (FIML likelihood ratio -2(logL0 - logL1), lavaan missing='ml')"
+        elif self.likelihood == "normal":
+            chi_label = "chi-square (N x F_ML, lavaan 'normal')"
+        else:
+            chi_label = "chi-square ((N-1) x F_ML, AMOS 'wishart')"
         lines.append(f"ML estimation ({self.missing}), N = {self.nobs}, "
                      f"likelihood = {self.likelihood}, "
                      f"{'converged' if self.converged else 'NOT CONVERGED'} "
