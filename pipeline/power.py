@@ -63,6 +63,8 @@ __all__ = ["power_analysis", "PowerResult", "PowerTask", "analytic_power", "main
 
 FIT_STATS = ("chisq", "cfi", "rmsea")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# convergence: F within about 1e-10 of its minimum, estimates within ~1e-4 SE
+FTOL = 1e-10
 
 
 def analytic_power(effect: float, se: float, alpha: float = 0.05) -> float:
@@ -156,7 +158,7 @@ class PowerTask(DrawTask):
             if np.any(np.diag(S) <= 0):          # a constant item (tiny N, Likert)
                 status[u] = 1
                 continue
-            res = fm.fit(S, start=state["theta0"], hinv0=state["hinv0"], want_info=True)
+            res = fm.fit(S, start=state["theta0"], hinv0=state["hinv0"], ftol=FTOL, want_info=True)
             status[u] = res.status
             if not res.converged:
                 continue

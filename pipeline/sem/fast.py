@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import ast
 import math
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,8 +55,6 @@ from .syntax import lavaanify
 
 __all__ = ["FastML", "FitSummary", "sample_cov", "wald"]
 
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-           ast.Div: operator.truediv, ast.Pow: operator.pow}
 _FUNCS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs}
 
 # status codes of one fit
@@ -212,8 +209,23 @@ class FastML:
         self.names = [f"{rows[r]['lhs']} {rows[r]['op']} {rows[r]['rhs']}" for r in m.par_rows]
         self.labels = [rows[r]["label"] for r in m.par_rows]
         self._def_names = list(m.defined.names)
+        # the engine validated the expressions (names, numbers, + - * / ^ and
+        # sqrt/exp/log/abs): compile them once to bytecode for fast evaluation
         self._def_trees = [ast.parse(e.replace("^", "**"), mode="eval").body
                            for e in m.defined.exprs]
+        for tree in self._def_trees:
+            for node in ast.walk(tree):
+                if not isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Name,
+                                         ast.Constant, ast.Call, ast.Load, ast.operator,
+                                         ast.unaryop)):
+                    raise ModelSpecificationError(
+                        f"unsupported element in a defined parameter: {ast.dump(node)}")
+                if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name)
+                                                       and node.func.id in _FUNCS):
+                    raise ModelSpecificationError("defined parameters may call only "
+                                                  f"{sorted(_FUNCS)}")
+        self._def_code = [compile(ast.Expression(body=t), "<defined>", "eval")
+                          for t in self._def_trees]
         self.names += self._def_names
         # label -> (par index or -1, fixed value)
         self._label_src: dict[str, tuple[int, float]] = {}
@@ -485,20 +497,6 @@ class FastML:
         """
         return (2.0 / self.nmult(nobs)) * np.linalg.inv(info)
 
-    def _eval(self, node, env):
-        if isinstance(node, ast.Constant):
-            return float(node.value)
-        if isinstance(node, ast.Name):
-            return env[node.id]
-        if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](self._eval(node.left, env), self._eval(node.right, env))
-        if isinstance(node, ast.UnaryOp):
-            v = self._eval(node.operand, env)
-            return -v if isinstance(node.op, ast.USub) else v
-        if isinstance(node, ast.Call):
-            return _FUNCS[node.func.id](*[self._eval(a, env) for a in node.args])
-        raise ModelSpecificationError(f"unsupported expression element {ast.dump(node)}")
-
     def defined(self, theta: np.ndarray) -> np.ndarray:
         """Defined (``:=``) parameters; *theta* may be (q,) or (k, q) (rows of draws).
 
@@ -510,9 +508,12 @@ class FastML:
         env = {}
         for lab, (k, fixed) in self._label_src.items():
             env[lab] = theta[..., k] if k >= 0 else fixed
+        env.update(_FUNCS)
+        glb = {"__builtins__": {}}
+        ones = np.ones(theta.shape[:-1])
         out = []
-        for name, tree in zip(self._def_names, self._def_trees):
-            v = self._eval(tree, env) * np.ones(theta.shape[:-1])
+        for name, code in zip(self._def_names, self._def_code):
+            v = eval(code, glb, env) * ones    # noqa: S307 - validated arithmetic only
             env[name] = v
             out.append(v)
         return np.stack(out, axis=-1)
