@@ -276,7 +276,9 @@ def _ints(values: Any) -> pd.Series:
 
 # ----------------------------------------------------------- free text
 # Short answers in Russian, Kazakh and English (the three languages of
-# real Kazakh questionnaires), so that encodings and redaction are exercised.
+# real Kazakh questionnaires), so that encodings are exercised; a few name
+# office-holders listed in the codebooks' names_to_redact, so that the
+# redaction (pipeline.privacy) is exercised too.
 _TEXT = {
     "cs2019.D1": [
         "Необходимо сократить количество совещаний и бумажного документооборота.",
@@ -289,6 +291,7 @@ _TEXT = {
         "Introduce flexible working hours and a clear KPI system.",
         "Reduce the number of reports requested by the central apparatus.",
         "Больше обучения по проектному управлению, пожалуйста.",
+        "Поддерживаю курс на реформы, объявленный Токаевым; нужна обратная связь.",
     ],
     "cs2019.other": [
         "Команда и атмосфера в коллективе", "Ұжымдағы ынтымақ", "Career growth opportunities",
@@ -316,6 +319,7 @@ _TEXT = {
         "Reduce managerial positions and strengthen the executive level.",
         "Improve the motivation system: bonuses and compensation for remote work.",
         "Усилить исполнительскую дисциплину и корпоративный дух.",
+        "Предлагаю обсудить с Anar Zhailganova сокращение отчётности.",
     ],
     "cs2020.C3": [
         "Цифровизация и оптимизация бизнес-процессов.",
@@ -353,6 +357,7 @@ _TEXT = {
         "Әкім тұрғындармен жиі кездесуі керек.",
         "Report in stories what the akimat is working on.",
         "Выборность акима столицы.",
+        "Kulginov should hold open online meetings with residents.",
     ],
     "citizens.services_wanted": [
         "Все услуги в электронном формате, проактивно.",

@@ -453,3 +453,10 @@ def test_cs2019_tolerances_hold_in_lavaan_and_psych(targets):
     for f in hyp["supported"]:
         assert paths_[f]["est"] > 0 and paths_[f]["pvalue"] < hyp["alpha_level"], f
     assert 0 < paths_[hyp["weakest"]]["std"] < min(paths_[f]["std"] for f in hyp["supported"])
+
+
+def test_free_text_names_office_holders_for_redaction(generated):
+    """Some answers name a person listed in the codebook's names_to_redact."""
+    for wave in synth.WAVES:
+        text = (generated / f"{wave}.csv").read_text(encoding="utf-8")
+        assert any(name in text for name in load_codebook(wave).names_to_redact), wave
