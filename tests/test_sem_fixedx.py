@@ -52,3 +52,25 @@ def test_fixed_x_model_matches_lavaan():
     np.testing.assert_allclose(mm["mi"], mm["mi_r"], rtol=1e-3, atol=1e-5)
     np.testing.assert_allclose(res.residuals("standardized").to_numpy(),
                                np.array(ref["residuals_standardized"], float), atol=1e-3)
+
+
+def test_fiml_with_fixed_x_matches_lavaan():
+    """R: ``sem(model, data = hs_mcar, missing = "ml")`` with ``visual ~ ageyr + sex``,
+    ``textual ~ ageyr`` (covariates complete; baseline keeps their covariances)."""
+    ref = load_fixture("lavaan_engine_fiml_x.json")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    res = fit(ref["model"], data, missing="fiml")
+    assert res.nobs == ref["nobs"] and res.observed == ref["ov"]
+    m = pd.DataFrame(ref["parameters"]).merge(res.parameters, on=["lhs", "op", "rhs"],
+                                               how="outer", suffixes=("_r", ""), indicator=True)
+    assert (m["_merge"] == "both").all()
+    np.testing.assert_allclose(m["est"], m["est_r"], atol=1e-4)
+    np.testing.assert_allclose(m["std.all"], m["std.all_r"], atol=1e-4)
+    free = m["se_r"] > 0
+    np.testing.assert_allclose(m.loc[free, "se"], m.loc[free, "se_r"], rtol=5e-3)
+    fm = res.fit_measures()
+    for k, v in ref["fit"].items():
+        if k in fm.index and v is not None:
+            tol = 1e-6 * abs(v) if k in ("chisq", "logl", "unrestricted.logl", "aic", "bic",
+                                         "bic2", "baseline.chisq") else 1e-3
+            assert fm[k] == pytest.approx(v, abs=tol), k

@@ -530,7 +530,11 @@ def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, 
         # baseline: independence model, free means and variances (per-variable ML)
         bvar = np.nanvar(st.data, axis=0)
         bmean = np.nanmean(st.data, axis=0)
-        logl_b = fiml_logl(st.patterns, np.diag(bvar), bmean)
+        Sb = np.diag(bvar)
+        xb = [sem_model.observed.index(v) for v in sem_model.pt.ov_x]
+        if xb:   # fixed.x: the covariates keep their (complete-data) covariances
+            Sb[np.ix_(xb, xb)] = st.cov[np.ix_(xb, xb)]
+        logl_b = fiml_logl(st.patterns, Sb, bmean)
         nx = len(sem_model.pt.ov_x)
         baseline_chisq = 2.0 * (logl1 - logl_b)
         baseline_df = _baseline_df(p, nx, ms)

@@ -145,3 +145,28 @@ for (nm in names(variants)) {
 }
 writeLines(toJSON(vres, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
            file.path(out_dir, "lavaan_engine_variants.json"))
+
+# ---------------------------------------------------------------------------
+# FIML with exogenous covariates (fixed.x = TRUE) on the MCAR version of
+# HolzingerSwineford1939 written by lavaan_engine.R.
+hs_mcar <- read.csv("tests/reference/data/holzinger_swineford_mcar.csv")
+fiml_x_model <- '
+visual  =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+visual  ~ ageyr + sex
+textual ~ ageyr
+'
+fit <- sem(fiml_x_model, data = hs_mcar, missing = "ml")
+out <- list(
+  call = 'sem(model, data = hs_mcar, missing = "ml")',
+  model = fiml_x_model,
+  data = "holzinger_swineford_mcar.csv",
+  nobs = lavInspect(fit, "nobs"),
+  ov = lavNames(fit, "ov"),
+  parameters = parameterEstimates(fit, standardized = TRUE)[, c("lhs", "op", "rhs", "est", "se", "std.all")],
+  fit = as.list(fitMeasures(fit)),
+  r2 = as.list(lavInspect(fit, "r2")),
+  lavaan_version = as.character(packageVersion("lavaan"))
+)
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE),
+           file.path(out_dir, "lavaan_engine_fiml_x.json"))
