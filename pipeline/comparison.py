@@ -27,8 +27,13 @@ formula", Comprehensive Psychology 3)::
 
     r_rb = 2 U_x / (n_x n_y) - 1 = P(X > Y) - P(X < Y) = 2 (mean rank_x - mean rank_y) / N
 
-It is Cliff's delta; positive when *x* tends to be larger.  The common-
-language effect size is ``U_x / (n_x n_y) = P(X > Y) + P(X = Y) / 2``.
+It is Cliff's delta; positive when *x* tends to be larger.  Its confidence
+interval is the normal one on Fisher's z scale, as R's ``effectsize``::
+
+    tanh(atanh(r_rb) ± z_(1-a/2) · sqrt((n_x + n_y + 1) / (3 n_x n_y)))
+
+(bounded at -1 / 1 on the untested side of a one-sided alternative).  The
+common-language effect size is ``U_x / (n_x n_y) = P(X > Y) + P(X = Y) / 2``.
 
 Chi-square: ``X² = Σ (O - E)² / E`` with ``E = row · col / n``; the Yates
 continuity correction on 2 x 2 tables (as R).  Cramér's V =
@@ -60,7 +65,7 @@ from scipy import stats
 from .exceptions import NotEstimableWarning, SparseTableWarning
 
 __all__ = [
-    "MannWhitneyResult", "ChiSquareResult", "mann_whitney", "rank_biserial",
+    "MannWhitneyResult", "ChiSquareResult", "mann_whitney", "rank_biserial", "rank_biserial_ci",
     "chi_square_test", "cramers_v", "p_adjust", "P_ADJUST_METHODS", "compare_items",
 ]
 
@@ -98,6 +103,8 @@ class MannWhitneyResult:
         when the p-value is exact).
     rank_biserial : float
         ``2 U_x / (n_x n_y) - 1`` in [-1, 1]; positive when x tends to be larger.
+    ci_lower, ci_upper : float
+        Its confidence interval (:func:`rank_biserial_ci`).
     cles : float
         Common-language effect size ``P(X > Y) + P(X = Y) / 2``.
     n_x, n_y : int
@@ -111,6 +118,8 @@ class MannWhitneyResult:
     pvalue: float
     z: float
     rank_biserial: float
+    ci_lower: float
+    ci_upper: float
     cles: float
     n_x: int
     n_y: int
@@ -147,8 +156,55 @@ def rank_biserial(u_x: float, n_x: int, n_y: int) -> float:
     return 2.0 * u_x / (n_x * n_y) - 1.0
 
 
+def rank_biserial_ci(r: float, n_x: int, n_y: int, level: float = 0.95,
+                     alternative: str = "two-sided") -> tuple[float, float]:
+    """Confidence interval of the rank-biserial correlation (Fisher's z).
+
+    Parameters
+    ----------
+    r : float
+        Rank-biserial correlation in [-1, 1].
+    n_x, n_y : int
+        Group sizes.
+    level : float
+        Confidence level in (0, 1).
+    alternative : {"two-sided", "greater", "less"}
+        One-sided intervals put all of ``1 - level`` on one side and are
+        bounded by 1 ("greater") or -1 ("less") on the other.
+
+    Returns
+    -------
+    (float, float)
+
+    Notes
+    -----
+    ``SE = sqrt((n_x + n_y + 1) / (3 n_x n_y))`` on the ``atanh`` scale;
+    ``r = ±1`` gives the degenerate interval at that bound.
+
+    In R: ``effectsize::rank_biserial(x, y, ci = level)``.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level: must lie in (0, 1), got {level!r}")
+    if alternative not in _ALTERNATIVES:
+        raise ValueError(f"alternative: must be one of {_ALTERNATIVES}, got {alternative!r}")
+    if not -1 <= r <= 1:
+        raise ValueError(f"r: must lie in [-1, 1], got {r!r}")
+    if n_x < 1 or n_y < 1:
+        raise ValueError(f"n_x, n_y: must be positive, got {n_x}, {n_y}")
+    se = np.sqrt((n_x + n_y + 1) / (3.0 * n_x * n_y))
+    with np.errstate(divide="ignore"):
+        zr = np.arctanh(r)
+    if alternative == "two-sided":
+        q = stats.norm.ppf(1 - (1 - level) / 2)
+        return float(np.tanh(zr - q * se)), float(np.tanh(zr + q * se))
+    q = stats.norm.ppf(level)
+    if alternative == "greater":
+        return float(np.tanh(zr - q * se)), 1.0
+    return -1.0, float(np.tanh(zr + q * se))
+
+
 def mann_whitney(x: Any, y: Any, *, alternative: str = "two-sided", correct: bool = True,
-                 method: str = "auto") -> MannWhitneyResult:
+                 method: str = "auto", ci_level: float = 0.95) -> MannWhitneyResult:
     """Mann-Whitney U (Wilcoxon rank-sum) test with the rank-biserial effect size.
 
     Parameters
@@ -163,6 +219,8 @@ def mann_whitney(x: Any, y: Any, *, alternative: str = "two-sided", correct: boo
         ``auto`` follows R: exact when both samples have fewer than 50
         values and there are no ties, asymptotic otherwise.  ``exact`` with
         ties is refused (the exact distribution assumes no ties).
+    ci_level : float
+        Level of the rank-biserial confidence interval.
 
     Returns
     -------
@@ -218,8 +276,10 @@ def mann_whitney(x: Any, y: Any, *, alternative: str = "two-sided", correct: boo
         p = float(stats.norm.sf(z))
     else:
         p = float(stats.norm.cdf(z))
-    return MannWhitneyResult(statistic=u, pvalue=p, z=z, rank_biserial=rank_biserial(u, nx, ny),
-                             cles=u / (nx * ny), n_x=nx, n_y=ny,
+    r = rank_biserial(u, nx, ny)
+    lo, hi = rank_biserial_ci(r, nx, ny, ci_level, alternative)
+    return MannWhitneyResult(statistic=u, pvalue=p, z=z, rank_biserial=r, ci_lower=lo,
+                             ci_upper=hi, cles=u / (nx * ny), n_x=nx, n_y=ny,
                              method="exact" if use_exact else "asymptotic",
                              alternative=alternative, ties=ties, warnings=msgs)
 
@@ -492,7 +552,8 @@ def compare_items(data: pd.DataFrame, items: Sequence[str], group: str, *,
     -------
     DataFrame
         One row per item: ``item label group1 group2 n1 n2 median1 median2
-        mean1 mean2 U z pvalue method rank_biserial cles p_<adj>...`` and,
+        mean1 mean2 U z pvalue method rank_biserial rb_ci_lower rb_ci_upper cles
+        p_<adj>...`` (95% interval of the rank-biserial correlation) and,
         with *chisq*, ``chisq df chisq_pvalue chisq_method cramers_v
         cramers_v_corrected chisq_p_<adj>...``.  Full precision.
 
@@ -548,10 +609,12 @@ def compare_items(data: pd.DataFrame, items: Sequence[str], group: str, *,
         if x.size and y.size:
             mw = mann_whitney(x, y)
             row.update({"U": mw.statistic, "z": mw.z, "pvalue": mw.pvalue, "method": mw.method,
-                        "rank_biserial": mw.rank_biserial, "cles": mw.cles})
+                        "rank_biserial": mw.rank_biserial, "rb_ci_lower": mw.ci_lower,
+                        "rb_ci_upper": mw.ci_upper, "cles": mw.cles})
         else:
             row.update({"U": np.nan, "z": np.nan, "pvalue": np.nan, "method": "",
-                        "rank_biserial": np.nan, "cles": np.nan})
+                        "rank_biserial": np.nan, "rb_ci_lower": np.nan, "rb_ci_upper": np.nan,
+                        "cles": np.nan})
         if chisq:
             tab = pd.crosstab(col, data[group]).reindex(columns=[g1, g2], fill_value=0)
             try:

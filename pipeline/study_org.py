@@ -862,7 +862,8 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
         g1, g2 = groups
         w.text(f"Mann-Whitney U test per item ({g1} vs {g2}; R: `wilcox.test`), effect size "
                f"the rank-biserial correlation r = P({g1} > {g2}) - P({g1} < {g2}) (positive: "
-               f"{g1} answers higher). p-values adjusted over the {len(items)} items by "
+               f"{g1} answers higher), with its 95% CI (Fisher z, as R's effectsize). p-values "
+               f"adjusted over the {len(items)} items by "
                + " and ".join(adjust) + f"; an item differs when the {first or 'raw'}-adjusted "
                f"p < {alpha:g}. The chi-square test compares the whole answer distributions "
                "(Monte Carlo p-value where expected counts are small), with Cramér's V.")
@@ -891,13 +892,15 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
         y = np.arange(len(tab))
         sig = (tab[pcol] < alpha).to_numpy()
         ax.axvline(0, color="grey", lw=0.8)
+        ax.hlines(y, tab["rb_ci_lower"], tab["rb_ci_upper"], color="#888888", lw=1.2)
         ax.scatter(tab["rank_biserial"], y, c=np.where(sig, "#d73027", "#4575b4"), zorder=3)
         ax.set_yticks(y, [f"{r.item} ({r.factor})" for r in tab.itertuples()], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlim(-1, 1)
         ax.set_xlabel(f"rank-biserial r ({g1} vs {g2}); red: {first}-adjusted p < {alpha:g}")
         ax.set_title(f"{g1} vs {g2}: effect size per item", fontsize=9)
-        w.figure("effect_sizes", fig, caption="Rank-biserial correlation per item.")
+        w.figure("effect_sizes", fig, caption="Rank-biserial correlation per item with its 95% "
+                 "confidence interval (Fisher z; unadjusted for multiplicity).")
     w.close()
 
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from pipeline.comparison import (chi_square_test, compare_items, cramers_v, mann_whitney,
-                                 p_adjust, rank_biserial)
+                                 p_adjust, rank_biserial, rank_biserial_ci)
 from pipeline.exceptions import NotEstimableWarning, SparseTableWarning
 
 FIX = json.loads((Path(__file__).parent / "reference" / "fixtures" / "comparison.json")
@@ -101,6 +101,26 @@ def test_rank_biserial_is_cliffs_delta_and_antisymmetric():
     ranks = stats.rankdata(np.concatenate([x, y]))
     assert r == pytest.approx(2 * (ranks[:37].mean() - ranks[37:].mean()) / 60)   # Glass
     assert mann_whitney(x, y).cles == pytest.approx((diff > 0).mean() + (diff == 0).mean() / 2)
+
+
+def test_rank_biserial_ci():
+    """effectsize::rank_biserial: tanh(atanh(r) +- z sqrt((n1 + n2 + 1) / (3 n1 n2)))."""
+    # by hand: r = 0.3, n = 40/30: se = sqrt(71/3600) = 0.140436; atanh(.3) = 0.309520
+    lo, hi = rank_biserial_ci(0.3, 40, 30)
+    assert lo == pytest.approx(np.tanh(0.3095196 - 1.959964 * 0.1404358), abs=1e-6)
+    assert hi == pytest.approx(np.tanh(0.3095196 + 1.959964 * 0.1404358), abs=1e-6)
+    assert lo == pytest.approx(0.03426, abs=1e-5) and hi == pytest.approx(0.52612, abs=1e-5)
+    lo90, hi90 = rank_biserial_ci(0.3, 40, 30, level=0.90)
+    assert lo < lo90 < 0.3 < hi90 < hi
+    g = rank_biserial_ci(0.3, 40, 30, level=0.95, alternative="greater")
+    assert g[1] == 1.0 and g[0] == pytest.approx(lo90)
+    assert rank_biserial_ci(-0.3, 40, 30) == pytest.approx((-hi, -lo))
+    assert rank_biserial_ci(1.0, 5, 5) == (1.0, 1.0)
+    res = mann_whitney(FIX["x"], FIX["y"])
+    assert (res.ci_lower, res.ci_upper) == pytest.approx(
+        rank_biserial_ci(res.rank_biserial, res.n_x, res.n_y))
+    with pytest.raises(ValueError, match="level"):
+        rank_biserial_ci(0.1, 5, 5, level=95)
 
 
 def test_rank_biserial_extremes_and_errors():
