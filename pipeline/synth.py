@@ -71,7 +71,7 @@ __all__ = [
     "generate", "write_wave", "write_all", "load_targets", "published_values",
     "exact_allocation", "rank_allocation", "mvn_exact", "thresholds_from_shares",
     "discretize", "largest_remainder", "discretized_moments", "match_correlations",
-    "screening_flags", "cronbach_alpha_matrix", "main",
+    "screening_flags", "main",
 ]
 
 #: The waves this module writes, in workflow order.
@@ -427,21 +427,6 @@ def _likert_cuts(items: Sequence[str], categories: Mapping[str, Any]) -> dict[st
     return {it: thresholds_from_shares(categories.get(it, default)) for it in items}
 
 
-def cronbach_alpha_matrix(x: np.ndarray) -> float:
-    """Cronbach's alpha of the columns of *x* (complete data).
-
-    alpha = k / (k - 1) * (1 - sum(var_i) / var(sum)).  The analysis module
-    is :mod:`pipeline.reliability`; this copy serves the generator's
-    acceptance check only.
-
-    In R: ``psych::alpha(x)$total$raw_alpha``.
-    """
-    x = np.asarray(x, dtype=float)
-    k = x.shape[1]
-    c = np.cov(x, rowvar=False)
-    return k / (k - 1) * (1 - np.trace(c) / c.sum())
-
-
 def discretized_moments(sigma: np.ndarray, cuts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Population mean and covariance of normal responses cut into categories.
 
@@ -540,6 +525,8 @@ def _loading_ratio(c: np.ndarray, items: Sequence[str], item: str, marker: str) 
 
 
 def _alpha_cov(c: np.ndarray) -> float:
+    """Cronbach's alpha from a covariance matrix (the generator's check only;
+    the analysis module is :mod:`pipeline.reliability`)."""
     k = c.shape[0]
     return k / (k - 1) * (1 - np.trace(c) / c.sum())
 
