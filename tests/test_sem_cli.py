@@ -15,10 +15,12 @@ HS_CSV = REFERENCE / "data" / "holzinger_swineford.csv"
 def test_fit_json_contract(tmp_path, capsys):
     out = tmp_path / "fit.json"
     rc = cli(["fit", str(HS_CSV), "holzinger_3factor", "--likelihood", "normal",
-              "--missing", "listwise", "--json", str(out)])
+              "--missing", "listwise", "--modindices", "3", "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "chi-square (N x F_ML, lavaan 'normal')" in text and "R-squared" in text
+    # lavaan's largest MI for this model: visual =~ x9, 36.411
+    assert "Modification indices" in text and "36.411" in text
     d = json.loads(out.read_text())
     assert set(d) >= {"nobs", "fit", "parameters", "r2", "warnings", "options"}
     ref = load_fixture("lavaan_hs_normal.json")

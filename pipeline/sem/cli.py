@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--keep-inadmissible", action="store_true",
                     help="keep bootstrap draws with a negative variance (lavaan 0.6 keeps "
                          "them; default: params.yaml bootstrap.drop_inadmissible)")
+    ap.add_argument("--modindices", type=int, default=0, metavar="K",
+                    help="also print the K largest modification indices (with EPC)")
     ap.add_argument("--json", metavar="OUT", help="write the result as JSON")
     ap.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return ap
@@ -94,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     if res.bootstrap is not None:
         print("")
         print(res.bootstrap.report())
+    if args.modindices > 0:
+        mi = res.modification_indices().head(args.modindices)
+        print("\nModification indices (largest first)")
+        print(mi.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.json:
         from .._io import write_json
         write_json(args.json, res.to_dict())
