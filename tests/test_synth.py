@@ -100,6 +100,18 @@ def test_other_seed_gives_different_data(tmp_path, generated):
         assert new.shape == old.shape
         assert not new.equals(old), wave
         assert json.loads((tmp_path / f"{wave}.meta.json").read_text())["seed"] == SEED + 1
+    # the other seed's wave is calibrated and screened just as well
+    df = _read(tmp_path, "cs2019")
+    meta = json.loads((tmp_path / "cs2019.meta.json").read_text(encoding="utf-8"))
+    flags = synth.screening_flags(df, load_codebook("cs2019"))
+    built = set(meta["rejected_ids"]["missing"]) | set(meta["rejected_ids"]["straightline"])
+    assert set(df["id"][flags.rejected].astype(int)) == built and len(built) == 20
+    valid = df[~flags.rejected]
+    k1 = _published("tableK1_alpha.yaml")
+    for items in load_codebook("cs2019").constructs.values():
+        if len(items) > 1:
+            key = f"cs2019.alpha.{items[0].rstrip('0123456789')}"
+            assert abs(_alpha(valid[items]) - k1[key]["value"]) <= 0.03, key
 
 
 # --------------------------------------------------------------- marking
