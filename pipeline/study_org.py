@@ -828,6 +828,25 @@ def _org_reliability(data: pd.DataFrame, codebook: Any, results: Path, groups: l
                 "variance extracted (standardized solution)", digits=3)
         w.table("cfa_factor_correlations", val.latent_correlations,
                 caption="Factor correlations (CFA)", digits=3)
+        # the same model in each organization (configural check; the engine fits one
+        # group at a time, so invariance constraints across groups are not tested)
+        per_org, inadm = {}, []
+        for g in groups:
+            Xg = X[(data["org"] == g).to_numpy()]
+            rg = sem.fit(model_path, Xg, likelihood=prm["cfa_likelihood"],
+                         missing=prm["cfa_missing"])
+            fg = rg.fit_measures()
+            per_org[g] = pd.Series({"N": rg.nobs, **{m: float(fg[m]) for m in
+                                    ("chisq", "df", "pvalue", "cmin_df", "cfi", "tli", "rmsea",
+                                     "rmsea.ci.lower", "rmsea.ci.upper", "srmr") if m in fg},
+                                    "admissible": bool(rg.admissible)})
+            if not rg.admissible:
+                inadm.append(f"{g}: " + "; ".join(rg.warnings or ["not admissible"]))
+        if inadm:
+            w.warning("The CFA is NOT admissible in " + " | ".join(inadm) + ": those columns "
+                      "are shown for diagnosis only.")
+        w.table("cfa_fit_by_org", pd.DataFrame(per_org), caption="CFA fit in each organization "
+                "separately (configural check; no invariance constraints)", digits=3)
         try:
             from .diagram import path_diagram
             fig = path_diagram(pt, title="CFA of the 2020 instrument (standardized)")

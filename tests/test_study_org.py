@@ -180,7 +180,8 @@ def test_manifests_have_the_expected_items(org, cit):
                                             ["top_answers", "factor_L", "factor_S", "factor_HC",
                                              "factor_O", "factor_R"]),
         (org["results"], "reliability"): (["alpha", "item_total", "cfa_fit", "cfa_loadings",
-                                           "cfa_validity", "cfa_factor_correlations"],
+                                           "cfa_validity", "cfa_factor_correlations",
+                                           "cfa_fit_by_org"],
                                           ["cfa_diagram"]),
         (org["results"], "comparison"): (["items", "factors"], ["effect_sizes"]),
         (cit["results"], "profile"): (["demographics"], []),
@@ -297,6 +298,11 @@ def test_reliability_and_cfa(org):
     fit = pd.read_csv(org["results"] / "reliability" / "cfa_fit.csv", index_col=0)
     assert fit.loc["df", "value"] == 67            # 14 items: 105 moments - 38 parameters
     assert set(fit["verdict"].dropna()) <= {"good", "acceptable", "poor", "not available"}
+    by = pd.read_csv(org["results"] / "reliability" / "cfa_fit_by_org.csv", index_col=0)
+    assert by.loc["N"].astype(int).tolist() == [168, 103]
+    assert by.loc["df"].astype(float).tolist() == [67.0, 67.0]
+    # the pooled chi-square is not the sum of the groups' (different means are not modelled)
+    assert float(fit.loc["chisq", "value"]) > 0
 
 
 def test_top_answers_table_matches_computed(org):
