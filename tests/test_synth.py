@@ -92,7 +92,7 @@ def test_same_seed_twice_in_process(tmp_path):
         assert (a / f"{wave}.meta.json").read_bytes() == (b / f"{wave}.meta.json").read_bytes()
 
 
-def test_other_seed_gives_different_data(tmp_path, generated):
+def test_other_seed_gives_different_data(tmp_path, generated, targets):
     synth.write_all(SEED + 1, tmp_path)
     for wave in synth.WAVES:
         new = pd.read_csv(tmp_path / f"{wave}.csv")
@@ -111,7 +111,8 @@ def test_other_seed_gives_different_data(tmp_path, generated):
     for items in load_codebook("cs2019").constructs.values():
         if len(items) > 1:
             key = f"cs2019.alpha.{items[0].rstrip('0123456789')}"
-            assert abs(_alpha(valid[items]) - k1[key]["value"]) <= 0.03, key
+            tol = targets["cs2019"]["calibration"]["alpha"]["tolerance"]
+            assert abs(_alpha(valid[items]) - k1[key]["value"]) <= tol, key
 
 
 # --------------------------------------------------------------- marking
