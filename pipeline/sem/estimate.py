@@ -267,7 +267,10 @@ class Estimator:
     def moment_gradient(self, theta, stats: SampleStats, gradient: bool = True):
         """``(f, dF/dSigma, dF/dmu, B, C, Bm)``; ``f`` alone when not *gradient*."""
         vals = self.values(theta, stats)
-        Sigma, mu, B, C, Bm = self.model.moments(vals)
+        try:
+            Sigma, mu, B, C, Bm = self.model.moments(vals)
+        except np.linalg.LinAlgError:      # I - A singular (non-recursive model)
+            return (np.inf, None, None, None, None, None) if gradient else np.inf
         if self.missing == "fiml":
             return self._fiml_objective(Sigma, mu, B, C, Bm, stats, gradient)
         try:

@@ -213,7 +213,6 @@ class SEMModel:
         """Return ``(Sigma, mu, B, C, Bm)`` for row values *vals*."""
         A, S, m = self.matrices(vals)
         B = np.linalg.inv(np.eye(self.n) - A)
-        Bp = B[:self.p]
         C = B @ S @ B.T
         Bm = B @ m
         return C[:self.p, :self.p], Bm[:self.p], B, C, Bm
