@@ -537,6 +537,7 @@ def analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path
     if len(groups) < 1:
         raise ValueError(f"data: column 'org' holds none of the groups {prm['groups']} "
                          "(params.yaml comparison.groups)")
+    _check_items(data, [i for i in codebook.likert_items if i in data.columns], groups)
     targets = _targets(wave, codebook.name)
     published = _published(targets["published"]) if targets else {}
     if targets:
@@ -563,6 +564,22 @@ def analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path
     _org_distributions(data, codebook, results, groups, k, prm)
     _org_reliability(data, codebook, results, groups, prm)
     _org_comparison(data, codebook, results, groups, prm)
+
+
+def _check_items(data: pd.DataFrame, items: Sequence[str], groups: Sequence[Any]) -> None:
+    """Refuse items that are constant overall or within an organization (before any fit)."""
+    from .exceptions import DataValidationError
+    for it in items:
+        v = _numeric(data[it])
+        scopes = [("all respondents", v)] + [(f"organization {g}", v[data["org"] == g])
+                                             for g in groups]
+        for where, s in scopes:
+            vals = s.dropna().unique()
+            if len(vals) <= 1:
+                what = f"every answer is {vals[0]:g}" if len(vals) else "no answers"
+                raise DataValidationError(
+                    f"item {it} is constant within {where} ({what}): reliability, the CFA and "
+                    "the group comparison are not defined", columns=[it])
 
 
 def _demographic_columns(codebook: Any, targets: Mapping[str, Any] | None, key: str) -> list[str]:

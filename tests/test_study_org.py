@@ -301,8 +301,6 @@ def test_reliability_and_cfa(org):
     by = pd.read_csv(org["results"] / "reliability" / "cfa_fit_by_org.csv", index_col=0)
     assert by.loc["N"].astype(int).tolist() == [168, 103]
     assert by.loc["df"].astype(float).tolist() == [67.0, 67.0]
-    # the pooled chi-square is not the sum of the groups' (different means are not modelled)
-    assert float(fit.loc["chisq", "value"]) > 0
 
 
 def test_top_answers_table_matches_computed(org):
@@ -364,6 +362,16 @@ def test_fit_table_verdicts():
     assert "tli" not in t.index and t.loc["chisq", "value"] == 10.0
     with pytest.raises(ValueError, match="thresholds"):
         fit_table(fm, {"cfi": ["=>", 0.95, 0.9]})
+
+
+def test_constant_item_within_an_organization_is_an_error(tmp_path, org):
+    """Issue 8, line 8: a constant item within a group is an error naming it, before any fit."""
+    from pipeline.exceptions import DataValidationError
+    d = org["data"].copy()
+    d.loc[d["org"] == "akimat", "HC2"] = 4
+    with pytest.raises(DataValidationError, match=r"HC2.*akimat|akimat.*HC2"):
+        analyze_org_wave("cs2020", d, org["cb"], tmp_path / "r", {})
+    assert not (tmp_path / "r").exists()
 
 
 def test_org_wave_needs_org_column(tmp_path):
