@@ -121,7 +121,10 @@ def _numeric(s: pd.Series) -> pd.Series:
 
 
 def nonempty(s: pd.Series) -> pd.Series:
-    """True where a free-text answer is given (not NaN, not blank)."""
+    """True where a free-text answer is given (not NaN, not blank).
+
+    In R: ``!is.na(x) & nzchar(trimws(x))``.
+    """
     return s.notna() & s.astype(str).str.strip().ne("") & s.astype(str).ne("nan")
 
 
@@ -198,6 +201,8 @@ def suppressed_distribution(counts: pd.DataFrame, k: int, *, valid_percent: bool
         rows the answers plus ``Total``.  Suppressed cells read ``"<k"`` or
         ``"[c]"`` in every column of that cell.  The result holds the
         internal numbers.
+
+    In R: ``sdcTable::protectTable(...)``, then ``prop.table(tab, 2) * 100``.
     """
     sup = suppress_small_cells(counts, k)
     full = sup.counts.astype(float)
@@ -221,7 +226,22 @@ def suppressed_distribution(counts: pd.DataFrame, k: int, *, valid_percent: bool
 
 
 def answer_shares(data: pd.DataFrame, items: Sequence[str], codes: Sequence[Any]) -> tuple[int, int]:
-    """(answers in *codes*, all answers) pooled over *items* (missing answers excluded)."""
+    """Answers in *codes* and all answers, pooled over *items*.
+
+    Parameters
+    ----------
+    data : DataFrame
+    items : sequence of str
+    codes : sequence
+        The answer codes counted (e.g. ``[5]`` for the top answer).
+
+    Returns
+    -------
+    (int, int)
+        Missing answers are excluded from both.
+
+    In R: ``v <- na.omit(unlist(d[items])); c(sum(v %in% codes), length(v))``.
+    """
     vals = pd.concat([_numeric(data[i]) for i in items], ignore_index=True).dropna()
     return int(vals.isin([float(c) for c in codes]).sum()), int(vals.size)
 
@@ -238,6 +258,8 @@ def top_answer_table(data: pd.DataFrame, constructs: Mapping[str, Sequence[str]]
         precision).  *display*: factors x groups, the percentage, masked
         ("<k") when the count of top answers or of the other answers is
         small (a 2 x groups table per factor, suppressed with its totals).
+
+    In R: ``sapply(split(d, d$org), function(s) mean(unlist(s[items]) %in% codes, na.rm = TRUE))``.
     """
     rows, disp = [], {}
     for f, items in constructs.items():
@@ -392,6 +414,8 @@ def published_counts(data: pd.DataFrame, spec: Mapping[str, Any], prefix: str, s
     dict
         key -> count (int) or percentage of all the table's respondents
         (full precision).
+
+    In R: ``table(factor(d$age, levels = codes))``, ``100 * prop.table(...)``.
     """
     out: dict[str, float] = {}
     n = len(data)
@@ -421,7 +445,10 @@ def published_text_percentages(data: pd.DataFrame, targets: Sequence[Mapping[str
     ``codes`` (share of all answers to the items in the codes), ``column`` +
     ``codes`` (share of the respondents who answered the column), or
     ``column`` + ``nonempty`` (share of all respondents writing an answer).
-    ``org`` restricts to one group of *group*.
+    ``org`` restricts to one group of *group*.  Only keys present in
+    *published* are returned (full precision, percent).
+
+    In R: ``100 * mean(na.omit(d$x) %in% codes)``.
     """
     out: dict[str, float] = {}
     for t in targets:
