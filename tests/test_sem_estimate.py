@@ -183,3 +183,24 @@ def test_intercepts_in_syntax_give_a_saturated_mean_structure():
     ints = res2.parameters.query("op == '~1' and lhs.str.startswith('x')")
     np.testing.assert_allclose(ints["est"], data[[f"x{i}" for i in range(1, 10)]].mean(),
                                atol=1e-6)
+
+
+def test_fiml_on_complete_data_equals_ml():
+    """Invariant: with no missing values FIML is ML with a (saturated) mean structure.
+
+    The SEs then come from the observed information; R:
+    ``parameterEstimates(cfa(model, HolzingerSwineford1939, missing="ml"))$se[c(2, 3, 8, 9)]``
+    = 0.109247, 0.117267, 0.150288, 0.195123 (expected information: 0.0997, 0.1091,
+    0.1650, 0.1512)."""
+    ref, res = _fitted("hs_normal")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    res2 = fit(ref["model"], data, missing="fiml")
+    assert res2.chisq == pytest.approx(res.chisq, rel=1e-6)
+    assert res2.logl == pytest.approx(res.logl, rel=1e-9)
+    a = res.parameters.set_index(["lhs", "op", "rhs"])
+    b = res2.parameters.set_index(["lhs", "op", "rhs"]).loc[a.index]
+    np.testing.assert_allclose(b["est"], a["est"], atol=1e-6)
+    np.testing.assert_allclose(res2.parameters["se"].to_numpy()[[1, 2, 7, 8]],
+                               [0.109247, 0.117267, 0.150288, 0.195123], atol=2e-6)
+    with pytest.raises(ValueError, match="wishart"):
+        fit(ref["model"], data, missing="fiml", likelihood="wishart")
