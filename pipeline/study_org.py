@@ -745,6 +745,25 @@ def _org_distributions(data: pd.DataFrame, codebook: Any, results: Path, groups:
         w.table("factors", ftab, caption="Response distribution per factor (all answers to the "
                 "factor's items) and organization", note=" ".join(sorted(fac_notes)), digits=1)
 
+        # --- figure: every factor (answers pooled) x organization
+        fig = _new_figure(9, 0.5 * len(constructs) * len(groups) + 1.6)
+        axes = fig.subplots(1, len(groups), sharey=True, squeeze=False)[0]
+        for ax, g in zip(axes, groups):
+            sub = data[data["org"] == g]
+            counts = pd.DataFrame({labels.get(c, c): pd.concat(
+                [_numeric(sub[it]) for it in its]).value_counts().reindex(
+                    [5, 4, 3, 2, 1], fill_value=0) for c, its in constructs.items()}).T
+            counts.columns = [5, 4, 3, 2, 1]
+            shares = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0) * 100
+            _stacked_bars(ax, shares.fillna(0), counts, k, f"{g} (n = {len(sub)})")
+        handles, _ = axes[0].get_legend_handles_labels()
+        fig.legend(handles, [scale[cd] for cd in [5, 4, 3, 2, 1]], loc="outside lower center",
+                   ncol=5, fontsize=7)
+        fig.suptitle("Distribution of responses per research factor (all answers to the "
+                     "factor's items)", fontsize=10)
+        w.figure("factors", fig, caption="Answers per factor and organization; segments of "
+                 f"fewer than {k} answers are not labelled.")
+
         # --- figures: one per factor, items x organization
         for c, items in constructs.items():
             fig = _new_figure(9, 0.55 * len(items) * len(groups) + 1.6)

@@ -177,7 +177,8 @@ def test_manifests_have_the_expected_items(org, cit):
     expect = {
         (org["results"], "profile"): (["demographics", "scope"], []),
         (org["results"], "distributions"): (["top_answers", "items", "factors", "open_answers"],
-                                            ["top_answers", "factor_L", "factor_S", "factor_HC",
+                                            ["top_answers", "factors", "factor_L", "factor_S",
+                                            "factor_HC",
                                              "factor_O", "factor_R"]),
         (org["results"], "reliability"): (["alpha", "item_total", "cfa_fit", "cfa_loadings",
                                            "cfa_validity", "cfa_factor_correlations",
