@@ -130,3 +130,30 @@ def test_non_convergence_warns():
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         res = fit(HS, _hs(), maxiter=1)
     assert not res.converged and not res.admissible
+
+
+def test_low_pairwise_coverage_under_fiml_warns_and_is_recorded():
+    """Issue 8 item 12: pairwise coverage below 10% under FIML is a warning.
+
+    In R: lavaan warns likewise; ``lavInspect(fit, "coverage")`` gives the matrix.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.exceptions import LowCoverageWarning
+    from pipeline.sem import fit
+    from pipeline.sem.results import pairwise_coverage
+
+    rng = np.random.default_rng(3)
+    n = 400
+    f = rng.normal(size=n)
+    df = pd.DataFrame({f"x{i}": 0.7 * f + rng.normal(scale=0.7, size=n) for i in range(1, 5)})
+    # x1 and x4 are almost never observed together (planned-missing design gone wrong)
+    half = np.arange(n) < n // 2
+    df.loc[half[:n] & (np.arange(n) >= 20), "x4"] = np.nan
+    df.loc[~half, "x1"] = np.nan
+    cov = pairwise_coverage(df.to_numpy())
+    assert cov[0, 3] == pytest.approx(20 / n)
+    with pytest.warns(LowCoverageWarning, match=r"x1-x4 \(5\.0%\)"):
+        res = fit("F =~ x1 + x2 + x3 + x4", df, missing="fiml")
+    assert any("coverage" in w for w in res.warnings)

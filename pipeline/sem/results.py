@@ -25,8 +25,8 @@ import pandas as pd
 from scipy import linalg, stats
 
 from ..exceptions import (ConvergenceWarning, DataValidationError, HeywoodCaseWarning,
-                          IdentificationWarning, ModelSpecificationError,
-                          NotPositiveDefiniteWarning)
+                          IdentificationWarning, LowCoverageWarning,
+                          ModelSpecificationError, NotPositiveDefiniteWarning)
 from .estimate import Estimator, SampleStats, fiml_logl, sample_stats, single_thread_blas
 from .model import SEMModel
 from .syntax import ParsedModel, lavaanify, parse_model
@@ -464,12 +464,41 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
             f"the model has more free parameters ({sem_model.npar}) than sample moments "
             f"({ndat}): df = {df} < 0, the model is not identified")
     warn_list: list[str] = []
+    if missing == "fiml":
+        _check_coverage(X, sem_model.observed, warn_list, emit_warnings)
     st = sample_stats(X, likelihood=likelihood, missing=missing)
     est = Estimator(sem_model, likelihood=likelihood, missing=missing, meanstructure=ms)
     with single_thread_blas():
         return _finish(sem_model, est, st, start=start, se=se, emit=emit_warnings,
                        warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x,
                        maxiter=maxiter)
+
+
+#: Pairwise coverage below which FIML estimates rest on too few joint observations
+#: (lavaan warns under the same condition: ``lavInspect(fit, "coverage")``).
+MIN_COVERAGE = 0.10
+
+
+def pairwise_coverage(X: np.ndarray) -> np.ndarray:
+    """Share of cases observing both variables of each pair.
+
+    In R: ``lavInspect(fit, "coverage")``.
+    """
+    obs = (~np.isnan(X)).astype(float)
+    return obs.T @ obs / X.shape[0]
+
+
+def _check_coverage(X: np.ndarray, names, warn_list: list[str], emit: bool,
+                    minimum: float = MIN_COVERAGE) -> None:
+    cov = pairwise_coverage(X)
+    low = np.argwhere(np.triu(cov < minimum))
+    if low.size:
+        names = list(names) if names is not None else [f"v{j + 1}" for j in range(X.shape[1])]
+        pairs = ", ".join(f"{names[i]}-{names[j]} ({cov[i, j]:.1%})" for i, j in low[:10])
+        more = f" and {len(low) - 10} more" if len(low) > 10 else ""
+        _warn(warn_list, f"pairwise coverage below {minimum:.0%} under FIML for "
+              f"{len(low)} pair(s): {pairs}{more}; those covariances rest on very few cases",
+              LowCoverageWarning, emit)
 
 
 def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, emit,
