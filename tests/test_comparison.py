@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -246,3 +247,57 @@ def test_compare_items_errors():
         compare_items(d, ["q1"], "org", adjust=["sidak"])
     with pytest.raises(TypeError, match="data"):
         compare_items(d.to_numpy(), ["q1"], "org")
+
+
+# ------------------------------------------------------------ properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_likert = st.lists(st.integers(1, 5), min_size=2, max_size=60)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_likert, _likert)
+def test_property_mann_whitney(x, y):
+    """U_x + U_y = n_x n_y; r_rb antisymmetric and equal to Cliff's delta; p in [0, 1]."""
+    if len(set(x) | set(y)) < 2:
+        return                                  # all tied: not testable (warned elsewhere)
+    a, b = mann_whitney(x, y), mann_whitney(y, x)
+    assert a.statistic + b.statistic == pytest.approx(len(x) * len(y))
+    assert a.rank_biserial == pytest.approx(-b.rank_biserial)
+    assert a.rank_biserial == pytest.approx(np.sign(np.subtract.outer(x, y)).mean())
+    assert 0 <= a.pvalue <= 1 and a.pvalue == pytest.approx(b.pvalue)
+    assert -1 <= a.ci_lower <= a.rank_biserial <= a.ci_upper <= 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=40),
+       st.sampled_from(["holm", "hochberg", "BH", "BY", "bonferroni"]))
+def test_property_p_adjust(p, method):
+    """Adjusted >= raw, <= 1, NaN kept, order of the finite p-values preserved (weakly)."""
+    p = np.array(p)
+    a = p_adjust(p, method)
+    ok = ~np.isnan(p)
+    assert np.array_equal(np.isnan(a), ~ok)
+    assert (a[ok] >= p[ok] - 1e-12).all() and (a[ok] <= 1).all()
+    o = np.argsort(p[ok], kind="mergesort")
+    assert (np.diff(a[ok][o]) >= -1e-12).all()
+    # invariant to permutation of the input
+    perm = np.random.default_rng(0).permutation(len(p))
+    np.testing.assert_allclose(p_adjust(p[perm], method), a[perm])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 30), min_size=2, max_size=4), min_size=2, max_size=4)
+       .filter(lambda t: len({len(r) for r in t}) == 1))
+def test_property_chisq_transpose_and_scale(tab):
+    """X² and V do not change under transposition; V in [0, 1]."""
+    t = np.array(tab)
+    if (t.sum(axis=0) == 0).sum() > t.shape[1] - 2 or (t.sum(axis=1) == 0).sum() > t.shape[0] - 2:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SparseTableWarning)
+        a = chi_square_test(t, correct=False)
+        b = chi_square_test(t.T, correct=False)
+    assert a.statistic == pytest.approx(b.statistic) and a.df == b.df
+    assert 0 <= a.cramers_v <= 1 + 1e-12 and a.cramers_v == pytest.approx(b.cramers_v)
