@@ -647,6 +647,30 @@ def _org_profile(data: pd.DataFrame, codebook: Any, results: Path, groups: list,
           "line 1136; Table 16: akimat, line 1378).")
     w.table("demographics", table, caption="Tables 14 and 16 - Profile of survey respondents "
             "by organization", note=" ".join(sorted(notes)), digits=1)
+    if len(groups) == 2:
+        # do the two samples differ in composition? (chi-square, Monte Carlo p where sparse)
+        from .comparison import chi_square_test
+        prm = _params()
+        rows = []
+        seeds = np.random.SeedSequence(int(prm["seed"])).spawn(len(cols))
+        for col, ss in zip(cols, seeds):
+            counts = grouped_counts(data, col, codebook[col].codes, group="org", groups=groups)
+            counts = counts.drop(index=[MISSING_LABEL], errors="ignore")
+            obs = counts[(counts.sum(axis=1) > 0)]
+            if len(obs) < 2:
+                continue
+            e = np.outer(obs.sum(axis=1), obs.sum(axis=0)) / obs.to_numpy().sum()
+            sim = bool((e < 5).mean() > 0.2) if prm["simulate"] == "auto" else bool(prm["simulate"])
+            cs = chi_square_test(obs, simulate=sim, B=int(prm["B"]),
+                                 seed=np.random.default_rng(ss))
+            rows.append({"Parameter": codebook[col].label, "chisq": cs.statistic, "df": cs.df,
+                         "pvalue": cs.pvalue, "method": cs.method, "cramers_v": cs.cramers_v})
+        if rows:
+            w.table("composition_tests", pd.DataFrame(rows).set_index("Parameter"),
+                    caption=f"Do the {groups[0]} and {groups[1]} samples differ in composition? "
+                            "Chi-square test per characteristic (Monte Carlo p-value where more "
+                            "than 20% of the expected counts are below 5), with Cramér's V",
+                    digits=3)
     if scope is not None and len(scope):
         parts, snotes = {}, set()
         for g, sub in scope.groupby("group", sort=False):

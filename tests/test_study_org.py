@@ -175,7 +175,7 @@ def test_text_percentages_recomputed(org, cit):
 # ------------------------------------------------------------ manifests
 def test_manifests_have_the_expected_items(org, cit):
     expect = {
-        (org["results"], "profile"): (["demographics", "scope"], []),
+        (org["results"], "profile"): (["demographics", "composition_tests", "scope"], []),
         (org["results"], "distributions"): (["top_answers", "items", "factors", "open_answers"],
                                             ["top_answers", "factors", "factor_L", "factor_S",
                                             "factor_HC",
@@ -240,6 +240,19 @@ def test_no_small_cell_shown(org, cit, wave, key, name):
     assert (shown > 0) == item["note"].startswith("Cells with fewer than")
     if name in ("demographics", "items", "frequencies"):
         assert shown > 0          # Tables 14/16/17 and the items do hold small cells
+
+
+def test_composition_tests(org):
+    """Age by organization: the chi-square equals scipy's on the same crosstab."""
+    from scipy import stats
+    t = pd.read_csv(org["results"] / "profile" / "composition_tests.csv", index_col=0)
+    d = org["data"]
+    tab = pd.crosstab(d["gender"], d["org"])[["ACSA", "akimat"]]
+    ref = stats.chi2_contingency(tab.to_numpy())            # 2 x 2: Yates, as R
+    assert t.loc["Gender", "chisq"] == pytest.approx(ref[0])
+    assert t.loc["Gender", "pvalue"] == pytest.approx(ref[1])
+    assert t.loc["Age", "method"] == "asymptotic"            # every expected count >= 5
+    assert t.loc["Education", "method"].startswith("monte carlo")   # 1/0 college, 1/1 PhD
 
 
 def test_small_cells_stay_in_computed(org):
