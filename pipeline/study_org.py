@@ -31,7 +31,13 @@ distributions, open-answer counts) goes through
 is stored: the stored table is the display table ("<k", "[c]"), with the
 suppression note.  The unsuppressed full-precision numbers go only into
 ``computed`` (the replication scorecard).  Figures of distributions label a
-segment only when it holds at least k answers.
+segment only when it holds at least k answers.  A test of a demographic
+crosstab with suppressed cells is withheld (its statistic and the margins
+would pin the suppressed cells down).  Residual risk, stated for reviewers:
+per-item statistics by organization (means, medians, U, chi-square) are
+analytical outputs and are not suppressed, although with the printed
+margins they constrain the suppressed answer counts of an item; the
+answers they concern are attitudes, not identifying characteristics.
 
 "Top answers"
 -------------
@@ -658,6 +664,13 @@ def _org_profile(data: pd.DataFrame, codebook: Any, results: Path, groups: list,
             counts = counts.drop(index=[MISSING_LABEL], errors="ignore")
             obs = counts[(counts.sum(axis=1) > 0)]
             if len(obs) < 2:
+                continue
+            if suppress_small_cells(counts, k).n_suppressed:
+                # a test statistic plus the printed margins would let a reader solve for
+                # the suppressed cells (few integer solutions): withhold it
+                rows.append({"Parameter": codebook[col].label, "chisq": np.nan, "df": np.nan,
+                             "pvalue": np.nan, "method": "withheld: the table has suppressed "
+                             "cells", "cramers_v": np.nan})
                 continue
             e = np.outer(obs.sum(axis=1), obs.sum(axis=0)) / obs.to_numpy().sum()
             sim = bool((e < 5).mean() > 0.2) if prm["simulate"] == "auto" else bool(prm["simulate"])
