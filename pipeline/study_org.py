@@ -76,6 +76,9 @@ __all__ = [
 ]
 
 MISSING_LABEL = "No answer"
+#: Demographic columns of the profile tables when the wave has no published table.
+_DEMOGRAPHICS = ("age", "gender", "education", "cs_experience", "experience", "position",
+                 "activity")
 #: The tags :func:`pipeline.privacy.redact` leaves in redacted text.
 TAG_RE = re.compile(r"\[(?:EMAIL|URL|IIN|PHONE|NAME)\]")
 _FACTOR_SHORT = {"LEAD": "L", "STRAT": "S", "HUMCAP": "HC", "ORGAN": "O", "RES": "R"}
@@ -385,12 +388,10 @@ def _targets(wave: str, instrument: str) -> dict[str, Any] | None:
         t = load_targets()
     except FileNotFoundError:
         return None
-    if wave in t:
-        return t[wave]
-    for spec in t.values():
-        if isinstance(spec, dict) and spec.get("instrument") == instrument and "demographics" in spec:
-            return spec
-    return None
+    # only the thesis's own waves have published numbers: another wave with the same
+    # instrument (a new survey) must not be scored against them
+    spec = t.get(wave)
+    return spec if isinstance(spec, dict) and spec.get("instrument") == instrument else None
 
 
 def _published(files: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -617,11 +618,8 @@ def _check_items(data: pd.DataFrame, items: Sequence[str], groups: Sequence[Any]
 
 def _demographic_columns(codebook: Any, targets: Mapping[str, Any] | None, key: str) -> list[str]:
     if targets and key in targets:
-        cols = [c for c in targets[key] if c in codebook]
-    else:
-        cols = [n for n in codebook.columns if codebook[n].type == "categorical"
-                and codebook[n].numeric_codes and codebook[n].section in ("A", "main")]
-    return cols
+        return [c for c in targets[key] if c in codebook]
+    return [c for c in _DEMOGRAPHICS if c in codebook and codebook[c].numeric_codes]
 
 
 def _stack(tables: Mapping[str, pd.DataFrame], names: Sequence[str]) -> pd.DataFrame:

@@ -390,6 +390,18 @@ def test_constant_item_within_an_organization_is_an_error(tmp_path, org):
     assert not (tmp_path / "r").exists()
 
 
+def test_another_wave_is_not_scored_against_the_thesis(tmp_path, cit):
+    """A new wave with the citizens2020 instrument gets its report but no published keys."""
+    computed: dict = {}
+    analyze_citizens_wave("citizens2022", cit["data"], cit["cb"], tmp_path, computed)
+    assert computed == {}
+    df, _ = _read(tmp_path, "profile", "demographics")
+    assert set(df.index.get_level_values(0)) == {"Age", "Gender", "Education",
+                                                 "Field of activity", "Total"}
+    man = _manifest(tmp_path, "frequencies")
+    assert "akimat_satisfaction" in _names(man, "figure")
+
+
 def test_org_wave_needs_org_column(tmp_path):
     with pytest.raises(ValueError, match="org"):
         analyze_org_wave("cs2020", pd.DataFrame({"L1": [1, 2]}), load_codebook("cs2020"),
