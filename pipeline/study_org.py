@@ -200,7 +200,10 @@ def suppressed_distribution(counts: pd.DataFrame, k: int, *, valid_percent: bool
         Suppression threshold.
     valid_percent : bool
         Add a valid-percent column per group (share among those who
-        answered; blank on the missing row).
+        answered; blank on the missing row).  When the missing row of a
+        group is suppressed, its valid percentages are all shown as
+        ``"[c]"``: with the counts they would reveal the number of
+        non-answers.
 
     Returns
     -------
@@ -227,7 +230,11 @@ def suppressed_distribution(counts: pd.DataFrame, k: int, *, valid_percent: bool
         cols[f"{g} n"] = sup.display[g]
         cols[f"{g} %"] = sup.apply_to(pct)[g]
         if valid_percent:
-            cols[f"{g} valid %"] = sup.apply_to(vpct)[g]
+            vp = sup.apply_to(vpct)[g]
+            if missing_label in sup.mask.index and bool(sup.mask.loc[missing_label, g]):
+                # valid % = n / answered would reveal the suppressed number of non-answers
+                vp = vp.where(vp.isin([f"<{k}", "[c]"]), "[c]")
+            cols[f"{g} valid %"] = vp
     out = pd.DataFrame(cols)
     if "n n" in out.columns:                      # a single ungrouped column
         out = out.rename(columns={"n n": "n", "n %": "%", "n valid %": "valid %"})
@@ -1114,7 +1121,9 @@ def analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results:
             ax.set_yticks(y, [_wrap(lab, 40) for lab in var.codes.values()], fontsize=8)
             ax.invert_yaxis()
             ax.set_xlim(0, 105)
-            ax.set_xlabel(f"% of those who answered (n = {len(v)})")
+            skipped = len(data) - len(v)
+            ax.set_xlabel("% of those who answered" + (f" (n = {len(v)})" if skipped == 0
+                                                       or skipped >= k else ""))
             num = figures.get(q)
             ax.set_title((f"Figure {num} - " if num else "") + var.label, fontsize=9)
             w.figure(q, fig, caption=(f"As figure {num} of the thesis: " if num else "")
