@@ -990,9 +990,12 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
                f"adjusted over the {len(items)} items by "
                + " and ".join(adjust) + f"; an item differs when the {first or 'raw'}-adjusted "
                f"p < {alpha:g}. The chi-square test compares the whole answer distributions "
-               "(Monte Carlo p-value where expected counts are small), with Cramér's V.")
+               "(Monte Carlo p-value where expected counts are small), with Cramér's V. "
+               "The thesis compares the two organizations descriptively only (figures 16 and "
+               "22); these tests are this pipeline's addition.")
         if len(diff):
-            w.text(f"**{len(diff)} of {len(items)} items differ** ({first}-adjusted p < "
+            verb = "differs" if len(diff) == 1 else "differ"
+            w.text(f"**{len(diff)} of {len(items)} items {verb}** ({first}-adjusted p < "
                    f"{alpha:g}): " + ", ".join(
                        f"{r.item} (r = {r.rank_biserial:+.2f})" for r in diff.itertuples()) + ".")
         else:
