@@ -475,7 +475,7 @@ def _parse_thresholds(spec: str | None, shares: str | None):
     if not spec:
         return None
     if spec == "synth":
-        from .synth import _likert_cuts, load_targets
+        from .synth import load_targets
         t = load_targets()
         cats = t.get("categories") or t.get("cs2019", {}).get("categories")
         if cats is None:
