@@ -1002,7 +1002,12 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
             w.text(f"No item differs between {g1} and {g2} after adjustment "
                    f"({first}-adjusted p < {alpha:g}).")
         w.table("items", tab.set_index("item"), caption=f"{g1} vs {g2}, item by item",
-                digits=3)
+                digits=3,
+                note=f"n1, n2: respondents of {g1} and {g2} answering the item; U: Mann-Whitney "
+                     f"U of {g1} (R's W); z with continuity correction; rank_biserial with its "
+                     "95% CI (rb_ci_lower, rb_ci_upper); cles = P(X > Y) + P(X = Y)/2; p_* are "
+                     "the Mann-Whitney p-values adjusted over the items, chisq_p_* the "
+                     "chi-square p-values adjusted separately.")
         # factor scores
         cons = {c: list(v) for c, v in codebook.constructs.items()}
         dmin = _group_params("descriptives").get("construct_min_share", 1.0)
