@@ -189,6 +189,9 @@ def test_cramers_v_bounds_and_bias_correction():
     res = chi_square_test(ind, correct=False)
     assert res.cramers_v == pytest.approx(0.0) and res.cramers_v_corrected == pytest.approx(0.0)
     assert cramers_v(5.0, 100, 3, 3, bias_correct=True) < cramers_v(5.0, 100, 3, 3)
+    # Bergsma (2013) by hand: phi2 = .05 - 4/99, r~ = c~ = 3 - 4/99
+    assert cramers_v(5.0, 100, 3, 3, bias_correct=True) == pytest.approx(0.0699779, abs=1e-6)
+    assert cramers_v(5.0, 100, 3, 3) == pytest.approx(np.sqrt(5 / 200))
     with pytest.raises(ValueError, match="n_rows"):
         cramers_v(1.0, 10, 1, 3)
 
