@@ -482,6 +482,7 @@ class Estimator:
         for r in m.rows:
             if r["op"] == "=~" and r["rhs"] in pos:
                 ind.setdefault(r["lhs"], []).append(r["rhs"])
+        lam = self._start_loadings(S, pos)
         for k, r in enumerate(m.rows):
             j = r["par"]
             if j < 0:
@@ -491,19 +492,23 @@ class Estimator:
                 continue
             lhs, op, rhs = r["lhs"], r["op"], r["rhs"]
             if op == "=~":
-                theta[j] = 1.0
+                theta[j] = lam.get((lhs, rhs), 1.0)
             elif op == "~~" and lhs == rhs:
                 if lhs in pos:
                     theta[j] = 0.5 * S[pos[lhs], pos[lhs]]
                 else:
-                    items = [pos[v] for v in ind.get(lhs, [])]
+                    its = ind.get(lhs, [])
+                    items = [pos[v] for v in its]
                     val = 0.05
                     if len(items) >= 2:
-                        sub = S[np.ix_(items, items)]
+                        # covariances rescaled by the loadings' starts, so the
+                        # start does not depend on the indicators' units
+                        ls = np.array([lam.get((lhs, v), 1.0) for v in its])
+                        sub = S[np.ix_(items, items)] / np.outer(ls, ls)
                         off = sub[~np.eye(len(items), dtype=bool)]
-                        val = max(float(np.mean(np.abs(off))), 0.05)
+                        val = max(float(np.mean(np.abs(off))), 0.05 * float(np.mean(np.diag(sub))))
                     elif len(items) == 1:
-                        val = max(0.5 * S[items[0], items[0]], 0.05)
+                        val = max(0.5 * S[items[0], items[0]], 1e-8)
                     theta[j] = val
             elif op == "~1" and lhs in pos:
                 theta[j] = stats.mean[pos[lhs]]
@@ -511,10 +516,49 @@ class Estimator:
                 # covariance of two factors: mean cross-covariance of their indicators
                 a = [pos[v] for v in ind[lhs]]
                 b = [pos[v] for v in ind[rhs]]
-                theta[j] = 0.5 * float(np.mean(S[np.ix_(a, b)]))
+                la = np.array([lam.get((lhs, v), 1.0) for v in ind[lhs]])
+                lb = np.array([lam.get((rhs, v), 1.0) for v in ind[rhs]])
+                theta[j] = 0.5 * float(np.mean(S[np.ix_(a, b)] / np.outer(la, lb)))
             else:
                 theta[j] = 0.0
         return theta
+
+    def _start_loadings(self, S: np.ndarray, pos: dict[str, int]) -> dict[tuple[str, str], float]:
+        """Scale-aware starts of free loadings relative to each factor's marker.
+
+        With the marker m fixed at 1, :math:`\\lambda_j \\approx S_{jk}/S_{mk}`
+        for a third indicator k (median over k); with two indicators,
+        :math:`\\operatorname{sign}(S_{jm})\\sqrt{S_{jj}/S_{mm}}`.  Free loadings
+        of factors without a fixed marker keep lavaan's start 1.
+        """
+        m = self.model
+        rows: dict[str, list[dict]] = {}
+        for r in m.rows:
+            if r["op"] == "=~" and r["rhs"] in pos:
+                rows.setdefault(r["lhs"], []).append(r)
+        out: dict[tuple[str, str], float] = {}
+        for f, rs in rows.items():
+            marker = next((r for r in rs if r["par"] < 0 and r.get("ustart") == 1.0), None)
+            if marker is None:
+                continue
+            mi = pos[marker["rhs"]]
+            others = [pos[r["rhs"]] for r in rs]
+            for r in rs:
+                if r["par"] < 0 or not math.isnan(r.get("start", math.nan)):
+                    continue
+                j = pos[r["rhs"]]
+                ks = [k for k in others if k not in (j, mi)]
+                ratios = [S[j, k] / S[mi, k] for k in ks if abs(S[mi, k]) > 1e-12 * math.sqrt(
+                    S[mi, mi] * S[k, k])]
+                if ratios:
+                    val = float(np.median(ratios))
+                elif S[mi, mi] > 0:
+                    val = math.copysign(math.sqrt(S[j, j] / S[mi, mi]), S[j, mi] or 1.0)
+                else:
+                    continue
+                if np.isfinite(val) and val != 0:
+                    out[(f, r["rhs"])] = val
+        return out
 
     # ------------------------------------------------------------------
     def optimize(self, stats: SampleStats, start: np.ndarray | None = None, *,

@@ -602,7 +602,14 @@ def _finish(sem_model: SEMModel, est: Estimator, st: SampleStats, *, start, se, 
             else:
                 info = est.expected_information(theta, st)
             n_eff = (N - 1) if likelihood == "wishart" else N
-            evi = np.linalg.eigvalsh(info)
+            # identification does not depend on the variables' units: judge the
+            # information matrix after Jacobi scaling (unit diagonal), so a
+            # variable measured in thousandths does not look "singular"
+            dgi = np.sqrt(np.abs(np.diag(info)))
+            if np.any(dgi == 0):
+                evi = np.zeros(1)
+            else:
+                evi = np.linalg.eigvalsh(info / np.outer(dgi, dgi))
             if evi.min() <= 1e-10 * max(abs(evi.max()), 1e-300):
                 _warn(warn_list, "the information matrix is singular (smallest eigenvalue "
                       f"{evi.min():.3g}): the model may not be identified; standard errors "
