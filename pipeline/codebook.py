@@ -50,6 +50,7 @@ from typing import Any
 
 import yaml
 
+from ._io import read_yaml
 from . import paths
 
 __all__ = ["Variable", "Codebook", "load_codebook", "available_codebooks",
@@ -369,7 +370,7 @@ def load_codebook(name: str | Path) -> Codebook:
 def _load_cached(path: str, mtime: int) -> Codebook:  # noqa: ARG001 - cache key
     p = Path(path)
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = read_yaml(p)
     except yaml.YAMLError as exc:
         raise ValueError(f"{p}: not valid YAML: {exc}") from None
     return _build(raw, p)

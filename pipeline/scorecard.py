@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
-import yaml
 
+from ._io import read_yaml
 from . import paths
 
 __all__ = [
@@ -187,8 +187,7 @@ def load_published(directory: str | Path | None = None, *,
     if not d.exists():
         return out
     for f in sorted(d.glob("*.yaml")):
-        with f.open(encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh) or {}
+        doc = read_yaml(f) or {}
         if not isinstance(doc, dict):
             raise ValueError(f"{f}: top level must be a mapping")
         missing = [k for k in _REQUIRED_TOP if k not in doc]

@@ -63,6 +63,7 @@ import pandas as pd
 import yaml
 from scipy.stats import norm
 
+from ._io import read_yaml
 from . import __version__, paths
 from ._io import write_csv, write_json
 
@@ -206,8 +207,7 @@ def load_targets(path: str | Path | None = None) -> dict[str, Any]:
     p = paths.resolve(path)
     if not p.exists():
         raise FileNotFoundError(f"synth targets file not found: {p}")
-    with p.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    return read_yaml(p)
 
 
 def published_values(files: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -217,8 +217,7 @@ def published_values(files: Sequence[str]) -> dict[str, dict[str, Any]]:
         p = paths.DATA_PUBLISHED / name
         if not p.exists():
             raise FileNotFoundError(f"published file not found: {p}")
-        with p.open(encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+        doc = read_yaml(p)
         for entry in doc.get("values", []):
             out[entry["key"]] = {**entry, "file": name}
     return out
