@@ -315,7 +315,7 @@ def _fast_draws(res, X, theta0, B, seed, drop_inadmissible, *, workers, schedule
         failures["not converged or singular sample covariance"] = n_failed
     n_inadm = int(np.sum(status == 2))
     keep = (status == 0) | ((status == 2) & (not drop_inadmissible))
-    return list(est[keep]), failures, n_inadm
+    return est[keep], failures, n_inadm       # an array: no per-draw Python objects
 
 
 def _boot_table(res, D: np.ndarray, level: float) -> pd.DataFrame:
