@@ -60,7 +60,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy.stats import norm
 
 from ._io import read_yaml
