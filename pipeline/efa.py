@@ -66,33 +66,11 @@ COLLINEARITY_TOL = 1e-8
 # reading files (CLI)
 # --------------------------------------------------------------------------
 def read_data(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, XLSX or SAV file for the analysis commands.
-
-    Uses :func:`pipeline.loading.read_table` when that module is present,
-    otherwise a plain reader (UTF-8 with or without BOM; SAV user-missing
-    codes become NaN).
-    """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"data file not found: {p}")
-    try:
-        from .loading import read_table  # type: ignore[attr-defined]
-    except ImportError:
-        read_table = None
-    if read_table is not None:
-        out = read_table(p)
-        return out if isinstance(out, pd.DataFrame) else out[0]
-    suffix = p.suffix.lower()
-    if suffix in {".csv", ".txt"}:
-        return pd.read_csv(p, encoding="utf-8-sig")
-    if suffix in {".xlsx", ".xlsm"}:
-        return pd.read_excel(p)
-    if suffix == ".sav":
-        import pyreadstat
-        df, _ = pyreadstat.read_sav(str(p), user_missing=False)
-        return df
-    raise DataValidationError(f"unsupported file type {suffix!r} (use csv, xlsx or sav)",
-                              file=str(p))
+    """Read a CSV, XLSX or SAV file for the analysis commands
+    (:func:`pipeline.loading.read_table`: strict encodings, SAV user-missing
+    codes as NaN)."""
+    from .loading import read_table
+    return read_table(path)
 
 
 # --------------------------------------------------------------------------

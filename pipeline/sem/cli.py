@@ -20,27 +20,9 @@ __all__ = ["main", "read_data"]
 
 
 def read_data(path: str | Path) -> pd.DataFrame:
-    """Read CSV / XLSX / SAV (through ``pipeline.loading.read_table`` when available)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"data file not found: {p}")
-    try:
-        from ..loading import read_table   # the project's raw-data reader
-    except ImportError:
-        read_table = None
-    if read_table is not None:
-        out = read_table(p)
-        return out[0] if isinstance(out, tuple) else out
-    suffix = p.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        return pd.read_csv(p)
-    if suffix in (".xlsx", ".xls"):
-        return pd.read_excel(p)
-    if suffix == ".sav":
-        import pyreadstat
-        df, _ = pyreadstat.read_sav(str(p), user_missing=False)
-        return df
-    raise ValueError(f"DATA must be .csv, .xlsx or .sav, got {p.name}")
+    """Read CSV / XLSX / SAV through the project's reader (:func:`pipeline.loading.read_table`)."""
+    from ..loading import read_table
+    return read_table(path)
 
 
 def _parser() -> argparse.ArgumentParser:
