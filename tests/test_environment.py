@@ -67,3 +67,22 @@ def test_cli_unknown_command_exits_2():
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "unknown command" in r.stderr
+
+
+def test_yaml_config_files_have_no_duplicate_keys():
+    """PyYAML keeps the last of two equal keys silently; DVC refuses the file."""
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise AssertionError(f"duplicate key(s) {sorted(dup)} at line {node.start_mark.line + 1}")
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    files = [ROOT / "params.yaml", ROOT / "dvc.yaml", *sorted((ROOT / "pipeline" / "codebooks").glob("*.yaml")),
+             *sorted((ROOT / "data" / "published").glob("*.yaml")), *sorted((ROOT / "models").glob("*.yaml"))]
+    for f in files:
+        yaml.load(f.read_text(encoding="utf-8"), Loader=Strict)  # noqa: S506
