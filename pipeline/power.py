@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import math
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,7 +108,11 @@ class PowerTask(DrawTask):
     def setup(self) -> dict[str, Any]:
         from .sem import implied_moments
         obs, sigma, _ = implied_moments(self.population)
-        fm = FastML(self.model, observed=obs, likelihood=self.likelihood)
+        fm = FastML(self.model, likelihood=self.likelihood)
+        missing = [v for v in fm.observed if v not in obs]
+        if missing:
+            raise ValueError(f"model: observed variables not in the population model: {missing}")
+        fm = FastML(fm.model, observed=obs, likelihood=self.likelihood)
         cols = fm.columns
         chol = np.linalg.cholesky(sigma)
         sd = np.sqrt(np.diag(sigma))

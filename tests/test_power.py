@@ -140,5 +140,7 @@ def test_bad_arguments_name_the_argument():
         power_analysis(REG, "y ~ x", [50], 10, alpha=1.5, progress=False)
     with pytest.raises(ValueError, match="thresholds"):
         power_analysis(REG, "y ~ x", [50], 10, thresholds=[0.5, 0.1], progress=False)
+    with pytest.raises(ValueError, match="model: .*z"):
+        power_analysis(REG, "y ~ x + z", [50], 10, progress=False)
     with pytest.raises(ValueError, match="se"):
         analytic_power(0.2, 0.0)
