@@ -272,20 +272,36 @@ class PowerResult:
         return "\n".join(lines)
 
     def plot(self, ops: tuple[str, ...] = ("~", ":=")):
-        """Power curves (power against N) of the regression and defined parameters."""
+        """Power curves (power against N): one panel per kind of parameter.
+
+        Regression paths (``~``) and defined parameters (``:=``, labelled by
+        name) by default; the dashed line marks 0.80.
+        """
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         t = self.parameters[self.parameters["op"].isin(ops)]
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for (lhs, op, rhs), g in t.groupby(["lhs", "op", "rhs"], sort=False):
-            ax.plot(g["n"], g["power"], marker="o", lw=1.2, label=f"{lhs} {op} {rhs}")
-        ax.axhline(0.8, color="grey", ls="--", lw=0.8)
-        ax.set_xlabel("sample size N")
-        ax.set_ylabel(f"power (alpha = {self.options.get('alpha')})")
-        ax.set_ylim(0, 1.02)
-        ax.set_title("Monte Carlo power")
-        ax.legend(fontsize=7, ncol=2, frameon=False, loc="lower right")
+        kinds = [op for op in ops if (t["op"] == op).any()] or [ops[0]]
+        titles = {"~": "regression paths", ":=": "defined parameters", "=~": "loadings",
+                  "~~": "(co)variances"}
+        fig, axes = plt.subplots(1, len(kinds), figsize=(6.2 * len(kinds), 4.8), squeeze=False)
+        styles = ["-", "--", ":", "-."]
+        markers = ["o", "s", "^", "D", "v"]
+        for ax, op in zip(axes[0], kinds):
+            g_all = t[t["op"] == op]
+            groups = list(g_all.groupby(["lhs", "op", "rhs"], sort=False))
+            cmap = plt.get_cmap("tab10")
+            for k, ((lhs, _op, rhs), g) in enumerate(groups):
+                label = lhs if op == ":=" else f"{lhs} {op} {rhs}"
+                ax.plot(g["n"], g["power"], color=cmap(k % 10), ls=styles[(k // 10) % 4],
+                        marker=markers[(k // 10) % 5], ms=4, lw=1.2, label=label)
+            ax.axhline(0.8, color="grey", ls="--", lw=0.8)
+            ax.set_xlabel("sample size N")
+            ax.set_ylabel(f"power (alpha = {self.options.get('alpha')})")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(f"Monte Carlo power: {titles.get(op, op)}")
+            ax.legend(fontsize=7, ncol=1 if len(groups) <= 14 else 2, frameon=False,
+                      loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         return fig
 
