@@ -302,6 +302,48 @@ class Codebook:
                           dropna=False)
         return tab.reindex(index=rows.categories, columns=cols.categories, fill_value=0)
 
+    def schema(self, *, columns: Any = None) -> Any:
+        """A pandera schema of the *validated* data (after loading and recoding).
+
+        Used at the stage boundary (``data/processed``) to check that what a
+        stage reads is still what the codebook promises: the id unique and
+        present, every coded item inside its codes (NaN allowed), numeric
+        items inside ``min``/``max``.  The raw-file contract itself is
+        :func:`pipeline.loading.read_raw` (its messages name file, column and
+        row).
+
+        Parameters
+        ----------
+        columns : iterable of str, optional
+            Restrict the schema to these columns (default: every variable).
+        """
+        import pandera.pandas as pa
+
+        cols = {}
+        wanted = set(columns) if columns is not None else None
+        for v in self.variables.values():
+            if wanted is not None and v.name not in wanted:
+                continue
+            if v.type == "id":
+                cols[v.name] = pa.Column(str, nullable=False, unique=True, coerce=True)
+            elif v.type in ("likert", "categorical") and v.numeric_codes:
+                cols[v.name] = pa.Column(float, pa.Check.isin([float(c) for c in v.codes]),
+                                         nullable=True, coerce=True, required=v.required)
+            elif v.type in ("likert", "categorical"):
+                cols[v.name] = pa.Column(str, pa.Check.isin([str(c) for c in v.codes]),
+                                         nullable=True, coerce=True, required=v.required)
+            elif v.type == "numeric":
+                checks = []
+                if v.min is not None:
+                    checks.append(pa.Check.ge(v.min))
+                if v.max is not None:
+                    checks.append(pa.Check.le(v.max))
+                cols[v.name] = pa.Column(float, checks, nullable=True, coerce=True,
+                                         required=v.required)
+            else:
+                cols[v.name] = pa.Column(object, nullable=True, required=False)
+        return pa.DataFrameSchema(cols, strict=False, name=f"codebook {self.name}")
+
     def to_frame(self) -> Any:
         """The codebook as a tidy table (one row per variable), for reports."""
         import pandas as pd

@@ -185,7 +185,21 @@ def load_prepared(wave: str) -> pd.DataFrame:
 
     cb = load_codebook(config.wave_params(wave)["instrument"])
     text = {n: str for n, v in cb.variables.items() if v.type in ("text", "multi", "id")}
-    df = pd.read_csv(prepared_dir(wave) / "clean.csv", dtype=text, keep_default_na=True)
+    path = prepared_dir(wave) / "clean.csv"
+    df = pd.read_csv(path, dtype=text, keep_default_na=True)
+    import pandera.errors
+
+    from .exceptions import DataValidationError
+    try:
+        # the stage boundary: what analyze reads is still what the codebook promises
+        cb.schema(columns=df.columns).validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        cols = sorted(set(map(str, fc["column"].dropna())))
+        rows = sorted({int(i) + 2 for i in fc["index"].dropna()})
+        raise DataValidationError(f"prepared data break the codebook {cb.name!r} "
+                                  f"({len(fc)} failing cell(s))", file=str(path),
+                                  columns=cols, rows=rows) from None
     return df
 
 

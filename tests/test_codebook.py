@@ -293,3 +293,27 @@ def test_cs2019_section_a_and_b_options_are_printed_in_annex_g():
             opts.append(m.group(1).replace("*", "").split(" _")[0].strip())
         expected = [v.options.get(c, lab).split(" _")[0] for c, lab in v.codes.items()]
         assert opts == expected, (v.name, opts)
+
+
+def test_pandera_schema_of_validated_data():
+    """The codebook's pandera schema accepts the validated synthetic wave and
+    rejects an out-of-code answer, a duplicate id and an out-of-range number."""
+    import pandas as pd
+    import pandera.errors
+    import pytest
+
+    from pipeline.codebook import load_codebook
+    from pipeline.loading import read_raw
+    from pipeline.paths import DATA_SYNTHETIC
+
+    cb = load_codebook("cs2019")
+    data = read_raw(DATA_SYNTHETIC / "cs2019.csv", cb).data
+    schema = cb.schema(columns=data.columns)
+    schema.validate(data)
+    bad = data.copy()
+    bad.loc[bad.index[3], "L1"] = 7
+    bad.loc[bad.index[5], "id"] = bad.loc[bad.index[4], "id"]
+    with pytest.raises(pandera.errors.SchemaErrors) as err:
+        schema.validate(bad, lazy=True)
+    failed = set(err.value.failure_cases["column"])
+    assert {"L1", "id"} <= failed
