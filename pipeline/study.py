@@ -165,7 +165,8 @@ def prepare_wave(wave: str) -> Path:
     loading = config.load_params().get("loading") or {}
     lr = read_raw(raw, cb, encoding=loading.get("encoding"))
     with _Captured() as warned:
-        scr = screen(lr.data, cb, config.stage_params("screening"),
+        rules = {**config.stage_params("screening"), **(wp.get("screening") or {})}
+        scr = screen(lr.data, cb, rules,
                      distributed=wp.get("distributed"), rows=lr.rows,
                      recodings=lr.log_frame(), file=str(raw))
     clean, redaction = redact_wave(scr.clean, cb)
