@@ -273,6 +273,7 @@ class SectionReader:
             if kind == "table":
                 df = pd.read_csv(self.dir / f"{item['name']}.csv",
                                  index_col=list(range(item["index_cols"])) or None)
+                df.index = _blank_index(df.index)
                 export_table(df, f"{self.manifest['key']}_{item['name']}", out_dir,
                              caption=item.get("caption") or None, digits=item["digits"],
                              index=item["index"])
@@ -296,6 +297,16 @@ class SectionReader:
                 parts.append('<div style="border:2px solid #c60;background:#fff4e5;padding:6px">'
                              f"⚠ {html.escape(item['message'])}</div>")
         return "\n".join(parts)
+
+
+def _blank_index(index: pd.Index) -> pd.Index:
+    """Empty index labels (a CSV round trip makes them NaN) shown as blanks."""
+    if isinstance(index, pd.MultiIndex):
+        return pd.MultiIndex.from_arrays(
+            [lv.map(lambda v: "" if pd.isna(v) else v)
+             for lv in (index.get_level_values(i) for i in range(index.nlevels))],
+            names=index.names)
+    return index.map(lambda v: "" if pd.isna(v) else v) if index.hasnans else index
 
 
 def _markdown_to_html(text: str) -> str:
