@@ -37,6 +37,7 @@ import heapq
 import multiprocessing as mp
 import os
 import sys
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -104,16 +105,35 @@ _STATE: dict[str, Any] = {}
 _LOCAL_TASK: list[DrawTask] = []
 
 
+_BLAS_LOCK = threading.Lock()
+_BLAS_DEPTH = [0, None]          # nesting count across threads, active limiter
+
+
 @contextlib.contextmanager
 def blas_single_thread() -> Iterator[None]:
-    """Limit BLAS to one thread inside the block (no-op without threadpoolctl)."""
+    """Limit BLAS to one thread inside the block (no-op without threadpoolctl).
+
+    Safe to nest and to enter from several threads at once (Dask workers
+    running in threads): the limit is set by the first entrant and restored
+    when the last one leaves.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
         yield
         return
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _BLAS_LOCK:
+        if _BLAS_DEPTH[0] == 0:
+            _BLAS_DEPTH[1] = threadpool_limits(limits=1, user_api="blas")
+        _BLAS_DEPTH[0] += 1
+    try:
         yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_DEPTH[0] -= 1
+            if _BLAS_DEPTH[0] == 0 and _BLAS_DEPTH[1] is not None:
+                _BLAS_DEPTH[1].restore_original_limits()
+                _BLAS_DEPTH[1] = None
 
 
 def _state_for(task: DrawTask) -> Any:

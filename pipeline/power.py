@@ -397,7 +397,9 @@ def power_analysis(population: str, model: str, ns, reps: int, *, seed: int = 1,
             if c.ndim != 1 or len(c) < 1 or np.any(np.diff(c) <= 0) or not np.all(np.isfinite(c)):
                 raise ValueError(f"thresholds for {k} must be finite and increasing, got {c.tolist()}")
     task = PowerTask(pop_text, model_text, ns, reps, seed, cuts=cuts, likelihood=likelihood)
-    state = task.setup()           # validates the models here, with a clear error
+    from .parallel import blas_single_thread
+    with blas_single_thread():     # the same arithmetic as in the workers
+        state = task.setup()       # validates the models here, with a clear error
     fm: FastML = state["fm"]
     k = fm.q + fm.n_defined
     zcrit = float(ndtri(0.5 + level / 2))
