@@ -121,3 +121,25 @@ def test_bad_arguments_name_the_argument():
         map_draws(task, 5, consume=lambda s, r: None, chunk_size=0)
     with pytest.raises(ValueError, match="n must"):
         map_draws(task, -1, consume=lambda s, r: None)
+
+
+def test_resampling_bootstrap_uses_the_cluster_from_the_environment(monkeypatch):
+    """``pipeline.resampling.bootstrap`` with ``DASK_SCHEDULER_ADDRESS`` set: same table."""
+    import warnings
+
+    distributed = pytest.importorskip("distributed")
+    from pipeline.exceptions import PipelineWarning
+    from pipeline.resampling import bootstrap
+    from pipeline.sem import fit
+    data = pd.read_csv(REFERENCE / "data" / "thesis_n300.csv")
+    model = "L =~ L1 + L2\nS =~ S1 + S2 + S3\nCC ~ a*L + b*S\nab := a*b"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PipelineWarning)
+        res = fit(model, data)
+        local = bootstrap(res, B=30, seed=4, workers=1, progress=False, attach=False)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                      dashboard_address=None) as cluster:
+            monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", cluster.scheduler_address)
+            remote = bootstrap(res, B=30, seed=4, progress=False, attach=False)
+    np.testing.assert_array_equal(local.draws, remote.draws)
+    pd.testing.assert_frame_equal(local.table, remote.table)

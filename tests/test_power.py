@@ -144,3 +144,18 @@ def test_bad_arguments_name_the_argument():
         power_analysis(REG, "y ~ x + z", [50], 10, progress=False)
     with pytest.raises(ValueError, match="se"):
         analytic_power(0.2, 0.0)
+
+
+def test_threshold_options_follow_the_synthetic_generator():
+    from pipeline.power import _parse_thresholds
+    from pipeline.synth import load_targets, thresholds_from_shares
+    shares = [0.02, 0.05, 0.13, 0.42, 0.38]
+    np.testing.assert_allclose(_parse_thresholds(None, ",".join(map(str, shares))),
+                               thresholds_from_shares(shares))
+    assert _parse_thresholds("-1,0,1", None) == [-1.0, 0.0, 1.0]
+    cuts = _parse_thresholds("synth", None).for_items(["L1", "HC1"])
+    cats = load_targets()["cs2019"]["categories"]
+    np.testing.assert_allclose(cuts["L1"], thresholds_from_shares(cats["L1"]))
+    np.testing.assert_allclose(cuts["HC1"], thresholds_from_shares(cats["default"]))
+    with pytest.raises(ValueError, match="not both"):
+        _parse_thresholds("-1,0", "0.5,0.5")
