@@ -3,25 +3,27 @@
 Bootstrap draws and Monte Carlo replications fit the *same* model thousands
 of times to slightly different sample covariance matrices.  :class:`FastML`
 compiles the model once (through the engine's :class:`~pipeline.sem.model.SEMModel`,
-so parameter order and constraints are the engine's) and then refits with
-**Fisher scoring** from a warm start:
+so parameter order and constraints are the engine's) and then refits by a
+**quasi-Newton method started from Fisher scoring's metric**:
 
 .. math::
 
     F(\\theta) = \\log|\\Sigma| + \\operatorname{tr}(S\\Sigma^{-1}) - \\log|S| - p,
+    \\qquad
+    \\partial F / \\partial \\Sigma = \\Sigma^{-1} - \\Sigma^{-1} S \\Sigma^{-1},
 
-    \\theta \\leftarrow \\theta + \\lambda\\,(X'X)^{-1} X' r,
-
-where, with :math:`L L' = \\Sigma` and :math:`K = L^{-1}`, the columns of
-:math:`X` are the whitened derivatives :math:`\\operatorname{vech}_w(K\\,\\partial\\Sigma/\\partial\\theta_k\\,K')`
-and :math:`r = \\operatorname{vech}_w(K S K' - I)` (``vech_w`` keeps the lower
-triangle with weight :math:`\\sqrt 2` off the diagonal, so that
-:math:`X'X = \\operatorname{tr}(\\Sigma^{-1}\\dot\\Sigma_k\\Sigma^{-1}\\dot\\Sigma_l)`,
-the expected information of :math:`F`).  The step is halved until
-:math:`F` decreases (the matrix stays positive definite).  From the full-sample
-estimates a bootstrap draw converges in a handful of iterations, each a few
-small matrix products, with no numerical differentiation and no Python-level
-loop over parameters.
+the gradient taken analytically through the RAM matrices, and the initial
+inverse Hessian the inverse expected information
+:math:`(X'X)^{-1}`, where, with :math:`L L' = \\Sigma` and :math:`K = L^{-1}`,
+the columns of :math:`X` are :math:`\\operatorname{vech}_w(K\\,\\partial\\Sigma/\\partial\\theta_k\\,K')`
+(``vech_w`` keeps the lower triangle with weight :math:`\\sqrt 2` off the
+diagonal, so :math:`X'X = \\operatorname{tr}(\\Sigma^{-1}\\dot\\Sigma_k\\Sigma^{-1}\\dot\\Sigma_l)`).
+BFGS updates the metric; Armijo backtracking keeps :math:`\\Sigma` positive
+definite; convergence is confirmed under a fresh expected information.
+Warm-started at the full-sample estimates (bootstrap) or population values
+(power), with the information there shared by every refit, a draw of the
+thesis SEM converges in about 14 iterations of a few small matrix products,
+with no numerical differentiation and no Python loop over parameters.
 
 Scope: complete data (listwise), covariance structure only (no ``~1``
 rows; with complete data and free intercepts the means are saturated and
@@ -34,6 +36,8 @@ References
 Lee, S.-Y., & Jennrich, R. I. (1979). A study of algorithms for covariance
 structure analysis with specific comparisons using factor analysis.
 *Psychometrika*, 44, 99-113.
+Nocedal, J., & Wright, S. J. (2006). *Numerical optimization* (2nd ed.),
+ch. 6 (BFGS) and 3 (backtracking line search). Springer.
 
 In R: ``lavaan::sem(model, sample.cov = S, sample.nobs = N,
 optim.method = "nlminb")`` (the estimates agree; lavaan uses a quasi-Newton
