@@ -576,11 +576,13 @@ def efficiency_bands(indicators: pd.DataFrame, bands: Mapping[str, float] | None
 # ----------------------------------------------------------------- charts
 def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
     import io
+
     from ._io import write_bytes
+    from .reports import _fig_metadata
     out = []
     for ext in ("png", "svg"):
         buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=130)
+        fig.savefig(buf, format=ext, dpi=130, metadata=_fig_metadata(ext))
         out.append(write_bytes(Path(out_dir) / f"{name}.{ext}", buf.getvalue()))
     return out
 

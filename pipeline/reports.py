@@ -171,9 +171,18 @@ def save_figure(fig: Any, name: str, out_dir: str | os.PathLike) -> dict[str, Pa
     for ext in ("png", "svg"):
         target = figures / f"{name}.{ext}"
         with atomic_write(target, "wb", encoding=None) as fh:
-            fig.savefig(fh, format=ext, dpi=150, bbox_inches="tight")
+            fig.savefig(fh, format=ext, dpi=150, bbox_inches="tight", metadata=_fig_metadata(ext))
         out[ext] = target
     return out
+
+
+def _fig_metadata(ext: str) -> dict[str, Any]:
+    """No creation date and fixed SVG ids: the same figure gives the same bytes,
+    so DVC does not rerun downstream stages for an unchanged result."""
+    import matplotlib
+    if matplotlib.rcParams.get("svg.hashsalt") is None:
+        matplotlib.rcParams["svg.hashsalt"] = "amirova-sem-pipeline"
+    return {"Date": None} if ext in ("svg", "pdf") else {}
 
 
 def render_table_html(df: pd.DataFrame, *, digits: int = 3, caption: str | None = None) -> str:
@@ -238,7 +247,7 @@ class SectionWriter:
     def figure(self, name: str, fig: Any, *, caption: str = "") -> None:
         for ext in ("png", "svg"):
             with atomic_write(self.dir / f"{name}.{ext}", "wb", encoding=None) as fh:
-                fig.savefig(fh, format=ext, dpi=150, bbox_inches="tight")
+                fig.savefig(fh, format=ext, dpi=150, bbox_inches="tight", metadata=_fig_metadata(ext))
         self.items.append({"kind": "figure", "name": name, "caption": caption})
 
     def text(self, markdown: str) -> None:

@@ -85,3 +85,17 @@ def test_export_table_and_figure(tmp_path):
     assert files["png"].read_bytes()[:4] == b"\x89PNG"
     assert b"<svg" in files["svg"].read_bytes()[:500]
     plt.close(fig)
+
+
+def test_figures_are_byte_identical_across_runs(tmp_path):
+    """Deterministic outputs: DVC must not see a changed figure for an unchanged result."""
+    import matplotlib.pyplot as plt
+
+    blobs = []
+    for i in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [3, 1, 2])
+        files = save_figure(fig, "f", tmp_path / str(i))
+        plt.close(fig)
+        blobs.append((files["png"].read_bytes(), files["svg"].read_bytes()))
+    assert blobs[0] == blobs[1]
