@@ -64,3 +64,27 @@ def test_unknown_variables_exit_2(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "nope1" in err and "nope2" in err
+
+
+def test_fit_cli_bootstrap_same_intervals_for_any_worker_count(tmp_path):
+    """`--workers` never changes the result (per-draw SeedSequence seeds)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = root / "tests" / "reference" / "data" / "holzinger_swineford.csv"
+    model = root / "models" / "holzinger_3factor.lav"
+    outs = []
+    for w in (1, 2):
+        out = tmp_path / f"w{w}.json"
+        r = subprocess.run([sys.executable, "-m", "pipeline", "fit", str(data), str(model),
+                            "--bootstrap", "60", "--seed", "7", "--workers", str(w),
+                            "--no-progress", "--json", str(out)],
+                           capture_output=True, text=True, cwd=root)
+        assert r.returncode == 0, r.stderr
+        outs.append(json.loads(out.read_text()))
+    a = [(p["ci.lower"], p["ci.upper"]) for p in outs[0]["parameters"]]
+    b = [(p["ci.lower"], p["ci.upper"]) for p in outs[1]["parameters"]]
+    assert a == b

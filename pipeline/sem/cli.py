@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--keep-inadmissible", action="store_true",
                     help="keep bootstrap draws with a negative variance (lavaan 0.6 keeps "
                          "them; default: params.yaml bootstrap.drop_inadmissible)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="local worker processes for the draws (default: all cores); "
+                         "never changes the results")
+    ap.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="dask.distributed scheduler for the draws (default: "
+                         "$DASK_SCHEDULER_ADDRESS, else local processes)")
     ap.add_argument("--modindices", type=int, default=0, metavar="K",
                     help="also print the K largest modification indices (with EPC)")
     ap.add_argument("--json", metavar="OUT", help="write the result as JSON")
@@ -72,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             seed = args.seed if args.seed is not None else boot_cfg.get("seed", 0)
             drop = (not args.keep_inadmissible) and bool(boot_cfg.get("drop_inadmissible", True))
             bootstrap(res, B=args.bootstrap, seed=seed, level=float(boot_cfg.get("level", 0.95)),
-                      drop_inadmissible=drop, progress=not args.no_progress)
+                      drop_inadmissible=drop, progress=not args.no_progress,
+                      workers=args.workers if args.workers is not None else boot_cfg.get("workers"),
+                      scheduler=args.scheduler or boot_cfg.get("scheduler"))
     res.options.update({"data": str(args.data), "model": str(args.model)})
     print(res.summary())
     if res.bootstrap is not None:
