@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pipeline import paths
 
 DATA_N300 = paths.ROOT / "tests" / "reference" / "data" / "thesis_n300.csv"
-MODEL = paths.MODELS / "thesis_sem.lav"
+MODEL = paths.MODELS / "cs2019" / "thesis_sem.lav"
 POPULATION = paths.MODELS / "thesis_population.lav"
 
 

@@ -5,7 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_bootstrap.py [--B 5000] [--repeats 2] [--workers 2]
 
 In one session, interleaved (ours, lavaan, ours, lavaan, ...), on
-tests/reference/data/thesis_n300.csv and models/thesis_sem.lav:
+tests/reference/data/thesis_n300.csv and models/cs2019/thesis_sem.lav:
 
 * ours: ``pipeline.resampling.bootstrap(fit(model, data), B, workers=2)``
   (the engine's full-sample fit, then the fast path: compiled model, warm

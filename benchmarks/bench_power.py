@@ -7,7 +7,7 @@ Run from the repository root::
 In one session, interleaved:
 
 * ours: ``pipeline.power.power_analysis(models/thesis_population.lav,
-  models/thesis_sem.lav, n, reps, workers=2)`` (target: 4 N x 1000 reps
+  models/cs2019/thesis_sem.lav, n, reps, workers=2)`` (target: 4 N x 1000 reps
   in < 30 s on 2 cores);
 * naive semopy: for ``--naive`` replications per N, draw the same data
   (population Cholesky factor), ``semopy.Model(desc).fit(data)`` and

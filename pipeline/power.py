@@ -533,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipeline power", description=__doc__.split("\n")[0])
     ap.add_argument("--population", default=cfg.get("population", "models/thesis_population.lav"),
                     help="population model with values (.lav)")
-    ap.add_argument("--model", default=cfg.get("model", "models/thesis_sem.lav"),
+    ap.add_argument("--model", default=cfg.get("model", "models/cs2019/thesis_sem.lav"),
                     help="analysis model (.lav)")
     ap.add_argument("--n", default=",".join(str(x) for x in cfg.get("n", [100, 200, 300, 500])),
                     help="comma-separated sample sizes")

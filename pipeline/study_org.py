@@ -12,7 +12,7 @@
 ``reliability``
     Cronbach's alpha per factor (whole sample and per organization),
     item-total statistics, and the CFA of the five-factor 2020 instrument
-    (``models/cfa_2020.lav``) with its fit table, loadings, CR and AVE.
+    (``models/cs2020/cfa_2020.lav``) with its fit table, loadings, CR and AVE.
 ``comparison``
     ACSA vs akimat item by item (and per factor score): Mann-Whitney U
     with the rank-biserial correlation, chi-square with Cramér's V, p-values
@@ -91,7 +91,7 @@ def _params() -> dict[str, Any]:
     defaults = {"groups": ["ACSA", "akimat"], "adjust": ["holm", "BH"], "alpha": 0.05,
                 "chisq": True, "simulate": "auto", "B": 2000, "seed": 20201015,
                 "top_codes": [5], "positive_codes": [5, 4],
-                "cfa_model": "models/cfa_2020.lav", "cfa_likelihood": "normal",
+                "cfa_model": "models/cs2020/cfa_2020.lav", "cfa_likelihood": "normal",
                 "cfa_missing": "listwise", "fit_thresholds": {}}
     try:
         p = config.stage_params("comparison") or {}

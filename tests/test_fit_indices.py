@@ -461,7 +461,7 @@ def test_engine_fit_measures_equal_lavaan(case):
 # ------------------------------------------- the thesis-shaped SEM (phase 3)
 @pytest.mark.parametrize("case", ["thesis_normal", "thesis_wishart"])
 def test_thesis_sem_fit_measures(case):
-    """Thesis SEM (models/thesis_sem.lav) on the synthetic 2019 wave.
+    """Thesis SEM (models/cs2019/thesis_sem.lav) on the synthetic 2019 wave.
 
     In R (tests/reference/lavaan_thesis.R): ``sem(model, data = cs2019,
     likelihood = "normal" | "wishart")``; ``fitMeasures(fit)``.  First

@@ -65,7 +65,7 @@ def test_cfa_coverage_and_fit_distribution():
 
 def test_identical_for_any_workers_and_on_a_local_cluster():
     distributed = pytest.importorskip("distributed")
-    args = ("models/thesis_population.lav", "models/thesis_sem.lav", [80, 120], 12)
+    args = ("models/thesis_population.lav", "models/cs2019/thesis_sem.lav", [80, 120], 12)
     a = power_analysis(*args, seed=9, workers=1, progress=False)
     b = power_analysis(*args, seed=9, workers=2, chunk_size=5, progress=False)
     assert a.parameters.equals(b.parameters) and a.fit.equals(b.fit)

@@ -1,4 +1,4 @@
-"""The thesis SEM (models/thesis_sem.lav) against lavaan on synthetic data.
+"""The thesis SEM (models/cs2019/thesis_sem.lav) against lavaan on synthetic data.
 
 R (tests/reference/lavaan_engine_extra.R):
 ``sem(model, data = read.csv("tests/reference/data/sem_thesis_synthetic.csv"))``
@@ -29,7 +29,7 @@ def _ref():
 
 def test_thesis_model_file_is_the_fixture_model():
     ref, _ = _ref()
-    assert (paths.MODELS / "thesis_sem.lav").read_text().strip() == ref["model"].strip()
+    assert (paths.MODELS / "cs2019" / "thesis_sem.lav").read_text().strip() == ref["model"].strip()
 
 
 def test_thesis_sem_matches_lavaan():

@@ -440,7 +440,7 @@ def test_cs2019_tolerances_hold_in_lavaan_and_psych(targets):
     """The committed wave meets K.1/K.2/Table 13 in R too.
 
     Fixture: ``Rscript tests/reference/synth_cs2019.R`` ->
-    ``lavaan::sem(readLines('models/thesis_sem.lav'), data = valid rows)``
+    ``lavaan::sem(readLines('models/cs2019/thesis_sem.lav'), data = valid rows)``
     and ``psych::alpha`` on each scale.  Tolerances as in the issue: alpha
     +-0.03, unstandardized loading +-0.10.
     """
