@@ -232,7 +232,6 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
     var_rows = [k for k, r in enumerate(model.rows)
                 if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["par"] >= 0]
     var_par = np.array([model.rows[k]["par"] for k in var_rows], dtype=int)
-    from .sem.results import _env_first
     use_fast = _fast_applies(res) if fast is None else bool(fast)
     if use_fast:
         draws, failures, n_inadm = _fast_draws(res, X, theta0, int(B), seed, drop_inadmissible,

@@ -652,7 +652,7 @@ def _org_profile(data: pd.DataFrame, codebook: Any, results: Path, groups: list,
         tot = {c: (str(ns[c[:-2]]) if ns[c[:-2]] >= k or ns[c[:-2]] == 0 else f"<{k}")
                if c.endswith(" n") else "100.0" for c in table.columns}
         table.loc[("Total", ""), :] = pd.Series(tot)
-    w.text(f"Respondents by organization: " + ", ".join(
+    w.text("Respondents by organization: " + ", ".join(
         f"{g} {int((data['org'] == g).sum())}" for g in groups)
         + ". Shares are percentages of each organization's respondents (Table 14: ACSA, "
           "line 1136; Table 16: akimat, line 1378).")

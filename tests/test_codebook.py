@@ -298,7 +298,6 @@ def test_cs2019_section_a_and_b_options_are_printed_in_annex_g():
 def test_pandera_schema_of_validated_data():
     """The codebook's pandera schema accepts the validated synthetic wave and
     rejects an out-of-code answer, a duplicate id and an out-of-range number."""
-    import pandas as pd
     import pandera.errors
     import pytest
 

@@ -6,7 +6,6 @@ values, 2800 x 25; lavaan::HolzingerSwineford1939 x1..x9).
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pandas as pd

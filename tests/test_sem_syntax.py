@@ -1,7 +1,6 @@
 """lavaan syntax parser and parameter table (pipeline.sem.syntax) against lavaanify."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
