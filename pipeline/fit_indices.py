@@ -130,6 +130,20 @@ def _vector(value: Any, name: str, p: int) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------- chi-square
+def _moments(sample_cov, implied_cov, sample_mean=None, implied_mean=None):
+    """Validated (S, Sigma, m, mu): square matrices of one shape, means both or neither."""
+    S = _matrix(sample_cov, "sample_cov")
+    Sig = _matrix(implied_cov, "implied_cov")
+    if S.shape != Sig.shape:
+        raise ValueError("sample_cov and implied_cov must have the same shape")
+    p = S.shape[0]
+    m = _vector(sample_mean, "sample_mean", p)
+    mu = _vector(implied_mean, "implied_mean", p)
+    if (m is None) != (mu is None):
+        raise ValueError("give both sample_mean and implied_mean, or neither")
+    return S, Sig, m, mu
+
+
 def chisq_pvalue(chisq: float, df: float) -> float:
     """Upper-tail p-value of a chi-square statistic.
 
@@ -617,15 +631,7 @@ def gfi(sample_cov, implied_cov, sample_mean=None, implied_mean=None, *,
 
     In R: ``fitMeasures(fit, "gfi")`` (``lav_fit_gfi``).
     """
-    S = _matrix(sample_cov, "sample_cov")
-    Sig = _matrix(implied_cov, "implied_cov")
-    if S.shape != Sig.shape:
-        raise ValueError("sample_cov and implied_cov must have the same shape")
-    p = S.shape[0]
-    m = _vector(sample_mean, "sample_mean", p)
-    mu = _vector(implied_mean, "implied_mean", p)
-    if (m is None) != (mu is None):
-        raise ValueError("give both sample_mean and implied_mean, or neither")
+    S, Sig, m, mu = _moments(sample_cov, implied_cov, sample_mean, implied_mean)
     t1 = ml_weight_quadratic(S - Sig, None if m is None else m - mu, Sig,
                              patterns, x_idx)
     t2 = ml_weight_quadratic(S, m, Sig, patterns, x_idx)
@@ -686,10 +692,7 @@ def srmr(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> float:
     In R: ``fitMeasures(fit, "srmr")`` (= ``"srmr_bentler"``;
     ``lavResiduals(fit, type = "cor.bentler")``).
     """
-    S = _matrix(sample_cov, "sample_cov")
-    Sig = _matrix(implied_cov, "implied_cov")
-    if S.shape != Sig.shape:
-        raise ValueError("sample_cov and implied_cov must have the same shape")
+    S, Sig, m, mu = _moments(sample_cov, implied_cov, sample_mean, implied_mean)
     p = S.shape[0]
     var = np.diag(S).copy()
     if np.any(var < np.finfo(float).eps):
@@ -699,10 +702,6 @@ def srmr(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> float:
     R = _rescale(S, scale) - _rescale(Sig, scale)
     rows, cols = np.tril_indices(p)
     resid = [R[rows, cols]]
-    m = _vector(sample_mean, "sample_mean", p)
-    mu = _vector(implied_mean, "implied_mean", p)
-    if (m is None) != (mu is None):
-        raise ValueError("give both sample_mean and implied_mean, or neither")
     if m is not None:
         resid.insert(0, _rescale(m, 1.0 / sd) - _rescale(mu, 1.0 / sd))
     r = np.concatenate(resid)
@@ -720,17 +719,10 @@ def rmr(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> float:
 
     In R: ``fitMeasures(fit, c("rmr", "rmr_nomean"))``.
     """
-    S = _matrix(sample_cov, "sample_cov")
-    Sig = _matrix(implied_cov, "implied_cov")
-    if S.shape != Sig.shape:
-        raise ValueError("sample_cov and implied_cov must have the same shape")
+    S, Sig, m, mu = _moments(sample_cov, implied_cov, sample_mean, implied_mean)
     p = S.shape[0]
     rows, cols = np.tril_indices(p)
     r = [(S - Sig)[rows, cols]]
-    m = _vector(sample_mean, "sample_mean", p)
-    mu = _vector(implied_mean, "implied_mean", p)
-    if (m is None) != (mu is None):
-        raise ValueError("give both sample_mean and implied_mean, or neither")
     if m is not None:
         r.insert(0, m - mu)
     v = np.concatenate(r)
@@ -752,20 +744,13 @@ def crmr(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> float:
 
     In R: ``fitMeasures(fit, c("crmr", "crmr_nomean"))``.
     """
-    S = _matrix(sample_cov, "sample_cov")
-    Sig = _matrix(implied_cov, "implied_cov")
-    if S.shape != Sig.shape:
-        raise ValueError("sample_cov and implied_cov must have the same shape")
+    S, Sig, m, mu = _moments(sample_cov, implied_cov, sample_mean, implied_mean)
     p = S.shape[0]
     sd_o = np.sqrt(np.diag(S))
     sd_e = np.sqrt(np.diag(Sig))
     R = _rescale(S, 1.0 / np.outer(sd_o, sd_o)) - _rescale(Sig, 1.0 / np.outer(sd_e, sd_e))
     rows, cols = np.tril_indices(p)
     r = [R[rows, cols]]
-    m = _vector(sample_mean, "sample_mean", p)
-    mu = _vector(implied_mean, "implied_mean", p)
-    if (m is None) != (mu is None):
-        raise ValueError("give both sample_mean and implied_mean, or neither")
     if m is not None:
         r.insert(0, _rescale(m, 1.0 / sd_o) - _rescale(mu, 1.0 / sd_o))
     v = np.concatenate(r)
@@ -784,10 +769,7 @@ def srmr_mplus(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> 
 
     In R: ``fitMeasures(fit, c("srmr_mplus", "srmr_mplus_nomean"))``.
     """
-    S = _matrix(sample_cov, "sample_cov")
-    Sig = _matrix(implied_cov, "implied_cov")
-    if S.shape != Sig.shape:
-        raise ValueError("sample_cov and implied_cov must have the same shape")
+    S, Sig, m, mu = _moments(sample_cov, implied_cov, sample_mean, implied_mean)
     p = S.shape[0]
     sd_o = np.sqrt(np.diag(S))
     sd_e = np.sqrt(np.diag(Sig))
@@ -796,10 +778,6 @@ def srmr_mplus(sample_cov, implied_cov, sample_mean=None, implied_mean=None) -> 
     total = float(np.sum(R[rows, cols] ** 2))
     total += float(np.sum(((np.diag(S) - np.diag(Sig)) / np.diag(S)) ** 2))
     e = p * (p + 1) / 2
-    m = _vector(sample_mean, "sample_mean", p)
-    mu = _vector(implied_mean, "implied_mean", p)
-    if (m is None) != (mu is None):
-        raise ValueError("give both sample_mean and implied_mean, or neither")
     if m is not None:
         total += float(np.sum((m / sd_o - mu / sd_e) ** 2))
         e += p
