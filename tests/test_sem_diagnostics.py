@@ -8,24 +8,18 @@ standardized residuals within 1e-3 absolute.
 """
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.sem import fit
-from tests.conftest import REFERENCE, load_fixture
+from tests.conftest import fitted_case
 
 CASES = ["hs_normal", "hs_wishart", "hs_equal", "poldem", "mediator_single", "hs_fiml"]
 
 
-@functools.lru_cache(maxsize=None)
 def _fitted(case):
-    ref = load_fixture(f"lavaan_{case}.json")
-    data = pd.read_csv(REFERENCE / "data" / ref["data"])
-    miss = "fiml" if ref["options"]["missing"] == "ml" else "listwise"
-    return ref, fit(ref["model"], data, likelihood=ref["options"]["likelihood"], missing=miss)
+    return fitted_case(case)
 
 
 @pytest.mark.parametrize("case", CASES)
