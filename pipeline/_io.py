@@ -110,6 +110,22 @@ def write_csv(path: str | os.PathLike, df: "Any", **kwargs: Any) -> Path:
     return Path(path)
 
 
+def _staging_area(final: Path) -> tuple[Path, str]:
+    """Where a directory output is built: ``<root>/.staging`` for outputs inside
+    the project (so a killed run leaves nothing beside the outputs that DVC
+    may later restore from its cache without running this code), else
+    beside the target (same file system, so the final rename is atomic)."""
+    from . import paths
+
+    try:
+        rel = final.resolve().relative_to(paths.ROOT)
+    except ValueError:
+        return final.parent, f".{final.name}"
+    area = paths.ROOT / ".staging"
+    area.mkdir(exist_ok=True)
+    return area, "__".join(rel.parts)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a directory in a staging folder beside *path*; swap it in on success.
@@ -122,10 +138,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
     final = Path(guard_not_raw(path))
     final.parent.mkdir(parents=True, exist_ok=True)
+    area, prefix = _staging_area(final)
     # staging folders left by a killed run (SIGKILL skips the cleanup below)
-    for stale in final.parent.glob(f".{final.name}.*.tmp"):
+    for stale in area.glob(f"{prefix}.*.tmp"):
         shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f"{prefix}.", suffix=".tmp", dir=area))
     try:
         yield staging
         os.chmod(staging, 0o777 & ~_umask())
