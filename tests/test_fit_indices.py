@@ -440,10 +440,7 @@ def test_engine_fit_measures_equal_lavaan(case):
     lavaan, so the tolerance is the issue's: 1e-3 absolute on every
     measure, chisq within 1e-4 relative.
     """
-    sem = pytest.importorskip("pipeline.sem")
-    fit = getattr(sem, "fit", None)
-    if fit is None:
-        pytest.skip("pipeline.sem.fit does not exist yet")
+    from pipeline.sem import fit
     fx = _fixture(case)
     opts = fx["options"]
     result = fit(fx["model"], _data(fx), likelihood=opts["likelihood"],
