@@ -465,9 +465,6 @@ def test_thesis_sem_fit_measures(case):
     lavaan's own moments through ``fit_measures`` (ATOL), then the engine's
     fit (the issue's 1e-3; chisq 1e-4 relative).
     """
-    if not (Path(REFERENCE) / "fixtures" / f"lavaan_{case}.json").exists():
-        pytest.skip("no thesis fixture: run tests/reference/lavaan_thesis.R after "
-                    "`python -m pipeline synth`")
     fx = _fixture(case)
     lav = fx["fit"]
     res = fi.fit_measures(_result(fx))
