@@ -85,18 +85,8 @@ def candidate_parameters(model) -> list[tuple[str, str, str]]:
 
 
 def _cells(model, cands):
-    idx = {v: i for i, v in enumerate(model.nodes)}
-    kind, I, J = [], [], []
-    for lhs, op, rhs in cands:
-        if op == "=~":
-            kind.append(0); I.append(idx[rhs]); J.append(idx[lhs])
-        elif op == "~":
-            kind.append(0); I.append(idx[lhs]); J.append(idx[rhs])
-        elif op == "~~":
-            kind.append(1); I.append(idx[lhs]); J.append(idx[rhs])
-        else:
-            kind.append(2); I.append(idx[lhs]); J.append(0)
-    return np.array(kind, int), np.array(I, int), np.array(J, int)
+    from .model import ram_cells
+    return ram_cells({v: i for i, v in enumerate(model.nodes)}, cands)
 
 
 def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:

@@ -250,15 +250,7 @@ class FastML:
         return vals
 
     def _moments(self, vals):
-        m, n = self.model, self.n
-        A = np.zeros(n * n)
-        Sm = np.zeros(n * n)
-        A[m._A_pos] = vals[m.is_A]
-        sv = vals[m.is_S]
-        Sm[m._S_pos1] = sv
-        Sm[m._S_pos2] = sv
-        A = A.reshape(n, n)
-        Sm = Sm.reshape(n, n)
+        A, Sm, _ = self.model.matrices(vals)
         if self._depth is not None:
             # recursive model: A is nilpotent, (I - A)^-1 = I + A + ... + A^depth
             B = self._eye_n + A

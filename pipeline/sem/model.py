@@ -78,6 +78,28 @@ class DefinedParameters:
         return out
 
 
+
+def ram_cells(idx: dict[str, int], triples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RAM cell of each ``(lhs, op, rhs)``: kind (0 = A, 1 = S, 2 = mean), row, column.
+
+    ``=~`` puts the loading at A[indicator, factor]; ``~`` at A[outcome,
+    predictor]; ``~~`` at S[lhs, rhs]; ``~1`` at m[lhs].
+    """
+    kind, ii, jj = [], [], []
+    for lhs, op, rhs in triples:
+        if op == "=~":
+            kind.append(0); ii.append(idx[rhs]); jj.append(idx[lhs])
+        elif op == "~":
+            kind.append(0); ii.append(idx[lhs]); jj.append(idx[rhs])
+        elif op == "~~":
+            kind.append(1); ii.append(idx[lhs]); jj.append(idx[rhs])
+        elif op == "~1":
+            kind.append(2); ii.append(idx[lhs]); jj.append(0)
+        else:  # pragma: no cover - parser only emits the above
+            raise ModelSpecificationError(f"unsupported operator {op}")
+    return np.array(kind, dtype=int), np.array(ii, dtype=int), np.array(jj, dtype=int)
+
+
 class SEMModel:
     """A parameter table compiled into RAM index arrays.
 
@@ -142,22 +164,8 @@ class SEMModel:
                 r["par"] = -1
         self.npar = npar
         # matrix positions
-        kind, ii, jj = [], [], []
-        for r in self.rows:
-            lhs, op, rhs = r["lhs"], r["op"], r["rhs"]
-            if op == "=~":
-                kind.append(0); ii.append(idx[rhs]); jj.append(idx[lhs])
-            elif op == "~":
-                kind.append(0); ii.append(idx[lhs]); jj.append(idx[rhs])
-            elif op == "~~":
-                kind.append(1); ii.append(idx[lhs]); jj.append(idx[rhs])
-            elif op == "~1":
-                kind.append(2); ii.append(idx[lhs]); jj.append(0)
-            else:  # pragma: no cover - parser only emits the above
-                raise ModelSpecificationError(f"unsupported operator {op}")
-        self.kind = np.array(kind, dtype=int)
-        self.ii = np.array(ii, dtype=int)
-        self.jj = np.array(jj, dtype=int)
+        self.kind, self.ii, self.jj = ram_cells(
+            idx, [(r["lhs"], r["op"], r["rhs"]) for r in self.rows])
         self.par = np.array([r["par"] for r in self.rows], dtype=int)
         self.free_mask = self.par >= 0
         self.exo_mask = np.array([bool(r["exo"]) for r in self.rows])
