@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from pipeline import paths
+from pipeline.core import paths
 
 DATA_N300 = paths.ROOT / "tests" / "reference" / "data" / "thesis_n300.csv"
 MODEL = paths.MODELS / "cs2019" / "thesis_sem.lav"

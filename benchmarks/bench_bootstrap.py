@@ -5,9 +5,9 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_bootstrap.py [--B 5000] [--repeats 2] [--workers 2]
 
 In one session, interleaved (ours, lavaan, ours, lavaan, ...), on
-tests/reference/data/thesis_n300.csv and models/cs2019/thesis_sem.lav:
+tests/reference/data/thesis_n300.csv and studies/amirova2021/models/cs2019/thesis_sem.lav:
 
-* ours: ``pipeline.resampling.bootstrap(fit(model, data), B, workers=2)``
+* ours: ``pipeline.sem.bootstrap.bootstrap(fit(model, data), B, workers=2)``
   (the engine's full-sample fit, then the fast path: compiled model, warm
   quasi-Newton refits, local processes);
 * lavaan: ``sem(model, data, se = "bootstrap", bootstrap = B,
@@ -52,8 +52,8 @@ cat(sprintf("ELAPSED %.3f\n", t))
 
 
 def run_ours(text, data, B, workers, seed):
-    from pipeline.exceptions import PipelineWarning
-    from pipeline.resampling import bootstrap
+    from pipeline.core.exceptions import PipelineWarning
+    from pipeline.sem.bootstrap import bootstrap
     from pipeline.sem import fit
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PipelineWarning)
@@ -79,7 +79,7 @@ def run_lavaan(model_path, data_path, B, ncpus):
 def run_naive_semopy(text, data, n_draws, seed):
     import semopy
 
-    from pipeline.parallel import blas_single_thread
+    from pipeline.core.parallel import blas_single_thread
     desc = semopy_syntax(text)
     x = data.to_numpy()
     rng = np.random.default_rng(seed)

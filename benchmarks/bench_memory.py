@@ -30,14 +30,14 @@ def _child(kind: str, size: int, n: int, workers: int) -> None:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
     if kind == "power":
-        from pipeline.power import power_analysis
+        from pipeline.sem.power import power_analysis
         power_analysis(POPULATION.read_text(), MODEL.read_text(), [n], size, seed=1,
                        workers=workers, progress=False)
     else:
         import warnings
 
-        from pipeline.exceptions import PipelineWarning
-        from pipeline.resampling import bootstrap
+        from pipeline.core.exceptions import PipelineWarning
+        from pipeline.sem.bootstrap import bootstrap
         from pipeline.sem import fit
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PipelineWarning)

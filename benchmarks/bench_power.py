@@ -6,8 +6,8 @@ Run from the repository root::
 
 In one session, interleaved:
 
-* ours: ``pipeline.power.power_analysis(models/thesis_population.lav,
-  models/cs2019/thesis_sem.lav, n, reps, workers=2)`` (target: 4 N x 1000 reps
+* ours: ``pipeline.sem.power.power_analysis(studies/amirova2021/models/thesis_population.lav,
+  studies/amirova2021/models/cs2019/thesis_sem.lav, n, reps, workers=2)`` (target: 4 N x 1000 reps
   in < 30 s on 2 cores);
 * naive semopy: for ``--naive`` replications per N, draw the same data
   (population Cholesky factor), ``semopy.Model(desc).fit(data)`` and
@@ -33,7 +33,7 @@ from _common import MODEL, POPULATION, machine, semopy_syntax, timer  # noqa: E4
 
 
 def run_ours(ns, reps, workers, seed):
-    from pipeline.power import power_analysis
+    from pipeline.sem.power import power_analysis
     return power_analysis(POPULATION.read_text(), MODEL.read_text(), ns, reps, seed=seed,
                           workers=workers, progress=False)
 
@@ -41,7 +41,7 @@ def run_ours(ns, reps, workers, seed):
 def run_naive(ns, reps_each, seed):
     import semopy
 
-    from pipeline.parallel import blas_single_thread
+    from pipeline.core.parallel import blas_single_thread
     from pipeline.sem import implied_moments
     obs, sigma, _ = implied_moments(POPULATION.read_text())
     chol = np.linalg.cholesky(sigma)

@@ -3,7 +3,7 @@
 Commands are dispatched lazily: each maps to a module exposing
 ``main(argv: list[str]) -> int``, imported only when that command runs, so
 ``--help`` stays fast and one broken analysis cannot stop the others.
-Expected bad input (:class:`~pipeline.exceptions.PipelineError`, ``ValueError``
+Expected bad input (:class:`~pipeline.core.exceptions.PipelineError`, ``ValueError``
 raised with a message) exits with status 2 and a one-line message, no
 traceback.
 """
@@ -14,18 +14,18 @@ import sys
 
 # name -> (module, one-line help).  Keep sorted by workflow order.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("pipeline.synth", "write the calibrated synthetic survey waves"),
-    "validate": ("pipeline.loading", "check a raw file against its instrument codebook"),
-    "screen": ("pipeline.screening", "screen a wave: missingness, straight-lining, outliers"),
-    "describe": ("pipeline.descriptives", "descriptive statistics of items and constructs"),
-    "reliability": ("pipeline.reliability", "Cronbach's alpha, item-total statistics, omega"),
-    "efa": ("pipeline.efa", "exploratory factor analysis with KMO, Bartlett, parallel analysis"),
-    "fit": ("pipeline.sem", "fit a lavaan-syntax model (ML, FIML, bootstrap)"),
-    "power": ("pipeline.power", "Monte Carlo power analysis for a planned wave"),
-    "cea": ("pipeline.cea", "cost-effectiveness analysis of the pay-by-results pilot"),
-    "stage": ("pipeline.stages", "run one DVC stage (used by dvc.yaml)"),
-    "audit": ("pipeline.audit", "consistency audit of a reported fit table"),
-    "scorecard": ("pipeline.scorecard", "replication scorecard of the published numbers"),
+    "synth": ("studies.amirova2021.synth", "write the calibrated synthetic survey waves"),
+    "validate": ("pipeline.data.loading", "check a raw file against its instrument codebook"),
+    "screen": ("pipeline.data.screening", "screen a wave: missingness, straight-lining, outliers"),
+    "describe": ("pipeline.psychometrics.descriptives", "descriptive statistics of items and constructs"),
+    "reliability": ("pipeline.psychometrics.reliability", "Cronbach's alpha, item-total statistics, omega"),
+    "efa": ("pipeline.psychometrics.efa", "exploratory factor analysis with KMO, Bartlett, parallel analysis"),
+    "fit": ("pipeline.cli.fit", "fit a lavaan-syntax model (ML, FIML, bootstrap)"),
+    "power": ("pipeline.sem.power", "Monte Carlo power analysis for a planned wave"),
+    "cea": ("studies.amirova2021.cea", "cost-effectiveness analysis of the pay-by-results pilot"),
+    "stage": ("pipeline.cli.stage", "run one DVC stage (used by dvc.yaml)"),
+    "audit": ("pipeline.replication.audit", "consistency audit of a reported fit table"),
+    "scorecard": ("pipeline.replication.scorecard", "replication scorecard of the published numbers"),
 }
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     if argv[0] in {"-V", "--version"}:
-        from . import __version__
+        from pipeline import __version__
         print(__version__)
         return 0
     name, rest = argv[0], argv[1:]
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
-    from .exceptions import PipelineError
+    from pipeline.core.exceptions import PipelineError
     try:
         return int(module.main(rest) or 0)
     except (PipelineError, ValueError, TypeError, FileNotFoundError, UnicodeDecodeError) as exc:

@@ -1,8 +1,8 @@
-"""Regenerate the thin report notebooks in notebooks/ (run once after editing SECTIONS).
+"""Regenerate the thin report notebooks in studies/amirova2021/notebooks/ (run once after editing SECTIONS).
 
 The notebooks hold no statistics: a typed ``parameters`` cell, then one
 ``report.show(section)`` call per section; everything is computed in
-``pipeline/`` and rendered by ``pipeline.study``.  Written without outputs.
+``pipeline/`` and rendered by ``pipeline.workflow.wave``.  Written without outputs.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.study import REPORT_SECTIONS  # noqa: E402
+from pipeline.workflow.wave import REPORT_SECTIONS  # noqa: E402
 
 TITLES = {
     "sem_wave_report": "2019 civil servants: conceptual-model test (Annex G)",
@@ -31,7 +31,7 @@ def build(kind: str, sections: list[tuple[str, str]]) -> nbformat.NotebookNode:
         nbformat.v4.new_markdown_cell(f"# {TITLES[kind]}"),
         params,
         nbformat.v4.new_code_cell(
-            "from pipeline.study import WaveReport\n"
+            "from pipeline.workflow.wave import WaveReport\n"
             "report = WaveReport(wave, out_dir)\n"
             "report.header()"),
     ]

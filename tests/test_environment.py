@@ -82,7 +82,7 @@ def test_yaml_config_files_have_no_duplicate_keys():
         return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
     Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    files = [ROOT / "params.yaml", ROOT / "dvc.yaml", *sorted((ROOT / "pipeline" / "codebooks").glob("*.yaml")),
+    files = [ROOT / "params.yaml", ROOT / "dvc.yaml", *sorted((ROOT / "studies" / "amirova2021" / "codebooks").glob("*.yaml")),
              *sorted((ROOT / "data" / "published").glob("*.yaml")), *sorted((ROOT / "models").glob("*.yaml"))]
     for f in files:
         yaml.load(f.read_text(encoding="utf-8"), Loader=Strict)  # noqa: S506

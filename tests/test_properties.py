@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.reliability import cronbach_alpha, scale_reliability
+from pipeline.psychometrics.reliability import cronbach_alpha, scale_reliability
 from pipeline.sem import fit
 
 MODEL = "F =~ x1 + x2 + x3 + x4\nG =~ x5 + x6 + x7"

@@ -43,8 +43,8 @@ def test_project_stack_runs_one_tiny_fit_efa_and_alpha():
 
     The values are population-level checks (tolerances from sampling error at n = 300).
     """
-    from pipeline.efa import efa
-    from pipeline.reliability import cronbach_alpha
+    from pipeline.psychometrics.efa import efa
+    from pipeline.psychometrics.reliability import cronbach_alpha
     from pipeline.sem import fit
 
     df = _one_factor_data()

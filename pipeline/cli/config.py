@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from pipeline.core import paths
 
 __all__ = ["load_params", "stage_params", "wave_params", "wave_names"]
 
@@ -21,7 +21,7 @@ def _load(path: str) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"params file not found: {p}")
-    from ._io import read_yaml
+    from pipeline.core.io import read_yaml
     data = read_yaml(p) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{p}: top level must be a mapping of stage groups")

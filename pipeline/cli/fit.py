@@ -2,7 +2,7 @@
 
 Prints the fit table (chi-square labelled with its convention), the
 parameter table and R²; ``--json OUT`` writes ``{nobs, fit, parameters, r2,
-warnings, options}`` (NaN as null) through :mod:`pipeline._io`.
+warnings, options}`` (NaN as null) through :mod:`pipeline.core.io`.
 
 In R: ``summary(sem(model, data), fit.measures=TRUE, standardized=TRUE,
 rsquare=TRUE)``.
@@ -20,8 +20,8 @@ __all__ = ["main", "read_data"]
 
 
 def read_data(path: str | Path) -> pd.DataFrame:
-    """Read CSV / XLSX / SAV through the project's reader (:func:`pipeline.loading.read_table`)."""
-    from ..loading import read_table
+    """Read CSV / XLSX / SAV through the project's reader (:func:`pipeline.data.loading.read_table`)."""
+    from pipeline.data.loading import read_table
     return read_table(path)
 
 
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m pipeline fit",
                                  description="Fit a lavaan-syntax SEM by ML (lavaan-equal).")
     ap.add_argument("data", help="data file (.csv, .xlsx, .sav)")
-    ap.add_argument("model", help="lavaan model: a .lav path or a name in models/")
+    ap.add_argument("model", help="lavaan model: a .lav path or a name in studies/amirova2021/models/")
     ap.add_argument("--likelihood", choices=["normal", "wishart"], default=None,
                     help="normal: chisq = N*F (lavaan); wishart: (N-1)*F (AMOS)")
     ap.add_argument("--missing", choices=["listwise", "fiml"], default=None)
@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from ..config import stage_params
+    from pipeline.cli.config import stage_params
     try:
         sem_cfg = stage_params("sem") or {}
     except (KeyError, FileNotFoundError):
@@ -65,16 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         boot_cfg = {}
     likelihood = args.likelihood or sem_cfg.get("likelihood", "normal")
     missing = args.missing or sem_cfg.get("missing", "listwise")
-    from . import fit
+    from pipeline.sem import fit
     data = read_data(args.data)
     with warnings.catch_warnings():
         # the warnings are recorded on the result and printed in the summary
-        from ..exceptions import PipelineWarning
+        from pipeline.core.exceptions import PipelineWarning
         warnings.simplefilter("ignore", PipelineWarning)
         res = fit(args.model, data, likelihood=likelihood, missing=missing,
                   source=str(args.data))
         if args.bootstrap:
-            from ..resampling import bootstrap
+            from pipeline.sem.bootstrap import bootstrap
             seed = args.seed if args.seed is not None else boot_cfg.get("seed", 0)
             drop = (not args.keep_inadmissible) and bool(boot_cfg.get("drop_inadmissible", True))
             bootstrap(res, B=args.bootstrap, seed=seed, level=float(boot_cfg.get("level", 0.95)),
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nModification indices (largest first)")
         print(mi.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     if args.json:
-        from .._io import write_json
+        from pipeline.core.io import write_json
         write_json(args.json, res.to_dict())
         print(f"\nwrote {args.json}", file=sys.stderr)
     return 0

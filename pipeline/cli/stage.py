@@ -1,15 +1,15 @@
 """DVC stage entry points: ``python -m pipeline stage NAME --wave W``.
 
 ``dvc.yaml`` runs one of these per wave (``foreach`` over ``params.yaml``'s
-``waves``).  Each stage reads its inputs through ``pipeline.paths`` and
-``pipeline.config``, writes its outputs atomically and never touches
+``waves``).  Each stage reads its inputs through ``pipeline.core.paths`` and
+``pipeline.cli.config``, writes its outputs atomically and never touches
 ``data/raw``:
 
 ``prepare``
     load the wave's raw file against its codebook, screen it, write the clean
     data, the exclusion log and the funnel to ``data/processed/<wave>/``.
 ``analyze``
-    run the wave's analyses (``pipeline.study``) into
+    run the wave's analyses (``pipeline.workflow.wave``) into
     ``data/processed/<wave>/results/``.
 ``report``
     execute the wave's notebook into ``reports/<wave>/``.
@@ -19,23 +19,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import config, paths
+from pipeline.cli import config
+from pipeline.core import paths
 
 __all__ = ["main", "STAGES"]
 
 
 def _prepare(wave: str) -> None:
-    from .study import prepare_wave
+    from pipeline.workflow.wave import prepare_wave
     prepare_wave(wave)
 
 
 def _analyze(wave: str) -> None:
-    from .study import analyze_wave
+    from pipeline.workflow.wave import analyze_wave
     analyze_wave(wave)
 
 
 def _report(wave: str) -> None:
-    from .reports import run_notebook
+    from pipeline.reporting.report import run_notebook
 
     wp = config.wave_params(wave)
     run_notebook(paths.resolve(wp["notebook"]), paths.report_dir(wave),

@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .exceptions import RawDataWriteError
-from .paths import is_under_raw
+from pipeline.core.exceptions import RawDataWriteError
+from pipeline.core.paths import is_under_raw
 
 __all__ = ["atomic_write", "atomic_dir", "write_text", "write_bytes", "write_json", "write_csv",
            "guard_not_raw", "read_yaml"]
@@ -115,7 +115,7 @@ def _staging_area(final: Path) -> tuple[Path, str]:
     the project (so a killed run leaves nothing beside the outputs that DVC
     may later restore from its cache without running this code), else
     beside the target (same file system, so the final rename is atomic)."""
-    from . import paths
+    from pipeline.core import paths
 
     try:
         rel = final.resolve().relative_to(paths.ROOT)

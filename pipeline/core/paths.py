@@ -11,23 +11,24 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "ROOT", "PARAMS", "DATA", "DATA_RAW", "DATA_PROCESSED", "DATA_SYNTHETIC",
+    "ROOT", "STUDIES", "PARAMS", "DATA", "DATA_RAW", "DATA_PROCESSED", "DATA_SYNTHETIC",
     "DATA_PUBLISHED", "REPORTS", "MODELS", "NOTEBOOKS", "CODEBOOKS",
     "wave_dir", "report_dir", "resolve", "is_under_raw",
 ]
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("PIPELINE_ROOT", PACKAGE.parent)).resolve()
+STUDIES = ROOT / "studies"
 PARAMS = ROOT / "params.yaml"
 DATA = ROOT / "data"
 DATA_RAW = DATA / "raw"
 DATA_PROCESSED = DATA / "processed"
 DATA_SYNTHETIC = DATA / "synthetic"
-DATA_PUBLISHED = DATA / "published"
+DATA_PUBLISHED = STUDIES / "amirova2021" / "published"
 REPORTS = ROOT / "reports"
-MODELS = ROOT / "models"
-NOTEBOOKS = ROOT / "notebooks"
-CODEBOOKS = PACKAGE / "codebooks"
+MODELS = STUDIES / "amirova2021" / "models"
+NOTEBOOKS = STUDIES / "amirova2021" / "notebooks"
+CODEBOOKS = STUDIES / "amirova2021" / "codebooks"
 
 
 def resolve(path: str | os.PathLike) -> Path:

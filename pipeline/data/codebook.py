@@ -1,14 +1,14 @@
 """Instrument codebooks: the single source of variable names, wording, codes.
 
-One YAML file per instrument lives in ``pipeline/codebooks/`` (``cs2019``,
+One YAML file per instrument lives in ``studies/amirova2021/codebooks/`` (``cs2019``,
 ``cs2020``, ``citizens2020``), transcribed from the thesis annexes with the
 line of every question.  :func:`load_codebook` validates the file's structure
 and returns an immutable :class:`Codebook`; the loader
-(:mod:`pipeline.loading`), the analyses and the reports take names, item
+(:mod:`pipeline.data.loading`), the analyses and the reports take names, item
 wording, answer codes, constructs, reverse keys, declared missing codes and
 the names to redact from it, never from code.
 
-YAML layout (see ``pipeline/codebooks/cs2019.yaml``)::
+YAML layout (see ``studies/amirova2021/codebooks/cs2019.yaml``)::
 
     instrument: cs2019
     title: "..."
@@ -50,8 +50,8 @@ from typing import Any
 
 import yaml
 
-from ._io import read_yaml
-from . import paths
+from pipeline.core.io import read_yaml
+from pipeline.core import paths
 
 __all__ = ["Variable", "Codebook", "load_codebook", "available_codebooks",
            "VARIABLE_TYPES", "normalize_label"]
@@ -288,7 +288,7 @@ class Codebook:
     def crosstab(self, data: Any, name: str, by: str | None = None) -> Any:
         """Counts of item *name* (rows: every answer label) by the groups of *by*.
 
-        The input of :func:`pipeline.privacy.suppress_small_cells`, and of
+        The input of :func:`pipeline.data.privacy.suppress_small_cells`, and of
         demographic tables such as the thesis's Table 11 (``by="org"``).
         Missing answers are not counted.
         """
@@ -309,7 +309,7 @@ class Codebook:
         stage reads is still what the codebook promises: the id unique and
         present, every coded item inside its codes (NaN allowed), numeric
         items inside ``min``/``max``.  The raw-file contract itself is
-        :func:`pipeline.loading.read_raw` (its messages name file, column and
+        :func:`pipeline.data.loading.read_raw` (its messages name file, column and
         row).
 
         Parameters
@@ -365,7 +365,7 @@ class Codebook:
 
 
 def available_codebooks() -> list[str]:
-    """Names of the codebooks shipped in ``pipeline/codebooks``."""
+    """Names of the codebooks shipped in ``studies/amirova2021/codebooks``."""
     return sorted(p.stem for p in paths.CODEBOOKS.glob("*.yaml"))
 
 

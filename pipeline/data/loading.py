@@ -3,7 +3,7 @@
 A wave's raw file may be CSV (UTF-8, UTF-8 with BOM, cp1251 or kz1048),
 Excel ``.xlsx`` or SPSS ``.sav``.  :func:`read_raw` reads it, maps answers to
 the codebook's codes and checks every cell.  Every problem raises
-:class:`~pipeline.exceptions.DataValidationError` naming the file, the
+:class:`~pipeline.core.exceptions.DataValidationError` naming the file, the
 column(s) and the spreadsheet row(s) (header = row 1, first respondent =
 row 2).  Problems in individual cells are collected, so one run reports all
 of them.  Every silent-looking change is recorded in the result's log
@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .codebook import Codebook, Variable, load_codebook, normalize_label
-from .exceptions import DataValidationError
+from pipeline.data.codebook import Codebook, Variable, load_codebook, normalize_label
+from pipeline.core.exceptions import DataValidationError
 
 __all__ = ["read_raw", "read_table", "LoadResult", "Recoding", "find_mojibake",
            "detect_encoding", "main", "FORMATS"]
@@ -538,7 +538,7 @@ def read_raw(path: str | Path, instrument: str | Codebook, *,
         ``.sav`` file.
     instrument : str or Codebook
         Codebook name (``"cs2019"``, ``"cs2020"``, ``"citizens2020"``), a
-        codebook YAML path, or a loaded :class:`~pipeline.codebook.Codebook`.
+        codebook YAML path, or a loaded :class:`~pipeline.data.codebook.Codebook`.
     encoding : str, optional
         Force the CSV (or SAV) text encoding; by default it is detected.
 
@@ -1051,7 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
 
     Prints a summary of what was loaded and every recoding; exits 0 when the
     file meets the contract.  A breach raises
-    :class:`~pipeline.exceptions.DataValidationError`, which the dispatcher
+    :class:`~pipeline.core.exceptions.DataValidationError`, which the dispatcher
     prints as one message (file, column, rows) with exit status 2.
     """
     ap = argparse.ArgumentParser(prog="python -m pipeline validate",
@@ -1065,7 +1065,8 @@ def main(argv: list[str] | None = None) -> int:
     data, instrument = args.data, args.instrument
     encoding = args.encoding
     if args.wave:
-        from . import config, paths
+        from pipeline.cli import config
+        from pipeline.core import paths
         wp = config.wave_params(args.wave)
         data = data or str(paths.resolve(wp["raw"]))
         instrument = instrument or wp["instrument"]

@@ -220,7 +220,7 @@ def scan_files(roots: Iterable[Any], names: Iterable[str] = (),
 
 def default_k() -> int:
     """``privacy.k`` from ``params.yaml`` (5 when the key is absent)."""
-    from .config import stage_params
+    from pipeline.cli.config import stage_params
     try:
         return int(stage_params("privacy").get("k", 5))
     except (KeyError, FileNotFoundError):

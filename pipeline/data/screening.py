@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .exceptions import DataValidationError, NotEstimableWarning
+from pipeline.core.exceptions import DataValidationError, NotEstimableWarning
 
 __all__ = ["DEFAULTS", "ScreeningResult", "screen", "longest_run", "straightlined",
            "mahalanobis", "funnel", "main"]
@@ -225,7 +225,7 @@ class ScreeningResult:
     def write(self, outdir: str | Path) -> dict[str, Path]:
         """Write clean.csv, screening_report.csv, exclusion_log.csv and
         screening.json (funnel, counts, rules) atomically into *outdir*."""
-        from ._io import write_csv, write_json
+        from pipeline.core.io import write_csv, write_json
         outdir = Path(outdir)
         files = {"clean": outdir / "clean.csv", "report": outdir / "screening_report.csv",
                  "log": outdir / "exclusion_log.csv", "summary": outdir / "screening.json"}
@@ -270,7 +270,7 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
     Parameters
     ----------
     data : DataFrame
-        One row per returned questionnaire (e.g. ``pipeline.loading.read_raw``'s
+        One row per returned questionnaire (e.g. ``pipeline.data.loading.read_raw``'s
         ``.data``).
     codebook : Codebook, optional
         Source of the questions (missingness), the Likert items (runs,
@@ -494,7 +494,7 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
 # CLI
 # --------------------------------------------------------------------------
 def _wave_of(instrument: str) -> str | None:
-    from . import config
+    from pipeline.cli import config
     try:
         waves = config.load_params().get("waves", {})
     except FileNotFoundError:
@@ -506,10 +506,11 @@ def _wave_of(instrument: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipeline screen DATA --instrument NAME [--wave W]
     [--distributed N] [--out DIR] [--json OUT]``"""
-    from . import config, paths
-    from ._io import write_json
-    from .codebook import load_codebook
-    from .loading import read_raw
+    from pipeline.cli import config
+    from pipeline.core import paths
+    from pipeline.core.io import write_json
+    from pipeline.data.codebook import load_codebook
+    from pipeline.data.loading import read_raw
     ap = argparse.ArgumentParser(prog="python -m pipeline screen",
                                  description="Screen a wave's questionnaires.")
     ap.add_argument("data", help="CSV, XLSX or SAV file")

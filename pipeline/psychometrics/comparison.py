@@ -41,7 +41,7 @@ continuity correction on 2 x 2 tables (as R).  Cramér's V =
 corrected V of Bergsma (2013, J. Korean Stat. Soc. 42, 323-328) alongside.
 When more than 20% of the expected counts are below 5 (Cochran 1954) the
 asymptotic p-value is unreliable: :func:`chi_square_test` warns
-(:class:`~pipeline.exceptions.SparseTableWarning`), and the Monte Carlo
+(:class:`~pipeline.core.exceptions.SparseTableWarning`), and the Monte Carlo
 p-value of Hope (1968) -- R's ``simulate.p.value = TRUE``, random tables
 with the observed margins -- is available.
 
@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .exceptions import NotEstimableWarning, SparseTableWarning
+from pipeline.core.exceptions import NotEstimableWarning, SparseTableWarning
 
 __all__ = [
     "MannWhitneyResult", "ChiSquareResult", "mann_whitney", "rank_biserial", "rank_biserial_ci",
@@ -232,7 +232,7 @@ def mann_whitney(x: Any, y: Any, *, alternative: str = "two-sided", correct: boo
     continuity correction is ``0.5 sign(U - mu)`` for two-sided tests and
     ``±0.5`` for one-sided ones, exactly as ``stats:::wilcox.test.default``.
     When every value is tied, sigma is 0: the p-value is NaN (with a
-    :class:`~pipeline.exceptions.NotEstimableWarning`).
+    :class:`~pipeline.core.exceptions.NotEstimableWarning`).
 
     In R: ``wilcox.test(x, y, alternative, correct = TRUE, exact = NULL)``.
     """

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .efa import check_items, read_data
-from .exceptions import NotEstimableWarning
+from pipeline.psychometrics.efa import check_items, read_data
+from pipeline.core.exceptions import NotEstimableWarning
 
 __all__ = [
     "spss_skewness", "spss_kurtosis", "shapiro_wilk", "mardia", "describe_values",
@@ -248,9 +248,9 @@ class DescriptivesResult:
     def distribution_table(self, k: int | None = None):
         """The response distribution for a report, with small-cell suppression
         (``privacy.k`` from ``params.yaml``; complementary suppression) --
-        see :func:`pipeline.privacy.suppress_small_cells`.  Items are rows
+        see :func:`pipeline.data.privacy.suppress_small_cells`.  Items are rows
         (each row total is the number of respondents)."""
-        from .privacy import suppress_small_cells
+        from pipeline.data.privacy import suppress_small_cells
         return suppress_small_cells(self.distribution_counts(), k)
 
     def to_frame(self) -> pd.DataFrame:
@@ -342,7 +342,7 @@ def describe_codebook(data: pd.DataFrame, codebook: Any, *, min_share: float = 1
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipeline describe DATA [--instrument NAME | --items ...]
     [--construct NAME=ITEM,ITEM ...] [--json OUT]``"""
-    from ._io import write_json
+    from pipeline.core.io import write_json
     ap = argparse.ArgumentParser(prog="python -m pipeline describe",
                                  description="Descriptive statistics of items and constructs.")
     ap.add_argument("data", help="CSV, XLSX or SAV file")
@@ -353,13 +353,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the result as JSON here")
     args = ap.parse_args(argv)
     if args.instrument:
-        from .codebook import load_codebook
-        from .loading import read_raw
+        from pipeline.data.codebook import load_codebook
+        from pipeline.data.loading import read_raw
         cb = load_codebook(args.instrument)
         df = read_raw(args.data, cb).data
         res = describe_codebook(df, cb, file=str(args.data))
     else:
-        from .reliability import parse_scale
+        from pipeline.psychometrics.reliability import parse_scale
         df = read_data(args.data)
         cons, rev = {}, []
         for s in args.construct:

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from .exceptions import DataValidationError, ConvergenceWarning
+from pipeline.core.exceptions import DataValidationError, ConvergenceWarning
 
 __all__ = [
     "CorrelationData", "correlation_matrix", "check_items", "smc", "kmo",
@@ -67,9 +67,9 @@ COLLINEARITY_TOL = 1e-8
 # --------------------------------------------------------------------------
 def read_data(path: str | Path) -> pd.DataFrame:
     """Read a CSV, XLSX or SAV file for the analysis commands
-    (:func:`pipeline.loading.read_table`: strict encodings, SAV user-missing
+    (:func:`pipeline.data.loading.read_table`: strict encodings, SAV user-missing
     codes as NaN)."""
-    from .loading import read_table
+    from pipeline.data.loading import read_table
     return read_table(path)
 
 
@@ -853,7 +853,7 @@ def factor_analysis(R: Any, n_factors: int, method: str = "minres",
     heywood = (ex["communalities"] >= 0.995 - 1e-6) & (method != "pc")
     if np.any(heywood):
         bad = [names[i] for i in np.flatnonzero(heywood)]
-        from .exceptions import HeywoodCaseWarning
+        from pipeline.core.exceptions import HeywoodCaseWarning
         msg = (f"Heywood case: communality at or above the bound (0.995) for "
                f"{', '.join(bad)}; the solution is improper")
         warnings.warn(msg, HeywoodCaseWarning, stacklevel=2)
@@ -927,7 +927,7 @@ def scree_plot(result: EFAResult, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ._io import atomic_write
+    from pipeline.core.io import atomic_write
     path = Path(path)
     fig, ax = plt.subplots(figsize=(6, 4))
     x = np.arange(1, len(result.eigenvalues) + 1)
@@ -953,7 +953,7 @@ def scree_plot(result: EFAResult, path: str | Path) -> Path:
 # --------------------------------------------------------------------------
 def _stage_defaults(group: str) -> dict[str, Any]:
     """``params.yaml``'s group for CLI defaults ({} when absent)."""
-    from . import config
+    from pipeline.cli import config
     try:
         return dict(config.stage_params(group) or {})
     except (KeyError, FileNotFoundError):
@@ -964,7 +964,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m pipeline efa DATA [--items ...] [--factors K|parallel|kaiser]
     [--method ml|minres|pa] [--rotation oblimin|varimax|promax]
     [--missing pairwise|listwise] [--seed S] [--json OUT] [--scree OUT.png]``"""
-    from ._io import write_json
+    from pipeline.core.io import write_json
     ap = argparse.ArgumentParser(prog="python -m pipeline efa",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("data", help="CSV, XLSX or SAV file")

@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .efa import check_items, correlation_matrix, extract, read_data, MISSING
-from .exceptions import (DataValidationError, NotEstimableWarning,
+from pipeline.psychometrics.efa import check_items, correlation_matrix, extract, read_data, MISSING
+from pipeline.core.exceptions import (DataValidationError, NotEstimableWarning,
                          ReverseKeyedItemWarning)
 
 __all__ = [
@@ -200,7 +200,7 @@ def schmid_leiman(R: Any, n_factors: int, method: str = "minres") -> dict[str, A
     dict with ``g`` (item loadings on the general factor), ``group``
     (p x k), ``h2``, ``u2``, ``gload`` (b), ``phi``.
     """
-    from .efa import extract, factor_analysis, oblimin
+    from pipeline.psychometrics.efa import extract, factor_analysis, oblimin
     A = _square(R, "R")
     if not isinstance(n_factors, (int, np.integer)) or n_factors < 2:
         raise ValueError(f"n_factors must be an integer >= 2, not {n_factors!r}")
@@ -612,7 +612,7 @@ def reliability_from_codebook(data: pd.DataFrame, codebook: Any, *,
                               missing: str = "pairwise",
                               constructs: Sequence[str] | None = None,
                               file: str | None = None, **kwargs: Any) -> ReliabilityResult:
-    """Reliability of every construct of a :class:`pipeline.codebook.Codebook`
+    """Reliability of every construct of a :class:`pipeline.data.codebook.Codebook`
     (``codebook.constructs``, ``codebook.reverse_keyed``; the response range
     for reversal from the items' codes)."""
     cons = dict(codebook.constructs)
@@ -751,7 +751,7 @@ def validity_from_sem(result: Any) -> ValidityResult:
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipeline reliability DATA --scale NAME=ITEM,ITEM,-ITEM ...
     [--missing pairwise|listwise] [--min-score A --max-score B] [--json OUT]``"""
-    from ._io import write_json
+    from pipeline.core.io import write_json
     ap = argparse.ArgumentParser(prog="python -m pipeline reliability",
                                  description="Cronbach's alpha (Feldt CI), item-total "
                                  "statistics and omega total per scale.")
@@ -763,7 +763,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-score", type=float, help="lowest response code (for reversal)")
     ap.add_argument("--max-score", type=float, help="highest response code (for reversal)")
     ap.add_argument("--json", help="write the result as JSON here")
-    from .efa import _stage_defaults
+    from pipeline.psychometrics.efa import _stage_defaults
     cfg = _stage_defaults("reliability")
     if cfg.get("missing"):
         ap.set_defaults(missing=cfg["missing"])

@@ -13,14 +13,14 @@ intervals is consistent).
 * :func:`audit_counts` -- counts against percentages and totals.
 * :func:`audit_critical_ratios` -- C.R. against Estimate / S.E.
 * :func:`audit_thesis` -- all of the above on the thesis's transcribed
-  tables in ``data/published/``.
+  tables in ``studies/amirova2021/published/``.
 
 ``python -m pipeline audit [--out DIR]`` writes ``audit.csv``,
 ``audit.json`` and ``audit.html`` (default ``reports/audit/``).
 
 Example
 -------
->>> from pipeline.audit import audit_fit_table
+>>> from pipeline.replication.audit import audit_fit_table
 >>> found = audit_fit_table({"chisq": "293.157", "cmin_df": "1.559", "rmsea": ".036"},
 ...                         n=100, n_observed=19)
 >>> sorted({i.check for i in found})                      # doctest: +NORMALIZE_WHITESPACE
@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import paths
-from .scorecard import parse_number, printed_decimals
+from pipeline.core import paths
+from pipeline.replication.scorecard import parse_number, printed_decimals
 
 __all__ = [
     "Inconsistency", "SEVERITIES", "Reported", "reported_value",
@@ -702,7 +702,7 @@ def count_groups_from_published(published: Mapping[str, Any]) -> list[dict[str, 
 
 def _published(published: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if published is None:
-        from .scorecard import load_published
+        from pipeline.replication.scorecard import load_published
         return load_published()
     return published
 
@@ -770,7 +770,7 @@ def audit_thesis(published: Mapping[str, Any] | None = None, *, n: int = 100,
     Parameters
     ----------
     published : mapping, optional
-        ``key -> PublishedValue``; all of ``data/published`` by default.
+        ``key -> PublishedValue``; all of ``studies/amirova2021/published`` by default.
     n : int
         N of the fit table (``audit.n`` in params.yaml).
     indicators_per_factor : mapping, optional
@@ -884,7 +884,7 @@ def published_identities(published: Mapping[str, Any]) -> list[tuple[str, float,
 
 
 def _identity_findings(pub: Mapping[str, Any]) -> tuple[list[Inconsistency], int]:
-    from .scorecard import compare_value, EXACT
+    from pipeline.replication.scorecard import compare_value, EXACT
     out, n = [], 0
     for target, v, arith in published_identities(pub):
         n += 1
@@ -915,7 +915,7 @@ def _cr_rows(pub: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def scorecard_rows(published: Mapping[str, Any]) -> list[tuple[str, Any, str, float | None]]:
-    """Values the audit recomputes from published numbers alone, keyed like ``data/published``.
+    """Values the audit recomputes from published numbers alone, keyed like ``studies/amirova2021/published``.
 
     * ``cs2019.fit.rmsea``: RMSEA from the published chisq, the df implied
       by CMIN/DF and N = 100 (N-1 convention);
@@ -986,7 +986,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--n-factors", type=int, default=None, help="number of latent factors")
     ap.add_argument("--single-indicator-factors", type=int, default=0)
     args = ap.parse_args(list(argv or []))
-    from ._io import write_csv, write_json, write_text
+    from pipeline.core.io import write_csv, write_json, write_text
     if args.fit:
         if args.n is None:
             raise ValueError("--n (the sample size) is required with --fit")
@@ -1004,7 +1004,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_csv(out / "audit.csv", res.to_frame(), index=False)
             write_json(out / "audit.json", [f.to_dict() for f in found])
         return 0
-    from .config import load_params
+    from pipeline.cli.config import load_params
     ap_ = load_params().get("audit") or {}
     res = audit_thesis(n=int(ap_.get("n", 100)), indicators_per_factor=ap_.get("indicators_per_factor"))
     out = paths.resolve(args.out) if args.out else paths.report_dir("audit")

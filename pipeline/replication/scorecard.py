@@ -1,6 +1,6 @@
 """Replication scorecard: every published number next to what the pipeline recomputes.
 
-Published numbers live in ``data/published/*.yaml`` (format in
+Published numbers live in ``studies/amirova2021/published/*.yaml`` (format in
 ``docs/ARCHITECTURE.md``), one entry per printed cell with its table and
 line.  A :class:`Scorecard` joins them on ``key`` with computed values and
 gives each row exactly one of five statuses:
@@ -49,8 +49,8 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from ._io import read_yaml
-from . import paths
+from pipeline.core.io import read_yaml
+from pipeline.core import paths
 
 __all__ = [
     "STATUSES", "EXACT", "WITHIN_TOLERANCE", "DIFFERS", "NOT_RECOMPUTABLE",
@@ -160,12 +160,12 @@ class PublishedValue:
 
 def load_published(directory: str | Path | None = None, *,
                    include_inputs: bool = True) -> dict[str, PublishedValue]:
-    """Read every ``*.yaml`` in ``data/published/``.
+    """Read every ``*.yaml`` in ``studies/amirova2021/published/``.
 
     Parameters
     ----------
     directory : path, optional
-        Defaults to :data:`pipeline.paths.DATA_PUBLISHED`.
+        Defaults to :data:`pipeline.core.paths.DATA_PUBLISHED`.
     include_inputs : bool
         Files marked ``role: input`` (tables the pipeline computes *from*,
         such as Tables 15 and 18) are included unless False.
@@ -332,7 +332,7 @@ class Scorecard:
             *key* is not a published key, or *tolerance* is negative.
         """
         if key not in self.published:
-            raise ValueError(f"key={key!r} is not in data/published (no published value to compare)")
+            raise ValueError(f"key={key!r} is not in studies/amirova2021/published (no published value to compare)")
         if tolerance is not None and not (tolerance >= 0):
             raise ValueError(f"tolerance={tolerance!r} must be >= 0")
         self._rows.append(_Row(key, computed, tolerance, bool(depends_on_respondent_data),
@@ -493,7 +493,7 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
         scorecard says its respondent inputs were synthetic
         (``scorecard.synthetic``).
     audit : AuditResult or list of Inconsistency, optional
-        Findings of :mod:`pipeline.audit`, listed in their own section.
+        Findings of :mod:`pipeline.replication.audit`, listed in their own section.
 
     Returns
     -------
@@ -516,7 +516,7 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
         parts.append("<li>(no reports built yet)</li>")
     parts.append("</ul>")
     parts.append("<h2>Replication scorecard</h2>")
-    parts.append("<p>Every published number transcribed in <code>data/published/</code>, with "
+    parts.append("<p>Every published number transcribed in <code>studies/amirova2021/published/</code>, with "
                  "its table and line, next to what the pipeline recomputes. Statuses: "
                  + "; ".join(f"<em>{html.escape(s)}</em>" for s in STATUSES) + ".</p>")
     parts.append(scorecard.to_html())
@@ -524,7 +524,7 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
         findings = list(getattr(audit, "findings", audit))
         parts.append("<h2 id='audit'>Consistency audit of the published statistics</h2>")
         parts.append(f"<p>{len(findings)} findings: what the printed numbers imply, recomputed "
-                     "from the printed numbers alone (<code>pipeline.audit</code>).</p>")
+                     "from the printed numbers alone (<code>pipeline.replication.audit</code>).</p>")
         parts.append("<table class='audit'><thead><tr><th>check</th><th>severity</th><th>where</th>"
                      "<th>arithmetic</th></tr></thead><tbody>")
         for f in findings:
@@ -570,18 +570,19 @@ def collect(scorecard: Scorecard, *, processed: Path | None = None,
     list of str
         Messages about what was read or skipped.
     """
-    from . import audit, cea
-    from .config import load_params
+    from pipeline.replication import audit
+    from studies.amirova2021 import cea
+    from pipeline.cli.config import load_params
     msgs: list[str] = []
     params = load_params()
     res = cea.run(cea_params if cea_params is not None else params.get("cea") or {},
                   load_published(published_dir))
     for key, val in res.computed_values().items():
         if key in scorecard.published:
-            scorecard.add(key, val, source="pipeline.cea", note=res.notes.get(key, ""),
+            scorecard.add(key, val, source="studies.amirova2021.cea", note=res.notes.get(key, ""),
                           tolerance=res.tolerances.get(key))
     for key, val, note, tol in audit.scorecard_rows(scorecard.published):
-        scorecard.add(key, val, tolerance=tol, source="pipeline.audit", note=note)
+        scorecard.add(key, val, tolerance=tol, source="pipeline.replication.audit", note=note)
     waves = params.get("waves") or {}
     processed = processed or paths.DATA_PROCESSED
     files = sorted(set(processed.glob("*/computed.json")) | set(processed.glob("*/results/computed.json")))
@@ -610,8 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="output directory (default: reports/)")
     ap.add_argument("--published", default=None, help="directory of published YAML files")
     args = ap.parse_args(list(argv or []))
-    from ._io import write_csv, write_text
-    from .config import load_params
+    from pipeline.core.io import write_csv, write_text
+    from pipeline.cli.config import load_params
     params = load_params()
     sc_params = params.get("scorecard") or {}
     published = load_published(args.published, include_inputs=False)
@@ -625,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = paths.resolve(args.out) if args.out else paths.REPORTS
     write_csv(out / "scorecard.csv", sc.to_frame(), index=False)
     links = _discover_reports(out)
-    from . import audit as audit_mod
+    from pipeline.replication import audit as audit_mod
     ap_ = params.get("audit") or {}
     found = audit_mod.audit_thesis(published=load_published(args.published),
                                    n=int(ap_.get("n", 100)),

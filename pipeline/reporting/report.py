@@ -26,9 +26,9 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from . import paths
-from ._io import atomic_write, guard_not_raw, write_csv, write_text
-from .exceptions import PipelineError
+from pipeline.core import paths
+from pipeline.core.io import atomic_write, guard_not_raw, write_csv, write_text
+from pipeline.core.exceptions import PipelineError
 
 __all__ = [
     "NotebookError", "run_notebook", "notebook_parameters", "check_parameters",
@@ -117,7 +117,7 @@ def run_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike,
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    from ._io import atomic_dir
+    from pipeline.core.io import atomic_dir
 
     nb_path = Path(notebook)
     final = guard_not_raw(Path(out_dir))
@@ -257,7 +257,7 @@ class SectionWriter:
         self.items.append({"kind": "warning", "message": message})
 
     def close(self) -> None:
-        from ._io import write_json
+        from pipeline.core.io import write_json
         write_json(self.dir / "manifest.json", {"key": self.key, "title": self.title,
                                                 "items": self.items})
 
@@ -294,7 +294,7 @@ class SectionReader:
                 figs = Path(out_dir) / "figures"
                 for ext in ("png", "svg"):
                     src = self.dir / f"{item['name']}.{ext}"
-                    from ._io import write_bytes
+                    from pipeline.core.io import write_bytes
                     write_bytes(figs / f"{self.manifest['key']}_{item['name']}.{ext}", src.read_bytes())
                 data = base64.b64encode((self.dir / f"{item['name']}.png").read_bytes()).decode()
                 cap = html.escape(item.get("caption", ""))

@@ -115,7 +115,7 @@ class BootstrapResult:
 
 
 def _draw(est, X, idx, theta0, missing, likelihood):
-    from .sem.estimate import sample_stats
+    from pipeline.sem.estimate import sample_stats
     Xb = X[idx]
     try:
         st = sample_stats(Xb, likelihood=likelihood, missing=missing, em=False)
@@ -130,7 +130,7 @@ def _draw(est, X, idx, theta0, missing, likelihood):
 
 
 def _run_draws(it, children, est, X, N, theta0, res, model, var_par, nd, drop_inadmissible):
-    from .sem.results import _env_first
+    from pipeline.sem.results import _env_first
     draws, failures, n_inadm = [], {}, 0
     for b in it:
         rng = np.random.default_rng(children[b])
@@ -209,7 +209,7 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
     In R: ``sem(model, data, se="bootstrap", bootstrap=B)``,
     ``parameterEstimates(fit, boot.ci.type="perc")``.
     """
-    from .sem import SEMResult, fit
+    from pipeline.sem import SEMResult, fit
     if not isinstance(B, (int, np.integer)) or B < 2:
         raise ValueError(f"B must be an integer >= 2, got {B!r}")
     if not 0 < level < 1:
@@ -242,7 +242,7 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
         from tqdm.auto import tqdm
         it = tqdm(it, desc="bootstrap", unit="draw", leave=False)
     if not use_fast:
-        from .sem.estimate import single_thread_blas
+        from pipeline.sem.estimate import single_thread_blas
         with single_thread_blas():   # small matrices: threaded BLAS only adds contention
             draws, failures, n_inadm = _run_draws(it, children, est, X, N, theta0, res,
                                                   model, var_par, nd, drop_inadmissible)
@@ -256,7 +256,7 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
     if n_failed or n_inadm:
         import warnings
 
-        from .exceptions import ConvergenceWarning, InadmissibleFitWarning
+        from pipeline.core.exceptions import ConvergenceWarning, InadmissibleFitWarning
         if n_failed:
             msg = (f"bootstrap: {n_failed} of {B} draws failed and were excluded "
                    f"({', '.join(f'{k}: {v}' for k, v in failures.items())})")
@@ -294,11 +294,11 @@ def _fast_applies(res) -> bool:
 
 def _fast_draws(res, X, theta0, B, seed, drop_inadmissible, *, workers, scheduler, progress):
     """Draws through :func:`pipeline.sem.fast.bootstrap_draws` (same seeds as the loop)."""
-    from .sem.fast import bootstrap_draws
+    from pipeline.sem.fast import bootstrap_draws
     if np.any(res.model.is_m):
         raise ValueError("fast=True needs a model without a mean structure")
     if workers is None or scheduler is None:
-        from .config import stage_params
+        from pipeline.cli.config import stage_params
         try:
             cfg = stage_params("bootstrap") or {}
         except (KeyError, FileNotFoundError):

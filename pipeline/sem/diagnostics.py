@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .results import node_scales, standardize_cells
+from pipeline.sem.results import node_scales, standardize_cells
 
 __all__ = ["modification_indices", "residuals", "candidate_parameters"]
 
@@ -85,7 +85,7 @@ def candidate_parameters(model) -> list[tuple[str, str, str]]:
 
 
 def _cells(model, cands):
-    from .model import ram_cells
+    from pipeline.sem.model import ram_cells
     return ram_cells({v: i for i, v in enumerate(model.nodes)}, cands)
 
 

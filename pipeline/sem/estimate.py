@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import linalg, optimize
 
-from .model import SEMModel
+from pipeline.sem.model import SEMModel
 
 __all__ = ["SampleStats", "Estimator", "OptimResult", "em_saturated", "sample_stats",
            "single_thread_blas"]

@@ -53,9 +53,9 @@ import numpy as np
 from scipy.linalg import lapack
 from scipy.special import ndtr
 
-from ..exceptions import ModelSpecificationError
-from .model import SEMModel
-from .syntax import lavaanify
+from pipeline.core.exceptions import ModelSpecificationError
+from pipeline.sem.model import SEMModel
+from pipeline.sem.syntax import lavaanify
 
 __all__ = ["FastML", "FitSummary", "sample_cov", "wald"]
 
@@ -601,7 +601,7 @@ class BootstrapTask:
         return fm, hinv0
 
     def run(self, state, start: int, stop: int):
-        from ..parallel import draw_seeds
+        from pipeline.core.parallel import draw_seeds
         fm, hinv0 = state
         x = self.data
         n = x.shape[0]
@@ -637,7 +637,7 @@ def bootstrap_draws(model, data: np.ndarray, theta0: np.ndarray, B: int, seed, *
         Draw *i* uses ``SeedSequence(seed).spawn(B)[i]``.
     likelihood : {"normal", "wishart"}
     workers, scheduler, chunk_size
-        See :func:`pipeline.parallel.map_draws`; results do not depend on them.
+        See :func:`pipeline.core.parallel.map_draws`; results do not depend on them.
     progress : bool
         Show a tqdm progress bar.
 
@@ -652,7 +652,7 @@ def bootstrap_draws(model, data: np.ndarray, theta0: np.ndarray, B: int, seed, *
 
     In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = "coef")``.
     """
-    from ..parallel import map_draws
+    from pipeline.core.parallel import map_draws
     if int(B) != B or B < 1:
         raise ValueError(f"B must be a positive integer, got {B!r}")
     B = int(B)

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from pipeline.exceptions import NotEstimableWarning
+from pipeline.core.exceptions import NotEstimableWarning
 
 __all__ = [
     "FIT_MEASURE_NAMES",
@@ -993,7 +993,7 @@ def fit_measures(result, *, rmsea_ci_level: float = 0.90,
         DataFrame holding the ``observed`` columns, or an array in that
         order) for its missing-data patterns and available-case moments;
         without it they are NaN and a
-        :class:`~pipeline.exceptions.NotEstimableWarning` is emitted.
+        :class:`~pipeline.core.exceptions.NotEstimableWarning` is emitted.
         An optional ``x_idx`` (indices of fixed-x covariates) is honoured.
     rmsea_ci_level : float
         Level of the RMSEA confidence interval (lavaan: 0.90).

@@ -24,8 +24,8 @@ import operator
 
 import numpy as np
 
-from ..exceptions import ModelSpecificationError
-from .syntax import ParTable, lavaanify
+from pipeline.core.exceptions import ModelSpecificationError
+from pipeline.sem.syntax import ParTable, lavaanify
 
 __all__ = ["SEMModel", "implied_moments", "DefinedParameters"]
 

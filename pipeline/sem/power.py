@@ -3,7 +3,7 @@
 Data are drawn from a **population model** with values (lavaan syntax with
 numbers, as :func:`pipeline.sem.implied_moments` reads it), continuous or cut
 into Likert categories as the synthetic-waves generator does
-(:func:`pipeline.synth.discretize`), and an **analysis model** is fitted by ML
+(:func:`studies.amirova2021.synth.discretize`), and an **analysis model** is fitted by ML
 to every replication (:class:`pipeline.sem.fast.FastML`, warm-started at the
 population values).  For every parameter and sample size it reports
 
@@ -16,14 +16,14 @@ population values).  For every parameter and sample size it reports
 The "true" value of a parameter is its **population value**: the
 analysis model fitted to the population moments of the generated variables
 (for Likert data, the exact moments of the discretized normal responses,
-:func:`pipeline.synth.discretized_moments`).  With a correctly specified
+:func:`studies.amirova2021.synth.discretized_moments`).  With a correctly specified
 continuous model that is the value written in the population model; with
 discretized data or a misspecified model it is the pseudo-true value that
 ML estimates consistently.
 
 Replication *r* at sample size *N* uses ``SeedSequence(seed, spawn_key=(N, r))``,
 so results are the same for any number of workers, locally or on a Dask
-cluster (:mod:`pipeline.parallel`), and adding a sample size leaves the others
+cluster (:mod:`pipeline.core.parallel`), and adding a sample size leaves the others
 unchanged.  Aggregation streams: each replication adds to running sums; only
 three fit statistics per replication are kept (for their quantiles).
 
@@ -54,9 +54,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from . import paths
-from .parallel import DrawTask, draw_seeds, map_draws
-from .sem.fast import FastML, sample_cov, wald
+from pipeline.core import paths
+from pipeline.core.parallel import DrawTask, draw_seeds, map_draws
+from pipeline.sem.fast import FastML, sample_cov, wald
 
 __all__ = ["power_analysis", "PowerResult", "PowerTask", "analytic_power", "main"]
 
@@ -106,7 +106,7 @@ class PowerTask(DrawTask):
         self.key = "power:" + h.hexdigest()
 
     def setup(self) -> dict[str, Any]:
-        from .sem import implied_moments
+        from pipeline.sem import implied_moments
         obs, sigma, _ = implied_moments(self.population)
         fm = FastML(self.model, likelihood=self.likelihood)
         missing = [v for v in fm.observed if v not in obs]
@@ -117,7 +117,7 @@ class PowerTask(DrawTask):
         chol = np.linalg.cholesky(sigma)
         sd = np.sqrt(np.diag(sigma))
         if self.cuts:
-            from .synth import discretized_moments
+            from studies.amirova2021.synth import discretized_moments
             missing = [v for v in fm.observed if v not in self.cuts]
             if missing:
                 raise ValueError(f"cuts: no thresholds for {missing}")
@@ -355,7 +355,7 @@ def power_analysis(population: str, model: str, ns, reps: int, *, seed: int = 1,
     exclude_inadmissible : bool
         Also drop converged but inadmissible replications from the statistics.
     workers, scheduler, chunk_size
-        See :func:`pipeline.parallel.map_draws`; never change the results.
+        See :func:`pipeline.core.parallel.map_draws`; never change the results.
     progress : bool
         tqdm progress bar.
 
@@ -387,7 +387,7 @@ def power_analysis(population: str, model: str, ns, reps: int, *, seed: int = 1,
     pop_text, model_text = _read_text(population), _read_text(model)
     cuts = None
     if thresholds is not None:
-        from .sem import implied_moments
+        from pipeline.sem import implied_moments
         obs = implied_moments(pop_text)[0]
         if isinstance(thresholds, dict):
             cuts = {k: np.asarray(v, dtype=float) for k, v in thresholds.items()}
@@ -397,7 +397,7 @@ def power_analysis(population: str, model: str, ns, reps: int, *, seed: int = 1,
             if c.ndim != 1 or len(c) < 1 or np.any(np.diff(c) <= 0) or not np.all(np.isfinite(c)):
                 raise ValueError(f"thresholds for {k} must be finite and increasing, got {c.tolist()}")
     task = PowerTask(pop_text, model_text, ns, reps, seed, cuts=cuts, likelihood=likelihood)
-    from .parallel import blas_single_thread
+    from pipeline.core.parallel import blas_single_thread
     with blas_single_thread():     # the same arithmetic as in the workers
         state = task.setup()       # validates the models here, with a clear error
     fm: FastML = state["fm"]
@@ -491,16 +491,16 @@ def _parse_thresholds(spec: str | None, shares: str | None):
     if spec and shares:
         raise ValueError("give --ordinal-thresholds or --ordinal-shares, not both")
     if shares:
-        from .synth import thresholds_from_shares
+        from studies.amirova2021.synth import thresholds_from_shares
         return [float(x) for x in thresholds_from_shares(_floats(shares))]
     if not spec:
         return None
     if spec == "synth":
-        from .synth import load_targets
+        from studies.amirova2021.synth import load_targets
         t = load_targets()
         cats = t.get("categories") or t.get("cs2019", {}).get("categories")
         if cats is None:
-            raise ValueError("--ordinal-thresholds synth: no categories in models/synth_targets.yaml")
+            raise ValueError("--ordinal-thresholds synth: no categories in studies/amirova2021/models/synth_targets.yaml")
         return _SynthCuts(cats)
     return _floats(spec)
 
@@ -509,7 +509,7 @@ class _SynthCuts(dict):
     """Per-item cut points of the synthetic-waves generator (default for other items)."""
 
     def __init__(self, categories):
-        from .synth import thresholds_from_shares
+        from studies.amirova2021.synth import thresholds_from_shares
         super().__init__()
         self.default = thresholds_from_shares(categories["default"])
         for k, v in categories.items():
@@ -525,15 +525,15 @@ def main(argv: list[str] | None = None) -> int:
 
     In R: ``simsem::sim()`` + ``getPower()``.
     """
-    from .config import stage_params
+    from pipeline.cli.config import stage_params
     try:
         cfg = stage_params("power")
     except KeyError:
         cfg = {}
     ap = argparse.ArgumentParser(prog="python -m pipeline power", description=__doc__.split("\n")[0])
-    ap.add_argument("--population", default=cfg.get("population", "models/thesis_population.lav"),
+    ap.add_argument("--population", default=cfg.get("population", "studies/amirova2021/models/thesis_population.lav"),
                     help="population model with values (.lav)")
-    ap.add_argument("--model", default=cfg.get("model", "models/cs2019/thesis_sem.lav"),
+    ap.add_argument("--model", default=cfg.get("model", "studies/amirova2021/models/cs2019/thesis_sem.lav"),
                     help="analysis model (.lav)")
     ap.add_argument("--n", default=",".join(str(x) for x in cfg.get("n", [100, 200, 300, 500])),
                     help="comma-separated sample sizes")
@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = [int(x) for x in _floats(a.n)]
     thr = _parse_thresholds(a.ordinal_thresholds, a.ordinal_shares)
     if isinstance(thr, _SynthCuts):
-        from .sem import implied_moments
+        from pipeline.sem import implied_moments
         thr = thr.for_items(implied_moments(_read_text(a.population))[0])
     res = power_analysis(a.population, a.model, ns, a.reps, seed=a.seed, alpha=a.alpha,
                          thresholds=thr, likelihood=a.likelihood,
@@ -566,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
                          scheduler=a.scheduler, progress=not a.no_progress)
     print(res.summary())
     if a.out_dir:
-        from .reports import export_table, save_figure
+        from pipeline.reporting.report import export_table, save_figure
         out = paths.resolve(a.out_dir)
         export_table(res.parameters, "power_parameters", out, index=False,
                      caption="Monte Carlo power, bias, RMSE and coverage")
@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         plt.close(fig)
         print(f"\nwrote {out / 'tables'} and {files['png']}")
     if a.json:
-        from ._io import write_json
+        from pipeline.core.io import write_json
         write_json(paths.resolve(a.json), res.to_dict())
     return 0
 

@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from ..exceptions import (ConvergenceWarning, DataValidationError, HeywoodCaseWarning,
+from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError, HeywoodCaseWarning,
                           IdentificationWarning, LowCoverageWarning,
                           ModelSpecificationError, NotPositiveDefiniteWarning)
-from .estimate import Estimator, SampleStats, fiml_logl, sample_stats, single_thread_blas
-from .model import SEMModel
-from .syntax import ParsedModel, lavaanify, parse_model
+from pipeline.sem.estimate import Estimator, SampleStats, fiml_logl, sample_stats, single_thread_blas
+from pipeline.sem.model import SEMModel
+from pipeline.sem.syntax import ParsedModel, lavaanify, parse_model
 
 __all__ = ["SEMResult", "fit", "build_model", "prepare_data", "PARAM_COLUMNS"]
 
@@ -41,22 +41,20 @@ _Z975 = float(stats.norm.ppf(0.975))
 
 
 def _read_model_text(model: str | Path) -> str:
-    """A model is lavaan syntax, a path to a .lav file or a name in models/."""
+    """A model is lavaan syntax or a path to a .lav file."""
     if isinstance(model, Path):
         return model.read_text(encoding="utf-8")
     if isinstance(model, str) and not any(op in model for op in ("=~", "~")):
-        from .. import paths
-        for cand in (Path(model), paths.MODELS / model, paths.MODELS / f"{model}.lav"):
+        for cand in (Path(model), Path(f"{model}.lav")):
             if cand.is_file():
                 return cand.read_text(encoding="utf-8")
-        raise FileNotFoundError(f"model={model!r} is neither lavaan syntax, a file, nor a "
-                                f"model name in {paths.MODELS}")
+        raise FileNotFoundError(f"model={model!r} is neither lavaan syntax nor a model file")
     return model
 
 
 def build_model(model: str | Path | ParsedModel, *, meanstructure: bool = False,
                 fixed_x: bool = True) -> SEMModel:
-    """Parse lavaan syntax (text, path or ``models/`` name) into a :class:`SEMModel`."""
+    """Parse lavaan syntax (text or a path to a .lav file) into a :class:`SEMModel`."""
     if isinstance(model, ParsedModel):
         pt = lavaanify(model, meanstructure=meanstructure, fixed_x=fixed_x)
     else:
@@ -201,9 +199,9 @@ class SEMResult:
         return [self.observed.index(v) for v in self.model.pt.ov_x]
 
     def fit_measures(self) -> pd.Series:
-        """lavaan ``fitMeasures`` names (via :mod:`pipeline.fit_indices`)."""
+        """lavaan ``fitMeasures`` names (via :mod:`pipeline.sem.fit_indices`)."""
         try:
-            from .. import fit_indices
+            from pipeline.sem import fit_indices
         except ImportError:  # pragma: no cover - the fit-index module is another engineer's
             return pd.Series({"npar": self.npar, "fmin": self.fmin / 2, "chisq": self.chisq,
                               "df": self.df, "pvalue": self.pvalue,
@@ -216,13 +214,13 @@ class SEMResult:
     # ----------------------------------------------------------- diagnostics
     def modification_indices(self, *, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
         """Modification indices with EPC (lavaan ``modindices(fit, sort.=TRUE)``)."""
-        from .diagnostics import modification_indices
+        from pipeline.sem.diagnostics import modification_indices
         return modification_indices(self, sort=sort, minimum=minimum)
 
     def residuals(self, kind: str = "standardized") -> pd.DataFrame:
         """Residual covariances: ``raw``, ``standardized`` (lavaan), ``normalized``,
         ``cor`` (correlation residuals) or ``cor.bentler``."""
-        from .diagnostics import residuals
+        from pipeline.sem.diagnostics import residuals
         return residuals(self, kind)
 
     # ------------------------------------------------------------- rendering
@@ -401,7 +399,7 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     Parameters
     ----------
     model : str, Path, ParsedModel or SEMModel
-        lavaan syntax, a path to a ``.lav`` file or a name in ``models/``.
+        lavaan syntax, a path to a ``.lav`` file or a name in ``studies/amirova2021/models/``.
     data : DataFrame
         Raw data; the model's observed variables must be columns.
     likelihood : {"normal", "wishart"}

@@ -29,7 +29,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..exceptions import ModelSpecificationError
+from pipeline.core.exceptions import ModelSpecificationError
 
 __all__ = ["Term", "Formula", "ParsedModel", "ParTable", "parse_model", "lavaanify"]
 

@@ -12,11 +12,11 @@
 ``reliability``
     Cronbach's alpha per factor (whole sample and per organization),
     item-total statistics, and the CFA of the five-factor 2020 instrument
-    (``models/cs2020/cfa_2020.lav``) with its fit table, loadings, CR and AVE.
+    (``studies/amirova2021/models/cs2020/cfa_2020.lav``) with its fit table, loadings, CR and AVE.
 ``comparison``
     ACSA vs akimat item by item (and per factor score): Mann-Whitney U
     with the rank-biserial correlation, chi-square with Cramér's V, p-values
-    adjusted over the family of items (:mod:`pipeline.comparison`).
+    adjusted over the family of items (:mod:`pipeline.psychometrics.comparison`).
 
 ``analyze_citizens_wave`` -- residents of Nur-Sultan (Annex I, line 3234):
 ``profile`` (Table 17), ``frequencies`` (figures 28-31) and ``freetext``
@@ -27,7 +27,7 @@ Disclosure control
 ------------------
 Every table of counts built from respondent-level data (demographics,
 distributions, open-answer counts) goes through
-:func:`pipeline.privacy.suppress_small_cells` (k = ``privacy.k``) before it
+:func:`pipeline.data.privacy.suppress_small_cells` (k = ``privacy.k``) before it
 is stored: the stored table is the display table ("<k", "[c]"), with the
 suppression note.  The unsuppressed full-precision numbers go only into
 ``computed`` (the replication scorecard).  Figures of distributions label a
@@ -63,11 +63,12 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import config, paths
-from .comparison import compare_items
-from .exceptions import PipelineWarning
-from .privacy import SuppressionResult, default_k, suppress_small_cells
-from .reports import SectionWriter
+from pipeline.cli import config
+from pipeline.core import paths
+from pipeline.psychometrics.comparison import compare_items
+from pipeline.core.exceptions import PipelineWarning
+from pipeline.data.privacy import SuppressionResult, default_k, suppress_small_cells
+from pipeline.reporting.report import SectionWriter
 
 __all__ = [
     "analyze_org_wave", "analyze_citizens_wave", "grouped_counts", "suppressed_distribution",
@@ -79,7 +80,7 @@ MISSING_LABEL = "No answer"
 #: Demographic columns of the profile tables when the wave has no published table.
 _DEMOGRAPHICS = ("age", "gender", "education", "cs_experience", "experience", "position",
                  "activity")
-#: The tags :func:`pipeline.privacy.redact` leaves in redacted text.
+#: The tags :func:`pipeline.data.privacy.redact` leaves in redacted text.
 TAG_RE = re.compile(r"\[(?:EMAIL|URL|IIN|PHONE|NAME)\]")
 _FACTOR_SHORT = {"LEAD": "L", "STRAT": "S", "HUMCAP": "HC", "ORGAN": "O", "RES": "R"}
 # diverging palette, code 5 (dark green) ... code 1 (dark red), missing grey
@@ -91,7 +92,7 @@ def _params() -> dict[str, Any]:
     defaults = {"groups": ["ACSA", "akimat"], "adjust": ["holm", "BH"], "alpha": 0.05,
                 "chisq": True, "simulate": "auto", "B": 2000, "seed": 20201015,
                 "top_codes": [5], "positive_codes": [5, 4],
-                "cfa_model": "models/cs2020/cfa_2020.lav", "cfa_likelihood": "normal",
+                "cfa_model": "studies/amirova2021/models/cs2020/cfa_2020.lav", "cfa_likelihood": "normal",
                 "cfa_missing": "listwise", "fit_thresholds": {}}
     try:
         p = config.stage_params("comparison") or {}
@@ -390,7 +391,7 @@ def survey_scope(data: pd.DataFrame, units: Mapping[str, Mapping[str, str | None
 
 
 def _targets(wave: str, instrument: str) -> dict[str, Any] | None:
-    from .synth import load_targets
+    from studies.amirova2021.synth import load_targets
     try:
         t = load_targets()
     except FileNotFoundError:
@@ -402,7 +403,7 @@ def _targets(wave: str, instrument: str) -> dict[str, Any] | None:
 
 
 def _published(files: Sequence[str]) -> dict[str, dict[str, Any]]:
-    from .synth import published_values
+    from studies.amirova2021.synth import published_values
     return published_values(files)
 
 
@@ -416,7 +417,7 @@ def published_counts(data: pd.DataFrame, spec: Mapping[str, Any], prefix: str, s
         The respondents of the table (one organization for Tables 14/16).
     spec : mapping
         ``column: {variable: <slug of the published key>, codes: {slug: code}}``
-        (``models/synth_targets.yaml``).
+        (``studies/amirova2021/models/synth_targets.yaml``).
     prefix, suffix : str
         Key parts: ``<prefix>.<variable>.<slug><suffix>`` and ``.pct``;
         ``<prefix>.total<suffix>``.
@@ -455,7 +456,7 @@ def published_text_percentages(data: pd.DataFrame, targets: Sequence[Mapping[str
                                ) -> dict[str, float]:
     """Recompute the percentages the thesis states in its text.
 
-    Each target (``models/synth_targets.yaml``) is one of: ``items`` +
+    Each target (``studies/amirova2021/models/synth_targets.yaml``) is one of: ``items`` +
     ``codes`` (share of all answers to the items in the codes), ``column`` +
     ``codes`` (share of the respondents who answered the column), or
     ``column`` + ``nonempty`` (share of all respondents writing an answer).
@@ -609,7 +610,7 @@ def analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path
 
 def _check_items(data: pd.DataFrame, items: Sequence[str], groups: Sequence[Any]) -> None:
     """Refuse items that are constant overall or within an organization (before any fit)."""
-    from .exceptions import DataValidationError
+    from pipeline.core.exceptions import DataValidationError
     for it in items:
         v = _numeric(data[it])
         scopes = [("all respondents", v)] + [(f"organization {g}", v[data["org"] == g])
@@ -660,7 +661,7 @@ def _org_profile(data: pd.DataFrame, codebook: Any, results: Path, groups: list,
             "by organization", note=" ".join(sorted(notes)), digits=1)
     if len(groups) == 2:
         # do the two samples differ in composition? (chi-square, Monte Carlo p where sparse)
-        from .comparison import chi_square_test
+        from pipeline.psychometrics.comparison import chi_square_test
         prm = _params()
         rows = []
         seeds = np.random.SeedSequence(int(prm["seed"])).spawn(len(cols))
@@ -882,8 +883,8 @@ def _open_answer_table(data: pd.DataFrame, codebook: Any, items: Sequence[str], 
 
 def _org_reliability(data: pd.DataFrame, codebook: Any, results: Path, groups: list,
                      prm: Mapping[str, Any]) -> None:
-    from . import sem
-    from .reliability import reliability_from_codebook, validity_from_sem
+    from pipeline import sem
+    from pipeline.psychometrics.reliability import reliability_from_codebook, validity_from_sem
 
     w = SectionWriter(results, "reliability", "Reliability and CFA of the 2020 instrument")
     rel_p = _group_params("reliability")
@@ -953,7 +954,7 @@ def _org_reliability(data: pd.DataFrame, codebook: Any, results: Path, groups: l
         w.table("cfa_fit_by_org", pd.DataFrame(per_org), caption="CFA fit in each organization "
                 "separately (configural check; no invariance constraints)", digits=3)
         try:
-            from .diagram import path_diagram
+            from pipeline.reporting.diagram import path_diagram
             fig = path_diagram(pt, title="CFA of the 2020 instrument (standardized)")
             w.figure("cfa_diagram", fig, caption="CFA with standardized loadings.")
         except Exception as exc:  # a drawing problem must not hide the numbers
@@ -963,7 +964,7 @@ def _org_reliability(data: pd.DataFrame, codebook: Any, results: Path, groups: l
 
 def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: list,
                     prm: Mapping[str, Any]) -> None:
-    from .descriptives import construct_scores
+    from pipeline.psychometrics.descriptives import construct_scores
 
     w = SectionWriter(results, "comparison", "ACSA vs akimat, item by item")
     if len(groups) != 2:
@@ -1111,7 +1112,7 @@ def analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results:
         ftab = _stack(tables, ["Question", "Answer"])
         w.text("Percent: of all respondents; valid percent: of those who answered the question "
                "(the denominators of the thesis's text percentages differ in places, see the "
-               "notes of `data/published/text_citizens_percentages.yaml`).")
+               "notes of `studies/amirova2021/published/text_citizens_percentages.yaml`).")
         w.table("frequencies", ftab, caption="Answers to the closed questions (Annex I)",
                 note=" ".join(sorted(notes)), digits=1)
         for q in questions:

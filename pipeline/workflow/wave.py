@@ -1,7 +1,7 @@
 """The Amirova (2021) study, wave by wave: preparation, analyses and report sections.
 
 This module orchestrates the analysis modules for the DVC stages
-(:mod:`pipeline.stages`) and renders the stored results for the thin report
+(:mod:`pipeline.cli.stage`) and renders the stored results for the thin report
 notebooks.  It computes nothing itself that belongs to an analysis family:
 screening, descriptives, reliability, EFA, SEM and fit indices come from
 their own modules.
@@ -25,8 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-from . import config, paths
-from ._io import write_csv, write_json
+from pipeline.cli import config
+from pipeline.core import paths
+from pipeline.core.io import write_csv, write_json
 
 __all__ = ["REPORT_SECTIONS", "WaveReport", "prepare_wave", "analyze_wave",
            "analyze_sem_wave", "prepared_dir", "results_dir", "load_prepared",
@@ -87,7 +88,7 @@ class WaveReport:
         self.results = results_dir(wave)
 
     def header_html(self) -> str:
-        from .reports import synthetic_banner, wave_is_synthetic
+        from pipeline.reporting.report import synthetic_banner, wave_is_synthetic
 
         meta = wave_is_synthetic(self.params["raw"])
         info = json.loads((self.results / "info.json").read_text(encoding="utf-8")) \
@@ -101,7 +102,7 @@ class WaveReport:
         display(HTML(self.header_html()))
 
     def section_html(self, key: str) -> str:
-        from .reports import SectionReader
+        from pipeline.reporting.report import SectionReader
         return SectionReader(self.results, key).render(self.out_dir)
 
     def show(self, key: str) -> None:
@@ -126,7 +127,7 @@ class _Captured:
     def __enter__(self) -> list[str]:
         import warnings
 
-        from .exceptions import PipelineWarning
+        from pipeline.core.exceptions import PipelineWarning
         self._cm = warnings.catch_warnings(record=True)
         self._log = self._cm.__enter__()
         warnings.simplefilter("always", PipelineWarning)
@@ -134,7 +135,7 @@ class _Captured:
         return self.messages
 
     def __exit__(self, *exc: Any) -> None:
-        from .exceptions import PipelineWarning
+        from pipeline.core.exceptions import PipelineWarning
         for w in self._log:
             if issubclass(w.category, PipelineWarning):
                 msg = f"{w.category.__name__}: {w.message}"
@@ -153,11 +154,11 @@ def prepare_wave(wave: str) -> Path:
     ``redaction.csv`` (PII replaced, per column and kind).  The directory
     appears atomically.
     """
-    from ._io import atomic_dir
-    from .codebook import load_codebook
-    from .loading import read_raw
-    from .privacy import redact_wave
-    from .screening import screen
+    from pipeline.core.io import atomic_dir
+    from pipeline.data.codebook import load_codebook
+    from pipeline.data.loading import read_raw
+    from pipeline.data.privacy import redact_wave
+    from pipeline.data.screening import screen
 
     wp = config.wave_params(wave)
     cb = load_codebook(wp["instrument"])
@@ -182,7 +183,7 @@ def prepare_wave(wave: str) -> Path:
 
 def load_prepared(wave: str) -> pd.DataFrame:
     """The screened, redacted data of a wave (as written by :func:`prepare_wave`)."""
-    from .codebook import load_codebook
+    from pipeline.data.codebook import load_codebook
 
     cb = load_codebook(config.wave_params(wave)["instrument"])
     text = {n: str for n, v in cb.variables.items() if v.type in ("text", "multi", "id")}
@@ -190,7 +191,7 @@ def load_prepared(wave: str) -> pd.DataFrame:
     df = pd.read_csv(path, dtype=text, keep_default_na=True)
     import pandera.errors
 
-    from .exceptions import DataValidationError
+    from pipeline.core.exceptions import DataValidationError
     try:
         # the stage boundary: what analyze reads is still what the codebook promises
         cb.schema(columns=df.columns).validate(df, lazy=True)
@@ -207,8 +208,8 @@ def load_prepared(wave: str) -> pd.DataFrame:
 # ------------------------------------------------------------------ analyze
 def analyze_wave(wave: str) -> Path:
     """Run every analysis of a wave's report into ``data/processed/<wave>/results``."""
-    from ._io import atomic_dir
-    from .codebook import load_codebook
+    from pipeline.core.io import atomic_dir
+    from pipeline.data.codebook import load_codebook
 
     kind = _kind(wave)
     wp = config.wave_params(wave)
@@ -220,14 +221,14 @@ def analyze_wave(wave: str) -> Path:
         if kind == "sem_wave_report":
             analyze_sem_wave(wave, data, cb, tmp, computed)
         elif kind == "org_wave_report":
-            from .study_org import analyze_org_wave
+            from pipeline.workflow.org import analyze_org_wave
             analyze_org_wave(wave, data, cb, tmp, computed)
         else:
-            from .study_org import analyze_citizens_wave
+            from pipeline.workflow.org import analyze_citizens_wave
             analyze_citizens_wave(wave, data, cb, tmp, computed)
         _section_replication(wave, tmp, computed)
         write_json(tmp / "computed.json", computed)
-        from .reports import wave_is_synthetic
+        from pipeline.reporting.report import wave_is_synthetic
         meta = wave_is_synthetic(wp["raw"])
         write_json(tmp / "info.json", {
             "wave": wave, "instrument": cb.name, "title": cb.title,
@@ -239,7 +240,7 @@ def analyze_wave(wave: str) -> Path:
 
 
 def _section_screening(wave: str, results: Path, computed: dict[str, Any]) -> None:
-    from .reports import SectionWriter
+    from pipeline.reporting.report import SectionWriter
 
     summ = json.loads((prepared_dir(wave) / "screening.json").read_text(encoding="utf-8"))
     f = summ["funnel"]
@@ -280,8 +281,8 @@ def _section_screening(wave: str, results: Path, computed: dict[str, Any]) -> No
 
 
 def _section_replication(wave: str, results: Path, computed: dict[str, Any]) -> None:
-    from .reports import SectionWriter
-    from .scorecard import Scorecard
+    from pipeline.reporting.report import SectionWriter
+    from pipeline.replication.scorecard import Scorecard
 
     sc = Scorecard()
     sc.add_many({k: v for k, v in computed.items() if v is not None},
@@ -485,7 +486,7 @@ def _wide_distribution(dist: pd.DataFrame) -> pd.DataFrame:
 
 
 def _published_labels(prefix: str) -> dict[str, str]:
-    from .scorecard import load_published
+    from pipeline.replication.scorecard import load_published
     return {k: v.label for k, v in load_published().items() if k.startswith(prefix)}
 
 
@@ -496,19 +497,21 @@ def analyze_sem_wave(wave: str, data: pd.DataFrame, cb: Any, results: Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import descriptives, efa as efa_mod, reliability as rel
-    from .diagram import path_diagram
-    from .privacy import default_k, suppress_small_cells
-    from .reports import SectionWriter
-    from .resampling import bootstrap
-    from .sem import fit
+    from pipeline.psychometrics import descriptives
+    from pipeline.psychometrics import efa as efa_mod
+    from pipeline.psychometrics import reliability as rel
+    from pipeline.reporting.diagram import path_diagram
+    from pipeline.data.privacy import default_k, suppress_small_cells
+    from pipeline.reporting.report import SectionWriter
+    from pipeline.sem.bootstrap import bootstrap
+    from pipeline.sem import fit
 
     params = config.load_params()
     sem_p, boot_p, hyp_p = params["sem"], params["bootstrap"], params["hypotheses"]
     k = default_k()
 
     # ---- demographics (Table 11 layout, suppressed) ----------------------
-    from .synth import load_targets
+    from studies.amirova2021.synth import load_targets
     targets = load_targets().get(wave, {})
     sec = SectionWriter(results, "demographics", "Demographics (Table 11)")
     orgs = [c for c in cb.variables["org"].codes] if "org" in cb.variables else []

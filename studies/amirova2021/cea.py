@@ -7,7 +7,7 @@ Human Capital -> net turnover (ACSA database; lower is better), Citizen
 Centricity (mediator) -> quality of public services and interaction with
 citizens, Resources (cost) -> payroll fund.  The published indicator values
 for 2017-2020 (Table 15 for the ACSA, Table 18 for the akimats of Nur-Sultan
-and Mangistau) are transcribed in ``data/published/cea_table15.yaml`` and
+and Mangistau) are transcribed in ``studies/amirova2021/published/cea_table15.yaml`` and
 ``cea_table18.yaml``; every result here is computed from them.
 
 * **Table 19**: cost-effectiveness ratio CER = cost / effectiveness, pilot
@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import paths
+from pipeline.core import paths
 
 __all__ = [
     "INDICATORS", "FACTORS", "PILOTS", "Indicator",
@@ -132,8 +132,8 @@ def load_indicators(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
     Parameters
     ----------
     published : mapping, optional
-        ``key -> PublishedValue`` (from :func:`pipeline.scorecard.load_published`);
-        read from ``data/published`` by default.
+        ``key -> PublishedValue`` (from :func:`pipeline.replication.scorecard.load_published`);
+        read from ``studies/amirova2021/published`` by default.
 
     Returns
     -------
@@ -146,7 +146,7 @@ def load_indicators(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
         If Table 15 or 18 is missing from the published data.
     """
     if published is None:
-        from .scorecard import load_published
+        from pipeline.replication.scorecard import load_published
         published = load_published()
     recs = []
     for key, pv in published.items():
@@ -161,7 +161,7 @@ def load_indicators(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
                          unit=pv.unit, line=pv.line, key=key))
     df = pd.DataFrame.from_records(recs)
     if df.empty or not {"t15", "t18"} <= set(df["table"]):
-        raise ValueError("published data lacks Table 15 and/or Table 18 (data/published/cea_table15.yaml, "
+        raise ValueError("published data lacks Table 15 and/or Table 18 (studies/amirova2021/published/cea_table15.yaml, "
                          "cea_table18.yaml)")
     return df
 
@@ -169,7 +169,7 @@ def load_indicators(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
 def load_forecasts(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Tables 23 (ACSA) and 24 (Nur-Sultan akimat): 2020 actual, 2021 estimate, 2022-2024 forecasts."""
     if published is None:
-        from .scorecard import load_published
+        from pipeline.replication.scorecard import load_published
         published = load_published()
     recs = []
     for key, pv in published.items():
@@ -440,13 +440,13 @@ def compare_signs(signs: pd.DataFrame, published: Mapping[str, Any] | None = Non
         "total" row.
     """
     if published is None:
-        from .scorecard import load_published
+        from pipeline.replication.scorecard import load_published
         published = load_published()
     rows = []
     for _, r in signs[signs["level"] != "indicator"].iterrows():
         key = f"cea.t20.{r['org']}.{r['factor']}"
         if key not in published:
-            raise ValueError(f"Table 20 cell {key!r} is not in data/published")
+            raise ValueError(f"Table 20 cell {key!r} is not in studies/amirova2021/published")
         pv = published[key]
         rows.append(dict(org=r["org"], factor=r["factor"], computed=int(r["sign"]),
                          published=int(pv.value), agree=int(r["sign"]) == int(pv.value),
@@ -480,7 +480,7 @@ def sign_agreement(indicators: pd.DataFrame, published: Mapping[str, Any] | None
         h1_supported`` (the Table 21 decision that period would give).
     """
     if published is None:
-        from .scorecard import load_published
+        from pipeline.replication.scorecard import load_published
         published = load_published()
     if periods is None:
         periods = candidate_periods(indicators["year"].unique())
@@ -577,8 +577,8 @@ def efficiency_bands(indicators: pd.DataFrame, bands: Mapping[str, float] | None
 def _save(fig: Any, out_dir: Path, name: str) -> list[Path]:
     import io
 
-    from ._io import write_bytes
-    from .reports import _fig_metadata
+    from pipeline.core.io import write_bytes
+    from pipeline.reporting.report import _fig_metadata
     out = []
     for ext in ("png", "svg"):
         buf = io.BytesIO()
@@ -689,7 +689,7 @@ def compare_published(computed: Mapping[str, Any], published: Mapping[str, Any],
     DataFrame
         ``key line printed published computed shown match``.
     """
-    from .scorecard import compare_value, EXACT
+    from pipeline.replication.scorecard import compare_value, EXACT
     rows = []
     for key, pv in published.items():
         if not key.startswith(prefix):
@@ -725,7 +725,7 @@ class CEAResult:
     table21_check: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def computed_values(self) -> dict[str, Any]:
-        """Computed values keyed like ``data/published`` (Tables 19-21, 23-24 actuals)."""
+        """Computed values keyed like ``studies/amirova2021/published`` (Tables 19-21, 23-24 actuals)."""
         out: dict[str, Any] = {}
         for r in self.table19.itertuples():
             base = f"cea.t19.{r.org}.{r.mode}"
@@ -748,7 +748,7 @@ class CEAResult:
         return out
 
     def text_values(self) -> dict[str, float]:
-        """Numbers the text states about Tables 15/18 (``data/published/cea_text.yaml``).
+        """Numbers the text states about Tables 15/18 (``studies/amirova2021/published/cea_text.yaml``).
 
         ``cea.text.<body>.<indicator>.decline.<a>_<b>``: the worsening from
         year a to b (a rise for lower-is-better indicators, else a fall);
@@ -812,10 +812,10 @@ def run(params: Mapping[str, Any] | None = None, published: Mapping[str, Any] | 
     params : mapping, optional
         The ``cea`` group of ``params.yaml`` (defaults in :data:`DEFAULTS`).
     published : mapping, optional
-        ``key -> PublishedValue``; read from ``data/published`` by default.
+        ``key -> PublishedValue``; read from ``studies/amirova2021/published`` by default.
     """
     if published is None:
-        from .scorecard import load_published
+        from pipeline.replication.scorecard import load_published
         published = load_published()
     p = _merge(params)
     rule = p["sign_rule"]
@@ -862,7 +862,7 @@ def _latex(df: pd.DataFrame) -> str:
 
 def write_outputs(result: CEAResult, out_dir: str | Path) -> list[Path]:
     """Tables (CSV + LaTeX), figures (PNG + SVG) and ``cea.html`` into *out_dir*."""
-    from ._io import write_csv, write_text
+    from pipeline.core.io import write_csv, write_text
     out = Path(out_dir)
     tdir, fdir = out / "tables", out / "figures"
     p = result.params
@@ -911,7 +911,7 @@ def render_html(result: CEAResult) -> str:
         "img{max-width:100%}</style></head><body>",
         "<h1>Cost-effectiveness analysis of the pay-by-results pilot</h1>",
         "<p>Computed from the official indicators published in the thesis's Tables 15 (line 1251) "
-        "and 18 (line 1536), transcribed in <code>data/published/</code>. No respondent data "
+        "and 18 (line 1536), transcribed in <code>studies/amirova2021/published/</code>. No respondent data "
         "is used: this section does not depend on synthetic data.</p>",
         "<h2 id='table19'>Table 19: cost-effectiveness ratio</h2>",
         f"<p>Standard mode: 2017 payroll grown by {p['inflation']:.1%} a year; effectiveness held "
@@ -952,7 +952,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  description="Cost-effectiveness analysis (thesis Tables 15, 18-21, 23-24).")
     ap.add_argument("--out", default=None, help="output directory (default: reports/cea)")
     args = ap.parse_args(list(argv or []))
-    from .config import load_params
+    from pipeline.cli.config import load_params
     res = run(load_params().get("cea") or {})
     out = paths.resolve(args.out) if args.out else paths.report_dir("cea")
     files = write_outputs(res, out)

@@ -2,7 +2,7 @@
 
 No respondent-level data of Amirova (2021) was published.  This module
 writes three synthetic raw files, in the raw-data contract of
-:mod:`pipeline.loading` (codebook column names and codes), that reproduce
+:mod:`pipeline.data.loading` (codebook column names and codes), that reproduce
 every published aggregate of the thesis:
 
 ``cs2019`` (Annex G)
@@ -11,7 +11,7 @@ every published aggregate of the thesis:
     thesis's screening rule (line 977: 20-50% of answers missing, or one
     identical answer across Section C).  The 19 Likert items of Section C
     are drawn from the lavaan-syntax population model
-    ``models/population_cs2019.lav`` (five correlated factors -> Citizen
+    ``studies/amirova2021/models/population_cs2019.lav`` (five correlated factors -> Citizen
     Centricity -> Innovative Transformation) with exact sample moments and
     cut into 1-5 at thresholds giving the agreement skew of "it is important
     that ..." statements.  The loadings and thresholds are calibrated so the
@@ -37,9 +37,9 @@ same seed gives byte-identical files.
 
 Configuration, not code: the seed and file locations are in ``params.yaml``
 (``synth``); the population model, thresholds and every target (with its
-thesis line) in ``models/population_cs2019.lav`` and
-``models/synth_targets.yaml``; the published numbers are read by key from
-``data/published/*.yaml``.
+thesis line) in ``studies/amirova2021/models/population_cs2019.lav`` and
+``studies/amirova2021/models/synth_targets.yaml``; the published numbers are read by key from
+``studies/amirova2021/published/*.yaml``.
 
 Public API: :func:`generate`, :func:`write_wave`, :func:`write_all`,
 :func:`exact_allocation`, :func:`rank_allocation`, :func:`mvn_exact`,
@@ -62,9 +62,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ._io import read_yaml
-from . import __version__, paths
-from ._io import write_csv, write_json
+from pipeline.core.io import read_yaml
+from pipeline import __version__
+from pipeline.core import paths
+from pipeline.core.io import write_csv, write_json
 
 __all__ = [
     "WAVES", "GENERATOR_VERSION", "BY_CONSTRUCTION",
@@ -78,7 +79,7 @@ __all__ = [
 WAVES = ("cs2019", "cs2020", "citizens2020")
 
 #: Version of the generating algorithm (bump when the output of a seed changes).
-GENERATOR_VERSION = f"pipeline.synth 1.0 (pipeline {__version__})"
+GENERATOR_VERSION = f"studies.amirova2021.synth 1.0 (pipeline {__version__})"
 
 #: Written into every sidecar and into docs/synthetic_data.md.
 BY_CONSTRUCTION = (
@@ -200,9 +201,9 @@ def discretize(z: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 
 
 def load_targets(path: str | Path | None = None) -> dict[str, Any]:
-    """Read ``models/synth_targets.yaml`` (or the file ``synth.targets`` names)."""
+    """Read ``studies/amirova2021/models/synth_targets.yaml`` (or the file ``synth.targets`` names)."""
     if path is None:
-        path = _params().get("targets", "models/synth_targets.yaml")
+        path = _params().get("targets", "studies/amirova2021/models/synth_targets.yaml")
     p = paths.resolve(path)
     if not p.exists():
         raise FileNotFoundError(f"synth targets file not found: {p}")
@@ -210,7 +211,7 @@ def load_targets(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def published_values(files: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Read ``data/published/<file>`` entries into ``{key: entry}``."""
+    """Read ``studies/amirova2021/published/<file>`` entries into ``{key: entry}``."""
     out: dict[str, dict[str, Any]] = {}
     for name in files:
         p = paths.DATA_PUBLISHED / name
@@ -223,7 +224,7 @@ def published_values(files: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def _params() -> dict[str, Any]:
-    from .config import stage_params
+    from pipeline.cli.config import stage_params
     try:
         return stage_params("synth") or {}
     except (KeyError, FileNotFoundError):
@@ -232,7 +233,7 @@ def _params() -> dict[str, Any]:
 
 def _count(pub: Mapping[str, Any], key: str) -> int:
     if key not in pub:
-        raise KeyError(f"published key {key!r} not found in data/published")
+        raise KeyError(f"published key {key!r} not found in studies/amirova2021/published")
     v = pub[key]["value"]
     if int(v) != v:
         raise ValueError(f"published {key!r} is not a count: {v!r}")
@@ -276,7 +277,7 @@ def _ints(values: Any) -> pd.Series:
 # Short answers in Russian, Kazakh and English (the three languages of
 # real Kazakh questionnaires), so that encodings are exercised; a few name
 # office-holders listed in the codebooks' names_to_redact, so that the
-# redaction (pipeline.privacy) is exercised too.
+# redaction (pipeline.data.privacy) is exercised too.
 _TEXT = {
     "cs2019.D1": [
         "Необходимо сократить количество совещаний и бумажного документооборота.",
@@ -397,7 +398,7 @@ def _optional_text(pool: str, n: int, share: float | int, rng: np.random.Generat
 
 # ------------------------------------------------------------------ 2019
 def _population_moments(model_path: Path) -> tuple[list[str], np.ndarray]:
-    from .sem import implied_moments
+    from pipeline.sem import implied_moments
     observed, sigma, _mu = implied_moments(model_path.read_text(encoding="utf-8"))
     return list(observed), np.asarray(sigma, dtype=float)
 
@@ -524,7 +525,7 @@ def _loading_ratio(c: np.ndarray, items: Sequence[str], item: str, marker: str) 
 
 def _alpha_cov(c: np.ndarray) -> float:
     """Cronbach's alpha from a covariance matrix (the generator's check only;
-    the analysis module is :mod:`pipeline.reliability`)."""
+    the analysis module is :mod:`pipeline.psychometrics.reliability`)."""
     k = c.shape[0]
     return k / (k - 1) * (1 - np.trace(c) / c.sum())
 
@@ -563,7 +564,7 @@ def _fit_ok(x: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool |
     cal, acc = t["calibration"], t["acceptance"]
     hyp = cal["hypotheses"]
     try:
-        from .sem import fit
+        from pipeline.sem import fit
     except ImportError:  # pragma: no cover - the engine is another module
         return None
     model = paths.resolve(hyp["model"]).read_text(encoding="utf-8")
@@ -661,7 +662,7 @@ def _draw_section_c(sigma: np.ndarray, n: int, items: Sequence[str], cuts: Mappi
         if stats["samples"] >= int(acc["max_samples"]):
             break
     raise ValueError(f"no Section C sample met the acceptance margins ({stats}); "
-                     "check models/population_cs2019.lav against models/synth_targets.yaml")
+                     "check studies/amirova2021/models/population_cs2019.lav against studies/amirova2021/models/synth_targets.yaml")
 
 
 def screening_flags(df: pd.DataFrame, codebook: Any, *, missing_range: tuple[float, float] = (0.20, 0.50)
@@ -674,7 +675,7 @@ def screening_flags(df: pd.DataFrame, codebook: Any, *, missing_range: tuple[flo
 
     Returns a frame with ``missing_share``, ``missing``, ``straightline`` and
     ``rejected`` per row.  (The analysis module is
-    :mod:`pipeline.screening`; this is the generator's own check of the rule
+    :mod:`pipeline.data.screening`; this is the generator's own check of the rule
     it builds in.)
 
     In R: ``rowMeans(is.na(df[, required]))`` and
@@ -693,7 +694,7 @@ def screening_flags(df: pd.DataFrame, codebook: Any, *, missing_range: tuple[flo
 
 
 def _generate_cs2019(seed: int, targets: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from .codebook import load_codebook
+    from pipeline.data.codebook import load_codebook
     t = targets["cs2019"]
     cb = load_codebook(t["instrument"])
     pub = published_values(t["published"])
@@ -885,7 +886,7 @@ def _conform(df: pd.DataFrame, cb: Any) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ 2020
 def _generate_cs2020(seed: int, targets: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from .codebook import load_codebook
+    from pipeline.data.codebook import load_codebook
     t = targets["cs2020"]
     cb = load_codebook(t["instrument"])
     pub = published_values(t["published"])
@@ -932,7 +933,7 @@ def _generate_cs2020(seed: int, targets: Mapping[str, Any]) -> tuple[pd.DataFram
 
 # --------------------------------------------------------------- citizens
 def _generate_citizens(seed: int, targets: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    from .codebook import load_codebook
+    from pipeline.data.codebook import load_codebook
     t = targets["citizens2020"]
     cb = load_codebook(t["instrument"])
     pub = published_values(t["published"])
@@ -1011,7 +1012,7 @@ def generate(wave: str, seed: int | None = None, targets: Mapping[str, Any] | No
     seed : int, optional
         Defaults to ``params.yaml`` ``synth.seed``.
     targets : mapping, optional
-        Parsed ``models/synth_targets.yaml`` (read when omitted).
+        Parsed ``studies/amirova2021/models/synth_targets.yaml`` (read when omitted).
 
     Returns
     -------
@@ -1032,7 +1033,7 @@ def generate(wave: str, seed: int | None = None, targets: Mapping[str, Any] | No
             raise ValueError("seed: none given and params.yaml synth.seed is not set")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    targets_path = paths.resolve(params.get("targets", "models/synth_targets.yaml"))
+    targets_path = paths.resolve(params.get("targets", "studies/amirova2021/models/synth_targets.yaml"))
     if targets is None:
         targets = load_targets(targets_path)
     df, extra = _GENERATORS[wave](int(seed), targets)
@@ -1042,14 +1043,14 @@ def generate(wave: str, seed: int | None = None, targets: Mapping[str, Any] | No
         "wave": wave,
         "instrument": t["instrument"],
         "seed": int(seed),
-        "generator": "pipeline.synth",
+        "generator": "studies.amirova2021.synth",
         "generator_version": GENERATOR_VERSION,
         "n_rows": int(len(df)),
         "holds_by_construction": BY_CONSTRUCTION,
         "targets": {"path": _rel(targets_path),
                     "sha256": _sha256(targets_path) if targets_path.exists() else None,
                     "wave": t},
-        "published": [f"data/published/{f}" for f in t["published"]],
+        "published": [f"studies/amirova2021/published/{f}" for f in t["published"]],
         "source": "Amirova (2021), shared/seeds/003_9e4367add784b4c7.txt",
         **extra,
     }
@@ -1059,7 +1060,7 @@ def generate(wave: str, seed: int | None = None, targets: Mapping[str, Any] | No
 def write_wave(wave: str, seed: int | None = None, out_dir: str | Path | None = None) -> tuple[Path, Path]:
     """Generate *wave* and write ``<out_dir>/<wave>.csv`` and ``<wave>.meta.json``.
 
-    Output is atomic (:mod:`pipeline._io`) and never goes under ``data/raw``.
+    Output is atomic (:mod:`pipeline.core.io`) and never goes under ``data/raw``.
     """
     df, meta = generate(wave, seed)
     out = paths.resolve(out_dir) if out_dir is not None else paths.DATA_SYNTHETIC

@@ -14,7 +14,7 @@ HS_CSV = REFERENCE / "data" / "holzinger_swineford.csv"
 
 def test_fit_json_contract(tmp_path, capsys):
     out = tmp_path / "fit.json"
-    rc = cli(["fit", str(HS_CSV), "holzinger_3factor", "--likelihood", "normal",
+    rc = cli(["fit", str(HS_CSV), str(REFERENCE / "models" / "holzinger_3factor.lav"), "--likelihood", "normal",
               "--missing", "listwise", "--modindices", "3", "--json", str(out)])
     assert rc == 0
     text = capsys.readouterr().out
@@ -42,7 +42,7 @@ def test_fit_wishart_and_bootstrap_from_xlsx(tmp_path, capsys):
     xlsx = tmp_path / "pd.xlsx"
     pd.read_csv(REFERENCE / "data" / "political_democracy.csv").to_excel(xlsx, index=False)
     out = tmp_path / "boot.json"
-    rc = cli(["fit", str(xlsx), "political_democracy", "--likelihood", "wishart",
+    rc = cli(["fit", str(xlsx), str(REFERENCE / "models" / "political_democracy.lav"), "--likelihood", "wishart",
               "--bootstrap", "20", "--seed", "5", "--no-progress", "--keep-inadmissible",
               "--json", str(out)])
     assert rc == 0
@@ -73,9 +73,9 @@ def test_fit_cli_bootstrap_same_intervals_for_any_worker_count(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     data = root / "tests" / "reference" / "data" / "holzinger_swineford.csv"
-    model = root / "models" / "holzinger_3factor.lav"
+    model = root / "tests" / "reference" / "models" / "holzinger_3factor.lav"
     outs = []
     for w in (1, 2):
         out = tmp_path / f"w{w}.json"

@@ -1,4 +1,4 @@
-"""pipeline.parallel: per-unit seeds, ordered delivery, identical results for
+"""pipeline.core.parallel: per-unit seeds, ordered delivery, identical results for
 any number of workers, locally or on a dask.distributed LocalCluster.
 
 No timing assertions here (speed is measured by benchmarks/).
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.parallel import DrawTask, draw_seeds, map_draws, resolve_scheduler
+from pipeline.core.parallel import DrawTask, draw_seeds, map_draws, resolve_scheduler
 from pipeline.sem.fast import FastML, bootstrap_draws, sample_cov
 from tests.conftest import REFERENCE
 
@@ -90,7 +90,7 @@ def test_local_cluster_gives_the_same_results(monkeypatch):
 def test_bootstrap_identical_locally_and_on_cluster():
     distributed = pytest.importorskip("distributed")
     data = pd.read_csv(REFERENCE / "data" / "thesis_n300.csv")
-    text = (REFERENCE.parent.parent / "models" / "thesis_population.lav").read_text()
+    text = (REFERENCE.parent.parent / "studies" / "amirova2021" / "models" / "thesis_population.lav").read_text()
     # the analysis model: the population model's structure with free values
     model = "\n".join(["L =~ L1 + L2", "S =~ S1 + S2 + S3", "HC =~ HC1 + HC2 + HC3 + HC4 + HC5",
                        "O =~ O1 + O2 + O3", "R =~ R1 + R2 + R3", "ICS =~ ICS1 + ICS2",
@@ -124,12 +124,12 @@ def test_bad_arguments_name_the_argument():
 
 
 def test_resampling_bootstrap_uses_the_cluster_from_the_environment(monkeypatch):
-    """``pipeline.resampling.bootstrap`` with ``DASK_SCHEDULER_ADDRESS`` set: same table."""
+    """``pipeline.sem.bootstrap.bootstrap`` with ``DASK_SCHEDULER_ADDRESS`` set: same table."""
     import warnings
 
     distributed = pytest.importorskip("distributed")
-    from pipeline.exceptions import PipelineWarning
-    from pipeline.resampling import bootstrap
+    from pipeline.core.exceptions import PipelineWarning
+    from pipeline.sem.bootstrap import bootstrap
     from pipeline.sem import fit
     data = pd.read_csv(REFERENCE / "data" / "thesis_n300.csv")
     model = "L =~ L1 + L2\nS =~ S1 + S2 + S3\nCC ~ a*L + b*S\nab := a*b"

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.codebook import available_codebooks, load_codebook
+from pipeline.data.codebook import available_codebooks, load_codebook
 
 THESIS = Path("/work/shared/seeds/003_9e4367add784b4c7.txt")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 for _cand in (ROOT.parent / "shared" / "seeds" / THESIS.name, ROOT / "shared" / "seeds" / THESIS.name):
     if _cand.exists():
         THESIS = _cand
@@ -301,9 +301,9 @@ def test_pandera_schema_of_validated_data():
     import pandera.errors
     import pytest
 
-    from pipeline.codebook import load_codebook
-    from pipeline.loading import read_raw
-    from pipeline.paths import DATA_SYNTHETIC
+    from pipeline.data.codebook import load_codebook
+    from pipeline.data.loading import read_raw
+    from pipeline.core.paths import DATA_SYNTHETIC
 
     cb = load_codebook("cs2019")
     data = read_raw(DATA_SYNTHETIC / "cs2019.csv", cb).data

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.codebook import load_codebook
-from pipeline.exceptions import DataValidationError
-from pipeline.loading import find_mojibake, read_raw, read_table
+from pipeline.data.codebook import load_codebook
+from pipeline.core.exceptions import DataValidationError
+from pipeline.data.loading import find_mojibake, read_raw, read_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 RU = "Нужно меньше бумажной работы"

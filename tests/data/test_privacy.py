@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from pipeline.codebook import load_codebook
-from pipeline.privacy import (PII_KINDS, redact, redact_frame, redact_wave, scan_files,
+from pipeline.data.codebook import load_codebook
+from pipeline.data.privacy import (PII_KINDS, redact, redact_frame, redact_wave, scan_files,
                               suppress_small_cells)
 
 # ------------------------------------------------------------------ redaction

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import screening as SC
-from pipeline.codebook import load_codebook
-from pipeline.exceptions import DataValidationError
+from pipeline.data import screening as SC
+from pipeline.data.codebook import load_codebook
+from pipeline.core.exceptions import DataValidationError
 
 CB = load_codebook("cs2019")
 
@@ -156,7 +156,7 @@ def test_explicit_items_without_codebook():
     df = pd.DataFrame({"id": [10, 11, 12, 13, 14, 15],
                        "a": [1, 2, 3, 3, np.nan, 4], "b": [1, 3, 3, 3, np.nan, 2],
                        "c": [2, 4, 3, 3, 5, 4], "d": [5, 5, 3, 3, np.nan, 4]}, dtype=float)
-    from pipeline.exceptions import NotEstimableWarning
+    from pipeline.core.exceptions import NotEstimableWarning
     with pytest.warns(NotEstimableWarning, match="Mahalanobis"):  # 3 kept rows, 4 items
         res = SC.screen(df, None, {"straightline_min_items": 4, "drop_duplicates": False},
                         items=["a", "b", "c", "d"], sections={"S": ["a", "b", "c", "d"]},
@@ -197,7 +197,7 @@ def test_write_outputs_and_cli(tmp_path, wave2019):
     raw = wave2019.copy()
     raw.loc[60, "L2"] = 9          # declared "No answer" code: NaN, counted
     raw.to_csv(csv, index=False)
-    from pipeline.screening import main
+    from pipeline.data.screening import main
     rc = main([str(csv), "--instrument", "cs2019", "--distributed", "150",
                "--out", str(tmp_path / "cli"), "--json", str(tmp_path / "s.json")])
     assert rc == 0
@@ -210,12 +210,14 @@ def test_write_outputs_and_cli(tmp_path, wave2019):
 
 
 def test_synthetic_2019_wave_reproduces_the_thesis_funnel():
-    """The calibrated synthetic 2019 wave (pipeline.synth) builds in the thesis's
+    """The calibrated synthetic 2019 wave (studies.amirova2021.synth) builds in the thesis's
     20 rejections; screening it with params.yaml's rules finds exactly them:
     150 -> 120 -> 100 (ACSA 35, akimat 65), 66.7%, row for row as the
     generator's own rule (synth.screening_flags)."""
-    from pipeline import config, paths, synth
-    from pipeline.loading import read_raw
+    from pipeline.cli import config
+    from pipeline.core import paths
+    from studies.amirova2021 import synth
+    from pipeline.data.loading import read_raw
     csv = paths.DATA_SYNTHETIC / "cs2019.csv"
     if csv.exists():
         loaded = read_raw(csv, CB)

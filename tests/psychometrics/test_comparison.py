@@ -1,6 +1,7 @@
-"""Tests of pipeline.comparison: R reference values, scipy/statsmodels, invariants."""
+"""Tests of pipeline.psychometrics.comparison: R reference values, scipy/statsmodels, invariants."""
 from __future__ import annotations
 
+from tests.conftest import REFERENCE
 import json
 import warnings
 from pathlib import Path
@@ -10,11 +11,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.comparison import (chi_square_test, compare_items, cramers_v, mann_whitney,
+from pipeline.psychometrics.comparison import (chi_square_test, compare_items, cramers_v, mann_whitney,
                                  p_adjust, rank_biserial, rank_biserial_ci)
-from pipeline.exceptions import NotEstimableWarning, SparseTableWarning
+from pipeline.core.exceptions import NotEstimableWarning, SparseTableWarning
 
-FIX = json.loads((Path(__file__).parent / "reference" / "fixtures" / "comparison.json")
+FIX = json.loads((REFERENCE / "fixtures" / "comparison.json")
                  .read_text(encoding="utf-8"))
 
 

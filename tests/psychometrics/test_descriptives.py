@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import descriptives as D
-from pipeline.exceptions import DataValidationError, NotEstimableWarning
+from pipeline.psychometrics import descriptives as D
+from pipeline.core.exceptions import DataValidationError, NotEstimableWarning
 from tests.conftest import REFERENCE, load_fixture
 
 FX = load_fixture("psych_describe.json")

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import efa as E
-from pipeline.exceptions import DataValidationError
+from pipeline.psychometrics import efa as E
+from pipeline.core.exceptions import DataValidationError
 from tests.conftest import REFERENCE, load_fixture
 
 FA = load_fixture("psych_fa.json")
@@ -255,7 +255,7 @@ def test_heywood_case_warns():
                        "b": f + rng.normal(scale=0.02, size=400),
                        "c": 0.5 * f + rng.normal(size=400), "d": 0.5 * f + rng.normal(size=400),
                        "e": rng.normal(size=400)})
-    from pipeline.exceptions import HeywoodCaseWarning
+    from pipeline.core.exceptions import HeywoodCaseWarning
     with pytest.warns(HeywoodCaseWarning, match="Heywood"):
         res = E.efa(df, n_factors=1, method="ml")
     assert res.warnings and "Heywood" in res.warnings[0]

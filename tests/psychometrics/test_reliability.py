@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import reliability as RL
-from pipeline.exceptions import (DataValidationError, NotEstimableWarning,
+from pipeline.psychometrics import reliability as RL
+from pipeline.core.exceptions import (DataValidationError, NotEstimableWarning,
                                  ReverseKeyedItemWarning)
 from tests.conftest import REFERENCE, load_fixture
 
@@ -138,7 +138,7 @@ def test_alpha_is_invariant_to_item_order():
 def test_omega_total_matches_psych(case):
     """R: ``psych::omega(x_keyed, nfactors = k, fm = "minres", flip = FALSE)$omega.tot``
     (k = 1 per scale; k = 5 for all 25 keyed bfi items)."""
-    from pipeline.efa import correlation_matrix, extract
+    from pipeline.psychometrics.efa import correlation_matrix, extract
     ref = OMEGA[case]
     X = BFI[ref["items"]].copy()
     for c in _rev(ref):
@@ -261,7 +261,7 @@ def test_omega_hierarchical_matches_psych(case):
     """R: ``psych::omega(x_keyed, nfactors = k, fm = "minres", flip = FALSE)``
     (``$omega_h``, ``$omega.tot``): Schmid-Leiman from varimax -> oblimin, general
     factor from a minres factor of Phi (two factors: psych's option = "equal")."""
-    from pipeline.efa import correlation_matrix
+    from pipeline.psychometrics.efa import correlation_matrix
     ref = OMEGA[case]
     X = BFI[ref["items"]].copy()
     for c in _rev(ref):

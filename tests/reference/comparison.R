@@ -1,4 +1,4 @@
-# Reference values for pipeline.comparison (tests/test_comparison.py).
+# Reference values for pipeline.psychometrics.comparison (tests/test_comparison.py).
 # Run from the repository root:  Rscript tests/reference/comparison.R
 library(jsonlite)
 x <- c(5,5,4,5,3,4,5,2,5,4,4,5,1,5,3,5,4,5,5,4,3,5,5,2,4)

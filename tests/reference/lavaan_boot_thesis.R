@@ -15,7 +15,7 @@ suppressPackageStartupMessages({
   library(lavaan)
   library(jsonlite)
 })
-model <- paste(readLines("models/cs2019/thesis_sem.lav"), collapse = "\n")
+model <- paste(readLines("studies/amirova2021/models/cs2019/thesis_sem.lav"), collapse = "\n")
 d <- read.csv("tests/reference/data/thesis_n300.csv")
 B <- 1000L
 seed <- 20260601L

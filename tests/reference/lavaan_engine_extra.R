@@ -53,11 +53,11 @@ writeLines(toJSON(res, auto_unbox=TRUE, digits=NA, na="null", pretty=TRUE),
            file.path(out_dir, "lavaan_engine_partables.json"))
 
 # ---------------------------------------------------------------------------
-# The thesis SEM (models/cs2019/thesis_sem.lav) on synthetic data drawn from
-# models/thesis_population.lav (N = 250; written by the Python side with
+# The thesis SEM (studies/amirova2021/models/cs2019/thesis_sem.lav) on synthetic data drawn from
+# studies/amirova2021/models/thesis_population.lav (N = 250; written by the Python side with
 # numpy default_rng(20190601), tests/reference/data/sem_thesis_synthetic.csv):
 # an observed single-item mediator (CC) regressed on five factors.
-thesis_model <- paste(readLines("models/cs2019/thesis_sem.lav"), collapse = "\n")
+thesis_model <- paste(readLines("studies/amirova2021/models/cs2019/thesis_sem.lav"), collapse = "\n")
 d <- read.csv("tests/reference/data/sem_thesis_synthetic.csv")
 fit <- sem(thesis_model, data = d)
 fitw <- sem(thesis_model, data = d, likelihood = "wishart")

@@ -12,8 +12,8 @@
 #     tests/reference/data/study_cs2019.csv
 # (the rows both lavaan and the Python test fit), then
 #     tests/reference/fixtures/lavaan_study_cs2019.json
-# with, for the structural model (models/cs2019/thesis_sem.lav) and the
-# measurement model (models/cs2019/thesis_cfa.lav), both fitted as the study
+# with, for the structural model (studies/amirova2021/models/cs2019/thesis_sem.lav) and the
+# measurement model (studies/amirova2021/models/cs2019/thesis_cfa.lav), both fitted as the study
 # does (params.yaml sem: likelihood = "wishart", listwise):
 #   parameters    parameterEstimates(fit, standardized = TRUE) (:= rows with
 #                 delta-method SEs)
@@ -34,12 +34,12 @@ suppressPackageStartupMessages({
 })
 
 clean_csv <- "data/processed/cs2019/prepared/clean.csv"
-if (!file.exists("models/cs2019/thesis_sem.lav"))
-  stop("run from the repository root (models/cs2019/thesis_sem.lav not found)")
+if (!file.exists("studies/amirova2021/models/cs2019/thesis_sem.lav"))
+  stop("run from the repository root (studies/amirova2021/models/cs2019/thesis_sem.lav not found)")
 if (!file.exists(clean_csv) || "--prepare" %in% commandArgs(trailingOnly = TRUE)) {
   py <- if (file.exists(".venv/bin/python")) ".venv/bin/python" else "python3"
   status <- system2(py, c("-c", shQuote(
-    "from pipeline.study import prepare_wave; prepare_wave('cs2019')")))
+    "from pipeline.workflow.wave import prepare_wave; prepare_wave('cs2019')")))
   if (status != 0) stop("prepare_wave('cs2019') failed")
 }
 
@@ -58,8 +58,8 @@ d <- read.csv("tests/reference/data/study_cs2019.csv")
 
 # lavaan 0.6-14 does not strip comments from a character vector of several lines
 # (it stops at the ':' of the first comment), so the file is passed as one string
-sem_model <- paste(readLines("models/cs2019/thesis_sem.lav"), collapse = "\n")
-cfa_model <- paste(readLines("models/cs2019/thesis_cfa.lav"), collapse = "\n")
+sem_model <- paste(readLines("studies/amirova2021/models/cs2019/thesis_sem.lav"), collapse = "\n")
+cfa_model <- paste(readLines("studies/amirova2021/models/cs2019/thesis_cfa.lav"), collapse = "\n")
 B <- 2000L
 seed <- 20190601L
 
@@ -107,8 +107,8 @@ boot_sd_def <- apply(def_draws, 2, sd)
 res <- list(
   calls = list(
     data = sprintf('read.csv("%s"): columns L1..ICS2, complete.cases', clean_csv),
-    sem = 'sem(paste(readLines("models/cs2019/thesis_sem.lav"), collapse = "\\n"), data, likelihood = "wishart")',
-    cfa = 'cfa(paste(readLines("models/cs2019/thesis_cfa.lav"), collapse = "\\n"), data, likelihood = "wishart")',
+    sem = 'sem(paste(readLines("studies/amirova2021/models/cs2019/thesis_sem.lav"), collapse = "\\n"), data, likelihood = "wishart")',
+    cfa = 'cfa(paste(readLines("studies/amirova2021/models/cs2019/thesis_cfa.lav"), collapse = "\\n"), data, likelihood = "wishart")',
     parameters = "parameterEstimates(fit, standardized = TRUE)",
     fit = "fitMeasures(fit)", r2 = 'inspect(fit, "r2")',
     cr_ave = "semTools::compRelSEM(cfa), AVE(cfa) (obs.var = TRUE); *_implied: obs.var = FALSE; std_*: standardizedSolution(cfa); *_std: compRelSEM(cfa(model, as.data.frame(scale(data)), likelihood = \"wishart\"), obs.var = FALSE), AVE(idem)",

@@ -1,7 +1,7 @@
 # lavaan reference for the thesis-shaped SEM (Amirova 2021, 2019 wave):
 # five factors L(2) S(3) HC(5) O(3) R(3) -> single-item Citizen Centricity
 # (CC) -> ICS(2), plus direct paths factor -> ICS and the indirect effects
-# through CC (models/cs2019/thesis_sem.lav).
+# through CC (studies/amirova2021/models/cs2019/thesis_sem.lav).
 #
 # Run from the repository root, after `python -m pipeline synth` wrote the
 # synthetic 2019 wave:
@@ -47,11 +47,11 @@ invisible(write_data(d, "thesis_cs2019"))
 thesis_cases <- list(
   thesis_normal = list(
     model = model, data = "thesis_cs2019",
-    call = 'sem(readLines("models/cs2019/thesis_sem.lav"), data = cs2019, likelihood = "normal")',
+    call = 'sem(readLines("studies/amirova2021/models/cs2019/thesis_sem.lav"), data = cs2019, likelihood = "normal")',
     fit = function(m, d) sem(m, data = d, likelihood = "normal")),
   thesis_wishart = list(
     model = model, data = "thesis_cs2019",
-    call = 'sem(readLines("models/cs2019/thesis_sem.lav"), data = cs2019, likelihood = "wishart")',
+    call = 'sem(readLines("studies/amirova2021/models/cs2019/thesis_sem.lav"), data = cs2019, likelihood = "wishart")',
     fit = function(m, d) sem(m, data = d, likelihood = "wishart"))
 )
 

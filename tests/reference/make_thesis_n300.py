@@ -1,5 +1,5 @@
 """Write tests/reference/data/thesis_n300.csv: N = 300 draws from the thesis
-population model (models/thesis_population.lav), continuous responses
+population model (studies/amirova2021/models/thesis_population.lav), continuous responses
 rounded to 4 decimals.  Used by tests/reference/lavaan_boot_thesis.R, by
 tests/test_resampling_fast.py and by benchmarks/bench_bootstrap.py.
 
@@ -8,8 +8,8 @@ Run from the repository root:  .venv/bin/python tests/reference/make_thesis_n300
 import numpy as np
 import pandas as pd
 
-from pipeline import paths
-from pipeline._io import write_csv
+from pipeline.core import paths
+from pipeline.core.io import write_csv
 from pipeline.sem import implied_moments
 
 SEED = 20190601

@@ -11,13 +11,13 @@ v <- d[!(d$id %in% c(meta$rejected_ids$missing, meta$rejected_ids$straightline))
 scales <- list(L = c("L1", "L2"), S = c("S1", "S2", "S3"), HC = paste0("HC", 1:5),
                O = paste0("O", 1:3), R = paste0("R", 1:3), ICS = c("ICS1", "ICS2"))
 alphas <- lapply(scales, function(s) psych::alpha(v[, s], warnings = FALSE)$total$raw_alpha)
-model <- paste(readLines("models/cs2019/thesis_sem.lav"), collapse = "\n")
+model <- paste(readLines("studies/amirova2021/models/cs2019/thesis_sem.lav"), collapse = "\n")
 fit <- sem(model, data = v)
 pe <- parameterEstimates(fit, standardized = TRUE)
 load <- pe[pe$op == "=~", ]
 reg <- pe[pe$op == "~" & pe$lhs == "ICS", ]
 out <- list(
-  call = "sem(readLines('models/cs2019/thesis_sem.lav'), data = valid rows of data/synthetic/cs2019.csv); psych::alpha",
+  call = "sem(readLines('studies/amirova2021/models/cs2019/thesis_sem.lav'), data = valid rows of data/synthetic/cs2019.csv); psych::alpha",
   csv_sha256 = digest(file = csv, algo = "sha256"),
   n = nrow(v),
   alpha = alphas,

@@ -9,11 +9,11 @@ import math
 
 import pytest
 
-from conftest import load_fixture
-from pipeline import audit
-from pipeline.audit import (Inconsistency, audit_counts, audit_critical_ratios, audit_fit_table,
+from tests.conftest import load_fixture
+from pipeline.replication import audit
+from pipeline.replication.audit import (Inconsistency, audit_counts, audit_critical_ratios, audit_fit_table,
                             audit_reliability)
-from pipeline.scorecard import load_published
+from pipeline.replication.scorecard import load_published
 
 THESIS_TABLE12 = {"chisq": "293.157", "pvalue": "Significant", "gfi": ".941", "rmsea": ".036",
                   "tli": ".968", "agfi": ".921", "cfi": ".974", "ifi": ".974", "cmin_df": "1.559",
@@ -193,7 +193,7 @@ def test_audit_thesis_flags_the_four_known_problems():
 def test_demographic_tables_are_audited_when_present():
     pub = load_published()
     groups = audit.count_groups_from_published(pub)
-    assert groups, "the demographic tables of data/published were not found"
+    assert groups, "the demographic tables of studies/amirova2021/published were not found"
     names = {g["name"] for g in groups}
     assert any(n.startswith("cs2019.table11.") for n in names)
     # every group with a transcribed total uses it

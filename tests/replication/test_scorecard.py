@@ -7,8 +7,8 @@ import textwrap
 import pandas as pd
 import pytest
 
-from pipeline import scorecard as sc_mod
-from pipeline.scorecard import (DIFFERS, EXACT, NOT_RECOMPUTABLE, RESPONDENT_LEVEL, STATUSES,
+from pipeline.replication import scorecard as sc_mod
+from pipeline.replication.scorecard import (DIFFERS, EXACT, NOT_RECOMPUTABLE, RESPONDENT_LEVEL, STATUSES,
                                 WITHIN_TOLERANCE, Scorecard, load_published, parse_number,
                                 printed_decimals, render_index)
 

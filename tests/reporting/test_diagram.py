@@ -5,7 +5,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from pipeline.diagram import path_diagram
+from pipeline.reporting.diagram import path_diagram
 
 matplotlib.use("Agg")
 

@@ -10,7 +10,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from pipeline.reports import (NotebookError, check_parameters, export_table,
+from pipeline.reporting.report import (NotebookError, check_parameters, export_table,
                               notebook_parameters, run_notebook, save_figure)
 
 matplotlib.use("Agg")

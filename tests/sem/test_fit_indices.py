@@ -4,7 +4,7 @@ Every fixture was produced by ``Rscript tests/reference/lavaan_engine.R``;
 the R call of each case is quoted in the test docstrings and stored in the
 fixture's ``call`` field.  The tests feed lavaan's own inputs (chisq, df,
 baseline, N, sample and implied moments, logl, npar) into the pure functions
-and into :func:`pipeline.fit_indices.fit_measures`, and compare with
+and into :func:`pipeline.sem.fit_indices.fit_measures`, and compare with
 lavaan's ``fitMeasures(fit)``.
 
 Tolerances.  The issue asks for 1e-3 absolute on every measure and 1e-4
@@ -27,8 +27,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import fit_indices as fi
-from pipeline.exceptions import NotEstimableWarning
+from pipeline.sem import fit_indices as fi
+from pipeline.core.exceptions import NotEstimableWarning
 from tests.conftest import REFERENCE, load_fixture
 
 ATOL = 1e-6          # see module docstring
@@ -458,7 +458,7 @@ def test_engine_fit_measures_equal_lavaan(case):
 # ------------------------------------------- the thesis-shaped SEM (phase 3)
 @pytest.mark.parametrize("case", ["thesis_normal", "thesis_wishart"])
 def test_thesis_sem_fit_measures(case):
-    """Thesis SEM (models/cs2019/thesis_sem.lav) on the synthetic 2019 wave.
+    """Thesis SEM (studies/amirova2021/models/cs2019/thesis_sem.lav) on the synthetic 2019 wave.
 
     In R (tests/reference/lavaan_thesis.R): ``sem(model, data = cs2019,
     likelihood = "normal" | "wishart")``; ``fitMeasures(fit)``.  First

@@ -1,4 +1,4 @@
-"""Monte Carlo power analysis (pipeline.power).
+"""Monte Carlo power analysis (pipeline.sem.power).
 
 Known answers: for ``y ~ b*x`` with standardized x and y, the ML estimate of
 b has standard error sqrt((1 - b^2) / N), so the power of the two-sided Wald
@@ -15,7 +15,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from pipeline.power import PowerTask, analytic_power, main, power_analysis
+from pipeline.sem.power import PowerTask, analytic_power, main, power_analysis
 
 REG = "y ~ 0.2*x"
 NULL = "y ~ 0*x"
@@ -65,7 +65,7 @@ def test_cfa_coverage_and_fit_distribution():
 
 def test_identical_for_any_workers_and_on_a_local_cluster():
     distributed = pytest.importorskip("distributed")
-    args = ("models/thesis_population.lav", "models/cs2019/thesis_sem.lav", [80, 120], 12)
+    args = ("studies/amirova2021/models/thesis_population.lav", "studies/amirova2021/models/cs2019/thesis_sem.lav", [80, 120], 12)
     a = power_analysis(*args, seed=9, workers=1, progress=False)
     b = power_analysis(*args, seed=9, workers=2, chunk_size=5, progress=False)
     assert a.parameters.equals(b.parameters) and a.fit.equals(b.fit)
@@ -89,7 +89,7 @@ def test_likert_data_use_discretized_population_values():
     est, se, status, fit = task.run(st, 0, 1)
     assert status[0] == 0
     # one replication's data are Likert 1..5: reproduce it
-    from pipeline.parallel import draw_seeds
+    from pipeline.core.parallel import draw_seeds
     rng = np.random.default_rng(draw_seeds(1, 0, 1, prefix=(500,))[0])
     z = rng.standard_normal((500, 3)) @ st["chol"].T
     x = np.searchsorted(cuts, z[:, 0], side="right") + 1
@@ -147,8 +147,8 @@ def test_bad_arguments_name_the_argument():
 
 
 def test_threshold_options_follow_the_synthetic_generator():
-    from pipeline.power import _parse_thresholds
-    from pipeline.synth import load_targets, thresholds_from_shares
+    from pipeline.sem.power import _parse_thresholds
+    from studies.amirova2021.synth import load_targets, thresholds_from_shares
     shares = [0.02, 0.05, 0.13, 0.42, 0.38]
     np.testing.assert_allclose(_parse_thresholds(None, ",".join(map(str, shares))),
                                thresholds_from_shares(shares))

@@ -1,7 +1,7 @@
 """Fast refits (pipeline.sem.fast) and the fast bootstrap against lavaan.
 
 Fixture (tests/reference/lavaan_boot_thesis.R) on tests/reference/data/thesis_n300.csv
-(N = 300 drawn from models/thesis_population.lav by make_thesis_n300.py)::
+(N = 300 drawn from studies/amirova2021/models/thesis_population.lav by make_thesis_n300.py)::
 
     fit <- sem(model, data = d)
     set.seed(20260601); fitb <- sem(model, data = d, se = "bootstrap", bootstrap = 1000)
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.exceptions import PipelineWarning
+from pipeline.core.exceptions import PipelineWarning
 from pipeline.sem.fast import FastML, bootstrap_draws, sample_cov
 from tests.conftest import REFERENCE, load_fixture
 
@@ -66,7 +66,7 @@ def test_fast_estimates_and_se_match_lavaan():
 
 
 def test_fast_bootstrap_intervals_match_lavaan_within_monte_carlo_error():
-    from pipeline.resampling import bootstrap
+    from pipeline.sem.bootstrap import bootstrap
     from pipeline.sem import fit
     ref, data, p = _ref()
     with warnings.catch_warnings():

@@ -1,4 +1,4 @@
-"""Bootstrap (pipeline.resampling) against lavaan and for reproducibility.
+"""Bootstrap (pipeline.sem.bootstrap) against lavaan and for reproducibility.
 
 lavaan fixture (tests/reference/lavaan_engine.R, case boot_poldem):
 ``set.seed(4321); sem(model, data = PoliticalDemocracy, se = "bootstrap",
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.exceptions import InadmissibleFitWarning, PipelineWarning
-from pipeline.resampling import bc_ci, bootstrap, norm_inter, percentile_ci
+from pipeline.core.exceptions import InadmissibleFitWarning, PipelineWarning
+from pipeline.sem.bootstrap import bc_ci, bootstrap, norm_inter, percentile_ci
 from pipeline.sem import fit
 from tests.conftest import REFERENCE, load_fixture
 

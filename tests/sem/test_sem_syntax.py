@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.exceptions import ModelSpecificationError
+from pipeline.core.exceptions import ModelSpecificationError
 from pipeline.sem import implied_moments, lavaanify, parse_model
 from tests.conftest import load_fixture
 

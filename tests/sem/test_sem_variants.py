@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.exceptions import IdentificationWarning
+from pipeline.core.exceptions import IdentificationWarning
 from pipeline.sem import fit
 from tests.conftest import REFERENCE, load_fixture, assert_parameters_match
 

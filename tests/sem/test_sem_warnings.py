@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.exceptions import (ConvergenceWarning, PipelineWarning, DataValidationError, HeywoodCaseWarning,
+from pipeline.core.exceptions import (ConvergenceWarning, PipelineWarning, DataValidationError, HeywoodCaseWarning,
                                  IdentificationWarning, ModelSpecificationError,
                                  NotPositiveDefiniteWarning)
 from pipeline.sem import fit
@@ -140,7 +140,7 @@ def test_low_pairwise_coverage_under_fiml_warns_and_is_recorded():
     import numpy as np
     import pandas as pd
 
-    from pipeline.exceptions import LowCoverageWarning
+    from pipeline.core.exceptions import LowCoverageWarning
     from pipeline.sem import fit
     from pipeline.sem.results import pairwise_coverage
 

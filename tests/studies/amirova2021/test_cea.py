@@ -1,7 +1,7 @@
 """Cost-effectiveness analysis: Tables 15 and 18 in, Tables 19-21 out.
 
 Table 19 is checked cell by cell against its transcription
-(``data/published/cea_table19.yaml``) at the printed precision.
+(``studies/amirova2021/published/cea_table19.yaml``) at the printed precision.
 """
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import cea
-from pipeline.scorecard import load_published
+from studies.amirova2021 import cea
+from pipeline.replication.scorecard import load_published
 
 THESIS = Path("/work/shared/seeds/003_9e4367add784b4c7.txt")
 

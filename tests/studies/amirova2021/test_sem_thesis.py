@@ -1,9 +1,9 @@
-"""The thesis SEM (models/cs2019/thesis_sem.lav) against lavaan on synthetic data.
+"""The thesis SEM (studies/amirova2021/models/cs2019/thesis_sem.lav) against lavaan on synthetic data.
 
 R (tests/reference/lavaan_engine_extra.R):
 ``sem(model, data = read.csv("tests/reference/data/sem_thesis_synthetic.csv"))``
 and the same with ``likelihood = "wishart"``.  The data are N = 250 draws
-from models/thesis_population.lav.  Tolerances: estimates / std.all 1e-4,
+from studies/amirova2021/models/thesis_population.lav.  Tolerances: estimates / std.all 1e-4,
 SEs 0.5% relative, chisq 1e-6 relative, fit measures 1e-3, top-20 MI 1e-3
 relative.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import paths
+from pipeline.core import paths
 from pipeline.sem import fit
 from tests.conftest import REFERENCE, load_fixture
 

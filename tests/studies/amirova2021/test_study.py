@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.study import fit_table, hypothesis_table, paths_table
+from pipeline.workflow.wave import fit_table, hypothesis_table, paths_table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 # ------------------------------------------------------------- pure layer
@@ -116,7 +116,7 @@ def test_paths_table_amos_form():
 def project(tmp_path_factory):
     """A copy of the project's data/config with PII seeded into free-text answers."""
     root = tmp_path_factory.mktemp("proj")
-    for d in ("data/synthetic", "data/published", "models", "notebooks"):
+    for d in ("data/synthetic", "studies"):
         shutil.copytree(ROOT / d, root / d)
     (root / "data" / "raw").mkdir(parents=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
@@ -143,7 +143,7 @@ def test_stages_run_and_no_seeded_pii_survives(project):
     for name in ("prepare", "analyze", "report"):
         r = _stage(project, name, "cs2019")
         assert r.returncode == 0, r.stderr
-    from pipeline.privacy import scan_files
+    from pipeline.data.privacy import scan_files
 
     # e-mails and listed names by pattern; phones and IINs by the seeded
     # strings below (full-precision floats in result tables look like digit runs)
@@ -178,7 +178,7 @@ def test_failing_stage_leaves_previous_results_intact(project):
     params_path = project / "params.yaml"
     saved = params_path.read_text(encoding="utf-8")
     params = yaml.safe_load(saved)
-    params["sem"]["model"] = "models/does_not_exist.lav"
+    params["sem"]["model"] = "studies/amirova2021/models/does_not_exist.lav"
     params_path.write_text(yaml.safe_dump(params), encoding="utf-8")
     try:
         r = _stage(project, "analyze", "cs2019")

@@ -5,8 +5,8 @@ R (tests/reference/lavaan_study.R, lavaan 0.6-14, semTools), on the screened
 ``data/processed/cs2019/prepared/clean.csv``, frozen in
 ``tests/reference/data/study_cs2019.csv``)::
 
-    sem(paste(readLines("models/cs2019/thesis_sem.lav"), collapse = "\\n"), d, likelihood = "wishart")
-    cfa(paste(readLines("models/cs2019/thesis_cfa.lav"), collapse = "\\n"), d, likelihood = "wishart")
+    sem(paste(readLines("studies/amirova2021/models/cs2019/thesis_sem.lav"), collapse = "\\n"), d, likelihood = "wishart")
+    cfa(paste(readLines("studies/amirova2021/models/cs2019/thesis_cfa.lav"), collapse = "\\n"), d, likelihood = "wishart")
     parameterEstimates(fit, standardized = TRUE); fitMeasures(fit); inspect(fit, "r2")
     compRelSEM(cfa(model, as.data.frame(scale(d)), likelihood = "wishart"), obs.var = FALSE); AVE(idem)
     set.seed(20190601); sem(model, d, likelihood = "wishart", se = "bootstrap", bootstrap = 2000)
@@ -14,9 +14,9 @@ R (tests/reference/lavaan_study.R, lavaan 0.6-14, semTools), on the screened
 
 The Python side runs the study's own functions with the study's settings
 (``params.yaml``: ``sem``, ``bootstrap``, ``hypotheses``): ``pipeline.sem.fit``,
-``pipeline.study.fit_table`` / ``paths_table`` / ``hypothesis_table`` /
-``_effects_table``, ``pipeline.reliability.validity_from_sem`` and
-``pipeline.resampling.bootstrap`` (``drop_inadmissible=False``).
+``pipeline.workflow.wave.fit_table`` / ``paths_table`` / ``hypothesis_table`` /
+``_effects_table``, ``pipeline.psychometrics.reliability.validity_from_sem`` and
+``pipeline.sem.bootstrap.bootstrap`` (``drop_inadmissible=False``).
 
 Tolerances (as the brief of this comparison): fit measures 1e-3 absolute (chisq 1e-4
 relative); estimates, C.R., P, std.all, R², CR, AVE 1e-3 absolute; SEs (also
@@ -59,13 +59,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import config, paths
-from pipeline.exceptions import PipelineWarning
-from pipeline.reliability import (average_variance_extracted, composite_reliability,
+from pipeline.cli import config
+from pipeline.core import paths
+from pipeline.core.exceptions import PipelineWarning
+from pipeline.psychometrics.reliability import (average_variance_extracted, composite_reliability,
                                   validity_from_sem)
-from pipeline.resampling import bootstrap
+from pipeline.sem.bootstrap import bootstrap
 from pipeline.sem import fit
-from pipeline.study import _effects_table, fit_table, hypothesis_table, paths_table
+from pipeline.workflow.wave import _effects_table, fit_table, hypothesis_table, paths_table
 from tests.conftest import REFERENCE, load_fixture
 
 REF = load_fixture("lavaan_study_cs2019.json")

@@ -1,4 +1,4 @@
-"""Tests of pipeline.study_org: the report sections of the two 2020 waves.
+"""Tests of pipeline.workflow.org: the report sections of the two 2020 waves.
 
 Both waves are analysed once per module (synthetic files, into tmp_path),
 with personal data seeded into the free-text answers beforehand.
@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import paths
-from pipeline.codebook import load_codebook
-from pipeline.comparison import p_adjust
-from pipeline.privacy import default_k, redact_wave
-from pipeline.study_org import (analyze_citizens_wave, analyze_org_wave, answer_shares,
+from pipeline.core import paths
+from pipeline.data.codebook import load_codebook
+from pipeline.psychometrics.comparison import p_adjust
+from pipeline.data.privacy import default_k, redact_wave
+from pipeline.workflow.org import (analyze_citizens_wave, analyze_org_wave, answer_shares,
                                 fit_table, grouped_counts, published_text_percentages,
                                 suppressed_distribution, survey_scope)
-from pipeline.synth import load_targets, published_values
+from studies.amirova2021.synth import load_targets, published_values
 
 K = default_k()
 # personal data a respondent might write; none of it may reach any result file
@@ -34,7 +34,7 @@ def _wave(name: str) -> pd.DataFrame:
     f = paths.DATA_SYNTHETIC / f"{name}.csv"
     if f.exists():
         return pd.read_csv(f)
-    from pipeline.synth import generate
+    from studies.amirova2021.synth import generate
     return generate(name)[0]
 
 
@@ -385,7 +385,7 @@ def test_fit_table_verdicts():
 
 def test_constant_item_within_an_organization_is_an_error(tmp_path, org):
     """Issue 8, line 8: a constant item within a group is an error naming it, before any fit."""
-    from pipeline.exceptions import DataValidationError
+    from pipeline.core.exceptions import DataValidationError
     d = org["data"].copy()
     d.loc[d["org"] == "akimat", "HC2"] = 4
     with pytest.raises(DataValidationError, match=r"HC2.*akimat|akimat.*HC2"):

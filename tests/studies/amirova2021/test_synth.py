@@ -1,11 +1,11 @@
-"""Tests of the calibrated synthetic waves (pipeline.synth, issue 3).
+"""Tests of the calibrated synthetic waves (studies.amirova2021.synth, issue 3).
 
-Every expected number is read from ``data/published/*.yaml`` (the thesis's
+Every expected number is read from ``studies/amirova2021/published/*.yaml`` (the thesis's
 aggregates, each with its table and line) and compared with what is
 computed from the generated files; nothing published is hard-coded here.
 The mapping of a published category to a codebook code, and of a stated
 percentage to the item(s) and answer codes it describes, is configuration
-(``models/synth_targets.yaml``).
+(``studies/amirova2021/models/synth_targets.yaml``).
 """
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import paths, synth
-from pipeline.codebook import load_codebook
-from pipeline.exceptions import RawDataWriteError
+from pipeline.core import paths
+from studies.amirova2021 import synth
+from pipeline.data.codebook import load_codebook
+from pipeline.core.exceptions import RawDataWriteError
 
 SEED = synth._params()["seed"]
 
@@ -45,7 +46,7 @@ def generated(tmp_path_factory):
 def _read(out: Path, wave: str) -> pd.DataFrame:
     """Read through the raw-data contract when the loader exists."""
     try:
-        from pipeline.loading import read_raw
+        from pipeline.data.loading import read_raw
     except ImportError:  # pragma: no cover
         return pd.read_csv(out / f"{wave}.csv", encoding="utf-8", keep_default_na=True)
     return read_raw(out / f"{wave}.csv", wave).data
@@ -60,11 +61,11 @@ def cs2019(generated):
 def cs2019_screen(cs2019):
     """(valid frame, ids rejected) by the project's screening module."""
     try:
-        from pipeline.screening import screen
+        from pipeline.data.screening import screen
     except ImportError:  # pragma: no cover - fall back to the thesis rule (line 977)
         flags = synth.screening_flags(cs2019, load_codebook("cs2019"))
         return cs2019[~flags.rejected], set(cs2019["id"][flags.rejected].astype(int))
-    from pipeline.config import stage_params
+    from pipeline.cli.config import stage_params
     res = screen(cs2019, load_codebook("cs2019"), stage_params("screening"))
     rejected = set(res.report.loc[res.report["excluded"], "id"].astype(int))
     return res.clean, rejected
@@ -130,7 +131,7 @@ def test_sidecar_marks_synthetic(generated):
 
 
 def test_reports_see_the_sidecar():
-    from pipeline.reports import wave_is_synthetic
+    from pipeline.reporting.report import wave_is_synthetic
     for wave in synth.WAVES:
         assert wave_is_synthetic(paths.DATA_SYNTHETIC / f"{wave}.csv")["wave"] == wave
 
@@ -438,12 +439,12 @@ def test_cs2019_tolerances_hold_in_lavaan_and_psych(targets):
     """The committed wave meets K.1/K.2/Table 13 in R too.
 
     Fixture: ``Rscript tests/reference/synth_cs2019.R`` ->
-    ``lavaan::sem(readLines('models/cs2019/thesis_sem.lav'), data = valid rows)``
+    ``lavaan::sem(readLines('studies/amirova2021/models/cs2019/thesis_sem.lav'), data = valid rows)``
     and ``psych::alpha`` on each scale.  Tolerances as in the issue: alpha
     +-0.03, unstandardized loading +-0.10.
     """
     import hashlib
-    from conftest import load_fixture
+    from tests.conftest import load_fixture
     fx = load_fixture("synth_cs2019.json")
     sha = hashlib.sha256((paths.DATA_SYNTHETIC / "cs2019.csv").read_bytes()).hexdigest()
     if fx["csv_sha256"] != sha:
