@@ -1,15 +1,23 @@
 """Protecting respondents: free-text redaction and small-cell suppression.
 
 Free text
-    :func:`redact` removes e-mail addresses, URLs (with a scheme, ``www.``,
-    or a bare domain such as ``egov.kz``), phone numbers (Kazakh ``+7`` /
-    ``8`` formats with spaces, dashes, dots and brackets, 10-digit mobiles,
-    other ``+``-international numbers, short numbers after "тел./tel./phone"),
-    12-digit IINs (also written ``YYMMDD XXXXXX``) and the personal names the
-    wave's codebook lists (``names_to_redact``; case-insensitive, Cyrillic
-    aware: a Russian/Kazakh surname is matched with its case endings, ``е``
-    and ``ё`` interchangeably).  Each match is replaced by a tag
-    (``[EMAIL]``, ``[URL]``, ``[PHONE]``, ``[IIN]``, ``[NAME]``) and counted.
+    :func:`redact` removes e-mail addresses (also spelled out: ``name at
+    mail dot kz``, ``name (собака) mail (точка) kz``), URLs (with a scheme,
+    ``www.``, or a bare domain with any top-level domain such as
+    ``egov.kz`` or ``shop.xyz``; file names such as ``report.pdf`` are
+    not URLs), phone numbers (Kazakh ``+7`` / ``8`` formats with spaces,
+    dashes, dots and brackets, 10-digit mobiles, other ``+``-international
+    numbers, short numbers after "тел./tel./phone"), 12-digit IINs (also
+    written in groups: ``YYMMDD XXXXXX``, ``9001 0130 0123``,
+    ``900101-300-123``; a grouped number counts as an IIN when its first
+    six digits are a date and the seventh is a century digit 1-6),
+    messenger handles (``@name``) and the personal names the wave's codebook
+    lists (``names_to_redact``).  Names are matched on a transliteration
+    skeleton, so ``Tokayev``, ``Tokaev``, ``Токаев`` and ``ТОКАЕВЫМ`` are
+    one name, as are ``Жайлганова``, ``Жайлғанова`` and ``Zhaylganova``;
+    a Cyrillic surname is matched with up to three letters of case ending,
+    a Latin one with ``'s``.  Each match is replaced by a tag (``[EMAIL]``,
+    ``[URL]``, ``[PHONE]``, ``[IIN]``, ``[HANDLE]``, ``[NAME]``) and counted.
     :func:`redact_frame` applies it to the text columns of a DataFrame and
     :func:`redact_wave` to every text item of a codebook.
 
@@ -21,8 +29,19 @@ Tables
     and a display table where primary cells show ``"<k"`` and complementary
     cells ``"[c]"``, with a note to print under the table.
 
+Pseudonyms
+    :func:`pseudonymize` replaces identifiers that are themselves personal
+    data (an e-mail address, an IIN, a phone number used as respondent id)
+    by stable pseudonyms ``r-<16 hex>``: the first 64 bits of
+    HMAC-SHA256(key, id).  The same key gives the same pseudonym in every
+    run (so waves can still be linked); without the key the id cannot be
+    recovered by hashing candidate e-mails or IINs.  The key is an explicit
+    argument; :func:`pseudonym_key` reads it from the environment variable
+    ``PIPELINE_PSEUDONYM_KEY`` when the caller has no setting.
+
 In R: ``sdcTable::protectTable(method = "SIMPLEHEURISTIC")`` for the
-suppression; no single R equivalent for the redaction.
+suppression; ``digest::hmac(key, x, "sha256")`` for the pseudonyms; no
+single R equivalent for the redaction.
 """
 from __future__ import annotations
 
@@ -36,24 +55,44 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["redact", "redact_frame", "redact_wave", "find_pii", "scan_files", "PII_KINDS", "TAGS",
-           "suppress_small_cells", "SuppressionResult", "default_k"]
+           "suppress_small_cells", "SuppressionResult", "default_k", "name_skeleton",
+           "pseudonymize", "pseudonym_key", "looks_like_pii", "PSEUDONYM_ENV"]
 
 #: The kinds of personal data :func:`redact` removes, in the order applied.
-PII_KINDS = ("email", "url", "iin", "phone", "name")
-TAGS = {"email": "[EMAIL]", "url": "[URL]", "iin": "[IIN]", "phone": "[PHONE]", "name": "[NAME]"}
+PII_KINDS = ("email", "url", "iin", "phone", "handle", "name")
+TAGS = {"email": "[EMAIL]", "url": "[URL]", "iin": "[IIN]", "phone": "[PHONE]", "handle": "[HANDLE]",
+        "name": "[NAME]"}
 
-_SEP = r"[\s\-\u2010-\u2015()\u00a0]"
+_SEP = r"[\s\-\u2010-\u2015().\u00a0]"
 _SEP_KW = r"[\s\-\u2010-\u2015.()\u00a0]"
 _EMAIL_RE = re.compile(
     r"(?<![\w.+-])[\w.+-]+\s?(?:@|\(at\)|\[at\]|\(собака\))\s?[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}(?![\w-])",
     re.IGNORECASE)
+# spelled out: "name at mail dot kz", "name (at) gmail (dot) com", "имя собака mail точка ru"
+_AT = r"(?:\(at\)|\[at\]|\{at\}|\bat\b|\(собака\)|\bсобака\b|\(эт\)|\bэт\b)"
+_DOT = r"(?:\(dot\)|\[dot\]|\{dot\}|\bdot\b|\(точка\)|\bточка\b|\.)"
+_TLDS = ("kz|ru|com|org|net|gov|edu|info|io|me|by|uz|kg|su|ua|de|uk|us|co|tv|ai|app|dev|xyz|"
+         "online|site|shop|store|biz|pro|рф|қаз")
+_EMAIL_SPELLED_RE = re.compile(
+    r"(?<![\w.+-])[\w.+-]+\s*" + _AT + r"\s*[\w-]+(?:\s*" + _DOT + r"\s*[\w-]+)*\s*" + _DOT
+    + r"\s*(?:" + _TLDS + r")(?![\w-])", re.IGNORECASE)
 _URL_TRAIL = ".,;:!?)]}»\"'"
+# a bare domain: labels of letters/digits/hyphens, then a top-level domain of 2-24
+# letters (ASCII, or a Cyrillic national one); file names (report.pdf) excluded below
 _URL_RE = re.compile(
     r"(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"«»]+"
-    r"|(?<![\w@.-])(?:[\w-]+\.)+(?:kz|ru|com|org|net|gov|edu|info|io|me|by|uz|kg|su|рф|қаз)"
-    r"(?:/[^\s<>\"«»]*)?(?![\w-])", re.IGNORECASE)
+    r"|(?<![\w@.-])(?:[^\W_](?:[\w-]*[^\W_])?\.)+(?P<tld>[a-zA-Z]{2,24}|рф|қаз|бел|укр|срб|мон|РФ|ҚАЗ)"
+    r"(?:/[^\s<>\"«»]*)?(?![\w-])")
+_FILE_EXT = {"pdf", "doc", "docx", "xls", "xlsx", "xlsm", "csv", "txt", "ppt", "pptx", "jpg", "jpeg", "png",
+             "gif", "zip", "rar", "sav", "rtf", "odt", "ods", "mp3", "mp4", "avi", "mov", "exe", "tex",
+             "py", "html", "htm"}
 _IIN_RE = re.compile(
-    r"(?<![\d+])(?:\d{12}|\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[\s\-]\d{6})(?!\d)")
+    r"(?<![\d+])(?:\d{12}|\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[\s\-.]\d{6})(?!\d)")
+# twelve digits in groups (9001 0130 0123, 900101-300-123): an IIN when the first six
+# digits are a date YYMMDD and the seventh a century/sex digit 1-6
+_IIN_GROUPED_RE = re.compile(r"(?<![\d+])\d(?:[ \-.\u00a0]?\d){11}(?![ \-.\u00a0]?\d)")
+# messenger handles: @name (Telegram 5-32, Instagram 1-30 characters); not the @ of an e-mail
+_HANDLE_RE = re.compile(r"(?<![\w.@])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?")
 _PHONE_RES = [
     # Kazakhstan (and Russia): +7 / 8 / 7 and ten digits, any grouping
     re.compile(r"(?<![\w+])(?:\+\s?7|8|7)" + _SEP + r"*(?:\d" + _SEP + r"*){9}\d(?!\d)"),
@@ -66,18 +105,113 @@ _PHONE_RES = [
                r"(\d(?:" + _SEP_KW + r"*\d){4,})"),
 ]
 _CYR = "а-яёәғқңөұүһі"
+_CYR_RE = re.compile(f"[{_CYR}]", re.IGNORECASE)
+
+# Russian/Kazakh Cyrillic -> Latin (one of the usual transliterations; the
+# skeleton below removes the differences between the others)
+_TRANSLIT = {
+    "а": "a", "ә": "a", "б": "b", "в": "v", "г": "g", "ғ": "g", "д": "d", "е": "e", "ё": "e",
+    "ж": "zh", "з": "z", "и": "i", "й": "i", "і": "i", "к": "k", "қ": "k", "л": "l", "м": "m",
+    "н": "n", "ң": "n", "о": "o", "ө": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
+    "ұ": "u", "ү": "u", "ф": "f", "х": "kh", "һ": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sh",
+    "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya",
+    # Kazakh Latin (2018/2021) and Turkish-style letters
+    "ş": "sh", "ç": "ch", "ğ": "g", "ı": "i", "ñ": "n", "ä": "a", "ö": "o", "ü": "u", "ū": "u",
+    "'": "", "’": "", "`": "",
+}
+_SKELETON_RULES = [("dzh", "j"), ("shch", "sh"), ("zh", "j"), ("dj", "j"), ("kh", "h"), ("gh", "g"),
+                   ("ts", "c"), ("tz", "c"), ("ph", "f"), ("x", "ks"), ("q", "k"), ("w", "v"),
+                   ("ye", "e"), ("ie", "e"), ("je", "e"), ("yu", "u"), ("iu", "u"), ("ju", "u"),
+                   ("ya", "a"), ("ia", "a"), ("ja", "a"), ("yo", "o"), ("io", "o"), ("jo", "o"),
+                   ("y", "i"), ("j", "i")]
 
 
-def _name_pattern(name: str) -> re.Pattern[str]:
-    tokens = [t for t in re.split(r"[\s\-]+", name.strip()) if t]
-    parts = []
-    for tok in tokens:
-        esc = "".join("[её]" if ch in "еёЕЁ" else re.escape(ch) for ch in tok)
-        if re.search(f"[{_CYR}]", tok, re.IGNORECASE):
-            parts.append(esc + f"[{_CYR}]{{0,3}}")       # case endings: Токаева, Токаеву, Токаевым
+def name_skeleton(word: str) -> str:
+    """A transliteration-insensitive key of a name (or a word).
+
+    Cyrillic (Russian and Kazakh letters) is transliterated, diacritics are
+    dropped, and the spelling differences between the usual romanisations
+    are removed (``kh``/``h``, ``zh``/``j``, ``ye``/``e``, ``ya``/``ia``/``a``,
+    ``y``/``j``/``i``, doubled letters).  ``Tokayev``, ``Tokaev``,
+    ``Токаев`` and ``Токаёв`` all give ``tokaev``; ``Жайлғанова``,
+    ``Жайлганова``, ``Zhailganova`` and ``Zhaylganova`` give ``iailganova``.
+
+    In R: ``stringi::stri_trans_general(x, "Russian-Latin/BGN")`` followed by
+    the same substitutions.
+    """
+    import unicodedata
+    s = "".join(_TRANSLIT.get(ch, ch) for ch in word.casefold())
+    s = "".join(ch for ch in unicodedata.normalize("NFKD", s) if not unicodedata.combining(ch))
+    for a, b in _SKELETON_RULES:
+        s = s.replace(a, b)
+    return re.sub(r"(.)\1+", r"\1", s)
+
+
+_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+_NAME_GAP_RE = re.compile(r"[\s\-\u2010-\u2015\u00a0]+")
+
+
+def _stems(token: str) -> set[str]:
+    """Skeletons of *token* and of its stem without a case ending.
+
+    Cyrillic words: up to three final letters (Токаеву, Токаевым, Жайлгановой);
+    Latin words: ``'s``/``s`` and, for Latin-written Russian endings
+    (Tokaevym, Tokaevu), up to two letters.
+    """
+    out = {name_skeleton(token)}
+    if _CYR_RE.search(token):
+        for cut in (1, 2, 3):
+            if len(token) - cut >= 3:
+                out.add(name_skeleton(token[:-cut]))
+    else:
+        base = re.sub(r"['’]s$", "", token)
+        out.add(name_skeleton(base))
+        for cut in (1, 2):
+            if len(base) - cut >= 5:
+                out.add(name_skeleton(base[:-cut]))
+    return out
+
+
+def _redact_names(s: str, names: Iterable[str], counts: dict[str, int]) -> str:
+    """Replace listed names (matched on :func:`name_skeleton`) by ``[NAME]``."""
+    keys = []
+    for name in {n.strip() for n in names if n and n.strip()}:
+        toks = [t for t in re.split(r"[\s\-\u2010-\u2015]+", name) if t]
+        sk = tuple(name_skeleton(t) for t in toks)
+        if all(len(k) >= 2 for k in sk):
+            keys.append(sk)
+    if not keys:
+        return s
+    # longer names (more words, then more letters) first: "Kassym-Jomart Tokayev" is one match
+    keys = sorted(set(keys), key=lambda k: (len(k), sum(map(len, k))), reverse=True)
+    tokens = [(m.start(), m.end(), m.group(0)) for m in _WORD_RE.finditer(s)]
+    stems = [_stems(t) for _, _, t in tokens]
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(tokens):
+        for key in keys:
+            m = len(key)
+            if i + m > len(tokens):
+                continue
+            ok = all(key[t] in stems[i + t] for t in range(m))
+            # words of one name are separated by spaces or hyphens only
+            ok = ok and all(_NAME_GAP_RE.fullmatch(s[tokens[i + t][1]:tokens[i + t + 1][0]])
+                            for t in range(m - 1))
+            if ok:
+                spans.append((tokens[i][0], tokens[i + m - 1][1]))
+                i += m
+                break
         else:
-            parts.append(esc + r"(?:'s|’s|s)?")
-    return re.compile(r"(?<![\w])" + r"[\s\-]+".join(parts) + r"(?![\w])", re.IGNORECASE)
+            i += 1
+    for a, b in reversed(spans):
+        s = s[:a] + TAGS["name"] + s[b:]
+    counts["name"] += len(spans)
+    return s
+
+
+def _iin_like(digits: str) -> bool:
+    mm, dd, c = int(digits[2:4]), int(digits[4:6]), digits[6]
+    return 1 <= mm <= 12 and 1 <= dd <= 31 and c in "123456"
 
 
 def redact(text: Any, names: Iterable[str] = ()) -> tuple[Any, dict[str, int]]:
@@ -122,15 +256,34 @@ def redact(text: Any, names: Iterable[str] = ()) -> tuple[Any, dict[str, int]]:
             return TAGS[kind]
         return rx.sub(repl, s)
 
+    def url_repl(m: re.Match[str]) -> str:
+        tld = m.group("tld")
+        if tld is not None and (tld.lower() in _FILE_EXT or (not tld.islower() and
+                                                             tld.lower() not in _TLDS.split("|"))):
+            return m.group(0)         # report.pdf, or "end.Next" (a missing space), is not a URL
+        target = m.group(0)
+        stripped = target.rstrip(_URL_TRAIL)
+        counts["url"] += 1
+        return TAGS["url"] + target[len(stripped):]
+
+    def iin_repl(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group(0))
+        if not _iin_like(digits):
+            return m.group(0)
+        counts["iin"] += 1
+        return TAGS["iin"]
+
     s = sub(_EMAIL_RE, "email", text)
-    s = sub(_URL_RE, "url", s)
+    s = sub(_EMAIL_SPELLED_RE, "email", s)
+    s = _URL_RE.sub(url_repl, s)
     s = sub(_IIN_RE, "iin", s)
+    s = _IIN_GROUPED_RE.sub(iin_repl, s)
     s = sub(_PHONE_RES[0], "phone", s)
     s = sub(_PHONE_RES[1], "phone", s)
     s = sub(_PHONE_RES[2], "phone", s)
     s = sub(_PHONE_RES[3], "phone", s, group=1)
-    for name in sorted({n for n in names if n and n.strip()}, key=len, reverse=True):
-        s = sub(_name_pattern(name), "name", s)
+    s = sub(_HANDLE_RE, "handle", s)
+    s = _redact_names(s, names, counts)
     return s, counts
 
 
@@ -183,12 +336,95 @@ def find_pii(text: str, names: Iterable[str] = ()) -> dict[str, int]:
     return redact(text, names)[1]
 
 
+# ------------------------------------------------------------ pseudonyms
+
+#: Environment variable holding the pseudonym key (see :func:`pseudonym_key`).
+PSEUDONYM_ENV = "PIPELINE_PSEUDONYM_KEY"
+
+
+def pseudonym_key(key: str | bytes | None = None) -> bytes | None:
+    """The key for :func:`pseudonymize`: *key* when given, else ``$PIPELINE_PSEUDONYM_KEY``.
+
+    Returns ``None`` when neither is set.  Keep the key out of the
+    repository (it turns pseudonyms back into ids for anyone holding a
+    list of candidate e-mails or IINs).
+    """
+    import os
+    if key is None:
+        key = os.environ.get(PSEUDONYM_ENV) or None
+    if key is None:
+        return None
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, bytes) or len(key) < 16:
+        raise ValueError(f"key: a pseudonym key needs at least 16 bytes (set {PSEUDONYM_ENV})")
+    return key
+
+
+def looks_like_pii(values: Iterable[Any]) -> str | None:
+    """The kind of personal data found in any of *values* (ids), or ``None``.
+
+    An id that is an e-mail address, a phone number, an IIN (12 digits) or
+    a handle is personal data; integers and codes such as ``R017`` are not.
+    """
+    for v in values:
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        text = str(v).strip()
+        if isinstance(v, (int, np.integer)) and len(text) < 12:
+            continue
+        found = find_pii(text)
+        for kind in ("email", "iin", "phone", "handle", "url"):
+            if found.get(kind):
+                return kind
+    return None
+
+
+def pseudonymize(values: Any, key: str | bytes) -> Any:
+    """Stable keyed pseudonyms of identifiers.
+
+    ``pseudonym(x) = "r-" + hex(HMAC-SHA256(key, NFC(strip(str(x)))))[:16]``:
+    64 bits, the same for the same key and id in every run and process, and
+    not computable without the key.  ``None``/NaN stay missing.
+
+    Parameters
+    ----------
+    values : scalar, sequence or Series
+    key : str or bytes
+        At least 16 bytes (see :func:`pseudonym_key`).
+
+    Returns
+    -------
+    str, list or Series (the type of *values*)
+
+    In R: ``substr(digest::hmac(key, x, "sha256"), 1, 16)``.
+    """
+    import hashlib
+    import hmac
+    import unicodedata
+    k = pseudonym_key(key)
+    if k is None:
+        raise ValueError(f"key: a pseudonym key is required (set {PSEUDONYM_ENV})")
+
+    def one(v: Any) -> Any:
+        if v is None or (isinstance(v, float) and v != v):
+            return v
+        msg = unicodedata.normalize("NFC", str(v).strip()).encode("utf-8")
+        return "r-" + hmac.new(k, msg, hashlib.sha256).hexdigest()[:16]
+
+    if isinstance(values, pd.Series):
+        return values.astype(object).map(one)
+    if isinstance(values, (list, tuple, np.ndarray, pd.Index)):
+        return [one(v) for v in values]
+    return one(values)
+
+
 _SCAN_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".html", ".htm", ".md", ".tex", ".ipynb", ".svg",
                   ".yaml", ".yml"}
 
 
 def scan_files(roots: Iterable[Any], names: Iterable[str] = (),
-               kinds: Sequence[str] = ("email", "iin", "phone", "name")) -> list[tuple[str, str, int]]:
+               kinds: Sequence[str] = ("email", "iin", "phone", "handle", "name")) -> list[tuple[str, str, int]]:
     """Search text files under *roots* for surviving personal data.
 
     Returns ``(file, kind, count)`` for every file with a match of one of

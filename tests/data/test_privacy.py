@@ -253,3 +253,82 @@ def test_no_suppressed_cell_can_be_recovered_from_the_totals(data, k):
         assert hi - lo > 0.5, (data, k, (i, j), lo, hi)
     # the internal numbers are the input
     assert (res.counts.iloc[:-1, :-1].to_numpy() == t.to_numpy()).all()
+
+
+# ------------------------------------------------- round 2: redaction coverage (issue 14.4)
+
+@pytest.mark.parametrize("text, kind", [
+    ("звоните 8.701.123.45.67 вечером", "phone"),
+    ("+7.701.123.45.67", "phone"),
+    ("ИИН 9001 0130 0123", "iin"),
+    ("ЖСН 900101-300-123.", "iin"),
+    ("IIN 900101.300.123", "iin"),
+    ("пишите в телеграм @aigerim_k", "handle"),
+    ("insta: @nur.sultan_2020", "handle"),
+    ("aigerim at mail dot kz", "email"),
+    ("aigerim (at) gmail (dot) com", "email"),
+    ("aigerim собака mail точка ru", "email"),
+    ("aigerim [at] inbox [dot] kz", "email"),
+    ("see mysite.xyz/page", "url"),
+    ("магазин best-shop.online", "url"),
+    ("https://anything.example/x", "url"),
+    ("Tokaev said so", "name"),
+    ("это решил Токаев", "name"),
+    ("Жайлғанова сказала", "name"),
+    ("Zhaylganova said", "name"),
+    ("Нурсултан Назарбаев", "name"),
+    ("Shpekbaevu napisali", "name"),
+])
+def test_round2_pii_is_caught(text, kind):
+    names = load_codebook("cs2019").names_to_redact
+    out, counts = redact(text, names)
+    assert counts[kind] >= 1, (text, out, counts)
+    assert "[" + kind.upper() + "]" in out
+    assert _digits_left(out) < 5
+
+
+@pytest.mark.parametrize("clean", [
+    "Оценки 1.2.3.4 и 5, дата 12.03.2020, бюджет 100.000.000 тенге.",
+    "Код анкеты 1234 5678 9012 не является ИИН (месяц 34).",
+    "see report.pdf and data.csv; e.g. i.e. т.е. и т.д.",
+    "Работа хорошая.Плохо то, что платят мало.",
+    "We meet at 5 pm at the akimat, dot the i's.",
+    "Price @ 500 tenge; email me later.",
+    "Tokay is a word; Токарев другой человек; Айгерим и Жанна.",
+    "Жайлау, қала, ауыл: ғылым және өнер.",
+    "Версия 2.3.1, раздел 4.2, рейтинг 4.5 из 5.",
+])
+def test_round2_no_false_positives_on_survey_text(clean):
+    out, counts = redact(clean, load_codebook("cs2019").names_to_redact)
+    assert out == clean and sum(counts.values()) == 0, (out, counts)
+
+
+def test_name_skeleton_unifies_transliterations():
+    from pipeline.data.privacy import name_skeleton
+    assert len({name_skeleton(n) for n in ["Tokayev", "Tokaev", "Токаев", "Токаёв", "TOKAIEV"]}) == 1
+    assert len({name_skeleton(n) for n in ["Жайлғанова", "Жайлганова", "Zhailganova", "Zhaylganova"]}) == 1
+    assert name_skeleton("Tokay") != name_skeleton("Tokayev")
+
+
+def test_pseudonyms_are_stable_keyed_and_not_the_id(monkeypatch):
+    from pipeline.data.privacy import PSEUDONYM_ENV, looks_like_pii, pseudonym_key, pseudonymize
+    key = "k" * 32
+    ids = ["ivan@mail.ru", "880101300123", None]
+    a, b = pseudonymize(ids, key), pseudonymize(pd.Series(ids), key)
+    assert a[0] == b.iloc[0] and a[1] == b.iloc[1] and a[2] is None
+    assert re.fullmatch(r"r-[0-9a-f]{16}", a[0]) and a[0] != a[1]
+    assert pseudonymize("ivan@mail.ru", "x" * 32) != a[0]        # keyed
+    assert pseudonymize(" ivan@mail.ru ", key) == a[0]            # stable under whitespace
+    # HMAC-SHA256 reference value (Python's hmac module = RFC 2104)
+    import hashlib
+    import hmac
+    assert a[0] == "r-" + hmac.new(key.encode(), b"ivan@mail.ru", hashlib.sha256).hexdigest()[:16]
+    assert looks_like_pii(["ivan@mail.ru", "x"]) == "email"
+    assert looks_like_pii(["880101300123"]) == "iin"
+    assert looks_like_pii([1, 2, 17, "R017"]) is None
+    monkeypatch.setenv(PSEUDONYM_ENV, key)
+    assert pseudonym_key() == key.encode()
+    monkeypatch.delenv(PSEUDONYM_ENV)
+    assert pseudonym_key() is None
+    with pytest.raises(ValueError, match="key"):
+        pseudonymize("x", "short")
