@@ -1,0 +1,442 @@
+"""Ordinal data for WLS estimation: thresholds, polychoric / polyserial correlations, Gamma.
+
+API (group-general: a multi-group fit calls :func:`wls_stats` once per group
+and passes the per-group pieces to :mod:`pipeline.sem.robust`)
+-------------------------------------------------------------------------
+
+``check_ordinal(X, names, ordered, source=None)`` -> list of int code arrays
+    Validates the ordered columns: finite, integer-valued; categories are the
+    sorted distinct values; an *empty* category inside the observed range
+    (e.g. 1, 2, 4 observed on a 1..5 item whose ``levels`` say 3 exists)
+    raises :class:`~pipeline.core.exceptions.DataValidationError` naming item
+    and category.
+``thresholds(codes, ncat)`` -> ndarray
+    Univariate probit thresholds ``Phi^-1(cumulative proportion)``.
+``bvn_cdf(h, k, rho)`` -> ndarray
+    Bivariate standard normal CDF (Genz 2004 algorithm, vectorised).
+``polychoric(x, y, tx=None, ty=None)`` -> float
+    Two-step ML polychoric correlation of two code vectors (thresholds fixed).
+``polyserial(x, y, ty=None)`` -> float
+    Two-step ML polyserial correlation of a continuous x and codes y.
+``wls_stats(X, names, ordered)`` -> WLSStats
+    Everything WLSMV needs for one group: ``th`` (thresholds, item order,
+    then category order), ``th_names`` ("item|t1", ...), ``cor`` (p x p,
+    polychoric / polyserial / Pearson), ``obs`` (the WLS vector
+    ``[th ; vech(cor, diagonal=False)]``, lavaan's ``WLS.obs``), ``gamma``
+    (per-case NACOV of ``obs``, i.e. ACOV(sqrt(N) obs), lavaan's ``NACOV``
+    via Muthen (1984)), ``wdiag`` (DWLS weights ``1 / diag(gamma)``),
+    ``nobs``, ``pairs`` (the (i, j) of each correlation, lavaan's
+    ``vech(diagonal=FALSE)`` order: column-major lower triangle).
+    Only ordered variables in the WLS *model* for now (mixed continuous
+    variables: polychoric/polyserial correlations are available, the model
+    fit raises NotImplementedError).
+
+In R: ``lavCor(data, ordered=)``; ``lavInspect(fit, "sampstat")``;
+``lavInspect(fit, "gamma")``; ``lavaan:::muthen1984``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, special
+
+from pipeline.core.exceptions import DataValidationError
+
+__all__ = ["check_ordinal", "thresholds", "bvn_cdf", "bvn_pdf", "polychoric", "polyserial",
+           "wls_stats", "WLSStats", "pairs_vech"]
+
+_BIG = 40.0
+
+
+def _ncdf(x):
+    return special.ndtr(x)
+
+
+def _npdf(x):
+    return np.exp(-0.5 * np.asarray(x, dtype=float) ** 2) / math.sqrt(2 * math.pi)
+
+
+def check_ordinal(X: np.ndarray, names: list[str], ordered: list[str], *,
+                  levels: dict[str, list] | None = None, source: str | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Validate ordered columns and code them 0..K-1 (NaN stays missing: -1).
+
+    Categories are the distinct observed values unless *levels* gives the full
+    list for an item; a declared level with no case is an empty category and
+    an error naming item and category (lavaan drops it silently and renumbers
+    the thresholds, which changes their meaning).  An item with one category
+    is an error.
+
+    Returns ``{name: codes}`` (int arrays, -1 for missing).
+    """
+    out = {}
+    for name in ordered:
+        j = names.index(name)
+        col = np.asarray(X[:, j], dtype=float)
+        ok = ~np.isnan(col)
+        v = col[ok]
+        if np.any(~np.isfinite(v)):
+            row = int(np.flatnonzero(ok & ~np.isfinite(col))[0])
+            raise DataValidationError(f"ordered item {name}: non-finite value at row {row + 2}",
+                                      file=source, columns=[name], rows=[row + 2])
+        if np.any(v != np.round(v)):
+            row = int(np.flatnonzero(ok & (col != np.round(col)))[0])
+            raise DataValidationError(
+                f"ordered item {name}: non-integer value {col[row]!r} (row {row + 2}); ordered "
+                "items must be integer-coded categories", file=source, columns=[name],
+                rows=[row + 2])
+        cats = np.unique(v)
+        if levels and name in levels:
+            declared = np.asarray(levels[name], dtype=float)
+            empty = [c for c in declared if c not in cats]
+            extra = [c for c in cats if c not in declared]
+            if extra:
+                raise DataValidationError(
+                    f"ordered item {name}: value(s) {[_fmt(c) for c in extra]} are not among "
+                    f"its declared levels {[_fmt(c) for c in declared]}", file=source,
+                    columns=[name])
+            if empty:
+                raise DataValidationError(
+                    f"ordered item {name}: response category {_fmt(empty[0])} is empty (no case "
+                    "chose it); collapse it with a neighbour or drop the item", file=source,
+                    columns=[name])
+            cats = declared
+        if len(cats) < 2:
+            raise DataValidationError(f"ordered item {name}: only one response category "
+                                      f"({_fmt(cats[0]) if len(cats) else 'none'})",
+                                      file=source, columns=[name])
+        codes = np.full(len(col), -1, dtype=int)
+        codes[ok] = np.searchsorted(cats, v)
+        out[name] = codes
+    return out
+
+
+def _fmt(c) -> str:
+    c = float(c)
+    return str(int(c)) if c == int(c) else repr(c)
+
+
+def thresholds(codes: np.ndarray, ncat: int | None = None) -> np.ndarray:
+    """Probit thresholds ``tau_k = Phi^-1(P(y <= k))``, k = 1..K-1.
+
+    In R: ``lavaan:::lav_uvord_fit`` (no covariates: the closed form).
+    """
+    c = codes[codes >= 0]
+    K = int(ncat if ncat is not None else c.max() + 1)
+    cum = np.cumsum(np.bincount(c, minlength=K))[:-1] / len(c)
+    return special.ndtri(cum)
+
+
+# ------------------------------------------------------------- bivariate normal
+_GL = {n: np.polynomial.legendre.leggauss(n) for n in (6, 12, 20)}
+
+
+def _gl_half(n):
+    x, w = _GL[n]
+    keep = x < 0
+    return x[keep], w[keep]
+
+
+def bvn_cdf(h, k, rho) -> np.ndarray:
+    """``P(X <= h, Y <= k)`` for a standard bivariate normal with correlation *rho*.
+
+    Genz (2004) "Numerical computation of rectangular bivariate and
+    trivariate normal and t probabilities" (Gauss-Legendre on the arcsine
+    form for |rho| < .925, Drezner-Wesolowsky expansion above), accurate to
+    about 1e-15.  Vectorised over h and k (rho scalar).
+
+    In R: ``pbivnorm::pbivnorm`` (lavaan's ``pbinorm``).
+    """
+    h = -np.clip(np.asarray(h, dtype=float), -_BIG, _BIG)
+    k = -np.clip(np.asarray(k, dtype=float), -_BIG, _BIG)
+    h, k = np.broadcast_arrays(h, k)
+    return _bvnu(h.astype(float), k.astype(float), float(rho))
+
+
+def _bvnu(h, k, r):
+    """Upper orthant ``P(X > h, Y > k)`` (Genz's bvnu)."""
+    ar = abs(r)
+    n = 6 if ar < 0.3 else (12 if ar < 0.75 else 20)
+    x, w = _gl_half(n)
+    hk = h * k
+    if ar < 0.925:
+        hs = (h * h + k * k) / 2
+        asr = math.asin(r)
+        bvn = np.zeros_like(h)
+        for xi, wi in zip(x, w):
+            for sgn in (-1.0, 1.0):
+                sn = math.sin(asr * (sgn * xi + 1) / 2)
+                bvn += wi * np.exp((sn * hk - hs) / (1 - sn * sn))
+        return bvn * asr / (4 * math.pi) + _ncdf(-h) * _ncdf(-k)
+    kk = k.copy()
+    if r < 0:
+        kk = -kk
+        hk = -hk
+    bvn = np.zeros_like(h)
+    if ar < 1:
+        as_ = (1 - r) * (1 + r)
+        a = math.sqrt(as_)
+        bs = (h - kk) ** 2
+        c = (4 - hk) / 8
+        d = (12 - hk) / 16
+        asr = -(bs / as_ + hk) / 2
+        with np.errstate(over="ignore", under="ignore"):
+            bvn = np.where(asr > -100,
+                           a * np.exp(asr) * (1 - c * (bs - as_) * (1 - d * bs / 5) / 3
+                                              + c * d * as_ * as_ / 5), 0.0)
+            b = np.sqrt(bs)
+            sp = math.sqrt(2 * math.pi) * _ncdf(-b / a)
+            bvn = bvn - np.where(hk > -100,
+                                 np.exp(-hk / 2) * sp * b * (1 - c * bs * (1 - d * bs / 5) / 3),
+                                 0.0)
+            a2 = a / 2
+            for xi, wi in zip(x, w):
+                for sgn in (-1.0, 1.0):
+                    xs = (a2 * (sgn * xi + 1)) ** 2
+                    rs = math.sqrt(1 - xs)
+                    asr2 = -(bs / xs + hk) / 2
+                    sp2 = 1 + c * xs * (1 + d * xs)
+                    ep = np.exp(-hk * (1 - rs) / (2 * (1 + rs))) / rs
+                    bvn = bvn + np.where(asr2 > -100, a2 * wi * np.exp(asr2) * (ep - sp2), 0.0)
+        bvn = -bvn / (2 * math.pi)
+    if r > 0:
+        return bvn + _ncdf(-np.maximum(h, kk))
+    bvn = -bvn
+    L = np.where(h < 0, _ncdf(kk) - _ncdf(h), _ncdf(-h) - _ncdf(-kk))
+    return np.where(h >= kk, bvn, L + bvn)
+
+
+def bvn_pdf(h, k, rho) -> np.ndarray:
+    """Standard bivariate normal density (0 at infinite arguments)."""
+    h = np.clip(np.asarray(h, dtype=float), -_BIG, _BIG)
+    k = np.clip(np.asarray(k, dtype=float), -_BIG, _BIG)
+    s = 1 - rho * rho
+    return np.exp(-(h * h - 2 * rho * h * k + k * k) / (2 * s)) / (2 * math.pi * math.sqrt(s))
+
+
+def _ext(t):
+    return np.concatenate([[-np.inf], np.asarray(t, dtype=float), [np.inf]])
+
+
+def _cell_probs(t1, t2, rho):
+    """K1 x K2 cell probabilities of two discretised standard normals."""
+    a, b = _ext(t1), _ext(t2)
+    F = bvn_cdf(a[:, None], b[None, :], rho)
+    F[0, :] = 0.0
+    F[:, 0] = 0.0
+    F[-1, :] = _ncdf(np.clip(b, -_BIG, _BIG))
+    F[:, -1] = _ncdf(np.clip(a, -_BIG, _BIG))
+    F[-1, -1] = 1.0
+    return F[1:, 1:] - F[:-1, 1:] - F[1:, :-1] + F[:-1, :-1]
+
+
+def _cell_dprob_drho(t1, t2, rho):
+    a, b = _ext(t1), _ext(t2)
+    f = bvn_pdf(a[:, None], b[None, :], rho)
+    f[0, :] = f[-1, :] = 0.0
+    f[:, 0] = f[:, -1] = 0.0
+    return f[1:, 1:] - f[:-1, 1:] - f[1:, :-1] + f[:-1, :-1]
+
+
+def _table(x, y, K1, K2):
+    ok = (x >= 0) & (y >= 0)
+    return np.bincount(x[ok] * K2 + y[ok], minlength=K1 * K2).reshape(K1, K2).astype(float)
+
+
+def polychoric(x: np.ndarray, y: np.ndarray, tx: np.ndarray | None = None,
+               ty: np.ndarray | None = None) -> float:
+    """Two-step ML polychoric correlation (Olsson 1979).
+
+    Thresholds from the margins (pairwise-present cases' own margins are
+    NOT used: the thresholds are the univariate ones, as lavaan), then
+
+        rho = argmax sum_ab n_ab log P_ab(rho),
+        P_ab = Phi2(t1_a, t2_b) - Phi2(t1_{a-1}, t2_b) - Phi2(t1_a, t2_{b-1})
+               + Phi2(t1_{a-1}, t2_{b-1}).
+
+    In R: ``lavCor(data, ordered=TRUE)`` / ``lavaan:::lav_bvord_cor_twostep_fit``.
+    """
+    x = np.asarray(x, dtype=int)
+    y = np.asarray(y, dtype=int)
+    tx = thresholds(x) if tx is None else np.asarray(tx)
+    ty = thresholds(y) if ty is None else np.asarray(ty)
+    n = _table(x, y, len(tx) + 1, len(ty) + 1)
+
+    def nll(r):
+        P = np.clip(_cell_probs(tx, ty, r), 1e-300, None)
+        return -float(np.sum(n * np.log(P)))
+
+    res = optimize.minimize_scalar(nll, bounds=(-0.9999, 0.9999), method="bounded",
+                                   options={"xatol": 1e-10})
+    return float(res.x)
+
+
+def polyserial(x: np.ndarray, y: np.ndarray, ty: np.ndarray | None = None) -> float:
+    """Two-step ML polyserial correlation of continuous *x* and ordinal codes *y*.
+
+    ``z = (x - mean) / sd`` (divisor N), thresholds from y's margin, then
+    ``rho = argmax sum_i log[Phi((t_{y_i} - rho z_i)/s) - Phi((t_{y_i - 1} - rho z_i)/s)]``
+    with ``s = sqrt(1 - rho^2)`` (the density of x does not involve rho).
+
+    In R: ``lavCor`` / ``lavaan:::lav_bvmix_cor_twostep_fit``.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=int)
+    ok = ~np.isnan(x) & (y >= 0)
+    ty = thresholds(y) if ty is None else np.asarray(ty)
+    xm = x[~np.isnan(x)]
+    z = (x[ok] - xm.mean()) / xm.std()
+    yy = y[ok]
+    t = _ext(ty)
+    up, lo = t[yy + 1], t[yy]
+
+    def nll(r):
+        s = math.sqrt(1 - r * r)
+        P = _ncdf((up - r * z) / s) - _ncdf((lo - r * z) / s)
+        return -float(np.sum(np.log(np.clip(P, 1e-300, None))))
+
+    res = optimize.minimize_scalar(nll, bounds=(-0.9999, 0.9999), method="bounded",
+                                   options={"xatol": 1e-10})
+    return float(res.x)
+
+
+def pairs_vech(p: int) -> list[tuple[int, int]]:
+    """(i, j), i > j, in lavaan's ``vech(diagonal=FALSE)`` order (column-major)."""
+    return [(i, j) for j in range(p) for i in range(j + 1, p)]
+
+
+@dataclass
+class WLSStats:
+    """Sample statistics of one group for WLS estimation (see module docstring)."""
+
+    names: list[str]
+    nobs: int
+    th: np.ndarray
+    th_names: list[str]
+    th_item: np.ndarray          # item index of each threshold
+    ncat: list[int]
+    cor: np.ndarray
+    pairs: list[tuple[int, int]]
+    obs: np.ndarray
+    gamma: np.ndarray
+    wdiag: np.ndarray
+    codes: dict = field(default_factory=dict)
+
+
+def _uni_scores(codes: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """N x (K-1) scores of log P(y_i) w.r.t. the thresholds."""
+    K = len(t) + 1
+    te = _ext(t)
+    y = codes
+    P = _ncdf(te[y + 1]) - _ncdf(te[y])
+    S = np.zeros((len(y), K - 1))
+    rows = np.arange(len(y))
+    up = y < K - 1                     # upper threshold index y
+    S[rows[up], y[up]] += _npdf(te[y[up] + 1]) / P[up]
+    lo = y > 0                         # lower threshold index y - 1
+    S[rows[lo], y[lo] - 1] -= _npdf(te[y[lo]]) / P[lo]
+    return S
+
+
+def _bi_scores(x, y, t1, t2, rho):
+    """Case-wise scores of log P(x_i, y_i) w.r.t. rho and both thresholds."""
+    K1, K2 = len(t1) + 1, len(t2) + 1
+    a, b = _ext(t1), _ext(t2)
+    P = _cell_probs(t1, t2, rho)
+    dP = _cell_dprob_drho(t1, t2, rho)
+    s = math.sqrt(1 - rho * rho)
+    ac = np.clip(a, -_BIG, _BIG)
+    bc = np.clip(b, -_BIG, _BIG)
+    # dPhi2(a_i, b_j)/da_i = phi(a_i) Phi((b_j - rho a_i)/s)
+    G1 = _npdf(ac)[:, None] * _ncdf((bc[None, :] - rho * ac[:, None]) / s)
+    G1[0, :] = G1[-1, :] = 0.0
+    G2 = _npdf(bc)[None, :] * _ncdf((ac[:, None] - rho * bc[None, :]) / s)
+    G2[:, 0] = G2[:, -1] = 0.0
+    # d P_ab / d a_(a+1) (upper) = G1[a+1, b+1] - G1[a+1, b];  d/d a_a (lower) = -(G1[a, b+1] - G1[a, b])
+    dup1 = G1[1:, 1:] - G1[1:, :-1]          # K1 x K2, wrt upper threshold of row category
+    dlo1 = -(G1[:-1, 1:] - G1[:-1, :-1])
+    dup2 = G2[1:, 1:] - G2[:-1, 1:]
+    dlo2 = -(G2[1:, :-1] - G2[:-1, :-1])
+    n = len(x)
+    Pi = P[x, y]
+    s_rho = dP[x, y] / Pi
+    S1 = np.zeros((n, K1 - 1))
+    S2 = np.zeros((n, K2 - 1))
+    rows = np.arange(n)
+    m = x < K1 - 1
+    S1[rows[m], x[m]] += dup1[x[m], y[m]] / Pi[m]
+    m = x > 0
+    S1[rows[m], x[m] - 1] += dlo1[x[m], y[m]] / Pi[m]
+    m = y < K2 - 1
+    S2[rows[m], y[m]] += dup2[x[m], y[m]] / Pi[m]
+    m = y > 0
+    S2[rows[m], y[m] - 1] += dlo2[x[m], y[m]] / Pi[m]
+    return s_rho, S1, S2
+
+
+def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
+              levels: dict[str, list] | None = None, source: str | None = None) -> WLSStats:
+    """Thresholds, polychoric correlations and their NACOV (Muthen 1984) for one group.
+
+    Complete cases only (listwise).  The NACOV is the sandwich of the
+    stacked estimating equations (univariate threshold scores, then the
+    bivariate correlation scores at fixed thresholds), as lavaan:
+
+        Gamma = N A^-1 B A^-T,  B = sum_i psi_i psi_i',
+        A11 = blockdiag(sum s_th s_th'),  A22 = diag(sum s_rho^2),
+        A21[rho_jk, th_j] = sum_i s_rho,i s_th(bivariate),i'.
+
+    In R: ``lavInspect(fit, "gamma")`` (``lavaan:::muthen1984``).
+    """
+    X = np.asarray(X, dtype=float)
+    not_ord = [v for v in names if v not in ordered]
+    if not_ord:
+        raise NotImplementedError(
+            "WLS with continuous variables in the model is not implemented yet: "
+            f"{', '.join(not_ord)} (declare them ordered, or use ML/MLR)")
+    ok = ~np.isnan(X).any(axis=1)
+    X = X[ok]
+    codes = check_ordinal(X, names, ordered, levels=levels, source=source)
+    p = len(names)
+    N = X.shape[0]
+    C = [codes[v] for v in names]
+    ths = [thresholds(c) for c in C]
+    ncat = [len(t) + 1 for t in ths]
+    th = np.concatenate(ths)
+    th_names = [f"{v}|t{k + 1}" for v, t in zip(names, ths) for k in range(len(t))]
+    th_item = np.concatenate([[j] * len(t) for j, t in enumerate(ths)]).astype(int)
+    start = np.concatenate([[0], np.cumsum([len(t) for t in ths])]).astype(int)
+    pairs = pairs_vech(p)
+    R = np.eye(p)
+    nth = len(th)
+    npair = len(pairs)
+    SC_TH = np.hstack([_uni_scores(c, t) for c, t in zip(C, ths)])
+    SC_COR = np.zeros((N, npair))
+    A21 = np.zeros((npair, nth))
+    for q, (i, j) in enumerate(pairs):
+        r = polychoric(C[i], C[j], ths[i], ths[j])
+        R[i, j] = R[j, i] = r
+        s_rho, Si, Sj = _bi_scores(C[i], C[j], ths[i], ths[j], r)
+        SC_COR[:, q] = s_rho
+        A21[q, start[i]:start[i + 1]] = s_rho @ Si
+        A21[q, start[j]:start[j + 1]] = s_rho @ Sj
+    SC = np.hstack([SC_TH, SC_COR])
+    INNER = SC.T @ SC
+    A11 = np.zeros((nth, nth))
+    for j in range(p):
+        sl = slice(start[j], start[j + 1])
+        A11[sl, sl] = INNER[sl, sl]
+    A11inv = np.linalg.inv(A11)
+    A22inv = np.diag(1.0 / np.sum(SC_COR ** 2, axis=0))
+    Binv = np.zeros((nth + npair, nth + npair))
+    Binv[:nth, :nth] = A11inv
+    Binv[nth:, nth:] = A22inv
+    Binv[nth:, :nth] = -A22inv @ A21 @ A11inv
+    gamma = N * Binv @ INNER @ Binv.T
+    gamma = (gamma + gamma.T) / 2
+    obs = np.concatenate([th, np.array([R[i, j] for i, j in pairs])])
+    return WLSStats(names=list(names), nobs=N, th=th, th_names=th_names, th_item=th_item,
+                    ncat=ncat, cor=R, pairs=pairs, obs=obs, gamma=gamma,
+                    wdiag=1.0 / np.diag(gamma), codes=dict(zip(names, C)))

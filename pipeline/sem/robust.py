@@ -1,0 +1,330 @@
+"""Robust (non-normality) corrections: Satorra-Bentler, Yuan-Bentler, sandwich SEs.
+
+Group-general API (used by single-group fits here and by multi-group fits,
+which pass their per-group pieces as lists)
+--------------------------------------------------------------------------
+
+Conventions, as in lavaan (``lav_test_satorra_bentler.R``, ``lav_model_vcov.R``):
+
+* ``nobs`` : list of group sizes ``n_g``; ``fg = n_g / N``.
+* ``Delta`` : list of ``(nmom_g, npar)`` Jacobians of the model-implied sample
+  moments of group *g* w.r.t. the **common** free parameter vector (columns
+  identical across groups; a parameter not in group g has a zero column).
+  Moment order: ``[mean (if meanstructure), vech(Sigma)]`` with lavaan's
+  column-major lower-triangle ``vech`` (:func:`vech_indices`); for WLS the
+  order of :mod:`pipeline.sem.ordinal` (thresholds, then correlations).
+* ``W`` : list of per-case weight matrices of group g (ML: the h1 expected
+  information :func:`h1_expected_information`; DWLS: ``diag(1/diag(Gamma_g))``;
+  a 1-d array is taken as a diagonal).
+* ``Gamma`` : list of per-case asymptotic covariances of the sample moments of
+  group g, i.e. ``ACOV(sqrt(n_g) s_g)`` (:func:`gamma_adf`, :func:`gamma_nt`,
+  :func:`pipeline.sem.ordinal.wls_stats`).
+* ``info = sum_g fg Delta_g' W_g Delta_g`` (per-case information) and
+  ``E_inv`` its inverse (pass your own, e.g. with equality constraints).
+
+Functions
+
+``vech_indices(p)`` -> (rows, cols)
+``vech_jacobian(dSigma, dmu=None)`` -> Delta (nmom x k) from (p,p,k) / (p,k) arrays
+``gamma_adf(X, meanstructure=False)`` -> ADF Gamma (divisor N, lavaan default)
+``gamma_nt(Sigma, mu=None, meanstructure=False)`` -> normal-theory Gamma
+``h1_expected_information(Sigma, meanstructure=False)`` -> A1 (= gamma_nt^-1)
+``ml_moment_scores(X, Sigma, mu, meanstructure)`` -> N x nmom casewise scores of
+    the normal log-likelihood w.r.t. the moments (NaN cells = FIML patterns)
+``ugamma_traces(Delta, W, Gamma, nobs, E_inv=None)`` -> (tr(UG), tr((UG)^2))
+``scaled_test(chisq, df, traces..., test=)`` -> dict of lavaan's test entries
+    (``satorra.bentler``, ``scaled.shifted``, ``mean.var.adjusted``,
+    ``yuan.bentler.mplus``): stat, df, pvalue, scaling_factor, shift_parameter,
+    trace_UGamma, trace_UGamma2
+``yuan_bentler_mplus_trace(A1, B1, B0, E_inv, nobs)`` -> trace(UGamma) (lists)
+``sandwich_vcov(E_inv, meat, ntotal)`` -> ``E_inv meat E_inv / N``
+``robust_sem_meat(Delta, W, Gamma, nobs)`` -> ``sum fg Delta' W Gamma W Delta``
+
+In R: ``lavaan:::lav_test_satorra_bentler``, ``lav_test_yuan_bentler``,
+``lav_model_nvcov_robust_sem``, ``lav_model_nvcov_robust_sandwich``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["vech_indices", "vech_jacobian", "gamma_adf", "gamma_nt", "h1_expected_information",
+           "ml_moment_scores", "ugamma_traces", "scaled_test", "yuan_bentler_mplus_trace",
+           "sandwich_vcov", "robust_sem_meat", "duplication"]
+
+
+def _aslist(x):
+    if x is None:
+        return None
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def vech_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each ``vech`` element (lavaan: column-major lower triangle).
+
+    In R: ``lavaan::lav_matrix_vech_idx`` (``row(S)[lower.tri(S, diag=TRUE)]``).
+    """
+    r, c = [], []
+    for j in range(p):
+        for i in range(j, p):
+            r.append(i)
+            c.append(j)
+    return np.array(r, dtype=int), np.array(c, dtype=int)
+
+
+def duplication(p: int) -> np.ndarray:
+    """Duplication matrix ``D`` with ``vec(S) = D vech(S)`` (p^2 x p(p+1)/2)."""
+    r, c = vech_indices(p)
+    D = np.zeros((p * p, len(r)))
+    k = np.arange(len(r))
+    D[r * p + c, k] = 1.0
+    D[c * p + r, k] = 1.0
+    return D
+
+
+def vech_jacobian(dSigma: np.ndarray, dmu: np.ndarray | None = None) -> np.ndarray:
+    """Stack ``[dmu; vech(dSigma)]`` into a ``(nmom, k)`` Jacobian (lavaan's Delta)."""
+    p = dSigma.shape[0]
+    r, c = vech_indices(p)
+    d = dSigma[r, c, :]
+    if dmu is not None:
+        d = np.vstack([dmu, d])
+    return d
+
+
+def gamma_adf(X: np.ndarray, meanstructure: bool = False) -> np.ndarray:
+    """Asymptotically distribution-free Gamma: covariance of the case-wise moments.
+
+    ``z_i = [x_i - xbar ; vech((x_i - xbar)(x_i - xbar)')]``,
+    ``Gamma = 1/N sum (z_i - zbar)(z_i - zbar)'`` (Browne 1984; lavaan's
+    default ``gamma.n.minus.one = FALSE``, ``gamma.unbiased = FALSE``).
+
+    In R: ``lavaan:::lav_samplestats_Gamma(Y, meanstructure=)``.
+    """
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    Xc = X - X.mean(axis=0)
+    r, c = vech_indices(p)
+    Z = Xc[:, r] * Xc[:, c]
+    if meanstructure:
+        Z = np.hstack([Xc, Z])
+    Z = Z - Z.mean(axis=0)
+    return Z.T @ Z / n
+
+
+def gamma_nt(Sigma: np.ndarray, mu: np.ndarray | None = None,
+             meanstructure: bool = False) -> np.ndarray:
+    """Normal-theory Gamma: ``cov(s_ij, s_kl) = s_ik s_jl + s_il s_jk``; means block ``Sigma``.
+
+    In R: ``lavaan:::lav_samplestats_Gamma_NT``.
+    """
+    S = np.asarray(Sigma, dtype=float)
+    p = S.shape[0]
+    r, c = vech_indices(p)
+    G = S[np.ix_(r, r)] * S[np.ix_(c, c)] + S[np.ix_(r, c)] * S[np.ix_(c, r)]
+    if meanstructure:
+        q = len(r)
+        out = np.zeros((p + q, p + q))
+        out[:p, :p] = S
+        out[p:, p:] = G
+        return out
+    return G
+
+
+def h1_expected_information(Sigma: np.ndarray, meanstructure: bool = False) -> np.ndarray:
+    """Per-case expected information of the saturated normal model (lavaan's A1).
+
+    ``A1 = 1/2 D' (W kron W) D`` for ``vech(Sigma)``, ``W = Sigma^-1``, and
+    ``W`` for the means; equal to ``gamma_nt(Sigma)^-1``.
+
+    In R: ``lavaan:::lav_mvnorm_h1_information_expected``.
+    """
+    S = np.asarray(Sigma, dtype=float)
+    p = S.shape[0]
+    W = np.linalg.inv(S)
+    W = (W + W.T) / 2
+    D = duplication(p)
+    A = 0.5 * D.T @ np.kron(W, W) @ D
+    if meanstructure:
+        q = A.shape[0]
+        out = np.zeros((p + q, p + q))
+        out[:p, :p] = W
+        out[p:, p:] = A
+        return out
+    return A
+
+
+def ml_moment_scores(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray,
+                     meanstructure: bool = True) -> np.ndarray:
+    """Case-wise scores of the normal log-likelihood w.r.t. ``[mu; vech(Sigma)]``.
+
+    For case i with observed variables o (all of them for complete data),
+    ``e = x_o - mu_o``, ``W = Sigma_oo^-1``:
+
+        d logL_i / d mu_o      = W e
+        d logL_i / d sigma_kl  = (2 - [k = l]) * 1/2 (W e e' W - W)_kl
+
+    (missing cells contribute nothing: FIML scores).  Without
+    *meanstructure* the mean rows are dropped (pass ``mu`` = sample mean).
+
+    In R: ``lavaan:::lav_mvnorm_scores_mu_vech_sigma``,
+    ``lav_mvnorm_missing_scores_mu_vech_sigma``.
+    """
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    r, c = vech_indices(p)
+    mult = np.where(r == c, 1.0, 2.0)
+    miss = np.isnan(X)
+    out = np.zeros((n, p + len(r)))
+    if not miss.any():
+        groups = [(np.arange(n), np.arange(p))]
+    else:
+        keys, inv = np.unique(miss, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        groups = [(np.flatnonzero(inv == g), np.flatnonzero(~key)) for g, key in enumerate(keys)]
+    for rows, o in groups:
+        if len(o) == 0:
+            continue
+        So = Sigma[np.ix_(o, o)]
+        W = np.linalg.inv(So)
+        W = (W + W.T) / 2
+        E = X[np.ix_(rows, o)] - mu[o]
+        WE = E @ W                              # n_r x |o|
+        Gfull = np.zeros((len(rows), p, p))
+        Gfull[:, o[:, None], o[None, :]] = 0.5 * (WE[:, :, None] * WE[:, None, :] - W[None])
+        out[np.ix_(rows, o)] = WE
+        out[rows, p:] = Gfull[:, r, c] * mult
+    if not meanstructure:
+        out = out[:, p:]
+    return out
+
+
+# ---------------------------------------------------------------------------
+def _diag_or_matrix(w):
+    w = np.asarray(w, dtype=float)
+    return np.diag(w) if w.ndim == 1 else w
+
+
+def ugamma_traces(Delta, W, Gamma, nobs, E_inv: np.ndarray | None = None
+                  ) -> tuple[float, float]:
+    """``tr(U Gamma)`` and ``tr((U Gamma)^2)`` over stacked groups.
+
+    ``U = V - V D E^-1 D' V`` with ``V = bdiag(fg W_g)``, ``D = rbind(Delta_g)``,
+    ``E = D' V D``, and ``Gamma = bdiag(Gamma_g / fg)`` (lavaan >= 0.6-13,
+    the multiple-group UG^2 fix).
+
+    In R: ``lavaan:::lav_test_satorra_bentler_trace_original``.
+    """
+    Delta, W, Gamma, nobs = _aslist(Delta), _aslist(W), _aslist(Gamma), _aslist(nobs)
+    N = float(sum(nobs))
+    fg = [n / N for n in nobs]
+    Vs = [f * _diag_or_matrix(w) for f, w in zip(fg, W)]
+    sizes = [v.shape[0] for v in Vs]
+    tot = sum(sizes)
+    V = np.zeros((tot, tot))
+    G = np.zeros((tot, tot))
+    o = 0
+    for v, g, f, s in zip(Vs, Gamma, fg, sizes):
+        V[o:o + s, o:o + s] = v
+        G[o:o + s, o:o + s] = np.asarray(g) / f
+        o += s
+    D = np.vstack(Delta)
+    VD = V @ D
+    if E_inv is None:
+        E_inv = np.linalg.inv(D.T @ VD)
+    U = V - VD @ E_inv @ VD.T
+    UG = U @ G
+    return float(np.sum(U * G)), float(np.sum(UG * UG.T))
+
+
+def yuan_bentler_mplus_trace(A1, B1, B0, E_inv: np.ndarray, nobs) -> dict:
+    """Trace of the Yuan-Bentler (Mplus variant) correction, MLR's default test.
+
+    ``tr = sum_g [ tr(B1_g A1_g^-1) - fg tr(B0_g E^-1) ]`` with ``A1_g`` the
+    unstructured h1 information, ``B1_g`` the h1 first-order (outer product
+    of case-wise scores at the saturated estimates) information, ``B0_g`` the
+    first-order information of the model (per case in group g) and ``E^-1``
+    the inverse of the model's per-case (observed) information.
+    Rows/columns of ``A1_g`` with a zero diagonal are dropped.
+
+    Returns ``{"trace": ..., "h1": [...], "h0": [...], "h1_ndat": [...]}``.
+
+    In R: ``lavaan:::lav_test_yuan_bentler_mplus_trace``.
+    """
+    A1, B1, B0, nobs = _aslist(A1), _aslist(B1), _aslist(B0), _aslist(nobs)
+    N = float(sum(nobs))
+    th1, th0, nd = [], [], []
+    for a, b1, b0, n in zip(A1, B1, B0, nobs):
+        keep = np.flatnonzero(np.diag(a) != 0)
+        ai = np.linalg.inv(a[np.ix_(keep, keep)])
+        th1.append(float(np.sum(b1[np.ix_(keep, keep)] * ai.T)))
+        th0.append(float(n / N * np.sum(b0 * E_inv.T)))
+        nd.append(len(keep))
+    return {"trace": float(sum(th1) - sum(th0)), "h1": th1, "h0": th0, "h1_ndat": nd}
+
+
+def scaled_test(chisq: float, df: float, trace_UGamma: float, trace_UGamma2: float = math.nan,
+                test: str = "satorra.bentler") -> dict:
+    """lavaan's scaled test statistics from the two traces.
+
+    * ``satorra.bentler`` / ``yuan.bentler.mplus``: ``c = tr(UG) / df``,
+      ``T = chisq / c``, same df.
+    * ``mean.var.adjusted``: ``df* = tr(UG)^2 / tr((UG)^2)``, ``c = tr(UG)/df*``.
+    * ``scaled.shifted`` (WLSMV; Asparouhov & Muthen 2010):
+      ``a = sqrt(df / tr((UG)^2))``, ``b = df - a tr(UG)``, ``T = a chisq + b``,
+      ``scaling_factor = 1/a``, ``shift_parameter = b``.
+
+    Returns a dict with ``stat df pvalue scaling_factor shift_parameter
+    trace_UGamma trace_UGamma2 test``.
+
+    In R: ``lavaan:::lav_test_satorra_bentler`` (its returned list).
+    """
+    out = {"test": test, "trace_UGamma": trace_UGamma, "trace_UGamma2": trace_UGamma2,
+           "shift_parameter": math.nan}
+    if not (df > 0) or not np.isfinite(trace_UGamma):
+        out.update(stat=math.nan, df=df, pvalue=math.nan, scaling_factor=math.nan)
+        return out
+    if test in ("satorra.bentler", "yuan.bentler.mplus", "yuan.bentler"):
+        c = trace_UGamma / df
+        c = c if c >= 0 else math.nan
+        stat, dfs = chisq / c, df
+    elif test == "mean.var.adjusted":
+        dfs = trace_UGamma ** 2 / trace_UGamma2
+        c = trace_UGamma / dfs
+        stat = chisq / c
+    elif test == "scaled.shifted":
+        a = math.sqrt(df / trace_UGamma2) if trace_UGamma2 > 0 else math.nan
+        c = 1.0 / a
+        b = df - a * trace_UGamma
+        stat, dfs = chisq * a + b, df
+        out["shift_parameter"] = b
+    else:
+        raise ValueError(f"test must be satorra.bentler, yuan.bentler.mplus, mean.var.adjusted "
+                         f"or scaled.shifted, got {test!r}")
+    out.update(stat=float(stat), df=float(dfs), scaling_factor=float(c),
+               pvalue=float(stats.chi2.sf(stat, dfs)) if np.isfinite(stat) else math.nan)
+    return out
+
+
+def robust_sem_meat(Delta, W, Gamma, nobs) -> np.ndarray:
+    """``sum_g fg Delta_g' W_g Gamma_g W_g Delta_g`` (the "meat" of robust.sem SEs)."""
+    Delta, W, Gamma, nobs = _aslist(Delta), _aslist(W), _aslist(Gamma), _aslist(nobs)
+    N = float(sum(nobs))
+    out = 0.0
+    for d, w, g, n in zip(Delta, W, Gamma, nobs):
+        WD = _diag_or_matrix(w) @ d
+        out = out + (n / N) * WD.T @ np.asarray(g) @ WD
+    return out
+
+
+def sandwich_vcov(E_inv: np.ndarray, meat: np.ndarray, ntotal: int) -> np.ndarray:
+    """``vcov = E^-1 meat E^-1 / N`` (robust.sem with the meat above; Huber-White
+    with ``meat = B0``, the mean outer product of the case-wise scores).
+
+    In R: ``lavaan:::lav_model_nvcov_robust_sem`` /
+    ``lav_model_nvcov_robust_sandwich``.
+    """
+    V = E_inv @ meat @ E_inv / float(ntotal)
+    return (V + V.T) / 2
