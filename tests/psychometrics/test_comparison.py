@@ -1,4 +1,4 @@
-"""Tests of pipeline.psychometrics.comparison: R reference values, scipy/statsmodels, invariants."""
+"""Tests of pipeline.psychometrics.comparison: R reference values, scipy/statsmodels/pingouin, invariants."""
 from __future__ import annotations
 
 from tests.conftest import REFERENCE
@@ -11,12 +11,21 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline.psychometrics.comparison import (chi_square_test, compare_items, cramers_v, mann_whitney,
-                                 p_adjust, rank_biserial, rank_biserial_ci)
+from pipeline.psychometrics.comparison import (adjust_pvalues, chi_square_test, compare_items,
+                                               cramers_v, mann_whitney, p_adjust, rank_biserial,
+                                               rank_biserial_ci, welch_t)
 from pipeline.core.exceptions import NotEstimableWarning, SparseTableWarning
 
 FIX = json.loads((REFERENCE / "fixtures" / "comparison.json")
                  .read_text(encoding="utf-8"))
+#: tests/reference/comparison_deps.R (R 4.2.2): p.adjust on four vectors, Welch's t and
+#: Hedges' g on Holzinger & Swineford (1939), Pasteur vs Grant-White.
+DEPS = json.loads((REFERENCE / "fixtures" / "comparison_deps.json").read_text(encoding="utf-8"))
+HS = pd.read_csv(REFERENCE / "data" / "holzinger_swineford.csv")
+
+
+def _na(v):
+    return np.array([np.nan if e is None else e for e in v], dtype=float)
 
 
 # ------------------------------------------------------------------ R
@@ -84,12 +93,149 @@ def test_chisq_and_cramers_v_against_scipy(seed):
     assert ours.cramers_v == pytest.approx(stats.contingency.association(tab, method="cramer"))
 
 
-@pytest.mark.parametrize("method,sm", [("holm", "holm"), ("BH", "fdr_bh"), ("BY", "fdr_by"),
-                                       ("hochberg", "simes-hochberg"), ("bonferroni", "bonferroni")])
-def test_p_adjust_against_statsmodels(method, sm):
-    from statsmodels.stats.multitest import multipletests
+def _hand_adjust(q, method):
+    """The step-up/step-down formulas written out (an oracle independent of statsmodels)."""
+    m = q.size
+    if method == "bonferroni":
+        return np.minimum(1.0, m * q)
+    if method == "holm":
+        o = np.argsort(q, kind="mergesort")
+        adj = np.empty(m)
+        adj[o] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(1, m + 1) + 1) * q[o]))
+        return adj
+    o = np.argsort(-q, kind="mergesort")
+    i = np.arange(m, 0, -1)
+    factor = {"hochberg": (m - i + 1.0), "BH": m / i,
+              "BY": np.sum(1.0 / np.arange(1, m + 1)) * m / i}[method]
+    adj = np.empty(m)
+    adj[o] = np.minimum(1.0, np.minimum.accumulate(factor * q[o]))
+    return adj
+
+
+@pytest.mark.parametrize("method", ["holm", "hochberg", "BH", "BY", "bonferroni"])
+def test_adjust_pvalues_against_the_formulas(method):
     p = np.random.default_rng(3).uniform(size=25) ** 3
-    np.testing.assert_allclose(p_adjust(p, method), multipletests(p, method=sm)[1], rtol=1e-12)
+    np.testing.assert_allclose(adjust_pvalues(p, method), _hand_adjust(p, method), rtol=1e-12)
+
+
+@pytest.mark.parametrize("vector", ["with_na", "ties", "edges", "random"])
+@pytest.mark.parametrize("method", ["holm", "hochberg", "hommel", "BH", "BY", "bonferroni"])
+def test_adjust_pvalues_matches_r(vector, method):
+    """R 4.2.2 ``p.adjust(p, method)``; measured largest relative difference 3.3e-15."""
+    p, ref = _na(DEPS["p"][vector]), _na(DEPS["p_adjust"][vector][method])
+    got = adjust_pvalues(p, method)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    ok = ~np.isnan(ref)
+    np.testing.assert_allclose(got[ok], ref[ok], rtol=1e-13, atol=1e-15)
+
+
+def test_adjust_pvalues_is_computed_by_statsmodels(monkeypatch):
+    """The run-time role: the numbers come from statsmodels' multipletests."""
+    import statsmodels.stats.multitest as smt
+    seen = []
+
+    def spy(p, method):
+        seen.append((len(p), method))
+        return None, np.full(len(p), 0.5)
+    monkeypatch.setattr(smt, "multipletests", spy)
+    got = adjust_pvalues([0.01, np.nan, 0.2], "hochberg")
+    assert seen == [(2, "simes-hochberg")]
+    np.testing.assert_array_equal(got, [0.5, np.nan, 0.5])
+    assert p_adjust is adjust_pvalues
+
+
+# ------------------------------------------------------------------ Welch (pingouin)
+def _school(var):
+    return (HS.loc[HS.school == "Pasteur", var].to_numpy(),
+            HS.loc[HS.school == "Grant-White", var].to_numpy())
+
+
+@pytest.mark.parametrize("var", [f"x{i}" for i in range(1, 10)])
+def test_welch_matches_r_on_holzinger_swineford(var):
+    """R: ``t.test(x, y, var.equal = FALSE)``; Hedges' g and its CI by hand (comparison_deps.R)."""
+    ref = DEPS["welch"][var]
+    res = welch_t(*_school(var))
+    assert (res.n_x, res.n_y) == (ref["n1"], ref["n2"]) == (156, 145)
+    assert res.statistic == pytest.approx(ref["t"], rel=1e-11)
+    assert res.df == pytest.approx(ref["df"], rel=1e-12)
+    assert res.pvalue == pytest.approx(ref["p"], rel=1e-11)
+    assert res.mean_diff == pytest.approx(ref["mean_diff"], rel=1e-11)
+    assert (res.ci_lower, res.ci_upper) == pytest.approx(tuple(ref["ci"]), rel=1e-11)
+    assert res.cohen_d == pytest.approx(ref["d"], rel=1e-11)
+    assert res.hedges_g == pytest.approx(ref["g"], rel=1e-11)
+    assert (res.g_ci_lower, res.g_ci_upper) == pytest.approx(tuple(ref["g_ci"]), rel=1e-11)
+    # Hedges' approximation vs the exact gamma factor: < 2.1e-7 at n = 301
+    assert abs(ref["g_exact"] - ref["g"]) < 2.1e-7
+
+
+def test_welch_one_sided_and_level_match_r():
+    x, y = _school("x5")
+    for alt in ("greater", "less"):
+        ref, res = DEPS["welch_x5"][alt], welch_t(x, y, alternative=alt)
+        assert res.statistic == pytest.approx(ref["t"], rel=1e-11)
+        assert res.pvalue == pytest.approx(ref["p"], rel=1e-10)
+        lo, hi = ref["ci"]                       # jsonlite writes R's Inf as null
+        lo, hi = (-np.inf if lo is None else lo), (np.inf if hi is None else hi)
+        assert (res.ci_lower, res.ci_upper) == pytest.approx((lo, hi), rel=1e-11)
+    r90 = welch_t(x, y, level=0.90)
+    assert (r90.ci_lower, r90.ci_upper) == pytest.approx(tuple(DEPS["welch_x5"]["level90"]["ci"]),
+                                                         rel=1e-11)
+    assert (r90.g_ci_lower, r90.g_ci_upper) == pytest.approx(tuple(DEPS["g_ci90_x5"]), rel=1e-11)
+    g = welch_t(x, y, alternative="greater")
+    assert g.g_ci_lower == pytest.approx(r90.g_ci_lower) and g.g_ci_upper == np.inf
+    le = welch_t(x, y, alternative="less")
+    assert le.g_ci_upper == pytest.approx(r90.g_ci_upper) and le.g_ci_lower == -np.inf
+
+
+def test_welch_against_scipy_and_pingouin_pitfalls():
+    """scipy gives the same t and p; pingouin's own defaults would be wrong for us."""
+    import pingouin as pg
+    x, y = _school("x6")
+    res = welch_t(x, y)
+    ref = stats.ttest_ind(x, y, equal_var=False)
+    assert res.statistic == pytest.approx(ref.statistic, rel=1e-12)
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
+    # pingouin rounds its CI95 column to 2 decimals and reports |d|
+    raw = pg.ttest(x, y, correction=True)
+    assert raw["CI95"].iloc[0][0] == round(res.ci_lower, 2) != res.ci_lower
+    assert raw["cohen_d"].iloc[0] == pytest.approx(-res.cohen_d) and res.cohen_d < 0
+    # correction="auto" is Student's test when the groups have equal sizes
+    a, b = x[:40], y[:40]
+    assert pg.ttest(a, b)["dof"].iloc[0] == 78
+    assert welch_t(a, b).df == pytest.approx(stats.ttest_ind(a, b, equal_var=False).df)
+    assert welch_t(a, b).df < 78
+
+
+def test_welch_invariants_and_errors():
+    x, y = _school("x3")
+    a, b = welch_t(x, y), welch_t(y, x)
+    assert a.statistic == pytest.approx(-b.statistic) and a.pvalue == pytest.approx(b.pvalue)
+    assert a.hedges_g == pytest.approx(-b.hedges_g)
+    assert a.g_ci_lower < a.hedges_g < a.g_ci_upper
+    assert abs(a.hedges_g) < abs(a.cohen_d)
+    # shift invariance, scale equivariance of the mean difference only
+    s = welch_t(3 * x + 1, 3 * y + 1)
+    assert s.statistic == pytest.approx(a.statistic) and s.hedges_g == pytest.approx(a.hedges_g)
+    assert s.mean_diff == pytest.approx(3 * a.mean_diff)
+    with pytest.raises(ValueError, match="x: needs at least 2"):
+        welch_t([1.0], [1, 2, 3])
+    with pytest.raises(ValueError, match="alternative"):
+        welch_t(x, y, alternative="bigger")
+    with pytest.raises(ValueError, match="level"):
+        welch_t(x, y, level=95)
+    with pytest.raises(TypeError, match="y: must hold numbers"):
+        welch_t(x, ["a", "b"])
+    with pytest.warns(NotEstimableWarning):
+        assert np.isnan(welch_t([2, 2, 2], [2, 2]).pvalue)
+
+
+def test_mann_whitney_agrees_with_pingouin_mwu():
+    """pingouin.mwu: same U, p, rank-biserial (sign: positive when x is larger) and CLES."""
+    import pingouin as pg
+    ref = pg.mwu(FIX["x"], FIX["y"]).iloc[0]
+    res = mann_whitney(FIX["x"], FIX["y"])
+    assert res.statistic == ref["U_val"] and res.pvalue == pytest.approx(ref["p_val"], rel=1e-12)
+    assert res.rank_biserial == pytest.approx(ref["RBC"]) and res.cles == pytest.approx(ref["CLES"])
 
 
 # ------------------------------------------------------------- invariants
@@ -142,7 +288,7 @@ def test_rank_biserial_extremes_and_errors():
 
 def test_p_adjust_invariants():
     p = np.random.default_rng(11).uniform(size=40) ** 2
-    for m in ("holm", "hochberg", "BH", "BY", "bonferroni"):
+    for m in ("holm", "hochberg", "hommel", "BH", "BY", "bonferroni"):
         a = p_adjust(p, m)
         assert (a >= p - 1e-15).all() and (a <= 1).all()
         o = np.argsort(p)
@@ -150,6 +296,7 @@ def test_p_adjust_invariants():
     assert (p_adjust(p, "holm") <= p_adjust(p, "bonferroni") + 1e-15).all()
     assert (p_adjust(p, "BH") <= p_adjust(p, "holm") + 1e-15).all()
     np.testing.assert_array_equal(p_adjust(p, "none"), p)
+    assert (p_adjust(p, "hommel") <= p_adjust(p, "hochberg") + 1e-15).all()   # Hommel 1988
     with pytest.raises(ValueError, match="method"):
         p_adjust(p, "hommel2")
     with pytest.raises(ValueError, match="p:"):
@@ -229,6 +376,21 @@ def test_compare_items_matches_the_pure_functions():
     np.testing.assert_allclose(rev["pvalue"], out["pvalue"])
 
 
+def test_compare_items_welch_columns():
+    d = _two_groups()
+    out = compare_items(d, ["q1", "q2", "q3"], "org", groups=["A", "B"], chisq=False, welch=True)
+    for _, row in out.iterrows():
+        x = d.loc[d.org == "A", row["item"]].dropna()
+        y = d.loc[d.org == "B", row["item"]].dropna()
+        ref = welch_t(x, y)
+        assert row["t"] == ref.statistic and row["t_df"] == ref.df
+        assert row["hedges_g"] == ref.hedges_g and row["g_ci_upper"] == ref.g_ci_upper
+    np.testing.assert_allclose(out["t_p_holm"], adjust_pvalues(out["t_pvalue"], "holm"))
+    assert out.loc[0, "hedges_g"] > 0.5 and out.loc[0, "t_p_holm"] < 0.001
+    plain = compare_items(d, ["q1"], "org", chisq=False)
+    assert "t" not in plain.columns and "hedges_g" not in plain.columns
+
+
 def test_compare_items_simulates_sparse_tables_only_under_auto():
     d = pd.DataFrame({"org": ["A"] * 30 + ["B"] * 30,
                       "q": [5] * 26 + [1, 2, 3, 4] + [5] * 20 + [4] * 8 + [1, 2]})
@@ -276,7 +438,7 @@ def test_property_mann_whitney(x, y):
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.one_of(st.floats(0, 1), st.just(float("nan"))), min_size=1, max_size=40),
-       st.sampled_from(["holm", "hochberg", "BH", "BY", "bonferroni"]))
+       st.sampled_from(["holm", "hochberg", "hommel", "BH", "BY", "bonferroni"]))
 def test_property_p_adjust(p, method):
     """Adjusted >= raw, <= 1, NaN kept, order of the finite p-values preserved (weakly)."""
     p = np.array(p)
