@@ -1,0 +1,125 @@
+"""Word export of the report tables in APA style (issue 13, item 3)."""
+from __future__ import annotations
+
+import re
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+docx = pytest.importorskip("docx", reason="python-docx is a declared dependency (pyproject)")
+from docx.oxml.ns import qn  # noqa: E402
+
+from pipeline.reporting import docx as rdocx  # noqa: E402
+from pipeline.reporting.report import SectionWriter  # noqa: E402
+
+
+def _pt() -> pd.DataFrame:
+    return pd.DataFrame({
+        "lhs": ["F", "F", "Y"], "op": ["=~", "=~", "~"], "rhs": ["a", "b", "F"],
+        "est": [1.0, 1.2611111, 0.4123456], "se": [np.nan, 0.11333, 0.1],
+        "pvalue": [np.nan, 1e-9, 0.0341], "std.all": [0.82345, 0.911, 0.2699],
+        "n": [100.0, 100.0, 100.0], "admissible": [True, True, False],
+    }).set_index(["lhs", "op", "rhs"])
+
+
+def _borders(el, tag):
+    node = el.find(qn(tag))
+    return {} if node is None else {
+        child.tag.split("}")[1]: child.get(qn("w:val")) for child in node}
+
+
+def test_table_docx_is_apa(tmp_path):
+    path = rdocx.write_table_docx(_pt(), tmp_path / "t.docx", number=2, title="Regression weights",
+                                  note="Standardized estimates (std.all).")
+    doc = docx.Document(str(path))
+    pars = [p for p in doc.paragraphs if p.text]
+    assert pars[0].text == "Table 2" and all(r.bold for r in pars[0].runs)
+    assert pars[1].text == "Regression weights" and all(r.italic for r in pars[1].runs)
+    assert pars[2].text == "Note. Standardized estimates (std.all)."
+    assert pars[2].runs[0].text == "Note." and pars[2].runs[0].italic
+    assert not pars[2].runs[1].italic
+    (table,) = doc.tables
+    cells = [[c.text for c in row.cells] for row in table.rows]
+    assert cells[0] == ["lhs", "op", "rhs", "est", "se", "pvalue", "std.all", "n", "admissible"]
+    assert cells[1] == ["F", "=~", "a", "1.000", "\u2014", "\u2014", ".823", "100", "yes"]
+    assert cells[2] == ["F", "=~", "b", "1.261", "0.113", "< .001", ".911", "100", "yes"]
+    assert cells[3] == ["Y", "~", "F", "0.412", "0.100", ".034", ".270", "100", "no"]
+    # horizontal rules only: top and bottom of the table, below the header
+    tbl = _borders(table._tbl.tblPr, "w:tblBorders")
+    assert tbl["top"] == "single" and tbl["bottom"] == "single"
+    assert tbl["left"] == tbl["right"] == tbl["insideV"] == tbl["insideH"] == "nil"
+    for cell in table.rows[0].cells:
+        assert _borders(cell._tc.tcPr, "w:tcBorders") == {"bottom": "single"}
+    for row in table.rows[1:]:
+        for cell in row.cells:
+            tcpr = cell._tc.tcPr
+            assert tcpr is None or tcpr.find(qn("w:tcBorders")) is None
+    # numbers right-aligned, labels not
+    assert table.rows[1].cells[3].paragraphs[0].alignment == 2    # RIGHT
+    assert table.rows[1].cells[0].paragraphs[0].alignment is None
+
+
+def test_docx_is_byte_reproducible_and_dateless(tmp_path):
+    a = rdocx.write_table_docx(_pt(), tmp_path / "a.docx", number=1, title="T")
+    b = rdocx.write_table_docx(_pt(), tmp_path / "b.docx", number=1, title="T")
+    assert a.read_bytes() == b.read_bytes()
+    with zipfile.ZipFile(a) as z:
+        assert {i.date_time for i in z.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        core = z.read("docProps/core.xml").decode()
+        body = z.read("word/document.xml").decode()
+    assert "python-docx" not in core and "2013" not in core
+    assert not re.search(r"\d\.\d{4,}", body)          # no unrounded float anywhere
+
+
+def test_add_table_rejects_bad_input(tmp_path):
+    doc = rdocx.new_document()
+    with pytest.raises(ValueError, match="title"):
+        rdocx.add_table(doc, _pt(), number=1, title=" ")
+    with pytest.raises(TypeError, match="df: expected a DataFrame"):
+        rdocx.add_table(doc, [1, 2], number=1, title="x")
+    with pytest.raises(ValueError, match="items: unknown kind 'chart'"):
+        rdocx.write_report_docx(tmp_path / "r.docx", [{"kind": "chart"}], title="x")
+
+
+def test_report_docx_from_sections(tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = tmp_path / "results"
+    w = SectionWriter(results, "fit", "Model fit")
+    w.text("Fit of the **measurement** model.")
+    w.table("fit", pd.DataFrame({"name": ["chisq", "df", "pvalue", "cfi"],
+                                 "value": [293.15671, 188.0, 0.0341, 0.95612]}).set_index("name"),
+            caption="Fit indices", note="ML estimation.")
+    w.warning("solution is admissible")
+    w.close()
+    w = SectionWriter(results, "diagram", "Path diagram")
+    fig, ax = plt.subplots(figsize=(2, 1))
+    ax.plot([0, 1], [0, 1])
+    w.figure("paths", fig, caption="Structural model")
+    plt.close(fig)
+    w.table("r2", pd.DataFrame({"R²": [0.41234]}, index=["Y"]), caption="Explained variance")
+    w.close()
+    out = rdocx.sections_to_docx(results, ["fit", "diagram"], tmp_path / "report.docx",
+                                 title="cs2019 report", banner="SYNTHETIC DATA")
+    doc = docx.Document(str(out))
+    text = [p.text for p in doc.paragraphs if p.text]
+    assert text[:4] == ["cs2019 report", "SYNTHETIC DATA", "Model fit", "Fit of the measurement model."]
+    assert "Table 1" in text and "Table 2" in text and "Figure 1" in text
+    assert text.index("Table 1") < text.index("Figure 1") < text.index("Table 2")
+    assert "Warning: solution is admissible" in text
+    assert len(doc.tables) == 2 and len(doc.inline_shapes) == 1
+    assert [c.text for c in doc.tables[0].columns[1].cells] == ["value", "293.16", "188", ".034", ".956"]
+    assert [c.text for c in doc.tables[1].rows[1].cells] == ["Y", ".412"]
+    again = rdocx.sections_to_docx(results, ["fit", "diagram"], tmp_path / "again.docx",
+                                   title="cs2019 report", banner="SYNTHETIC DATA")
+    assert again.read_bytes() == out.read_bytes()
+    with zipfile.ZipFile(out) as z:
+        for name in z.namelist():
+            if name.endswith(".xml") or name.endswith(".rels"):
+                assert str(tmp_path) not in z.read(name).decode(), name   # no absolute path
+    with pytest.raises(FileNotFoundError, match="section 'sem' was not computed"):
+        rdocx.sections_to_docx(results, ["sem"], tmp_path / "x.docx", title="x")
