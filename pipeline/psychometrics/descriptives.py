@@ -23,7 +23,6 @@ items answered (default: all).  Mardia's coefficients use complete cases.
 """
 from __future__ import annotations
 
-import argparse
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -32,13 +31,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.psychometrics.efa import check_items, read_data
+from pipeline.psychometrics.efa import check_items
 from pipeline.core.exceptions import NotEstimableWarning
 
 __all__ = [
     "spss_skewness", "spss_kurtosis", "shapiro_wilk", "mardia", "describe_values",
     "construct_scores", "response_distribution", "DescriptivesResult", "describe",
-    "describe_codebook", "main",
+    "describe_codebook",
 ]
 
 
@@ -245,11 +244,13 @@ class DescriptivesResult:
         codes = [c for c in order if c != "missing"] + (["missing"] if "missing" in order else [])
         return wide.reindex(index=list(dict.fromkeys(d["item"])), columns=codes).fillna(0).astype(int)
 
-    def distribution_table(self, k: int | None = None):
+    def distribution_table(self, k: int):
         """The response distribution for a report, with small-cell suppression
-        (``privacy.k`` from ``params.yaml``; complementary suppression) --
+        (cells below *k*, with complementary suppression) --
         see :func:`pipeline.data.privacy.suppress_small_cells`.  Items are rows
         (each row total is the number of respondents)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, not {k!r}")
         from pipeline.data.privacy import suppress_small_cells
         return suppress_small_cells(self.distribution_counts(), k)
 
@@ -337,39 +338,3 @@ def describe_codebook(data: pd.DataFrame, codebook: Any, *, min_share: float = 1
     lo, hi = (min(allc), max(allc)) if allc else (None, None)
     return describe(data, items, cons, reverse=codebook.reverse_keyed, codes=codes,
                     min_score=lo, max_score=hi, min_share=min_share, file=file)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline describe DATA [--instrument NAME | --items ...]
-    [--construct NAME=ITEM,ITEM ...] [--json OUT]``"""
-    from pipeline.core.io import write_json
-    ap = argparse.ArgumentParser(prog="python -m pipeline describe",
-                                 description="Descriptive statistics of items and constructs.")
-    ap.add_argument("data", help="CSV, XLSX or SAV file")
-    ap.add_argument("--instrument", help="codebook name: items and constructs from it")
-    ap.add_argument("--items", nargs="+", help="item columns (default: numeric columns)")
-    ap.add_argument("--construct", action="append", default=[], metavar="NAME=ITEMS",
-                    help="a construct score, e.g. A=-A1,A2,A3 ('-' = reverse-keyed)")
-    ap.add_argument("--json", help="write the result as JSON here")
-    args = ap.parse_args(argv)
-    if args.instrument:
-        from pipeline.data.codebook import load_codebook
-        from pipeline.data.loading import read_raw
-        cb = load_codebook(args.instrument)
-        df = read_raw(args.data, cb).data
-        res = describe_codebook(df, cb, file=str(args.data))
-    else:
-        from pipeline.psychometrics.reliability import parse_scale
-        df = read_data(args.data)
-        cons, rev = {}, []
-        for s in args.construct:
-            name, _, spec = s.partition("=")
-            its, r = parse_scale(spec)
-            cons[name.strip()] = its
-            rev += r
-        items = [i for part in (args.items or []) for i in part.split(",") if i] or None
-        res = describe(df, items, cons, reverse=rev, file=str(args.data))
-    print(res.summary())
-    if args.json:
-        write_json(args.json, res.to_dict())
-    return 0

@@ -34,8 +34,8 @@ The public front door::
 """
 from __future__ import annotations
 
-import argparse
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +51,7 @@ __all__ = [
     "CorrelationData", "correlation_matrix", "check_items", "smc", "kmo",
     "bartlett_sphericity", "extract", "varimax", "promax", "oblimin", "rotate",
     "factor_analysis", "parallel_analysis", "ParallelResult", "EFAResult", "efa",
-    "scree_plot", "read_data", "main", "METHODS", "ROTATIONS", "MISSING",
+    "scree_plot", "read_data", "candidate_items", "METHODS", "ROTATIONS", "MISSING",
 ]
 
 METHODS = ("minres", "ml", "pa", "pc")
@@ -71,6 +71,84 @@ def read_data(path: str | Path) -> pd.DataFrame:
     codes as NaN)."""
     from pipeline.data.loading import read_table
     return read_table(path)
+
+
+#: Column names that identify respondents rather than measure them.
+_ID_NAME = re.compile(r"(?:^|[_.\s-])(?:id|uuid|respondent|resp|case|row)(?:$|[_.\s-])|^id\d*$|^(?:n|no|nr|num|index)$",
+                      re.IGNORECASE)
+#: Column names of scores derived from items (sums, means, scale scores).
+_SCORE_NAME = re.compile(r"(?:^|[_.\s-])(?:score|scores|total|sum|mean|avg|average|index|scale)(?:$|[_.\s-])",
+                         re.IGNORECASE)
+
+
+def candidate_items(data: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The numeric columns that can be items of an EFA, and why the others are left out.
+
+    Excluded, with the reason:
+
+    * non-numeric columns;
+    * id-like columns: a name such as ``id``, ``ID``, ``resp_id``,
+      ``respondent``, ``case``, or integer values that are all distinct
+      (more than 10 rows: an item with a handful of answer codes cannot be);
+    * derived score columns: a name such as ``score``, ``A_total``,
+      ``mean_L``, ``sum``, or values that are an exact linear function of
+      other numeric columns (a row sum or mean; checked from the last column
+      backwards, so the score goes and its items stay).
+
+    Returns
+    -------
+    (items, excluded)
+        The item names in file order and ``{column: reason}``.
+
+    In R: no equivalent (``psych::fa`` takes every column it is given).
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    excluded: dict[str, str] = {}
+    numeric: list[str] = []
+    for c in data.columns:
+        col = data[c]
+        if pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+            excluded[str(c)] = "not numeric"
+            continue
+        name = str(c)
+        if _ID_NAME.search(name):
+            excluded[name] = "id-like name"
+            continue
+        v = col.dropna().to_numpy(dtype=float)
+        if (len(data) > 10 and len(v) == len(data) and np.all(v == np.round(v))
+                and len(np.unique(v)) == len(v)):
+            excluded[name] = "id-like: distinct integer values"
+            continue
+        if _SCORE_NAME.search(name):
+            excluded[name] = "derived score (name)"
+            continue
+        numeric.append(c)
+    # a column that is an exact linear function of the others (a sum or mean score);
+    # derived columns usually follow their items, so the last such column goes first
+    X = data[numeric].apply(pd.to_numeric, errors="coerce").astype(float)
+    for c in reversed(list(numeric)):
+        others = [o for o in numeric if o != c and str(o) not in excluded]
+        rows = X[others + [c]].notna().all(axis=1).to_numpy()
+        if len(others) < 2 or rows.sum() <= len(others) + 1:
+            continue
+        A = np.column_stack([np.ones(rows.sum()), X.loc[rows, others].to_numpy()])
+        y = X.loc[rows, c].to_numpy()
+        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+        if np.max(np.abs(A @ coef - y)) > 1e-9 * max(1.0, float(np.max(np.abs(y)))):
+            continue
+        used = [(o, b) for o, b in zip(others, coef[1:]) if abs(b) > 1e-9]
+        names = ", ".join(str(o) for o, _ in used)
+        w = np.array([b for _, b in used])
+        if abs(coef[0]) < 1e-9 and np.allclose(w, 1.0):
+            how = f"the row sum of {names}"
+        elif abs(coef[0]) < 1e-9 and np.allclose(w, 1.0 / len(w)):
+            how = f"the row mean of {names}"
+        else:
+            how = f"a linear combination of {names}"
+        excluded[str(c)] = f"derived score: {how}"
+    numeric = [c for c in numeric if str(c) not in excluded]
+    return numeric, excluded
 
 
 # --------------------------------------------------------------------------
@@ -946,57 +1024,3 @@ def scree_plot(result: EFAResult, path: str | Path) -> Path:
         fig.savefig(fh, format=path.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
     return path
-
-
-# --------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------
-def _stage_defaults(group: str) -> dict[str, Any]:
-    """``params.yaml``'s group for CLI defaults ({} when absent)."""
-    from pipeline.cli import config
-    try:
-        return dict(config.stage_params(group) or {})
-    except (KeyError, FileNotFoundError):
-        return {}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline efa DATA [--items ...] [--factors K|parallel|kaiser]
-    [--method ml|minres|pa] [--rotation oblimin|varimax|promax]
-    [--missing pairwise|listwise] [--seed S] [--json OUT] [--scree OUT.png]``"""
-    from pipeline.core.io import write_json
-    ap = argparse.ArgumentParser(prog="python -m pipeline efa",
-                                 description=__doc__.split("\n")[0])
-    ap.add_argument("data", help="CSV, XLSX or SAV file")
-    ap.add_argument("--items", nargs="+", help="item columns (default: every numeric column except id)")
-    ap.add_argument("--factors", default="parallel",
-                    help="K, 'parallel' or 'kaiser' (default: params.yaml efa.n_factors)")
-    ap.add_argument("--method", default="minres", choices=METHODS)
-    ap.add_argument("--rotation", default="oblimin", choices=ROTATIONS)
-    ap.add_argument("--missing", default="pairwise", choices=MISSING,
-                    help="pairwise (default, as psych) or listwise (as SPSS)")
-    ap.add_argument("--seed", type=int, default=20190601)
-    ap.add_argument("--n-iter", type=int, default=20, help="parallel-analysis data sets")
-    ap.add_argument("--json", help="write the result as JSON here")
-    ap.add_argument("--scree", help="write a scree plot (png or svg) here")
-    cfg = _stage_defaults("efa")
-    ap.set_defaults(**{k: v for k, v in {
-        "factors": str(cfg.get("n_factors", "parallel")), "method": cfg.get("method"),
-        "rotation": cfg.get("rotation"), "missing": cfg.get("missing"),
-        "seed": cfg.get("seed"), "n_iter": cfg.get("parallel_iter")}.items() if v is not None})
-    args = ap.parse_args(argv)
-    df = read_data(args.data)
-    items = args.items
-    if not items:
-        items = [c for c in df.columns if str(c).lower() != "id"
-                 and pd.api.types.is_numeric_dtype(df[c])]
-    items = [i for part in items for i in part.split(",") if i]
-    factors: int | str = int(args.factors) if args.factors.isdigit() else args.factors
-    res = efa(df, items, n_factors=factors, method=args.method, rotation=args.rotation,
-              missing=args.missing, seed=args.seed, n_iter=args.n_iter, file=str(args.data))
-    print(res.summary())
-    if args.json:
-        write_json(args.json, res.to_dict())
-    if args.scree:
-        scree_plot(res, args.scree)
-    return 0

@@ -15,6 +15,9 @@ rows, which is what pingouin and psych use.  Every result states both.
 Problems reported rather than turned into a number:
 
 * a single-item scale: :class:`NotEstimableWarning`, alpha and omega ``None``;
+* a two-item scale: alpha, its CI and the item-total statistics are given,
+  omega total (which needs a one-factor model of at least three items) is
+  NaN with a :class:`NotEstimableWarning`;
 * a negative corrected item-total correlation (or a negative alpha):
   :class:`ReverseKeyedItemWarning` naming the item;
 * a constant item: :class:`DataValidationError` naming it.
@@ -25,7 +28,6 @@ or a leading ``-`` in an explicit item list (``["-A1", "A2"]``).
 """
 from __future__ import annotations
 
-import argparse
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pipeline.psychometrics.efa import check_items, correlation_matrix, extract, read_data, MISSING
+from pipeline.psychometrics.efa import check_items, correlation_matrix, extract, MISSING
 from pipeline.core.exceptions import (DataValidationError, NotEstimableWarning,
                          ReverseKeyedItemWarning)
 
@@ -44,7 +46,7 @@ __all__ = [
     "fornell_larcker", "htmt", "parse_scale", "reverse_items",
     "ScaleReliability", "ReliabilityResult", "scale_reliability", "reliability",
     "reliability_by_group",
-    "reliability_from_codebook", "ValidityResult", "validity_from_sem", "main",
+    "reliability_from_codebook", "ValidityResult", "validity_from_sem", "VALIDITY_BASES",
 ]
 
 
@@ -243,13 +245,27 @@ def composite_reliability(loadings: Sequence[float], residual_variances: Sequenc
 
         CR = (sum lambda)^2 psi / ((sum lambda)^2 psi + sum theta)
 
-    With standardized loadings and residual variances this is the
-    Fornell-Larcker / Raykov (1997) coefficient.  Pass *total_variance* (the
-    sum of the observed covariance matrix of the indicators) to use the
-    observed instead of the model-implied variance of the sum score.
+    What it equals depends on what is passed:
 
-    In R: ``semTools::compRelSEM(fit, obs.var = FALSE)`` (``obs.var = TRUE`` with
-    *total_variance*).
+    * standardized loadings and residual variances (``std.all``, psi = 1):
+      the Fornell & Larcker (1981) formula on the standardized solution, as
+      most SEM textbooks and AMOS plug-ins print it.  This is **not**
+      ``semTools::compRelSEM``: it weights every indicator by its own
+      standard deviation (differences in the third decimal are usual);
+    * unstandardized loadings, residual variances and factor variance psi:
+      Raykov's (1997) omega of the unit-weighted sum score with the
+      model-implied variance, ``semTools::compRelSEM(fit, obs.var = FALSE)``
+      (no residual covariances among the indicators);
+    * the same with *total_variance*, the sum of the observed covariance
+      matrix of the indicators: ``semTools::compRelSEM(fit)`` (its default
+      ``obs.var = TRUE``).
+
+    References: Fornell, C., & Larcker, D. F. (1981). *J Marketing Res*, 18,
+    39-50; Raykov, T. (1997). *Appl Psychol Meas*, 21, 173-184.
+
+    In R: ``semTools::compRelSEM(fit, obs.var = FALSE)`` for unstandardized
+    input (``obs.var = TRUE`` with *total_variance*); for ``std.all`` input
+    ``sum(l)^2 / (sum(l)^2 + sum(1 - l^2))`` by hand.
     """
     lam = np.asarray(loadings, dtype=float)
     th = np.asarray(residual_variances, dtype=float)
@@ -267,11 +283,14 @@ def average_variance_extracted(loadings: Sequence[float], residual_variances: Se
 
         AVE = psi sum lambda^2 / (psi sum lambda^2 + sum theta)
 
-    (the mean squared standardized loading for a standardized solution).
-    Pass *observed_variances* to divide by the observed indicator variances.
+    With standardized input (``std.all``) this is the mean squared
+    standardized loading, Fornell & Larcker's formula.  With unstandardized
+    loadings and factor variance it is ``semTools::AVE(fit, obs.var =
+    FALSE)``; pass *observed_variances* to divide by the observed indicator
+    variances instead (``semTools::AVE(fit)``, its default).
 
     In R: ``semTools::AVE(fit, obs.var = FALSE)`` (``obs.var = TRUE`` with
-    *observed_variances*).
+    *observed_variances*); ``mean(l^2)`` for standardized loadings.
     """
     lam = np.asarray(loadings, dtype=float)
     th = np.asarray(residual_variances, dtype=float)
@@ -413,7 +432,7 @@ class ScaleReliability:
                 {"min": self.reversal[0], "max": self.reversal[1], "source": self.reversal[2]},
             "alpha": self.alpha, "alpha_std": self.alpha_std,
             "ci_lower": self.ci_lower, "ci_upper": self.ci_upper, "n": self.n,
-            "omega": self.omega,
+            "omega": _f(self.omega),
             "items": [{"item": i, "r_drop": _f(r.get("r_drop")),
                        "alpha_if_deleted": _f(r.get("alpha_if_deleted")),
                        "reversed": i in self.reverse}
@@ -434,9 +453,9 @@ class ScaleReliability:
         if self.status != "ok":
             return head + f" -- {self.status}"
         lines = [head,
-                 f"  alpha = {self.alpha:.3f} (standardized {self.alpha_std:.3f}), "
-                 f"{self.level:.0%} Feldt CI [{self.ci_lower:.3f}, {self.ci_upper:.3f}], "
-                 f"omega total = {self.omega:.3f}",
+                 f"  alpha = {_fmt3(self.alpha)} (standardized {_fmt3(self.alpha_std)}), "
+                 f"{self.level:.0%} Feldt CI [{_fmt3(self.ci_lower)}, {_fmt3(self.ci_upper)}], "
+                 f"omega total = {_fmt3(self.omega)}",
                  self.item_stats.round(3).to_string()]
         if self.reversal is not None:
             lines.append(f"  reversed {', '.join(self.reverse)} as {self.reversal[0]:g} + "
@@ -447,6 +466,11 @@ class ScaleReliability:
 
 def _f(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and not np.isfinite(v)) else float(v)
+
+
+def _fmt3(v: Any) -> str:
+    """Three decimals, or ``n/a`` for a statistic that is not estimable (None, NaN)."""
+    return "n/a" if _f(v) is None else f"{float(v):.3f}"
 
 
 @dataclass
@@ -543,11 +567,16 @@ def scale_reliability(data: pd.DataFrame, items: Sequence[str], reverse: Iterabl
     its = item_total_statistics(C, means, items)
     its.insert(0, "mean", means)
     its.insert(1, "sd", np.sqrt(np.diag(C)))
-    omega = omega_total(R, extract(R, omega_factors, "minres")["communalities"]) \
-        if k >= 3 and omega_factors < k - 1 else None
     warn_list = []
-    if k == 2 and omega is None:
-        warn_list.append("omega total needs at least 3 items for a one-factor model")
+    if k >= 3 and omega_factors < k - 1:
+        omega = omega_total(R, extract(R, omega_factors, "minres")["communalities"])
+    else:
+        omega = float("nan")
+        msg = (f"scale {name!r}: omega total is not estimable with {k} items and "
+               f"{omega_factors} factor(s) (a {omega_factors}-factor model needs at least "
+               f"{omega_factors + 2} items); alpha and item-total statistics are given")
+        warnings.warn(msg, NotEstimableWarning, stacklevel=2)
+        warn_list.append(msg)
     neg = [i for i, v in its["r_drop"].items() if v < 0]
     for i in neg:
         msg = (f"scale {name!r}: item {i} has a negative corrected item-total correlation "
@@ -666,9 +695,8 @@ class ValidityResult:
         return "\n".join(parts)
 
 
-def _latent_correlations(pt: pd.DataFrame, latents: list[str]) -> pd.DataFrame:
-    """Model-implied latent correlations from the parameter table:
-    ``(I - B)^-1 Psi (I - B)^-T`` with B the latent regressions."""
+def _latent_covariances(pt: pd.DataFrame, latents: list[str]) -> pd.DataFrame:
+    """Model-implied latent covariances ``(I - B)^-1 Psi (I - B)^-T`` (``est``)."""
     m = len(latents)
     idx = {l: i for i, l in enumerate(latents)}
     B = np.zeros((m, m))
@@ -681,25 +709,64 @@ def _latent_correlations(pt: pd.DataFrame, latents: list[str]) -> pd.DataFrame:
             elif op == "~~":
                 Psi[idx[lhs], idx[rhs]] = Psi[idx[rhs], idx[lhs]] = est
     IB = np.linalg.inv(np.eye(m) - B)
-    V = IB @ Psi @ IB.T
+    return pd.DataFrame(IB @ Psi @ IB.T, index=latents, columns=latents)
+
+
+def _latent_correlations(pt: pd.DataFrame, latents: list[str]) -> pd.DataFrame:
+    """Model-implied latent correlations from the parameter table:
+    ``(I - B)^-1 Psi (I - B)^-T`` with B the latent regressions."""
+    V = _latent_covariances(pt, latents).to_numpy()
     d = np.sqrt(np.diag(V))
     return pd.DataFrame(V / np.outer(d, d), index=latents, columns=latents)
 
 
-def validity_from_sem(result: Any) -> ValidityResult:
+#: The CR/AVE definitions of :func:`validity_from_sem`.
+VALIDITY_BASES = ("std.all", "semTools", "semTools.implied")
+
+
+def validity_from_sem(result: Any, basis: str = "std.all") -> ValidityResult:
     """CR, AVE, Fornell-Larcker and HTMT from a fitted CFA / SEM.
 
-    Uses the standardized solution (``std.all``) of ``result.parameters``
-    (lavaan columns ``lhs op rhs est std.all``): loadings ``=~`` and the
-    residual variances ``x ~~ x`` of each construct's indicators.  Latent
-    correlations are model-implied (so they also exist for structural models).
-    HTMT uses ``result.sample_cov`` when the result has it.  Indicators that
-    load on several constructs are counted with each (the textbook formula
-    assumes simple structure).
+    *basis* chooses the CR/AVE formula (loadings ``=~`` and residual
+    variances ``x ~~ x`` of each construct's indicators, from
+    ``result.parameters`` with lavaan's columns ``lhs op rhs est std.all``):
 
-    In R: ``semTools::compRelSEM``, ``semTools::AVE`` on a standardized
-    solution; ``semTools::htmt``.
+    ``"std.all"`` (default)
+        Fornell & Larcker (1981) on the standardized solution::
+
+            CR  = (sum l)^2 / ((sum l)^2 + sum(1 - l^2)),   AVE = mean(l^2)
+
+        with ``l`` the ``std.all`` loadings and ``1 - l^2`` their ``std.all``
+        residual variances.  This is the coefficient most validity tables
+        print; it is **not** what semTools computes.
+    ``"semTools"``
+        ``semTools::compRelSEM(fit)`` and ``semTools::AVE(fit)`` (their
+        default ``obs.var = TRUE``): unstandardized loadings and the
+        model-implied factor variance ``psi`` over the *observed* variance
+        of the indicators (``result.sample_cov``)::
+
+            CR  = (sum lambda)^2 psi / 1'S1,   AVE = psi sum lambda^2 / tr(S)
+    ``"semTools.implied"``
+        ``compRelSEM(fit, obs.var = FALSE)``, ``AVE(fit, obs.var = FALSE)``:
+        the same numerators over the model-implied variances
+        (``(sum lambda)^2 psi + sum theta + 2 sum theta_ij`` for CR).
+
+    Latent correlations are model-implied (so they also exist for structural
+    models; an endogenous factor's variance is its total variance).  HTMT
+    uses ``result.sample_cov`` when the result has it.  Indicators that load
+    on several constructs are counted with each (the formulas assume simple
+    structure).
+
+    References: Fornell, C., & Larcker, D. F. (1981). *J Marketing Res*, 18,
+    39-50; Raykov, T. (1997). *Appl Psychol Meas*, 21, 173-184; Henseler,
+    Ringle & Sarstedt (2015) for HTMT.
+
+    In R: ``basis="semTools"`` is ``semTools::compRelSEM(fit)`` and
+    ``semTools::AVE(fit)``; ``"std.all"`` is the Fornell-Larcker formula on
+    ``standardizedSolution(fit)``; HTMT ``semTools::htmt(model, data)``.
     """
+    if basis not in VALIDITY_BASES:
+        raise ValueError(f"basis={basis!r} must be one of {VALIDITY_BASES}")
     pt = getattr(result, "parameters", None)
     if not isinstance(pt, pd.DataFrame):
         raise TypeError("result must have a .parameters DataFrame (a fitted SEMResult)")
@@ -710,21 +777,44 @@ def validity_from_sem(result: Any) -> ValidityResult:
     latents = list(dict.fromkeys(lo.lhs))
     if not latents:
         raise ValueError("result.parameters has no '=~' rows: not a measurement model")
-    resid = pt[(pt.op == "~~") & (pt.lhs == pt.rhs)].set_index("lhs")["std.all"]
+    col = "std.all" if basis == "std.all" else "est"
+    resid = pt[(pt.op == "~~") & (pt.lhs == pt.rhs)].set_index("lhs")[col]
+    psi = (pd.Series(1.0, index=latents) if basis == "std.all" else
+           pd.Series(np.diag(_latent_covariances(pt, latents).to_numpy()), index=latents))
+    S = None
+    if basis == "semTools":
+        S = _sample_cov_frame(result)
+        if S is None:
+            raise ValueError("basis='semTools' divides by the observed variances: "
+                             "result has no sample_cov")
+    rescov = pt[(pt.op == "~~") & (pt.lhs != pt.rhs)]
     rows, constructs = {}, {}
     for f in latents:
         sub = lo[lo.lhs == f]
         inds = list(sub.rhs)
         constructs[f] = inds
-        lam = sub["std.all"].to_numpy(dtype=float)
+        lam = sub[col].to_numpy(dtype=float)
         th = resid.reindex(inds).to_numpy(dtype=float)
         if len(inds) < 2:
             warnings.warn(f"construct {f!r} has a single indicator: CR and AVE are not "
                           "estimable", NotEstimableWarning, stacklevel=2)
             rows[f] = {"n_items": len(inds), "cr": np.nan, "ave": np.nan}
             continue
-        rows[f] = {"n_items": len(inds), "cr": composite_reliability(lam, th),
-                   "ave": average_variance_extracted(lam, th)}
+        ps = float(psi[f])
+        if basis == "semTools":
+            Sf = S.loc[inds, inds].to_numpy(dtype=float)
+            cr = composite_reliability(lam, th, ps, total_variance=Sf.sum())
+            ave = average_variance_extracted(lam, th, ps, observed_variances=np.diag(Sf))
+        else:
+            # semTools' implied variance counts residual covariances among the
+            # indicators; the Fornell-Larcker formula does not
+            within = rescov[rescov.lhs.isin(inds) & rescov.rhs.isin(inds)]
+            extra = (2.0 * float(within[col].astype(float).sum())
+                     if basis == "semTools.implied" and len(within) else 0.0)
+            total = None if extra == 0.0 else lam.sum() ** 2 * ps + th.sum() + extra
+            cr = composite_reliability(lam, th, ps, total_variance=total)
+            ave = average_variance_extracted(lam, th, ps)
+        rows[f] = {"n_items": len(inds), "cr": cr, "ave": ave}
     table = pd.DataFrame(rows).T
     table["n_items"] = table["n_items"].astype(int)
     table["sqrt_ave"] = np.sqrt(table["ave"].astype(float))
@@ -735,59 +825,20 @@ def validity_from_sem(result: Any) -> ValidityResult:
     table["fornell_larcker_ok"] = table["sqrt_ave"] > table["max_r"]
     fl = fornell_larcker(table["ave"], phi)
     H = None
-    S = getattr(result, "sample_cov", None)
+    S = _sample_cov_frame(result)
     if S is not None and len(latents) > 1:
-        obs = list(getattr(result, "observed", []) or [])
-        S = S if isinstance(S, pd.DataFrame) else pd.DataFrame(np.asarray(S), index=obs, columns=obs)
         d = np.sqrt(np.diag(S.to_numpy()))
         Rm = pd.DataFrame(S.to_numpy() / np.outer(d, d), index=S.index, columns=S.columns)
         H = htmt(Rm, constructs)
-    return ValidityResult(table, fl, phi, H)
+    return ValidityResult(table, fl, phi, H, basis=basis)
 
 
-# --------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline reliability DATA --scale NAME=ITEM,ITEM,-ITEM ...
-    [--missing pairwise|listwise] [--min-score A --max-score B] [--json OUT]``"""
-    from pipeline.core.io import write_json
-    ap = argparse.ArgumentParser(prog="python -m pipeline reliability",
-                                 description="Cronbach's alpha (Feldt CI), item-total "
-                                 "statistics and omega total per scale.")
-    ap.add_argument("data", help="CSV, XLSX or SAV file")
-    ap.add_argument("--scale", action="append", required=True, metavar="NAME=ITEMS",
-                    help="one scale per flag, e.g. A=-A1,A2,A3 ('-' = reverse-keyed)")
-    ap.add_argument("--missing", default="pairwise", choices=MISSING,
-                    help="pairwise (default, as psych) or listwise (as SPSS)")
-    ap.add_argument("--min-score", type=float, help="lowest response code (for reversal)")
-    ap.add_argument("--max-score", type=float, help="highest response code (for reversal)")
-    ap.add_argument("--json", help="write the result as JSON here")
-    from pipeline.psychometrics.efa import _stage_defaults
-    cfg = _stage_defaults("reliability")
-    if cfg.get("missing"):
-        ap.set_defaults(missing=cfg["missing"])
-    args = ap.parse_args(argv)
-    level = float(cfg.get("ci_level", 0.95))
-    extra = {"threshold": float(cfg.get("alpha_threshold", 0.7)),
-             "omega_factors": int(cfg.get("omega_factors", 1))}
-    scales = {}
-    for s in args.scale:
-        if "=" not in s:
-            raise ValueError(f"--scale {s!r}: expected NAME=ITEM,ITEM,-ITEM")
-        name, spec = s.split("=", 1)
-        if name.strip() in scales:
-            raise ValueError(f"--scale: scale {name.strip()!r} given twice")
-        scales[name.strip()] = spec
-    df = read_data(args.data)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = reliability(df, scales, missing=args.missing, min_score=args.min_score,
-                          max_score=args.max_score, level=level, file=str(args.data), **extra)
-    print(res.summary())
-    for w in caught:  # already recorded on the result; shown once here
-        if not issubclass(w.category, (ReverseKeyedItemWarning, NotEstimableWarning)):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if args.json:
-        write_json(args.json, res.to_dict())
-    return 0
+def _sample_cov_frame(result: Any) -> pd.DataFrame | None:
+    """``result.sample_cov`` as a frame named by ``result.observed`` (None if absent)."""
+    S = getattr(result, "sample_cov", None)
+    if S is None:
+        return None
+    if isinstance(S, pd.DataFrame):
+        return S
+    obs = list(getattr(result, "observed", []) or [])
+    return pd.DataFrame(np.asarray(S), index=obs, columns=obs)

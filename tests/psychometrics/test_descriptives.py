@@ -114,16 +114,6 @@ def test_bad_input():
     assert np.isnan(D.spss_skewness([1, 2])[0])
 
 
-def test_cli(tmp_path):
-    out = tmp_path / "d.json"
-    rc = D.main([str(REFERENCE / "data" / "holzinger.csv"), "--items", "x1", "x2", "x3",
-                 "--construct", "visual=x1,x2,x3", "--json", str(out)])
-    assert rc == 0
-    d = json.loads(out.read_text())
-    assert d["items"]["x1"]["skewness"] == pytest.approx(FX["holzinger"]["skew"][0], abs=1e-12)
-    assert d["mardia"]["visual"]["n"] == 301
-
-
 def test_distribution_table_is_suppressed_for_reports():
     df = pd.DataFrame({"q1": [1] * 2 + [2] * 10 + [3] * 12 + [5] * 6,
                        "q2": [4] * 15 + [5] * 14 + [np.nan]})

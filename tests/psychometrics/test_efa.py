@@ -232,21 +232,6 @@ def test_argument_errors_name_the_argument(bfi_pairwise):
         E.rotate(np.ones((4, 2)), "quartimax")
 
 
-def test_cli_json_shape(tmp_path, capsys):
-    out = tmp_path / "efa.json"
-    rc = E.main([str(REFERENCE / "data" / "holzinger.csv"), "--items", *HS_ITEMS,
-                 "--factors", "3", "--method", "ml", "--rotation", "promax",
-                 "--missing", "listwise", "--json", str(out)])
-    assert rc == 0
-    d = json.loads(out.read_text())
-    ref = FA["holzinger_ml_promax"]
-    L = _align(np.array([d["loadings"][i] for i in HS_ITEMS]), np.array(ref["loadings"]).T)
-    assert np.abs(L - np.array(ref["loadings"]).T).max() < LOADING_TOL
-    assert d["n_factors"] == 3 and d["missing"] == "listwise"
-    assert np.array(d["factor_correlations"]).shape == (3, 3)
-    assert "missing = listwise" in capsys.readouterr().out
-
-
 def test_heywood_case_warns():
     """Two nearly identical items force a communality to the 0.995 bound."""
     rng = np.random.default_rng(4)
@@ -259,21 +244,6 @@ def test_heywood_case_warns():
     with pytest.warns(HeywoodCaseWarning, match="Heywood"):
         res = E.efa(df, n_factors=1, method="ml")
     assert res.warnings and "Heywood" in res.warnings[0]
-
-
-@pytest.mark.parametrize("fmt", ["xlsx", "sav"])
-def test_cli_reads_xlsx_and_sav(tmp_path, fmt):
-    path = tmp_path / f"hs.{fmt}"
-    if fmt == "xlsx":
-        HS.to_excel(path, index=False)
-    else:
-        import pyreadstat
-        pyreadstat.write_sav(HS, str(path))
-    out = tmp_path / "e.json"
-    assert E.main([str(path), "--items", *HS_ITEMS, "--factors", "3", "--method", "ml",
-                   "--rotation", "promax", "--missing", "listwise", "--json", str(out)]) == 0
-    d = json.loads(out.read_text())
-    assert d["kmo"] == pytest.approx(KB["holzinger"]["msa"], abs=KMO_TOL)
 
 
 def test_dispatcher_exit_code_and_message_for_bad_data(tmp_path, capsys):

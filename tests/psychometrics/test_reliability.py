@@ -101,6 +101,7 @@ def test_unreversed_item_warns_and_keeps_number():
     assert r.to_dict()["warnings"]
 
 
+@pytest.mark.filterwarnings("ignore::pipeline.core.exceptions.NotEstimableWarning")  # two items: no omega
 def test_negative_alpha_warns():
     rng = np.random.default_rng(1)
     f = rng.normal(size=300)
@@ -151,25 +152,22 @@ def test_omega_total_matches_psych(case):
         assert r.omega == pytest.approx(ref["omega_tot"], abs=1e-6)
 
 
-def test_reliability_multi_scale_and_cli_json(tmp_path):
-    """CLI JSON shape of the issue: {"scales": {NAME: {alpha, alpha_std, ci_lower,
-    ci_upper, n, omega, items: [{item, r_drop, alpha_if_deleted}]}}}."""
-    out = tmp_path / "rel.json"
-    rc = RL.main([str(REFERENCE / "data" / "bfi.csv"), "--scale", "A=-A1,A2,A3,A4,A5",
-                  "--scale", "C=C1,C2,C3,-C4,-C5", "--missing", "listwise",
-                  "--min-score", "1", "--max-score", "6", "--json", str(out)])
-    assert rc == 0
-    d = json.loads(out.read_text())
-    assert d["missing"] == "listwise"
-    for name in ("A", "C"):
-        s = d["scales"][name]
-        ref = ALPHA[f"{name}_listwise"]
-        assert {"alpha", "alpha_std", "ci_lower", "ci_upper", "n", "omega", "items"} <= set(s)
-        assert s["alpha"] == pytest.approx(ref["raw_alpha"], abs=ALPHA_TOL)
-        assert s["n"] == ref["n_used"]
-        assert [i["item"] for i in s["items"]] == ref["items"]
-        np.testing.assert_allclose([i["r_drop"] for i in s["items"]], ref["r_drop"], atol=1e-10)
-        assert set(s["items"][0]) >= {"item", "r_drop", "alpha_if_deleted"}
+def test_two_item_scale_gives_alpha_and_nan_omega_with_a_warning():
+    """Two items: alpha, Feldt CI and item-total statistics exist (alpha of two items is
+    2 r s1 s2 / (s1^2 + s2^2 + 2 r s1 s2)); omega total is NaN with NotEstimableWarning;
+    the summary and the JSON never crash on it (issue 13, item 11)."""
+    with pytest.warns(NotEstimableWarning, match="omega total is not estimable with 2 items"):
+        r = RL.scale_reliability(HS, ["x1", "x2"], name="two")
+    C = HS[["x1", "x2"]].cov().to_numpy()
+    assert r.alpha == pytest.approx(2 * (1 - np.trace(C) / C.sum()), abs=1e-12)
+    assert np.isnan(r.omega)
+    assert r.item_stats["r_drop"].to_numpy() == pytest.approx(
+        [C[0, 1] / np.sqrt(C[0, 0] * C[1, 1])] * 2, abs=1e-12)
+    assert "omega total = n/a" in r.summary()
+    d = r.to_dict()
+    assert d["omega"] is None and d["alpha"] == pytest.approx(r.alpha)
+    json.dumps(d, allow_nan=False)
+    assert any("omega total is not estimable" in w for w in d["warnings"])
 
 
 def test_parse_scale_and_bad_arguments():
@@ -254,6 +252,34 @@ def test_validity_from_sem_wrapper():
     assert "Fornell-Larcker" in v.summary()
     with pytest.raises(TypeError, match="parameters"):
         RL.validity_from_sem(object())
+
+
+def test_validity_basis_semtools_matches_compRelSEM_and_AVE():
+    """``basis="semTools"`` is ``compRelSEM(fit)`` / ``AVE(fit)`` (obs.var = TRUE) and
+    ``"semTools.implied"`` is ``obs.var = FALSE`` (semTools 0.5-6, psych_semtools.json); the
+    default ``"std.all"`` is the Fornell-Larcker formula on the standardized solution, which
+    differs from compRelSEM in the third decimal (visual .6258 vs .6253)."""
+    names = SEMT["observed_names"]
+    res = SimpleNamespace(parameters=PT, sample_cov=np.array(SEMT["observed_cov"]).T,
+                          observed=names)
+    obs = RL.validity_from_sem(res, basis="semTools")
+    imp = RL.validity_from_sem(res, basis="semTools.implied")
+    fl = RL.validity_from_sem(res)
+    for f in FACTORS:
+        assert obs.table.loc[f, "cr"] == pytest.approx(SEMT["compRelSEM_observed"][f], abs=1e-9)
+        assert obs.table.loc[f, "ave"] == pytest.approx(SEMT["AVE_observed"][f], abs=1e-9)
+        assert imp.table.loc[f, "cr"] == pytest.approx(SEMT["compRelSEM_implied"][f], abs=1e-9)
+        assert imp.table.loc[f, "ave"] == pytest.approx(SEMT["AVE_implied"][f], abs=1e-6)
+        lam = PT[(PT.op == "=~") & (PT.lhs == f)]["std.all"].to_numpy()
+        assert fl.table.loc[f, "cr"] == pytest.approx(
+            lam.sum() ** 2 / (lam.sum() ** 2 + (1 - lam ** 2).sum()), abs=1e-6)
+        assert fl.table.loc[f, "ave"] == pytest.approx((lam ** 2).mean(), abs=1e-6)
+    assert abs(fl.table.loc["visual", "cr"] - SEMT["compRelSEM_implied"]["visual"]) > 4e-4
+    assert obs.basis == "semTools" and fl.basis == "std.all"
+    with pytest.raises(ValueError, match="basis"):
+        RL.validity_from_sem(res, basis="amos")
+    with pytest.raises(ValueError, match="sample_cov"):
+        RL.validity_from_sem(SimpleNamespace(parameters=PT), basis="semTools")
 
 
 @pytest.mark.parametrize("case", ["AC_2", "all_3", "all_5"])
