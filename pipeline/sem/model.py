@@ -35,52 +35,142 @@ _FUNCS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs}
 
 
 class DefinedParameters:
-    """Compiled ``:=`` expressions over parameter labels (and earlier definitions)."""
+    """Compiled ``:=`` expressions over parameter labels (and earlier definitions).
+
+    Names may hold dots and non-ASCII letters (``clutched.up``, ``Лидер``):
+    each expression is rewritten with placeholders before Python parses it
+    (``py_exprs``, with ``py_names`` mapping placeholder -> name).
+    Evaluation raises :class:`ModelSpecificationError` naming the expression
+    when a value overflows (``exp(1000)``) or divides by zero.
+    """
 
     def __init__(self, definitions: list[tuple[str, str]], labels: set[str]):
+        from pipeline.sem.syntax import _python_expression
         self.names: list[str] = []
         self.exprs: list[str] = []
+        self.py_exprs: list[str] = []
+        self.py_names: list[dict[str, str]] = []
         self._trees = []
         known = set(labels)
         for name, expr in definitions:
-            tree = ast.parse(expr.replace("^", "**"), mode="eval").body
+            py, names = _python_expression(expr)
+            try:
+                tree = ast.parse(py, mode="eval").body
+            except SyntaxError:
+                raise ModelSpecificationError(
+                    f"defined parameter {name} := {expr}: cannot read the expression") from None
             for node in ast.walk(tree):
-                if isinstance(node, ast.Name) and node.id not in known and node.id not in _FUNCS:
+                if isinstance(node, ast.Name):
+                    nm = names.get(node.id, node.id)
+                    if nm not in known and nm not in _FUNCS:
+                        raise ModelSpecificationError(
+                            f"defined parameter {name} := {expr}: unknown label {nm!r}")
+                elif isinstance(node, ast.Call) and not (
+                        isinstance(node.func, ast.Name)
+                        and names.get(node.func.id, node.func.id) in _FUNCS):
                     raise ModelSpecificationError(
-                        f"defined parameter {name} := {expr}: unknown label {node.id!r}")
+                        f"defined parameter {name} := {expr}: only the functions "
+                        f"{', '.join(sorted(_FUNCS))} may be called")
+            # function calls keep their Python name
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    node.func.id = names.get(node.func.id, node.func.id)
             self.names.append(name)
             self.exprs.append(expr)
-            self._trees.append(tree)
+            self.py_exprs.append(py)
+            self.py_names.append(names)
+            self._trees.append((tree, names))
             known.add(name)
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def _eval(self, node, env):
+    def _eval(self, node, env, names):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return float(node.value)
         if isinstance(node, ast.Name):
-            return env[node.id]
+            return env[names.get(node.id, node.id)]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            return _BINOPS[type(node.op)](self._eval(node.left, env), self._eval(node.right, env))
+            return _BINOPS[type(node.op)](self._eval(node.left, env, names),
+                                          self._eval(node.right, env, names))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            v = self._eval(node.operand, env)
+            v = self._eval(node.operand, env, names)
             return -v if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS:
-            return _FUNCS[node.func.id](*[self._eval(a, env) for a in node.args])
+            return _FUNCS[node.func.id](*[self._eval(a, env, names) for a in node.args])
         raise ModelSpecificationError(f"unsupported expression element {ast.dump(node)}")
 
     def evaluate(self, env: dict[str, float]) -> np.ndarray:
         env = dict(env)
         out = np.empty(len(self.names))
-        for k, (name, tree) in enumerate(zip(self.names, self._trees)):
-            out[k] = env[name] = self._eval(tree, env)
+        for k, (name, (tree, names)) in enumerate(zip(self.names, self._trees)):
+            out[k] = env[name] = evaluate_checked(
+                lambda: self._eval(tree, env, names), f"{name} := {self.exprs[k]}", env)
         return out
+
+
+def evaluate_checked(fn, what: str, env: dict | None = None) -> float:
+    """Evaluate *fn()* and turn overflow / division by zero / a non-finite
+    value from finite inputs into a :class:`ModelSpecificationError` naming *what*."""
+    with np.errstate(over="raise", divide="raise", invalid="ignore"):
+        try:
+            v = float(fn())
+        except (OverflowError, FloatingPointError) as exc:
+            raise ModelSpecificationError(
+                f"the expression {what} overflows ({exc}); rescale it or use log()") from None
+        except ZeroDivisionError:
+            raise ModelSpecificationError(f"the expression {what} divides by zero") from None
+    if math.isinf(v) and (env is None or all(np.isfinite(x) for x in env.values())):
+        raise ModelSpecificationError(f"the expression {what} is infinite (overflow)")
+    return v
+
+
+class Constraints:
+    """General constraints ``lhs op rhs`` (op ``==``, ``<``, ``>``) over labels.
+
+    :meth:`values` returns ``g(theta)`` so that ``g == 0`` (equalities) and
+    ``g >= 0`` (inequalities: ``lhs - rhs`` for ``>``, ``rhs - lhs`` for ``<``).
+
+    In R: lavaan's ``ceq.function`` / ``cin.function`` (``lav_partable_constraints``).
+    """
+
+    def __init__(self, constraints, labels: set[str], definitions: DefinedParameters):
+        from pipeline.sem.syntax import _python_expression
+        self.items = []
+        for lhs, op, rhs, line in constraints:
+            py, names = _python_expression(f"({lhs}) - ({rhs})" if op != "<"
+                                           else f"({rhs}) - ({lhs})")
+            tree = ast.parse(py, mode="eval").body
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                    node.func.id = names.get(node.func.id, node.func.id)
+            self.items.append((op, tree, names, f"{lhs} {op} {rhs}", line))
+        self.defined = definitions
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def is_equality(self) -> np.ndarray:
+        return np.array([op == "==" for op, *_ in self.items], dtype=bool)
+
+    @property
+    def texts(self) -> list[str]:
+        return [t for *_, t, _ in self.items]
+
+    def values(self, env: dict[str, float]) -> np.ndarray:
+        env = dict(env)
+        if len(self.defined):
+            env.update(zip(self.defined.names, self.defined.evaluate(env)))
+        return np.array([evaluate_checked(
+            lambda: self.defined._eval(tree, env, names), text, env)
+            for op, tree, names, text, _ in self.items])
 
 
 
 def ram_cells(idx: dict[str, int], triples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RAM cell of each ``(lhs, op, rhs)``: kind (0 = A, 1 = S, 2 = mean), row, column.
+    """RAM cell of each ``(lhs, op, rhs)``: kind (0 = A, 1 = S, 2 = mean,
+    3 = threshold, outside the RAM matrices), row, column.
 
     ``=~`` puts the loading at A[indicator, factor]; ``~`` at A[outcome,
     predictor]; ``~~`` at S[lhs, rhs]; ``~1`` at m[lhs].
@@ -95,6 +185,8 @@ def ram_cells(idx: dict[str, int], triples) -> tuple[np.ndarray, np.ndarray, np.
             kind.append(1); ii.append(idx[lhs]); jj.append(idx[rhs])
         elif op == "~1":
             kind.append(2); ii.append(idx[lhs]); jj.append(0)
+        elif op == "|":   # threshold: not a RAM cell (used by the ordinal estimators)
+            kind.append(3); ii.append(idx[lhs]); jj.append(0)
         else:  # pragma: no cover - parser only emits the above
             raise ModelSpecificationError(f"unsupported operator {op}")
     return np.array(kind, dtype=int), np.array(ii, dtype=int), np.array(jj, dtype=int)
@@ -118,7 +210,8 @@ class SEMModel:
         (-1 for fixed rows).
     """
 
-    def __init__(self, partable: ParTable):
+    def __init__(self, partable: ParTable, *, par: np.ndarray | None = None,
+                 npar: int | None = None):
         self.pt = partable
         self.observed = list(partable.observed)
         self.latent = list(partable.latent)
@@ -128,7 +221,50 @@ class SEMModel:
         self.meanstructure = partable.meanstructure
         idx = {v: i for i, v in enumerate(self.nodes)}
         self.rows = [dict(r) for r in partable.rows]
-        # parameter groups: shared labels and == constraints
+        if par is not None:
+            # parameter indices given by the caller (multi-group: one free
+            # vector shared by the groups' models; -1 = fixed row)
+            par = np.asarray(par, dtype=int)
+            if par.shape != (len(self.rows),):
+                raise ValueError(f"par must have one entry per row ({len(self.rows)}), "
+                                 f"got shape {par.shape}")
+            for r, k in zip(self.rows, par):
+                r["par"] = int(k)
+                r["free"] = bool(k >= 0)
+            npar = int(par.max() + 1) if npar is None and len(par) else int(npar or 0)
+        else:
+            npar = self._number_parameters(partable)
+        self.npar = npar
+        # matrix positions
+        self.kind, self.ii, self.jj = ram_cells(
+            idx, [(r["lhs"], r["op"], r["rhs"]) for r in self.rows])
+        self.par = np.array([r["par"] for r in self.rows], dtype=int)
+        self.free_mask = self.par >= 0
+        self.exo_mask = np.array([bool(r["exo"]) for r in self.rows], dtype=bool)
+        self.fixed_values = np.array([0.0 if (math.isnan(r["ustart"]) or r["free"])
+                                      else r["ustart"] for r in self.rows])
+        self.is_A, self.is_S, self.is_m = self.kind == 0, self.kind == 1, self.kind == 2
+        self.is_th = self.kind == 3
+        # flat positions for fast fill
+        n = self.n
+        self._A_pos = self.ii[self.is_A] * n + self.jj[self.is_A]
+        self._S_pos1 = self.ii[self.is_S] * n + self.jj[self.is_S]
+        self._S_pos2 = self.jj[self.is_S] * n + self.ii[self.is_S]
+        self._m_pos = self.ii[self.is_m]
+        # a representative (first) row per parameter (for names); linear time
+        first = np.full(npar, -1, dtype=int)
+        fr = np.flatnonzero(self.free_mask)[::-1]
+        first[self.par[fr]] = fr
+        self.par_rows = first[first >= 0] if (first >= 0).all() else first
+        self._P = None
+        labels = {r["label"] for r in self.rows if r["label"]}
+        self.defined = DefinedParameters(partable.definitions, labels)
+        self.constraints = Constraints(getattr(partable, "constraints", []), labels,
+                                       self.defined)
+        self._check_recursive_identity()
+
+    def _number_parameters(self, partable: ParTable) -> int:
+        """Free-parameter index of every row: shared labels and ``==`` share one."""
         parent: dict[str, str] = {}
 
         def find(x):
@@ -141,16 +277,18 @@ class SEMModel:
                 parent[rb] = ra
         groups: dict[str, int] = {}
         npar = 0
-        fixed_labels = {r["label"] for r in self.rows if r["label"] and not r["free"]}
+        fixed_src: dict[str, float] = {}
+        for q in self.rows:
+            if q["label"] and not q["free"] and not math.isnan(q["ustart"]):
+                fixed_src.setdefault(find(q["label"]), q["ustart"])
+        fixed_labels = {find(r["label"]) for r in self.rows if r["label"] and not r["free"]}
         for r in self.rows:
             if r["free"]:
                 key = find(r["label"]) if r["label"] else None
                 if key is not None and key in fixed_labels:
                     # lavaan: a label shared with a fixed parameter fixes it too
                     r["free"] = False
-                    src = next(q for q in self.rows if q["label"] and find(q["label"]) == key
-                               and not q["free"] and not math.isnan(q["ustart"]))
-                    r["ustart"] = src["ustart"]
+                    r["ustart"] = fixed_src[key]
                     r["par"] = -1
                     continue
                 if key is not None and key in groups:
@@ -162,38 +300,21 @@ class SEMModel:
                     npar += 1
             else:
                 r["par"] = -1
-        self.npar = npar
-        # matrix positions
-        self.kind, self.ii, self.jj = ram_cells(
-            idx, [(r["lhs"], r["op"], r["rhs"]) for r in self.rows])
-        self.par = np.array([r["par"] for r in self.rows], dtype=int)
-        self.free_mask = self.par >= 0
-        self.exo_mask = np.array([bool(r["exo"]) for r in self.rows])
-        self.fixed_values = np.array([0.0 if (math.isnan(r["ustart"]) or r["free"])
-                                      else r["ustart"] for r in self.rows])
-        self.is_A, self.is_S, self.is_m = self.kind == 0, self.kind == 1, self.kind == 2
-        # flat positions for fast fill
-        n = self.n
-        self._A_pos = self.ii[self.is_A] * n + self.jj[self.is_A]
-        self._S_pos1 = self.ii[self.is_S] * n + self.jj[self.is_S]
-        self._S_pos2 = self.jj[self.is_S] * n + self.ii[self.is_S]
-        self._m_pos = self.ii[self.is_m]
-        # a representative row per parameter (for names)
-        self.par_rows = np.array([int(np.flatnonzero(self.par == k)[0]) for k in range(npar)],
-                                 dtype=int)
-        # row-to-parameter aggregation matrix (nrows x npar)
-        P = np.zeros((len(self.rows), npar))
-        P[np.flatnonzero(self.free_mask), self.par[self.free_mask]] = 1.0
-        self.P = P
-        labels = {r["label"] for r in self.rows if r["label"]}
-        self.defined = DefinedParameters(partable.definitions, labels)
-        self._check_recursive_identity()
+        return npar
+
+    @property
+    def P(self) -> np.ndarray:
+        """Row-to-parameter aggregation matrix (nrows x npar), built on first use."""
+        if self._P is None:
+            P = np.zeros((len(self.rows), self.npar))
+            P[np.flatnonzero(self.free_mask), self.par[self.free_mask]] = 1.0
+            self._P = P
+        return self._P
 
     def _check_recursive_identity(self) -> None:
-        A = np.zeros((self.n, self.n))
-        A.flat[self._A_pos] = 1.0
-        if np.any(np.diag(A) != 0):
-            bad = [self.nodes[i] for i in np.flatnonzero(np.diag(A))]
+        self_loop = self.is_A & (self.ii == self.jj)
+        if self_loop.any():
+            bad = sorted({self.nodes[i] for i in self.ii[self_loop]})
             raise ModelSpecificationError(f"a variable cannot be regressed on itself: {bad}")
 
     # ------------------------------------------------------------------
