@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.sem.results import node_scales, standardize_cells
+from pipeline.sem.standardize import node_scales, standardize_cells
 
 __all__ = ["modification_indices", "residuals", "candidate_parameters"]
 
