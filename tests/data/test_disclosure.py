@@ -1,0 +1,208 @@
+"""The disclosure checker and the joint attack on all outputs of a wave (issue 14, item 1).
+
+A constructed wave (100 respondents in two organisations; education with a
+doctorate in each; a 5-point item) publishes what the thesis reports publish:
+Table 11 (education by organisation, suppressed), a response-distribution
+table of the item by organisation (suppressed), per-organisation means and
+medians (comparison_items.csv), a stacked-bar figure, percentage labels, a
+chi-square test and the scorecard's values.  Each leak channel of the issue is
+shown to recover suppressed cells when published naively; the checker catches
+it; and the outputs it admits, attacked jointly by integer programming without
+any splitting, recover no suppressed cell.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.data.disclosure import MISSING, DisclosureError, DisclosureLedger, ledger_levels
+from pipeline.data.privacy import suppress_small_cells
+
+K = 5
+LEVELS = {"org": ["ACSA", "akimat"], "edu": ["bachelor", "master", "doctorate", "other"],
+          "X": [1, 2, 3, 4, 5]}
+
+
+@pytest.fixture(scope="module")
+def wave():
+    rng = np.random.default_rng(1)
+    org = ["ACSA"] * 35 + ["akimat"] * 65
+    edu = (["bachelor"] * 20 + ["master"] * 14 + ["doctorate"]
+           + ["bachelor"] * 40 + ["master"] * 23 + ["doctorate"] + ["other"])
+    x = rng.choice([1, 2, 3, 4, 5], size=100, p=[.03, .07, .2, .4, .3])
+    return pd.DataFrame({"org": org, "edu": edu, "X": x})
+
+
+def _tables(df):
+    t11 = suppress_small_cells(pd.crosstab(df.edu, df.org), k=K)
+    dist = suppress_small_cells(pd.crosstab(df.X, df.org), k=K)
+    return t11, dist
+
+
+def _base(df, condition=True):
+    t11, dist = _tables(df)
+    led = DisclosureLedger(LEVELS, k=K, condition_on=["org"] if condition else [])
+    led.table("table11.csv", t11, "edu", "org")
+    led.table("distribution.csv", dist, "X", "org")
+    return led, t11, dist
+
+
+def test_suppressed_tables_alone_resist_the_integer_attack(wave):
+    led, t11, dist = _base(wave)
+    rep = led.check()
+    assert rep.ok, rep.summary()
+    assert len(rep.bounds) == t11.n_suppressed + dist.n_suppressed == 14
+    b = rep.bounds
+    # the true count lies inside every integer interval, and no interval is a point
+    assert ((b.ilp_lower <= b["true"]) & (b["true"] <= b.ilp_upper)).all()
+    assert (b.ilp_upper - b.ilp_lower >= 1).all()
+    assert (b.lp_lower <= b.ilp_lower + 1e-9).all() and (b.lp_upper >= b.ilp_upper - 1e-9).all()
+
+
+def test_scorecard_printing_a_suppressed_count_is_caught(wave):
+    led, _, _ = _base(wave)
+    led.count("scorecard.csv", {"edu": "doctorate", "org": "akimat"}, 1)
+    rep = led.check()
+    rules = {(f.rule, f.cell) for f in rep.findings}
+    assert ("small_count", "edu=doctorate, org=akimat") in rules
+    assert ("recovered", "edu=doctorate, org=akimat") in rules
+    rec = [f for f in rep.findings if f.rule == "recovered"][0]
+    assert rec.value == 1 and "scorecard.csv" in rec.outputs
+    with pytest.raises(DisclosureError, match="doctorate"):
+        led.assert_safe()
+
+
+def test_per_organisation_means_and_medians_recover_suppressed_cells(wave):
+    led, _, dist = _base(wave)
+    for o in LEVELS["org"]:
+        sub = wave.X[wave.org == o]
+        led.mean("comparison_items.csv", "X", {"org": o}, sub.mean())
+        led.median("comparison_items.csv", "X", {"org": o}, sub.median())
+    rep = led.check()
+    recovered = {f.cell: f.value for f in rep.findings if f.rule == "recovered"}
+    truth = pd.crosstab(wave.X, wave.org)
+    # every suppressed interior cell of the distribution table is recovered, exactly
+    for (x, o), masked in dist.mask.iloc[:-1, :-1].stack().items():
+        if masked:
+            assert recovered[f"X={x}, org={o}"] == truth.loc[x, o]
+
+
+def test_rounded_means_are_weaker_but_admit_withholds_what_discloses(wave):
+    led, _, _ = _base(wave)
+    shown = {}
+    for o in LEVELS["org"]:
+        sub = wave.X[wave.org == o]
+        shown[o] = led.admit("mean", "comparison_items.csv", "X", {"org": o}, round(sub.mean(), 2),
+                             decimals=2)
+    assert led.check().ok
+    assert shown == {"ACSA": False, "akimat": True}   # measured on this wave
+
+
+def test_stacked_bar_widths_give_the_counts(wave):
+    led, _, dist = _base(wave)
+    # a 100%-stacked bar per organisation: width of segment x = 300 px * n(x, org) / n(org)
+    for o in LEVELS["org"]:
+        n = wave.X[wave.org == o].value_counts().reindex(LEVELS["X"], fill_value=0)
+        widths = (300 * n / n.sum()).round(2)
+        led.widths("figure_items.svg", [{"org": o, "X": x} for x in LEVELS["X"]], widths.tolist(),
+                   precision=0.01)
+    rep = led.check()
+    rec = {f.cell for f in rep.findings if f.rule == "recovered"}
+    assert {"X=1, org=ACSA", "X=2, org=akimat", "X=3, org=ACSA"} <= rec
+
+
+def test_percent_label_next_to_a_suppressed_cell_reveals_it(wave):
+    led, _, dist = _base(wave)
+    # "33.0 %": a bar label of the doctorates among the 3 respondents with
+    # education doctorate/other in the akimat ... here simply 1.5 % of the akimat
+    n = int(((wave.org == "akimat") & (wave.edu == "doctorate")).sum())
+    led.share("figure_education.svg", {"org": "akimat", "edu": "doctorate"}, {"org": "akimat"},
+              round(100 * n / 65, 1), decimals=1)
+    rep = led.check()
+    assert any(f.rule == "recovered" and f.cell == "edu=doctorate, org=akimat" and f.value == 1
+               for f in rep.findings)
+
+
+def test_33_percent_of_a_group_of_three(wave):
+    levels = {"org": ["a"], "g": ["x", "y", "z"]}
+    led = DisclosureLedger(levels, k=5)
+    res = suppress_small_cells(pd.Series([1, 2, 40], index=["x", "y", "z"], name="n"), k=5)
+    led.table("t.csv", res, "g", None, where={"org": "a"})
+    assert led.check().ok
+    led.share("fig.svg", {"org": "a", "g": "x"}, {"org": "a", "g": ("x", "y")}, 33.3, decimals=1)
+    rep = led.check()
+    assert {f.cell: f.value for f in rep.findings if f.rule == "recovered"}["g=x, org=a"] == 1
+
+
+def test_a_test_statistic_over_a_suppressed_table_is_refused(wave):
+    led, _, _ = _base(wave)
+    led.test("comparison_items.csv", [{"org": o, "X": x} for o in LEVELS["org"] for x in LEVELS["X"]],
+             "chi-square")
+    assert [f.rule for f in led.check().findings] == ["test_on_suppressed"]
+    assert not led.admit("test", "comparison_items.csv", [{"org": "ACSA", "X": 1}], "Cramér's V")
+
+
+def test_joint_attack_on_every_output_of_a_wave_recovers_nothing(wave):
+    """All outputs a wave wants to publish go through admit(); an attacker then
+    solves one integer programme over everything published (no splitting)."""
+    led, t11, dist = _base(wave)
+    offered = 0
+    for o in LEVELS["org"]:
+        sub = wave.X[wave.org == o]
+        offered += 3
+        led.admit("mean", "comparison_items.csv", "X", {"org": o}, round(sub.mean(), 2), decimals=2)
+        led.admit("median", "comparison_items.csv", "X", {"org": o}, float(sub.median()))
+        n = sub.value_counts().reindex(LEVELS["X"], fill_value=0)
+        led.admit("widths", "figure_items.svg", [{"org": o, "X": x} for x in LEVELS["X"]],
+                  (300 * n / n.sum()).round(2).tolist())
+        m = int(((wave.org == o) & (wave.edu == "doctorate")).sum())
+        led.admit("share", "figure_education.svg", {"org": o, "edu": "doctorate"}, {"org": o},
+                  round(100 * m / len(sub), 1))
+    led.admit("test", "comparison_items.csv",
+              [{"org": o, "X": x} for o in LEVELS["org"] for x in LEVELS["X"]], "chi-square")
+    # the attacker: every statement the ledger admitted, one programme over org x edu x X
+    attacker = DisclosureLedger(LEVELS, k=K, condition_on=[], max_atoms=100)
+    attacker._stmts = list(led._stmts)
+    attacker._protected = list(led._protected)
+    rep = attacker.check()
+    assert rep.ok, rep.summary()
+    assert len(rep.bounds) == 14
+    b = rep.bounds
+    assert ((b.ilp_lower <= b["true"]) & (b["true"] <= b.ilp_upper)).all()
+    # something was published besides the tables, and something withheld
+    from collections import Counter
+    kinds = Counter(s.kind for s in led._stmts)
+    # measured: 19 shown table cells; of 2 means, 2 medians, 2 bar sets, 2 shares and a test,
+    # one mean and both medians are admitted, the rest withheld
+    assert kinds == {"count": 19, "mean": 1, "median": 2}
+    assert offered == 6
+
+
+def test_condition_on_needs_published_margins():
+    led = DisclosureLedger(LEVELS, k=5, condition_on=["org"])
+    led.protect("t", {"org": "ACSA", "edu": "doctorate"}, 1)
+    with pytest.raises(ValueError, match="condition_on"):
+        led.check()
+
+
+def test_bad_arguments_name_the_argument():
+    with pytest.raises(ValueError, match="k"):
+        DisclosureLedger(LEVELS, k=0)
+    led = DisclosureLedger(LEVELS, k=5)
+    with pytest.raises(ValueError, match="where"):
+        led.count("t", {"nope": 1}, 3)
+    with pytest.raises(ValueError, match="where"):
+        led.count("t", {"org": "Mars"}, 3)
+    with pytest.raises(ValueError, match="var"):
+        led.mean("t", "edu", {}, 2.0)
+    with pytest.raises(ValueError, match="max_atoms"):
+        big = DisclosureLedger({f"v{i}": list(range(10)) for i in range(6)}, k=5)
+        big.protect("t", {f"v{i}": 0 for i in range(6)}, 1)
+        big.check()
+
+
+def test_levels_from_data_mark_missing():
+    df = pd.DataFrame({"org": ["a", "b", "a"], "X": [1.0, np.nan, 3.0]})
+    lv = ledger_levels(df, ["org", "X"], codes={"X": [1, 2, 3]})
+    assert lv == {"org": ["a", "b"], "X": [1, 2, 3, MISSING]}
