@@ -74,6 +74,115 @@ FIT_MEASURE_NAMES: tuple[str, ...] = (
 
 _NAN = float("nan")
 
+#: lavaan's additional names for a scaled (robust) test, in lavaan's order;
+#: :func:`fit_measures` inserts them where lavaan puts them.
+SCALED_MEASURE_NAMES: tuple[str, ...] = (
+    "chisq.scaled", "df.scaled", "pvalue.scaled", "chisq.scaling.factor",
+    "baseline.chisq.scaled", "baseline.df.scaled", "baseline.pvalue.scaled",
+    "baseline.chisq.scaling.factor",
+    "cfi.scaled", "tli.scaled", "cfi.robust", "tli.robust",
+    "nnfi.scaled", "rfi.scaled", "nfi.scaled", "pnfi.scaled", "ifi.scaled", "rni.scaled",
+    "nnfi.robust", "rni.robust",
+    "scaling.factor.h1", "scaling.factor.h0",
+    "rmsea.scaled", "rmsea.ci.lower.scaled", "rmsea.ci.upper.scaled", "rmsea.pvalue.scaled",
+    "rmsea.notclose.pvalue.scaled",
+    "rmsea.robust", "rmsea.ci.lower.robust", "rmsea.ci.upper.robust", "rmsea.pvalue.robust",
+    "rmsea.notclose.pvalue.robust",
+)
+_AFTER = {"chisq.scaled": "pvalue", "baseline.chisq.scaled": "baseline.pvalue",
+          "cfi.scaled": "tli", "nnfi.scaled": "rni", "scaling.factor.h1": "bic2",
+          "rmsea.scaled": "rmsea.notclose.h0"}
+
+
+def c_hat(test: dict) -> float:
+    """The scaling factor robust CFI/TLI/RMSEA use (lavaan's ``c.hat``).
+
+    Satorra-Bentler / Yuan-Bentler: the scaling factor; scaled-shifted:
+    ``c (df - b) / df`` with ``c`` the scaling factor and ``b`` the shift.
+    """
+    if test is None:
+        return _NAN
+    c = float(test.get("scaling_factor", _NAN))
+    if test.get("test") == "scaled.shifted":
+        d = float(test.get("df", _NAN))
+        b = float(test.get("shift_parameter", _NAN))
+        return c * (d - b) / d if d > 0 else _NAN
+    return c
+
+
+def scaled_fit_measures(chisq: float, df: float, n: float, test: dict,
+                        baseline_chisq: float, baseline_df: float, baseline_test: dict | None,
+                        *, robust: bool = True, rmsea_ci_level: float = 0.90,
+                        close_h0: float = 0.05, notclose_h0: float = 0.08) -> dict:
+    """lavaan's ``*.scaled`` and ``*.robust`` fit measures from a scaled test.
+
+    * ``*.scaled``: the incremental indices of the scaled statistics of the
+      model and the baseline model; ``rmsea.scaled`` uses the unscaled chisq
+      with ``df = tr(U Gamma)`` for Satorra-Bentler / Yuan-Bentler and the
+      scaled statistic with the model df for scaled-shifted.
+    * ``*.robust``: Brosseau-Liard, Savalei & Li (2012) and Brosseau-Liard &
+      Savalei (2014): ``chisq - c df`` with ``c`` = :func:`c_hat` (unscaled
+      chi-squares); the robust RMSEA interval inverts the noncentral
+      chi-square at the scaled statistic and multiplies lambda by ``c``.
+      With ``robust=False`` (FIML and categorical data, where lavaan uses
+      other corrections) they are NaN.
+
+    *test* / *baseline_test* are dicts of :func:`pipeline.sem.robust.scaled_test`
+    (keys ``stat df pvalue scaling_factor shift_parameter trace_UGamma test``).
+
+    In R: ``fitMeasures(fit)`` for ``estimator = "MLM"/"MLR"/"WLSMV"``
+    (``lav_fit_cfi_lavobject``, ``lav_fit_rmsea_lavobject``).
+    """
+    out = {k: _NAN for k in SCALED_MEASURE_NAMES}
+    xs, ds = float(test["stat"]), float(test["df"])
+    out.update({"chisq.scaled": xs, "df.scaled": ds, "pvalue.scaled": float(test["pvalue"]),
+                "chisq.scaling.factor": float(test["scaling_factor"])})
+    if "scaling_factor_h1" in test:
+        out["scaling.factor.h1"] = float(test["scaling_factor_h1"])
+        out["scaling.factor.h0"] = float(test["scaling_factor_h0"])
+    if baseline_test is not None:
+        x0s, d0s = float(baseline_test["stat"]), float(baseline_test["df"])
+        out.update({"baseline.chisq.scaled": x0s, "baseline.df.scaled": d0s,
+                    "baseline.pvalue.scaled": float(baseline_test["pvalue"]),
+                    "baseline.chisq.scaling.factor": float(baseline_test["scaling_factor"])})
+        out["cfi.scaled"] = cfi(xs, ds, x0s, d0s)
+        out["tli.scaled"] = out["nnfi.scaled"] = tli(xs, ds, x0s, d0s)
+        out["rfi.scaled"] = rfi(xs, ds, x0s, d0s)
+        out["nfi.scaled"] = nfi(xs, ds, x0s, d0s)
+        out["pnfi.scaled"] = pnfi(xs, ds, x0s, d0s)
+        out["ifi.scaled"] = ifi(xs, ds, x0s, d0s)
+        out["rni.scaled"] = rni(xs, ds, x0s, d0s)
+    ch = c_hat(test)
+    if robust and baseline_test is not None:
+        ch0 = c_hat(baseline_test)
+        out["cfi.robust"] = cfi(chisq, df, baseline_chisq, baseline_df, ch, ch0)
+        out["tli.robust"] = out["nnfi.robust"] = tli(chisq, df, baseline_chisq, baseline_df,
+                                                     ch, ch0)
+        out["rni.robust"] = rni(chisq, df, baseline_chisq, baseline_df, ch, ch0)
+    if test.get("test") == "scaled.shifted":
+        x2, d2 = xs, df
+    else:
+        x2, d2 = chisq, float(test.get("trace_UGamma", _NAN))
+        if not np.isfinite(d2) or d2 == 0:
+            d2 = _NAN
+    if not _isnan(x2, d2):
+        out["rmsea.scaled"] = rmsea(x2, d2, n)
+        out["rmsea.ci.lower.scaled"], out["rmsea.ci.upper.scaled"] = rmsea_ci(
+            x2, d2, n, rmsea_ci_level)
+        out["rmsea.pvalue.scaled"] = rmsea_pvalue(x2, d2, n, close_h0)
+        out["rmsea.notclose.pvalue.scaled"] = rmsea_notclose_pvalue(x2, d2, n, notclose_h0)
+    if robust and np.isfinite(ch):
+        # lavaan: the point estimate uses c.hat3 (scaled-shifted: c(df-b)/df),
+        # the interval and p-values the scaled statistic with c = scaling factor
+        c_int = float(test["scaling_factor"])
+        out["rmsea.robust"] = rmsea(chisq, df, n, ch)
+        out["rmsea.ci.lower.robust"], out["rmsea.ci.upper.robust"] = rmsea_ci(
+            xs, df, n, rmsea_ci_level, c_int)
+        out["rmsea.pvalue.robust"] = rmsea_pvalue(xs, df, n, close_h0, c_int)
+        out["rmsea.notclose.pvalue.robust"] = rmsea_notclose_pvalue(xs, df, n, notclose_h0,
+                                                                    c_int)
+    return out
+
 
 # --------------------------------------------------------------- validation
 def _num(value: Any, name: str) -> float:
@@ -238,7 +347,8 @@ def baseline_chisq_ml(sample_cov, nobs: int, likelihood: str = "normal",
 
 
 # ------------------------------------------------- incremental fit indices
-def cfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float) -> float:
+def cfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
+        c_hat: float = 1.0, c_hat_null: float = 1.0) -> float:
     """Comparative fit index (Bentler, 1990).
 
     ``CFI = 1 - max(chisq - df, 0) / max(chisq - df, chisq_0 - df_0, 0)``,
@@ -247,20 +357,26 @@ def cfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float) -> f
     Reference: Bentler, P. M. (1990). Comparative fit indexes in structural
     models. *Psychological Bulletin*, 107, 238-246.
 
+    With scaling factors ``c_hat`` / ``c_hat_null`` (both != 1) this is the
+    robust CFI of Brosseau-Liard & Savalei (2014): ``chisq - c df`` in place
+    of ``chisq - df`` (lavaan's ``cfi.robust``, unscaled chi-squares).
+
     In R: ``fitMeasures(fit, "cfi")`` (``lav_fit_cfi``).
     """
     x, d = _num(chisq, "chisq"), _num(df, "df")
     x0, d0 = _num(baseline_chisq, "baseline_chisq"), _num(baseline_df, "baseline_df")
-    if _isnan(x, d, x0, d0):
+    if _isnan(x, d, x0, d0, c_hat, c_hat_null):
         return _NAN
-    t1 = max(x - d, 0.0)
-    t2 = max(x - d, x0 - d0, 0.0)
+    c, c0 = (c_hat, c_hat_null) if (d > 0 and c_hat != 1 and c_hat_null != 1) else (1.0, 1.0)
+    t1 = max(x - c * d, 0.0)
+    t2 = max(x - c * d, x0 - c0 * d0, 0.0)
     if _is_zero(t1) and _is_zero(t2):
         return 1.0
     return 1.0 - t1 / t2
 
 
-def tli(chisq: float, df: float, baseline_chisq: float, baseline_df: float) -> float:
+def tli(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
+        c_hat: float = 1.0, c_hat_null: float = 1.0) -> float:
     """Tucker-Lewis index / non-normed fit index (NNFI).
 
     ``TLI = 1 - [(chisq - df) df_0] / [(chisq_0 - df_0) df]`` for df > 0,
@@ -276,10 +392,11 @@ def tli(chisq: float, df: float, baseline_chisq: float, baseline_df: float) -> f
     """
     x, d = _num(chisq, "chisq"), _num(df, "df")
     x0, d0 = _num(baseline_chisq, "baseline_chisq"), _num(baseline_df, "baseline_df")
-    if _isnan(x, d, x0, d0):
+    if _isnan(x, d, x0, d0, c_hat, c_hat_null):
         return _NAN
-    t1 = (x - d) * d0
-    t2 = (x0 - d0) * d
+    c, c0 = (c_hat, c_hat_null) if (d > 0 and c_hat != 1 and c_hat_null != 1) else (1.0, 1.0)
+    t1 = (x - c * d) * d0
+    t2 = (x0 - c0 * d0) * d
     if d > 0 and abs(t2) > 0:
         return 1.0 - t1 / t2
     if not (math.isfinite(t1) and math.isfinite(t2)):
@@ -357,7 +474,8 @@ def rfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float) -> f
     return 1.0
 
 
-def rni(chisq: float, df: float, baseline_chisq: float, baseline_df: float) -> float:
+def rni(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
+        c_hat: float = 1.0, c_hat_null: float = 1.0) -> float:
     """Relative noncentrality index (McDonald & Marsh, 1990): CFI unclipped.
 
     ``RNI = 1 - (chisq - df) / (chisq_0 - df_0)``; NaN when the denominator
@@ -367,9 +485,10 @@ def rni(chisq: float, df: float, baseline_chisq: float, baseline_df: float) -> f
     """
     x, d = _num(chisq, "chisq"), _num(df, "df")
     x0, d0 = _num(baseline_chisq, "baseline_chisq"), _num(baseline_df, "baseline_df")
-    if _isnan(x, d, x0, d0):
+    if _isnan(x, d, x0, d0, c_hat, c_hat_null):
         return _NAN
-    t1, t2 = x - d, x0 - d0
+    c, c0 = (c_hat, c_hat_null) if (d > 0 and c_hat != 1 and c_hat_null != 1) else (1.0, 1.0)
+    t1, t2 = x - c * d, x0 - c0 * d0
     if _is_zero(t2) or not (math.isfinite(t1) and math.isfinite(t2)):
         return _NAN
     return 1.0 - t1 / t2
@@ -409,7 +528,7 @@ def rmsea_n(nobs: float, likelihood: str = "normal") -> float:
     raise ValueError(f"likelihood must be 'normal' or 'wishart', got {likelihood!r}")
 
 
-def rmsea(chisq: float, df: float, n: float) -> float:
+def rmsea(chisq: float, df: float, n: float, c_hat: float = 1.0) -> float:
     """Root mean square error of approximation (Steiger & Lind, 1980).
 
     ``RMSEA = sqrt(max(chisq / (n df) - 1 / n, 0))`` for df > 0, 0 for
@@ -426,7 +545,9 @@ def rmsea(chisq: float, df: float, n: float) -> float:
         return _NAN
     if d <= 0:
         return 0.0
-    return math.sqrt(max(x / nn / d - 1.0 / nn, 0.0))
+    if _isnan(c_hat):
+        return _NAN
+    return math.sqrt(max(x / nn / d - c_hat / nn, 0.0))
 
 
 def _ncx2_cdf(x: float, df: float, ncp: float) -> float:
@@ -435,7 +556,8 @@ def _ncx2_cdf(x: float, df: float, ncp: float) -> float:
     return float(stats.ncx2.cdf(x, df, ncp))
 
 
-def rmsea_ci(chisq: float, df: float, n: float, level: float = 0.90) -> tuple[float, float]:
+def rmsea_ci(chisq: float, df: float, n: float, level: float = 0.90,
+             c_hat: float = 1.0) -> tuple[float, float]:
     """Confidence interval of RMSEA by noncentral chi-square inversion.
 
     The limits solve ``F_chi2(chisq; df, lambda) = 1 - (1 - level)/2`` (lower)
@@ -471,7 +593,7 @@ def rmsea_ci(chisq: float, df: float, n: float, level: float = 0.90) -> tuple[fl
     else:
         try:
             lam = optimize.brentq(f_lower, 0.0, x, xtol=1e-12, rtol=1e-12)
-            lo = math.sqrt(lam / (nn * d))
+            lo = math.sqrt(c_hat * lam / (nn * d))
         except ValueError:
             lo = _NAN
     n_upper = max(nn, 4 * x)
@@ -480,13 +602,14 @@ def rmsea_ci(chisq: float, df: float, n: float, level: float = 0.90) -> tuple[fl
     else:
         try:
             lam = optimize.brentq(f_upper, 0.0, n_upper, xtol=1e-12, rtol=1e-12)
-            hi = math.sqrt(lam / (nn * d))
+            hi = math.sqrt(c_hat * lam / (nn * d))
         except ValueError:
             hi = _NAN
     return (lo, hi)
 
 
-def rmsea_pvalue(chisq: float, df: float, n: float, h0: float = 0.05) -> float:
+def rmsea_pvalue(chisq: float, df: float, n: float, h0: float = 0.05,
+                 c_hat: float = 1.0) -> float:
     """p-value of the test of close fit, H0: RMSEA <= h0 (AMOS's PCLOSE).
 
     ``p = 1 - F_chi2(chisq; df, lambda0)`` with ``lambda0 = n df h0^2``;
@@ -499,11 +622,12 @@ def rmsea_pvalue(chisq: float, df: float, n: float, h0: float = 0.05) -> float:
     x, d, nn = _num(chisq, "chisq"), _nonneg(df, "df"), _positive(n, "n")
     if _isnan(x, d, nn) or d == 0:
         return _NAN
-    ncp = nn * d * _num(h0, "h0") ** 2
+    ncp = nn * d / c_hat * _num(h0, "h0") ** 2
     return 1.0 - _ncx2_cdf(x, d, ncp)
 
 
-def rmsea_notclose_pvalue(chisq: float, df: float, n: float, h0: float = 0.08) -> float:
+def rmsea_notclose_pvalue(chisq: float, df: float, n: float, h0: float = 0.08,
+                          c_hat: float = 1.0) -> float:
     """p-value of the test of not-close fit, H0: RMSEA >= h0.
 
     ``p = F_chi2(chisq; df, n df h0^2)`` (MacCallum et al., 1996).
@@ -513,7 +637,7 @@ def rmsea_notclose_pvalue(chisq: float, df: float, n: float, h0: float = 0.08) -
     x, d, nn = _num(chisq, "chisq"), _nonneg(df, "df"), _positive(n, "n")
     if _isnan(x, d, nn) or d == 0:
         return _NAN
-    return _ncx2_cdf(x, d, nn * d * _num(h0, "h0") ** 2)
+    return _ncx2_cdf(x, d, nn * d / c_hat * _num(h0, "h0") ** 2)
 
 
 # ---------------------------------------------------------------- GFI, SRMR
@@ -1116,5 +1240,32 @@ def fit_measures(result, *, rmsea_ci_level: float = 0.90,
         "mfi": mfi(x, d, n_eff),
         "ecvi": ecvi(x, npar, n_eff),
     }
-    return pd.Series([values[k] for k in FIT_MEASURE_NAMES],
-                     index=list(FIT_MEASURE_NAMES), dtype=float, name="fit")
+    names = list(FIT_MEASURE_NAMES)
+    test = getattr(result, "test_scaled", None)
+    if test is not None:
+        extra = scaled_fit_measures(
+            x, d, n_eff, test, x0, d0, getattr(result, "baseline_test_scaled", None),
+            robust=(missing != "fiml"), rmsea_ci_level=rmsea_ci_level, close_h0=close_h0,
+            notclose_h0=notclose_h0)
+        if "scaling_factor_h1" not in test:
+            extra.pop("scaling.factor.h1")
+            extra.pop("scaling.factor.h0")
+        values.update(extra)
+        names = _insert_scaled(names, list(extra))
+    return pd.Series([values[k] for k in names], index=names, dtype=float, name="fit")
+
+
+def _insert_scaled(names: list[str], extra: list[str]) -> list[str]:
+    """Put the scaled names where lavaan's ``fitMeasures`` has them."""
+    blocks: dict[str, list[str]] = {}
+    anchor = None
+    for k in SCALED_MEASURE_NAMES:
+        if k in _AFTER:
+            anchor = _AFTER[k]
+        if k in extra:
+            blocks.setdefault(anchor, []).append(k)
+    out = []
+    for k in names:
+        out.append(k)
+        out += blocks.get(k, [])
+    return out

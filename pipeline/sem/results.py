@@ -28,6 +28,7 @@ from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError, H
                           IdentificationWarning, LowCoverageWarning,
                           ModelSpecificationError, NotPositiveDefiniteWarning)
 from pipeline.sem.estimate import Estimator, SampleStats, fiml_logl, sample_stats, single_thread_blas
+from pipeline.sem import robust
 from pipeline.sem.model import SEMModel
 from pipeline.sem.standardize import node_scales, standardize, standardize_cells  # noqa: F401 (re-export)
 from pipeline.sem.syntax import ParsedModel, lavaanify, parse_model
@@ -38,6 +39,7 @@ PARAM_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci.lo
                  "ci.upper", "std.lv", "std.all"]
 LIKELIHOODS = ("normal", "wishart")
 MISSING = ("listwise", "fiml")
+ESTIMATORS = ("ML", "MLM", "MLR", "ULS", "DWLS", "WLSMV", "ULSMV")
 _Z975 = float(stats.norm.ppf(0.975))
 
 
@@ -175,6 +177,12 @@ class SEMResult:
     options: dict = field(default_factory=dict)
     bootstrap: Any = None
     parameters_ml: Any = None
+    estimator_name: str = "ML"
+    #: lavaan's scaled test of the model (robust estimators), a dict from
+    #: :func:`pipeline.sem.robust.scaled_test`; None for ML / ULS / DWLS.
+    test_scaled: dict | None = None
+    #: the same for the baseline (independence) model
+    baseline_test_scaled: dict | None = None
 
     # -------------------------------------------------------------- fit table
     @property
@@ -338,8 +346,9 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         likelihood: str = "normal", missing: str = "listwise",
         meanstructure: bool | None = None, fixed_x: bool = True,
         start: np.ndarray | None = None, se: bool = True, emit_warnings: bool = True,
-        source: str | None = None, maxiter: int = 200) -> SEMResult:
-    """Fit a lavaan-syntax model by maximum likelihood.
+        source: str | None = None, maxiter: int = 200, estimator: str = "ML",
+        ordered: list[str] | str | None = None) -> SEMResult:
+    """Fit a lavaan-syntax model by maximum likelihood (or a robust / WLS variant).
 
     Parameters
     ----------
@@ -368,6 +377,20 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         Name of the data file, used in error messages.
     maxiter : int
         Iteration limit of the optimizer.
+    estimator : {"ML", "MLM", "MLR", "ULS", "DWLS", "WLSMV", "ULSMV"}
+        lavaan's names.  ``MLM``: ML estimates, robust (sandwich) standard
+        errors with the ADF Gamma and the Satorra-Bentler scaled test
+        (complete data).  ``MLR``: ML estimates, Huber-White standard errors
+        (observed information, case-wise scores) and the Yuan-Bentler (Mplus
+        variant) scaled test; also with ``missing="fiml"``.  ``WLSMV`` /
+        ``DWLS`` / ``ULSMV`` / ``ULS`` with *ordered* items: thresholds and
+        polychoric correlations, delta parameterization
+        (:mod:`pipeline.sem.ordinal`); ``ULS`` without ordered items fits
+        the covariances by unweighted least squares.
+    ordered : list of str or "all", optional
+        Ordinal items (lavaan's ``ordered=``); ``"all"`` = every observed
+        variable of the model.  Implies ``estimator="WLSMV"`` when the
+        estimator is ML (as lavaan).
 
     Returns
     -------
@@ -377,6 +400,29 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     """
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if not isinstance(estimator, str) or estimator.upper() not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    estimator = estimator.upper()
+    if ordered is not None and not isinstance(ordered, str):
+        ordered = list(ordered)
+    if ordered:
+        if estimator == "ML":
+            estimator = "WLSMV"
+        if estimator not in ("WLSMV", "DWLS", "ULSMV", "ULS"):
+            raise ValueError(f"estimator={estimator!r} is not available with ordered items "
+                             "(use WLSMV, DWLS, ULSMV or ULS)")
+    if estimator in ("WLSMV", "DWLS", "ULSMV") and not ordered:
+        raise ValueError(f"estimator={estimator!r} needs ordered items (ordered=...)")
+    if estimator in ("WLSMV", "DWLS", "ULSMV", "ULS"):
+        from pipeline.sem.wls import fit_wls
+        return fit_wls(model, data, estimator=estimator, ordered=ordered, se=se,
+                       emit_warnings=emit_warnings, source=source, fixed_x=fixed_x,
+                       meanstructure=meanstructure, missing=missing)
+    if estimator == "MLM" and missing == "fiml":
+        raise ValueError("estimator='MLM' needs complete data (missing='listwise'); "
+                         "use estimator='MLR' with missing='fiml'")
+    if estimator in ("MLM", "MLR") and likelihood == "wishart":
+        raise ValueError(f"estimator={estimator!r} uses likelihood='normal' (lavaan)")
     if missing in ("ml", "FIML"):
         missing = "fiml"
     if missing not in MISSING:
@@ -412,9 +458,12 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     st = sample_stats(X, likelihood=likelihood, missing=missing)
     est = Estimator(sem_model, likelihood=likelihood, missing=missing, meanstructure=ms)
     with single_thread_blas():
-        return _finish(sem_model, est, st, start=start, se=se, emit=emit_warnings,
-                       warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x,
-                       maxiter=maxiter)
+        res = _finish(sem_model, est, st, start=start, se=se, emit=emit_warnings,
+                      warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x,
+                      maxiter=maxiter)
+        if estimator in ("MLM", "MLR"):
+            _apply_robust(res, estimator, se=se, emit=emit_warnings)
+        return res
 
 
 #: Pairwise coverage below which FIML estimates rest on too few joint observations
@@ -655,3 +704,131 @@ def _rsquare(model: SEMModel, params: pd.DataFrame) -> pd.Series:
             v = 1.0 - r["std.all"]
             out[r["lhs"]] = v if v <= 1 else np.nan
     return pd.Series(out, name="r2", dtype=float)
+
+
+# ---------------------------------------------------------------- robust ML
+def _fiml_h1_information(st: SampleStats) -> np.ndarray:
+    """Observed information per case of the saturated FIML model at the EM estimates.
+
+    Parameters ``[mu; vech(Sigma)]``; the Hessian of ``F = -2 logL / N`` is
+    linear-model curvature only (the moments are the parameters), halved.
+
+    In R: ``lavaan:::lav_mvnorm_missing_information_observed_samplestats``.
+    """
+    from pipeline.sem.estimate import _h1_block
+    p = st.cov.shape[0]
+    r, c = robust.vech_indices(p)
+    q = len(r)
+    dS = np.zeros((p, p, q))
+    dS[r, c, np.arange(q)] = 1.0
+    dS[c, r, np.arange(q)] = 1.0
+    dmu = np.eye(p)
+    k = p + q
+    H = np.zeros((k, k))
+    Sigma, mu = st.cov, st.mean
+    for pat in st.patterns:
+        o = pat.obs
+        W = np.linalg.inv(Sigma[pat.ix])
+        d = pat.mean - mu[o]
+        M = pat.cov + np.outer(d, d)
+        full_dS = np.zeros((len(o), len(o), k))
+        full_dS[:, :, p:] = dS[pat.ix]
+        full_dm = np.zeros((len(o), k))
+        full_dm[:, :p] = dmu[o]
+        H += (pat.n / st.nobs) * _h1_block(W, M, d, full_dS, full_dm, True)
+    return H / 2.0
+
+
+def robust_ml_pieces(est: Estimator, st: SampleStats, theta: np.ndarray, estimator: str,
+                     chisq: float, df: float) -> dict:
+    """Robust standard errors and scaled test of an ML fit (one group).
+
+    ``MLM``: ``vcov = E^-1 (Delta' A1 Gamma_ADF A1 Delta) E^-1 / N`` with ``E``
+    the expected information ``Delta' A1 Delta`` (A1 the normal-theory h1
+    information at the model-implied moments) and the Satorra-Bentler test
+    ``T / (tr(U Gamma) / df)``.
+    ``MLR``: ``vcov = E^-1 B0 E^-1 / N`` with ``E`` the observed information
+    (Hessian) and ``B0`` the mean outer product of the case-wise scores
+    (FIML: per missingness pattern); Yuan-Bentler (Mplus) test with trace
+    ``tr(B1 A1^-1) - tr(B0 E^-1)`` (h1 pieces at the saturated estimates).
+
+    Returns ``{"vcov", "test", "E_inv", "Delta"}``.
+
+    In R: ``sem(..., estimator = "MLM")`` / ``"MLR"``; ``lavaan:::lav_model_vcov``,
+    ``lav_test_satorra_bentler``, ``lav_test_yuan_bentler_mplus``.
+    """
+    X = st.data
+    N = st.nobs
+    ms = est.meanstructure
+    fiml = est.missing == "fiml"
+    Sigma, mu, dS, dm = est.jacobian(theta, st)
+    Sigma = (Sigma + Sigma.T) / 2
+    Delta = robust.vech_jacobian(dS, dm if ms else None)
+    if estimator == "MLM":
+        A1 = robust.h1_expected_information(Sigma, ms)
+        Gam = robust.gamma_adf(X, ms)
+        E_inv = linalg.inv(Delta.T @ A1 @ Delta)
+        vcov = robust.sandwich_vcov(E_inv, robust.robust_sem_meat(Delta, A1, Gam, N), N)
+        tr, tr2 = robust.ugamma_traces(Delta, A1, Gam, N, E_inv)
+        test = robust.scaled_test(chisq, df, tr, tr2, "satorra.bentler")
+    elif estimator == "MLR":
+        E_inv = linalg.inv(est.observed_information(theta, st))
+        E_inv = (E_inv + E_inv.T) / 2
+        mu_s = mu if ms else st.mean
+        SC = robust.ml_moment_scores(X, Sigma, mu_s, ms) @ Delta
+        B0 = SC.T @ SC / N
+        vcov = robust.sandwich_vcov(E_inv, B0, N)
+        if fiml:
+            A1 = _fiml_h1_information(st)
+            s1 = robust.ml_moment_scores(X, st.cov, st.mean, True)
+        else:
+            A1 = robust.h1_expected_information(st.cov, ms)
+            s1 = robust.ml_moment_scores(X, st.cov, st.mean, ms)
+        B1 = s1.T @ s1 / N
+        yb = robust.yuan_bentler_mplus_trace(A1, B1, B0, E_inv, N)
+        test = robust.scaled_test(chisq, df, yb["trace"], math.nan, "yuan.bentler.mplus")
+        test["scaling_factor_h1"] = sum(yb["h1"]) / sum(yb["h1_ndat"])
+        test["scaling_factor_h0"] = sum(yb["h0"]) / Delta.shape[1]
+    else:
+        raise ValueError(f"estimator must be 'MLM' or 'MLR', got {estimator!r}")
+    return {"vcov": vcov, "test": test, "E_inv": E_inv, "Delta": Delta}
+
+
+def _baseline_model(res: SEMResult) -> SEMModel:
+    """The independence model of *res* (variances, means if any; fixed.x block kept)."""
+    lines = [f"{v} ~~ {v}" for v in res.observed]
+    if res.meanstructure:
+        lines += [f"{v} ~ 1" for v in res.observed]
+    return build_model("\n".join(lines), meanstructure=res.meanstructure, fixed_x=False)
+
+
+def _apply_robust(res: SEMResult, estimator: str, *, se: bool, emit: bool) -> None:
+    """Replace the ML standard errors and add the scaled tests (model and baseline)."""
+    if res.model.pt.ov_x:
+        raise NotImplementedError(
+            f"estimator={estimator!r} with fixed.x covariates "
+            f"({', '.join(res.model.pt.ov_x)}) is not implemented yet; use fixed_x=False")
+    est, st = res.estimator, res.stats
+    pieces = robust_ml_pieces(est, st, res.theta, estimator, res.chisq, res.df)
+    res.test_scaled = pieces["test"]
+    if se and res.npar and np.all(np.isfinite(res.vcov)):
+        res.vcov = pieces["vcov"]
+        exo = est.exo_values(st)
+        vals = res.model.row_values(res.theta, exo)
+        _, _, _, C, _ = res.model.moments(vals)
+        res.parameters = _parameter_table(res.model, res.theta, exo, vals, C, res.vcov)
+    # baseline
+    bm = _baseline_model(res)
+    best = Estimator(bm, likelihood=res.likelihood, missing=res.missing,
+                     meanstructure=res.meanstructure)
+    bopt = best.optimize(st)
+    bpieces = robust_ml_pieces(best, st, bopt.theta, estimator, res.baseline_chisq,
+                               res.baseline_df)
+    res.baseline_test_scaled = bpieces["test"]
+    res.estimator_name = estimator
+    res.options.update({"estimator": estimator,
+                        "se": ("robust.sem" if estimator == "MLM" else "robust.huber.white")
+                        if se else "none",
+                        "test": pieces["test"]["test"],
+                        "information": "expected" if estimator == "MLM" else "observed"})
+    res.information = res.options["information"]
