@@ -2,8 +2,28 @@
 
 Every output the pipeline writes goes through :func:`atomic_write` (a
 temporary file in the target directory, then ``os.replace``), so a crash or a
-kill never leaves a half-written file, and nothing is ever written under
-``data/raw``.
+kill never leaves a half-written file, never removes the previous version of
+the file (a kill during ``synth`` leaves the git-tracked synthetic files as
+they were), and nothing is ever written under ``data/raw``.
+
+Directory outputs (a DVC stage's folder) are built by :func:`atomic_dir` in
+a staging folder named after the process (``<output>.<pid>.<random>.tmp``)
+and swapped in at the end.  Concurrency and kills:
+
+* a lock per output (``fcntl.flock`` on ``<output>.lock`` in the staging
+  area) is held from entry to swap: a second process writing the same
+  output fails at once with an error naming the holder, instead of mixing
+  its files with the first one's;
+* each staging folder has its own lock held by its writer; a stale folder
+  (left by a SIGKILL) is removed only when its lock is free, so a live
+  process's folder is never removed;
+* the parent process id is recorded on entry and checked before the swap:
+  a stage whose parent (``dvc repro``) was killed is an orphan and discards
+  its results instead of swapping them in later.
+
+A folder the process may not write (read-only, another owner) raises
+:class:`~pipeline.core.exceptions.OutputWriteError` naming the path, not a
+``PermissionError`` traceback.
 """
 from __future__ import annotations
 
@@ -14,11 +34,99 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from pipeline.core.exceptions import RawDataWriteError
+from pipeline.core.exceptions import PipelineError, RawDataWriteError
 from pipeline.core.paths import is_under_raw
 
 __all__ = ["atomic_write", "atomic_dir", "write_text", "write_bytes", "write_json", "write_csv",
-           "guard_not_raw", "read_yaml"]
+           "guard_not_raw", "read_yaml", "OutputWriteError", "OutputLockedError", "OrphanedStageError"]
+
+
+class OutputWriteError(PipelineError, PermissionError):
+    """An output cannot be written (read-only folder, permission denied, disk full)."""
+
+
+class OutputLockedError(PipelineError, RuntimeError):
+    """Another live process is writing the same directory output."""
+
+
+class OrphanedStageError(PipelineError, RuntimeError):
+    """The process's parent died (e.g. ``dvc repro`` was killed): results are discarded."""
+
+
+def _cannot_write(p: Path, exc: OSError) -> OutputWriteError:
+    why = exc.strerror or type(exc).__name__
+    return OutputWriteError(f"cannot write {p}: {why} (is the folder read-only, or owned by "
+                            "another user?)")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox", "env", "timeout", "nice", "nohup"}
+
+
+def _proc_stat(pid: int) -> tuple[str, int, str] | None:
+    """(command name, parent pid, start time) of *pid* from /proc, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = raw[raw.index("(") + 1:raw.rindex(")")]
+    rest = raw[raw.rindex(")") + 2:].split()
+    return comm, int(rest[1]), rest[19]
+
+
+def _ancestry() -> list[tuple[int, str | None]]:
+    """The parent, and further ancestors while they are shells or wrappers
+    (``dvc repro`` runs a stage through ``sh -c``): ``(pid, start time)``."""
+    chain: list[tuple[int, str | None]] = []
+    pid = os.getppid()
+    for _ in range(8):
+        st = _proc_stat(pid)
+        chain.append((pid, st[2] if st else None))
+        if st is None or st[0] not in _SHELLS or st[1] <= 1:
+            break
+        pid = st[1]
+    return chain
+
+
+def _orphaned(chain: list[tuple[int, str | None]]) -> int | None:
+    """The first recorded ancestor that has died (or whose pid was reused), else None."""
+    if chain and os.getppid() != chain[0][0]:
+        return chain[0][0]
+    for pid, start in chain:
+        if start is None:
+            if not _pid_alive(pid):
+                return pid
+            continue
+        st = _proc_stat(pid)
+        if st is None or st[2] != start:
+            return pid
+    return None
+
+
+def _remove_stale_temp_files(p: Path) -> None:
+    """Temporary files of *p* left by a killed writer (its pid no longer alive)."""
+    for tmp in p.parent.glob(f".{glob_escape(p.name)}.*.tmp"):
+        parts = tmp.name[len(p.name) + 2:].split(".")
+        if parts and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def glob_escape(name: str) -> str:
+    """*name* with glob metacharacters escaped."""
+    import glob
+    return glob.escape(name)
 
 
 def guard_not_raw(path: str | os.PathLike) -> Path:
@@ -40,8 +148,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
                  newline: str | None = None) -> Iterator[Any]:
     """Open a temporary file next to *path*; rename it over *path* on success."""
     p = guard_not_raw(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temp_files(p)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent)
+    except PermissionError as exc:
+        raise _cannot_write(p, exc) from None
+    except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+        raise OutputWriteError(f"cannot write {p}: {exc.strerror}") from None
     try:
         if "b" in mode:
             fh = os.fdopen(fd, mode)
@@ -52,7 +166,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(tmp, p)
+        try:
+            os.replace(tmp, p)
+        except (PermissionError, IsADirectoryError) as exc:
+            raise _cannot_write(p, exc) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -103,8 +220,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, text + "\n")
 
 
-def write_csv(path: str | os.PathLike, df: "Any", **kwargs: Any) -> Path:
-    """Write a DataFrame as UTF-8 CSV atomically (full precision)."""
+def write_csv(path: str | os.PathLike, df: "Any", *, for_people: bool = False, **kwargs: Any) -> Path:
+    """Write a DataFrame as UTF-8 CSV atomically (full precision).
+
+    ``for_people=True`` marks a CSV meant to be opened in a spreadsheet:
+    text cells, column names and index labels beginning with ``= + - @``
+    are neutralised (:func:`pipeline.reporting.escape.csv_frame`).
+    """
+    if for_people:
+        from pipeline.reporting.escape import csv_frame
+        df = csv_frame(df)
     with atomic_write(path, newline="") as fh:
         df.to_csv(fh, **kwargs)
     return Path(path)
@@ -122,40 +247,146 @@ def _staging_area(final: Path) -> tuple[Path, str]:
     except ValueError:
         return final.parent, f".{final.name}"
     area = paths.ROOT / ".staging"
-    area.mkdir(exist_ok=True)
+    try:
+        area.mkdir(exist_ok=True)
+    except PermissionError as exc:
+        raise _cannot_write(area, exc) from None
     return area, "__".join(rel.parts)
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Build a directory in a staging folder beside *path*; swap it in on success.
+def _flock(path: Path, *, blocking: bool, remove: bool = False) -> Iterator[int | None]:
+    """An exclusive ``flock`` on *path* (created); yields the fd, or None when busy.
+
+    With *remove* the lock file is deleted (while still held) on exit; a
+    process that opened the old file before the deletion notices that the
+    path no longer names its file and retries, so two holders never coexist.
+    """
+    import fcntl
+    for _ in range(50):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            yield None
+            return
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)          # the file was removed by its previous holder: take the new one
+    else:  # pragma: no cover - 50 successive races
+        raise OutputLockedError(f"cannot take the lock {path}")
+    try:
+        yield fd
+    finally:
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        os.close(fd)      # closing the fd releases the lock
+
+
+def _holder(lock: Path) -> str:
+    try:
+        return lock.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _clear_stale(area: Path, prefix: str) -> None:
+    """Remove staging folders of *prefix* whose writer is gone (its lock is free)."""
+    import shutil
+    for stale in area.glob(f"{glob_escape(prefix)}.*.tmp"):
+        if not stale.is_dir():
+            continue
+        lock = stale.with_name(stale.name + ".lock")
+        if not lock.exists():
+            # a folder of an older version of this code, or a lost lock: judge by the pid
+            pid = stale.name[len(prefix) + 1:].split(".")[0]
+            if pid.isdigit() and _pid_alive(int(pid)) and int(pid) != os.getpid():
+                continue
+            shutil.rmtree(stale, ignore_errors=True)
+            continue
+        with _flock(lock, blocking=False, remove=True) as fd:
+            if fd is None:
+                continue          # its writer is alive and holds the lock
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, check_parent: bool = True) -> Iterator[Path]:
+    """Build a directory in a staging folder; swap it in on success.
 
     On any exception the staging folder is removed and an existing *path*
     is left untouched, so a crash never leaves a half-written output
-    directory.
+    directory.  See the module docstring for the locks and the orphan check.
+
+    Parameters
+    ----------
+    path : path
+        The output directory.
+    check_parent : bool
+        Discard the results (:class:`OrphanedStageError`) when the parent
+        process died while the folder was built.
+
+    Raises
+    ------
+    OutputLockedError
+        Another live process is writing *path*.
+    OutputWriteError
+        The output's folder cannot be written.
     """
     import shutil
 
     final = Path(guard_not_raw(path))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    area, prefix = _staging_area(final)
-    # staging folders left by a killed run (SIGKILL skips the cleanup below)
-    for stale in area.glob(f"{prefix}.*.tmp"):
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{prefix}.", suffix=".tmp", dir=area))
     try:
-        yield staging
-        os.chmod(staging, 0o777 & ~_umask())
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-            os.replace(staging, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except PermissionError as exc:
+        raise _cannot_write(final, exc) from None
+    if not os.access(final.parent, os.W_OK | os.X_OK):
+        raise OutputWriteError(f"cannot write {final}: permission denied on {final.parent} "
+                               "(is the folder read-only?)")
+    area, prefix = _staging_area(final)
+    chain = _ancestry()
+    out_lock = area / f"{prefix}.lock"
+    with _flock(out_lock, blocking=False, remove=True) as held:
+        if held is None:
+            raise OutputLockedError(f"{final} is being written by another process "
+                                    f"({_holder(out_lock)}); wait for it to finish")
+        os.ftruncate(held, 0)
+        os.write(held, f"pid {os.getpid()}\n".encode())
+        _clear_stale(area, prefix)
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=f"{prefix}.{os.getpid()}.", suffix=".tmp", dir=area))
+        except PermissionError as exc:
+            raise _cannot_write(area, exc) from None
+        own_lock = staging.with_name(staging.name + ".lock")
+        with _flock(own_lock, blocking=True, remove=True):
+            try:
+                yield staging
+                dead = _orphaned(chain) if check_parent else None
+                if dead is not None:
+                    raise OrphanedStageError(
+                        f"the parent process (pid {dead}) of this stage died while {final} was "
+                        "being built; the results are discarded, not swapped in")
+                os.chmod(staging, 0o777 & ~_umask())
+                try:
+                    if final.exists():
+                        old = area / f"{prefix}.{os.getpid()}.old"
+                        shutil.rmtree(old, ignore_errors=True)
+                        os.replace(final, old)
+                        os.replace(staging, final)
+                        shutil.rmtree(old, ignore_errors=True)
+                    else:
+                        os.replace(staging, final)
+                except PermissionError as exc:
+                    raise _cannot_write(final, exc) from None
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
 
 
 def read_yaml(path: str | os.PathLike) -> Any:
