@@ -1,8 +1,10 @@
-"""Regenerate the thin report notebooks in studies/amirova2021/notebooks/ (run once after editing SECTIONS).
+"""Regenerate the one generic report notebook, pipeline/reporting/wave_report.ipynb.
 
-The notebooks hold no statistics: a typed ``parameters`` cell, then one
-``report.show(section)`` call per section; everything is computed in
-``pipeline/`` and rendered by ``pipeline.workflow.wave``.  Written without outputs.
+The notebook holds no statistics and nothing of any study: a typed
+``parameters`` cell, then the wave's title, header and every section with
+something to show (``WaveReport.show_all``); the sections, their titles and
+captions come from the wave's stored results (``pipeline.workflow.wave``),
+which take them from the study's settings.  Written without outputs.
 """
 from __future__ import annotations
 
@@ -14,30 +16,23 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.workflow.wave import REPORT_SECTIONS  # noqa: E402
-
-TITLES = {
-    "sem_wave_report": "2019 civil servants: conceptual-model test (Annex G)",
-    "org_wave_report": "2020 civil servants: organizational diagnostics (Annex H)",
-    "citizens_report": "2020 residents of the capital (Annex I)",
-}
+TARGET = ROOT / "pipeline" / "reporting" / "wave_report.ipynb"
 
 
-def build(kind: str, sections: list[tuple[str, str]]) -> nbformat.NotebookNode:
+def build() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('wave: str = "cs2019"\nout_dir: str = "."')
+    params = nbformat.v4.new_code_cell('wave: str = ""\nout_dir: str = "."')
     params.metadata["tags"] = ["parameters"]
     cells = [
-        nbformat.v4.new_markdown_cell(f"# {TITLES[kind]}"),
         params,
         nbformat.v4.new_code_cell(
             "from pipeline.workflow.wave import WaveReport\n"
             "report = WaveReport(wave, out_dir)\n"
-            "report.header()"),
+            "report.header()\n"
+            "report.show_all()"),
     ]
-    for key, title in sections:
-        cells.append(nbformat.v4.new_markdown_cell(f"## {title}"))
-        cells.append(nbformat.v4.new_code_cell(f'report.show("{key}")'))
+    for i, c in enumerate(cells):   # fixed cell ids: the file is byte-reproducible
+        c["id"] = f"cell-{i}"
     nb.cells = cells
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -46,8 +41,7 @@ def build(kind: str, sections: list[tuple[str, str]]) -> nbformat.NotebookNode:
 
 
 def main() -> None:
-    for kind, sections in REPORT_SECTIONS.items():
-        nbformat.write(build(kind, sections), ROOT / "notebooks" / f"{kind}.ipynb")
+    nbformat.write(build(), TARGET)
 
 
 if __name__ == "__main__":

@@ -88,12 +88,20 @@ _COLORS = {5: "#1a9850", 4: "#91cf60", 3: "#d9d9d9", 2: "#fc8d59", 1: "#d73027"}
 
 
 # ---------------------------------------------------------------- params
+#: the running wave's settings (pipeline.cli.config.wave_settings), set by
+#: analyze_org_wave / analyze_citizens_wave; None: read params.yaml's groups
+_SETTINGS: dict[str, Any] | None = None
+
+
 def _params() -> dict[str, Any]:
     defaults = {"groups": ["ACSA", "akimat"], "adjust": ["holm", "BH"], "alpha": 0.05,
                 "chisq": True, "simulate": "auto", "B": 2000, "seed": 20201015,
                 "top_codes": [5], "positive_codes": [5, 4],
                 "cfa_model": "studies/amirova2021/models/cs2020/cfa_2020.lav", "cfa_likelihood": "normal",
                 "cfa_missing": "listwise", "fit_thresholds": {}}
+    if _SETTINGS is not None:
+        p = {k: v for k, v in (_SETTINGS.get("comparison") or {}).items() if v is not None}
+        return {**defaults, **p}
     try:
         p = config.stage_params("comparison") or {}
     except (KeyError, FileNotFoundError):
@@ -102,10 +110,28 @@ def _params() -> dict[str, Any]:
 
 
 def _group_params(name: str) -> dict[str, Any]:
+    if _SETTINGS is not None:
+        return dict(_SETTINGS.get(name) or {})
     try:
         return config.stage_params(name) or {}
     except (KeyError, FileNotFoundError):
         return {}
+
+
+def _k() -> int:
+    if _SETTINGS is not None:
+        return int(_SETTINGS["privacy"]["k"])
+    return default_k()
+
+
+@contextlib.contextmanager
+def _using(settings: dict[str, Any] | None) -> Iterator[None]:
+    global _SETTINGS
+    old, _SETTINGS = _SETTINGS, settings
+    try:
+        yield
+    finally:
+        _SETTINGS = old
 
 
 @contextlib.contextmanager
@@ -550,6 +576,18 @@ def _item_label(codebook: Any, item: str) -> str:
 
 # ============================================================ civil servants
 def analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path,
+                     computed: dict, *, settings: dict[str, Any] | None = None) -> None:
+    """See :func:`_analyze_org_wave`; *settings* are the wave's (:func:`pipeline.cli.config.wave_settings`)."""
+    if settings is None:
+        try:
+            settings = config.wave_settings(wave)
+        except (ValueError, FileNotFoundError):
+            settings = None
+    with _using(settings):
+        _analyze_org_wave(wave, data, codebook, results, computed)
+
+
+def _analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path,
                      computed: dict) -> None:
     """Every report section of a 2020 civil-servant wave (ACSA and akimat).
 
@@ -574,7 +612,7 @@ def analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path
         raise ValueError("data: has no 'org' column (ACSA / akimat)")
     results = Path(results)
     prm = _params()
-    k = default_k()
+    k = _k()
     groups = [g for g in prm["groups"] if g in set(data["org"].dropna())]
     if len(groups) < 1:
         raise ValueError(f"data: column 'org' holds none of the groups {prm['groups']} "
@@ -1039,6 +1077,18 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
 
 # ================================================================ citizens
 def analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path,
+                          computed: dict, *, settings: dict[str, Any] | None = None) -> None:
+    """See :func:`_analyze_citizens_wave`; *settings* are the wave's (:func:`pipeline.cli.config.wave_settings`)."""
+    if settings is None:
+        try:
+            settings = config.wave_settings(wave)
+        except (ValueError, FileNotFoundError):
+            settings = None
+    with _using(settings):
+        _analyze_citizens_wave(wave, data, codebook, results, computed)
+
+
+def _analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path,
                           computed: dict) -> None:
     """Every report section of the 2020 citizens' wave.
 
@@ -1058,7 +1108,7 @@ def analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results:
     In R: ``table(d$age)``, ``prop.table(table(d$akimat_satisfaction))``.
     """
     results = Path(results)
-    k = default_k()
+    k = _k()
     targets = _targets(wave, codebook.name)
     published = _published(targets["published"]) if targets else {}
     if targets:

@@ -1,10 +1,13 @@
-"""The Amirova (2021) study, wave by wave: preparation, analyses and report sections.
+"""Any study, wave by wave: preparation, analyses and report sections.
 
 This module orchestrates the analysis modules for the DVC stages
-(:mod:`pipeline.cli.stage`) and renders the stored results for the thin report
-notebooks.  It computes nothing itself that belongs to an analysis family:
-screening, descriptives, reliability, EFA, SEM and fit indices come from
-their own modules.
+(:mod:`pipeline.cli.stage`) and renders the stored results for the one
+generic report notebook.  Everything a wave does comes from its settings
+(:func:`pipeline.cli.config.wave_settings`, schema in
+:mod:`pipeline.cli.schema`): codebook, models, estimator options, bootstrap,
+hypotheses (data, decided by :mod:`pipeline.sem.hypotheses`) and the report
+layout (title, section titles, table captions).  It computes nothing itself
+that belongs to an analysis family.
 
 Stages
 ------
@@ -12,56 +15,55 @@ Stages
     raw file -> codebook validation -> screening -> free-text redaction ->
     ``data/processed/<wave>/prepared/``.
 ``analyze_wave(wave)``
-    prepared data -> every section of the wave's report, stored under
-    ``data/processed/<wave>/results/<section>/`` plus ``computed.json``
-    (values the replication scorecard compares with the published ones).
+    prepared data -> the sections listed in the wave's ``analyses``, stored
+    under ``data/processed/<wave>/results/<section>/`` plus ``sections.json``
+    (the sections with something to show, in order), ``info.json`` and
+    ``computed.json`` (values the replication scorecard compares with
+    published ones).  Sections with nothing to show are left out.
+
+Reverse keys mean one thing everywhere: the codebook's reverse-keyed items
+are recoded once (``min + max - x``) and the EFA, CFA and SEM use that keyed
+data; alpha, omega and scale scores reverse the same items internally, so
+CR/AVE and alpha agree in direction.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
 from pipeline.cli import config
 from pipeline.core import paths
-from pipeline.core.io import write_csv, write_json
+from pipeline.core.io import read_yaml, write_csv, write_json
 
-__all__ = ["REPORT_SECTIONS", "WaveReport", "prepare_wave", "analyze_wave",
-           "analyze_sem_wave", "prepared_dir", "results_dir", "load_prepared",
-           "fit_table", "paths_table", "hypothesis_table", "FIT_ROWS"]
+__all__ = ["WaveReport", "prepare_wave", "analyze_wave", "prepared_dir", "results_dir",
+           "load_prepared", "fit_table", "paths_table", "FIT_ROWS", "SECTION_TITLES",
+           "wave_codebook", "report_spec", "hypotheses_spec", "check_wave"]
 
-# notebook kind -> ordered (section key, title)
-REPORT_SECTIONS: dict[str, list[tuple[str, str]]] = {
-    "sem_wave_report": [
-        ("screening", "Screening"),
-        ("demographics", "Demographics (Table 11)"),
-        ("descriptives", "Descriptive statistics"),
-        ("reliability", "Reliability and validity (Table K.1)"),
-        ("efa", "Exploratory factor analysis"),
-        ("cfa", "CFA fit (Table 12)"),
-        ("structural", "Structural model (Table K.2)"),
-        ("hypotheses", "Hypotheses (Table 13)"),
-        ("diagram", "Path diagram"),
-        ("replication", "Replication of the published numbers"),
-    ],
-    "org_wave_report": [
-        ("screening", "Screening"),
-        ("profile", "Respondent profiles (Tables 14 and 16)"),
-        ("distributions", "Response distributions (figures 16-27)"),
-        ("reliability", "Reliability and CFA of the 2020 instrument"),
-        ("comparison", "ACSA vs akimat, item by item"),
-        ("replication", "Replication of the published numbers"),
-    ],
-    "citizens_report": [
-        ("screening", "Screening"),
-        ("profile", "Respondent profile (Table 17)"),
-        ("frequencies", "Frequencies (figures 28-31)"),
-        ("freetext", "Free-text answers"),
-        ("replication", "Replication of the published numbers"),
-    ],
+#: Default section titles; a study's report spec (``report.sections.<key>.title``) overrides them.
+SECTION_TITLES: dict[str, str] = {
+    "screening": "Screening",
+    "demographics": "Demographics",
+    "descriptives": "Descriptive statistics",
+    "reliability": "Reliability and validity",
+    "efa": "Exploratory factor analysis",
+    "cfa": "CFA fit",
+    "structural": "Structural model",
+    "hypotheses": "Hypotheses",
+    "groups": "Group comparison",
+    "diagram": "Path diagram",
+    "replication": "Replication of the published numbers",
+    # the 2020 thesis waves' own sections (pipeline.workflow.org)
+    "profile": "Respondent profile",
+    "distributions": "Response distributions",
+    "comparison": "Group comparison, item by item",
+    "frequencies": "Frequencies",
+    "freetext": "Free-text answers",
 }
 
 
@@ -73,32 +75,145 @@ def results_dir(wave: str) -> Path:
     return paths.wave_dir(wave) / "results"
 
 
-def _raw_path(wave: str) -> Path:
-    return paths.resolve(config.wave_params(wave)["raw"])
+# ------------------------------------------------------------------ settings
+def _read_spec_file(path: str, where: str, group: str) -> dict[str, Any]:
+    from pipeline.cli.schema import SettingsError, check_group
+    p = paths.resolve(path)
+    if not p.is_file():
+        raise SettingsError(f"{where}.file: {path} does not exist")
+    raw = read_yaml(p) or {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: the top level must be a mapping")
+    check_group(str(path), group, raw)
+    return raw
+
+
+def report_spec(ws: dict[str, Any]) -> dict[str, Any]:
+    """The wave's report layout: ``title``, ``sections`` ({key: {title, ...}}), ``captions``."""
+    spec = dict(ws["report"])
+    f = spec.pop("file", None)
+    if f:
+        spec = {**_read_spec_file(f, f"waves.{ws['wave']}.report", "report"),
+                **{k: v for k, v in spec.items() if v not in (None, {}, [])}}
+    spec.setdefault("sections", {})
+    spec.setdefault("captions", {})
+    return spec
+
+
+def hypotheses_spec(ws: dict[str, Any]) -> dict[str, Any]:
+    """The wave's hypotheses (``alpha``, ``correction``, ``tests``), from its file or inline."""
+    spec = dict(ws["hypotheses"])
+    f = spec.pop("file", None)
+    if f:
+        loaded = _read_spec_file(f, f"waves.{ws['wave']}.hypotheses", "hypotheses")
+        spec = {"alpha": spec.get("alpha", 0.05), "correction": spec.get("correction"),
+                **loaded}
+    spec.setdefault("tests", [])
+    return spec
+
+
+def wave_codebook(ws: dict[str, Any]) -> Any:
+    from pipeline.data.codebook import load_codebook
+    return load_codebook(paths.resolve(ws["codebook"]))
+
+
+def _inside(path: str, folder: str) -> bool:
+    try:
+        paths.resolve(path).resolve().relative_to(paths.resolve(folder).resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def check_wave(wave: str) -> dict[str, Any]:
+    """Validate everything the wave's analyze stage will read, before any computation.
+
+    The settings (schema), the codebook, the model files (which must lie in
+    the wave's ``models`` folder, the stage's DVC dependency), the report
+    spec and the hypotheses (each test's effect named by the model).
+    Returns the wave's settings.
+    """
+    from pipeline.cli.schema import SettingsError
+    ws = config.wave_settings(wave)
+    cb = wave_codebook(ws)
+    where = f"waves.{wave}"
+    for key in ("model", "cfa_model"):
+        f = ws["sem"].get(key)
+        if f is None:
+            continue
+        if not paths.resolve(f).is_file():
+            raise SettingsError(f"{where}.sem.{key}: {f} does not exist")
+        if not _inside(f, ws["models"]):
+            raise SettingsError(f"{where}.sem.{key}: {f} lies outside the wave's models folder "
+                                f"{ws['models']} (DVC would not rerun the wave when it changes)")
+    for group in ("report", "hypotheses"):
+        f = ws[group].get("file")
+        if f and not _inside(f, ws["models"]):
+            raise SettingsError(f"{where}.{group}: {f} lies outside the wave's models folder "
+                                f"{ws['models']}")
+    report_spec(ws)
+    spec = hypotheses_spec(ws)
+    if spec["tests"]:
+        if not ws["sem"].get("model"):
+            raise SettingsError(f"{where}.hypotheses: tests need a structural model (sem.model)")
+        from pipeline.sem.syntax import parse_model
+        text = paths.resolve(ws["sem"]["model"]).read_text(encoding="utf-8")
+        parsed = parse_model(text)
+        names = _model_names(parsed)
+        for i, t in enumerate(spec["tests"]):
+            for name in ([t["effect"]] if t.get("effect") is not None else []) + \
+                    list(t.get("compare") or []) + list(t.get("all_of") or []):
+                if str(name) not in names and "~" not in str(name):
+                    raise SettingsError(f"{where}.hypotheses.tests[{i}] ({t['id']}): the model "
+                                        f"{ws['sem']['model']} defines no effect or label "
+                                        f"{name!r}; known: {sorted(names)}")
+    group = ws["groups"].get("column")
+    if group and group not in cb:
+        raise SettingsError(f"{where}.groups.column: {group!r} is not a codebook variable")
+    return ws
+
+
+def _model_names(parsed: Any) -> set[str]:
+    """Labels and ``:=`` names a parsed model defines."""
+    names = {name for name, _ in parsed.definitions}
+    for f in parsed.formulas:
+        for t in f.terms:
+            if getattr(t, "label", ""):
+                names.add(t.label)
+    return names
 
 
 # ------------------------------------------------------------------ report
 class WaveReport:
-    """What a report notebook calls: a header (with the synthetic banner) and sections."""
+    """What the report notebook calls: a title, a header (with the synthetic banner), sections."""
 
     def __init__(self, wave: str, out_dir: str | os.PathLike = ".") -> None:
         self.wave = wave
         self.out_dir = Path(out_dir)
-        self.params = config.wave_params(wave)
         self.results = results_dir(wave)
+        self.info = json.loads((self.results / "info.json").read_text(encoding="utf-8")) \
+            if (self.results / "info.json").exists() else {}
+
+    @property
+    def title(self) -> str:
+        return str(self.info.get("title") or self.wave)
+
+    def sections(self) -> list[tuple[str, str]]:
+        """(key, title) of every section with something to show, in report order."""
+        f = self.results / "sections.json"
+        return [tuple(x) for x in json.loads(f.read_text(encoding="utf-8"))] if f.exists() else []
 
     def header_html(self) -> str:
         from pipeline.reporting.report import synthetic_banner, wave_is_synthetic
 
-        meta = wave_is_synthetic(self.params["raw"])
-        info = json.loads((self.results / "info.json").read_text(encoding="utf-8")) \
-            if (self.results / "info.json").exists() else {}
+        meta = wave_is_synthetic(self.info["raw file"]) if self.info.get("synthetic") else None
         rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
-                       for k, v in info.items())
+                       for k, v in self.info.items() if k not in ("title", "synthetic"))
         return synthetic_banner(meta) + f"<table>{rows}</table>"
 
     def header(self) -> None:
-        from IPython.display import HTML, display
+        from IPython.display import HTML, Markdown, display
+        display(Markdown(f"# {self.title}"))
         display(HTML(self.header_html()))
 
     def section_html(self, key: str) -> str:
@@ -109,16 +224,45 @@ class WaveReport:
         from IPython.display import HTML, display
         display(HTML(self.section_html(key)))
 
+    def show_all(self) -> None:
+        """Every section with something to show, each under its own heading."""
+        from IPython.display import HTML, Markdown, display
+        for key, title in self.sections():
+            display(Markdown(f"## {title}"))
+            display(HTML(self.section_html(key)))
 
 
+class _Section:
+    """A :class:`SectionWriter` titled from the report spec; left out when empty."""
 
-# ----------------------------------------------------------------- helpers
-def _kind(wave: str) -> str:
-    nb = Path(config.wave_params(wave)["notebook"]).stem
-    if nb not in REPORT_SECTIONS:
-        raise ValueError(f"waves.{wave}.notebook: unknown report kind {nb!r}; "
-                         f"known: {sorted(REPORT_SECTIONS)}")
-    return nb
+    def __init__(self, ctx: "_Context", key: str) -> None:
+        from pipeline.reporting.report import SectionWriter
+        self.ctx, self.key = ctx, key
+        spec = ctx.report["sections"].get(key) or {}
+        self.title = spec.get("title") or SECTION_TITLES.get(key, key)
+        self.w = SectionWriter(ctx.results, key, self.title)
+
+    def caption(self, name: str, default: str) -> str:
+        return self.ctx.report["captions"].get(f"{self.key}.{name}", default)
+
+    def table(self, name: str, df: pd.DataFrame, *, caption: str = "", **kw: Any) -> None:
+        self.w.table(name, df, caption=self.caption(name, caption), **kw)
+
+    def figure(self, name: str, fig: Any, *, caption: str = "") -> None:
+        self.w.figure(name, fig, caption=self.caption(name, caption))
+
+    def text(self, markdown: str) -> None:
+        self.w.text(markdown)
+
+    def warning(self, message: str) -> None:
+        self.w.warning(message)
+
+    def close(self) -> None:
+        if any(i["kind"] in ("table", "figure") for i in self.w.items):
+            self.w.close()
+            self.ctx.written.append((self.key, self.title))
+        elif self.w.dir.exists():
+            shutil.rmtree(self.w.dir)
 
 
 class _Captured:
@@ -155,21 +299,19 @@ def prepare_wave(wave: str) -> Path:
     appears atomically.
     """
     from pipeline.core.io import atomic_dir
-    from pipeline.data.codebook import load_codebook
     from pipeline.data.loading import read_raw
     from pipeline.data.privacy import redact_wave
     from pipeline.data.screening import screen
 
-    wp = config.wave_params(wave)
-    cb = load_codebook(wp["instrument"])
-    raw = _raw_path(wave)
-    loading = config.load_params().get("loading") or {}
-    lr = read_raw(raw, cb, encoding=loading.get("encoding"))
+    ws = config.wave_settings(wave)
+    cb = wave_codebook(ws)
+    raw = paths.resolve(ws["raw"])
+    lr = read_raw(raw, cb, encoding=ws["loading"].get("encoding"))
     with _Captured() as warned:
-        rules = {**config.stage_params("screening"), **(wp.get("screening") or {})}
+        rules = dict(ws["screening"])
         scr = screen(lr.data, cb, rules,
-                     distributed=wp.get("distributed"), rows=lr.rows,
-                     recodings=lr.log_frame(), file=str(raw))
+                     distributed=ws.get("distributed"), rows=lr.rows,
+                     recodings=lr.log_frame(), file=str(ws["raw"]))
     clean, redaction = redact_wave(scr.clean, cb)
     scr.clean = clean
     scr.warnings = list(scr.warnings) + [w for w in warned if w not in scr.warnings]
@@ -177,16 +319,16 @@ def prepare_wave(wave: str) -> Path:
         scr.write(tmp)
         write_csv(tmp / "load_log.csv", lr.log_frame(), index=False)
         write_csv(tmp / "redaction.csv", redaction)
-        write_json(tmp / "load.json", lr.to_dict() | {"raw": str(wp["raw"])})
+        write_json(tmp / "load.json", lr.to_dict() | {"raw": str(ws["raw"])})
     return prepared_dir(wave)
 
 
 def load_prepared(wave: str) -> pd.DataFrame:
     """The screened, redacted data of a wave (as written by :func:`prepare_wave`)."""
-    from pipeline.data.codebook import load_codebook
-
-    cb = load_codebook(config.wave_params(wave)["instrument"])
+    cb = wave_codebook(config.wave_settings(wave))
     text = {n: str for n, v in cb.variables.items() if v.type in ("text", "multi", "id")}
+    text |= {n: str for n, v in cb.variables.items()
+             if v.codes and not all(isinstance(c, int) for c in v.codes)}
     path = prepared_dir(wave) / "clean.csv"
     df = pd.read_csv(path, dtype=text, keep_default_na=True)
     import pandera.errors
@@ -206,45 +348,109 @@ def load_prepared(wave: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ analyze
-def analyze_wave(wave: str) -> Path:
-    """Run every analysis of a wave's report into ``data/processed/<wave>/results``."""
-    from pipeline.core.io import atomic_dir
-    from pipeline.data.codebook import load_codebook
+class _Context:
+    """Everything one wave's analyses share; fits are computed once, on demand."""
 
-    kind = _kind(wave)
-    wp = config.wave_params(wave)
-    cb = load_codebook(wp["instrument"])
+    def __init__(self, wave: str, ws: dict[str, Any], cb: Any, data: pd.DataFrame,
+                 results: Path) -> None:
+        self.wave, self.ws, self.cb, self.data, self.results = wave, ws, cb, data, results
+        self.report = report_spec(ws)
+        self.hypotheses = hypotheses_spec(ws)
+        self.computed: dict[str, Any] = {}
+        self.written: list[tuple[str, str]] = []
+        self.k = int(ws["privacy"]["k"])
+
+    def section(self, key: str) -> _Section:
+        return _Section(self, key)
+
+    @cached_property
+    def items(self) -> list[str]:
+        """Scale items: every item of a construct, plus the other Likert items."""
+        cons = [n for n, v in self.cb.variables.items() if v.construct and n in self.data]
+        lik = [n for n in self.cb.likert_items if n in self.data and n not in cons]
+        return cons + lik
+
+    @cached_property
+    def constructs(self) -> dict[str, list[str]]:
+        return {k: [i for i in v if i in self.data] for k, v in self.cb.constructs.items()
+                if len([i for i in v if i in self.data]) >= 2}
+
+    @cached_property
+    def keyed(self) -> pd.DataFrame:
+        """The data with every reverse-keyed item recoded (what EFA, CFA and SEM use)."""
+        return self.cb.apply_reverse_keying(self.data)
+
+    def _fit(self, key: str) -> tuple[Any, list[str]] | None:
+        f = self.ws["sem"].get(key)
+        if not f:
+            return None
+        from pipeline.sem import fit
+        with _Captured() as warned:
+            res = fit(paths.resolve(f), self.keyed, likelihood=self.ws["sem"]["likelihood"],
+                      missing=self.ws["sem"]["missing"])
+            res.fit_measures()
+        return res, warned
+
+    @cached_property
+    def cfa(self) -> tuple[Any, list[str]] | None:
+        return self._fit("cfa_model")
+
+    @cached_property
+    def sem(self) -> tuple[Any, list[str]] | None:
+        return self._fit("model")
+
+    @cached_property
+    def boot(self) -> Any:
+        """The bootstrap of the structural model, run only where something uses it."""
+        if self.sem is None:
+            return None
+        res = self.sem[0]
+        bp = self.ws["bootstrap"]
+        needed = bool((res.parameters.op == ":=").any()) or any(
+            t.get("test") == "bootstrap" for t in self.hypotheses["tests"])
+        if not needed or int(bp["B"]) <= 0:
+            return None
+        from pipeline.sem.bootstrap import bootstrap
+        with _Captured() as warned:
+            b = bootstrap(res, B=int(bp["B"]), seed=bp.get("seed"), level=float(bp["level"]),
+                          drop_inadmissible=bool(bp["drop_inadmissible"]),
+                          workers=bp.get("workers"), scheduler=bp.get("scheduler"),
+                          progress=False, attach=False)
+        self.sem[1].extend(w for w in warned if w not in self.sem[1])
+        return b
+
+
+def analyze_wave(wave: str) -> Path:
+    """Run the wave's analyses (its ``analyses`` list) into ``data/processed/<wave>/results``."""
+    from pipeline.core.io import atomic_dir
+    from pipeline.reporting.report import wave_is_synthetic
+
+    ws = check_wave(wave)          # every setting, file and hypothesis, before any fit
+    cb = wave_codebook(ws)
     data = load_prepared(wave)
-    computed: dict[str, Any] = {}
     with atomic_dir(results_dir(wave)) as tmp:
-        _section_screening(wave, tmp, computed)
-        if kind == "sem_wave_report":
-            analyze_sem_wave(wave, data, cb, tmp, computed)
-        elif kind == "org_wave_report":
-            from pipeline.workflow.org import analyze_org_wave
-            analyze_org_wave(wave, data, cb, tmp, computed)
-        else:
-            from pipeline.workflow.org import analyze_citizens_wave
-            analyze_citizens_wave(wave, data, cb, tmp, computed)
-        _section_replication(wave, tmp, computed)
-        write_json(tmp / "computed.json", computed)
-        from pipeline.reporting.report import wave_is_synthetic
-        meta = wave_is_synthetic(wp["raw"])
+        ctx = _Context(wave, ws, cb, data, tmp)
+        for name in ws["analyses"]:
+            ANALYSES[name](ctx)
+        write_json(tmp / "sections.json", [list(x) for x in ctx.written])
+        write_json(tmp / "computed.json", ctx.computed)
+        meta = wave_is_synthetic(ws["raw"]) if ws.get("synthetic") else None
+        title = ctx.report.get("title") or cb.title or wave
         write_json(tmp / "info.json", {
-            "wave": wave, "instrument": cb.name, "title": cb.title,
-            "raw file": str(wp["raw"]),
+            "title": title, "wave": wave, "study": ws["study"], "instrument": cb.name,
+            "raw file": str(ws["raw"]), "synthetic": bool(ws.get("synthetic")),
             "data": "synthetic (seed %s)" % meta.get("seed") if meta else "real",
             "respondents analysed": int(len(data)),
         })
     return results_dir(wave)
 
 
-def _section_screening(wave: str, results: Path, computed: dict[str, Any]) -> None:
-    from pipeline.reporting.report import SectionWriter
-
+# ------------------------------------------------------------------ sections
+def _screening(ctx: _Context) -> None:
+    wave = ctx.wave
     summ = json.loads((prepared_dir(wave) / "screening.json").read_text(encoding="utf-8"))
     f = summ["funnel"]
-    sec = SectionWriter(results, "screening", "Screening")
+    sec = ctx.section("screening")
     rows = [("distributed", f.get("distributed")), ("returned", f.get("returned")),
             ("excluded", f.get("excluded")), ("valid", f.get("valid")),
             ("response rate (valid / distributed), %",
@@ -270,36 +476,413 @@ def _section_screening(wave: str, results: Path, computed: dict[str, Any]) -> No
     for w in summ.get("warnings") or []:
         sec.warning(w)
     sec.close()
-    # scorecard: the funnel of the 2019 wave (text at line 975)
     prefix = f"{wave}.screening"
-    computed.update({f"{prefix}.distributed": f.get("distributed"),
-                     f"{prefix}.returned": f.get("returned"),
-                     f"{prefix}.valid": f.get("valid"),
-                     f"{prefix}.rejected": f.get("excluded"),
-                     f"{prefix}.response_rate": None if f.get("response_rate") is None
-                     else 100 * f["response_rate"]})
+    ctx.computed.update({f"{prefix}.distributed": f.get("distributed"),
+                         f"{prefix}.returned": f.get("returned"),
+                         f"{prefix}.valid": f.get("valid"),
+                         f"{prefix}.rejected": f.get("excluded"),
+                         f"{prefix}.response_rate": None if f.get("response_rate") is None
+                         else 100 * f["response_rate"]})
 
 
-def _section_replication(wave: str, results: Path, computed: dict[str, Any]) -> None:
-    from pipeline.reporting.report import SectionWriter
-    from pipeline.replication.scorecard import Scorecard
+def _demographics(ctx: _Context) -> None:
+    """Categorical variables (counts and column %), split by ``demographics.by``, suppressed."""
+    from pipeline.data.privacy import suppress_small_cells
 
-    sc = Scorecard()
-    sc.add_many({k: v for k, v in computed.items() if v is not None},
-                depends_on_respondent_data=True, source=f"{wave} analysis")
+    spec, cb, data = ctx.ws["demographics"], ctx.cb, ctx.data
+    by = spec.get("by")
+    if by is not None and by not in data.columns:
+        by = None
+    variables = spec.get("variables")
+    if variables is None:
+        group_col = ctx.ws["groups"].get("column")
+        variables = {n: {"variable": n, "codes": {str(c): c for c in v.codes}}
+                     for n, v in cb.variables.items()
+                     if v.type == "categorical" and n in data.columns and n not in (by, group_col)}
+    prefix = spec.get("key_prefix") or f"{ctx.wave}.demographics"
+    cols = list(cb.variables[by].codes) if by and by in cb.variables and cb.variables[by].codes \
+        else ([c for c in pd.unique(data[by].dropna())] if by else ["all"])
+    frame = data if by else data.assign(_all="all")
+    byc = by or "_all"
+    blocks, note = [], ""
+    for name, v in variables.items():
+        var = v["variable"]
+        if var not in data.columns:
+            continue
+        codes = v.get("codes") or {str(c): c for c in pd.unique(data[var].dropna())}
+        labels = cb.variables[var].codes if var in cb.variables else {}
+        ct = pd.crosstab(frame[var], frame[byc]).reindex(index=list(codes.values()), columns=cols,
+                                                          fill_value=0)
+        ct.index = [f"{name}: {labels.get(c, c)}" for c in ct.index]
+        sup = suppress_small_cells(ct, ctx.k)
+        note = sup.note
+        pct = 100 * ct / ct.sum(axis=0)
+        for slug, code in codes.items():
+            for g in cols:
+                n = int(((frame[var] == code) & (frame[byc] == g)).sum())
+                tot = int((frame[byc] == g).sum())
+                key = f"{prefix}.{name}.{slug}" + (f".{g}" if by else "")
+                ctx.computed[key] = n
+                ctx.computed[f"{key}.pct"] = 100 * n / tot if tot else None
+        disp = sup.display.drop(index=sup.total_label, errors="ignore")
+        shown = pd.DataFrame(index=disp.index)
+        pshown = sup.apply_to(pct)
+        for g in cols:
+            shown[f"{g} n"] = disp[g]
+            shown[f"{g} %"] = pshown[g].reindex(disp.index)
+        blocks.append(shown)
+    sec = ctx.section("demographics")
+    if blocks:
+        sec.table("table", pd.concat(blocks).fillna(""), digits=1,
+                  caption="Respondents' characteristics" + (f" by {by}" if by else ""),
+                  note=note)
+    sec.close()
+
+
+def _descriptives(ctx: _Context) -> None:
+    from pipeline.psychometrics import descriptives
+
+    cb, data, items = ctx.cb, ctx.data, ctx.items
+    if not items:
+        return
+    codes = {i: list(cb.variables[i].codes) for i in items if cb.variables[i].codes}
+    allc = [c for i in items for c in cb.variables[i].codes]
+    lo, hi = (min(allc), max(allc)) if allc else (None, None)
+    with _Captured() as warned:
+        d = descriptives.describe(data, items, ctx.constructs, reverse=cb.reverse_keyed,
+                                  codes=codes or None, min_score=lo, max_score=hi,
+                                  min_share=ctx.ws["descriptives"]["construct_min_share"])
+    sec = ctx.section("descriptives")
+    cols = ["n", "mean", "sd", "median", "skewness", "se_skewness", "kurtosis", "se_kurtosis",
+            "shapiro_w", "shapiro_p"]
+    sec.text("Skewness and kurtosis are SPSS's bias-corrected G1 and G2 with SPSS's standard "
+             "errors (psych::describe(type = 2)).")
+    sec.table("items", d.items[[c for c in cols if c in d.items]], caption="Items")
+    if len(d.constructs):
+        sec.table("constructs", d.constructs[[c for c in cols if c in d.constructs]],
+                  caption="Construct scores (mean of the items, reverse-keyed items reversed)")
+    if len(d.mardia):
+        sec.table("mardia", d.mardia, caption="Mardia's multivariate skewness and kurtosis")
+    dist = d.distribution
+    if len(dist):
+        sec.table("distribution", _wide_distribution(dist), digits=1,
+                  caption="Response distribution per item: counts (n) and percentages of "
+                          "all respondents (%)")
+    for w in warned + d.warnings:
+        sec.warning(w)
+    sec.close()
+
+
+def _reliability(ctx: _Context) -> None:
+    from pipeline.psychometrics import reliability as rel
+
+    cb, data = ctx.cb, ctx.data
+    if not ctx.constructs:
+        return
+    rp = ctx.ws["reliability"]
+    sec = ctx.section("reliability")
+    with _Captured() as warned:
+        rr = rel.reliability_from_codebook(data, cb, missing=rp["missing"],
+                                           constructs=list(ctx.constructs),
+                                           level=rp["ci_level"], threshold=rp["alpha_threshold"],
+                                           omega_factors=rp["omega_factors"])
+        cfa = ctx.cfa
+        val = rel.validity_from_sem(cfa[0]) if cfa is not None and cfa[0].admissible else None
+    t = rr.to_frame()
+    t.insert(0, "items", [", ".join(ctx.constructs[s]) for s in t.index])
+    sec.table("alpha", t, caption="Cronbach's alpha (raw, standardized, Feldt CI) and "
+              "McDonald's omega total per construct",
+              note=f"missing = {rr.missing}; reverse-keyed items reversed: "
+                   f"{', '.join(sorted(cb.reverse_keyed)) or 'none'}")
+    sec.table("item_total", rr.item_total(), caption="Item-Total Statistics (SPSS form)")
+    if val is not None:
+        sec.table("cr_ave", val.table, caption="Composite reliability and AVE from the CFA "
+                  "(std.all, reverse-keyed items reversed)")
+        sec.table("fornell_larcker", val.fornell_larcker,
+                  caption="Fornell-Larcker: sqrt(AVE) on the diagonal, latent correlations below")
+        if val.htmt is not None:
+            sec.table("htmt", val.htmt, caption="Heterotrait-monotrait ratio (HTMT)")
+    for w in warned:
+        sec.warning(w)
+    sec.close()
+    item_to_latent: dict[str, list[str]] = {}
+    if cfa is not None:
+        for r in cfa[0].parameters[cfa[0].parameters.op == "=~"].itertuples():
+            item_to_latent.setdefault(r.lhs, []).append(r.rhs)
+    for s, its in ctx.constructs.items():
+        latent = next((lv for lv, li in item_to_latent.items() if set(li) == set(its)), s)
+        ctx.computed[f"{ctx.wave}.alpha.{latent}"] = rr.scales[s].alpha
+
+
+def _efa(ctx: _Context) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipeline.psychometrics import efa as efa_mod
+
+    items = ctx.items
+    if len(items) < 3:
+        return
+    ep = ctx.ws["efa"]
+    with _Captured() as warned:
+        e = efa_mod.efa(ctx.keyed, items, n_factors=ep["n_factors"], method=ep["method"],
+                        rotation=ep["rotation"], missing=ep["missing"], seed=ep["seed"],
+                        n_iter=ep["parallel_iter"])
+    sec = ctx.section("efa")
+    b = e.bartlett or {}
+    sec.table("adequacy", pd.DataFrame({"value": [e.kmo, b.get("chisq"), b.get("df"), b.get("pvalue"),
+                                                  int((e.eigenvalues > 1).sum()), e.n_factors]},
+                                       index=["KMO (overall MSA)", "Bartlett chi-square", "Bartlett df",
+                                              "Bartlett p", "eigenvalues > 1",
+                                              f"factors retained ({e.factor_rule})"]),
+              caption=f"Sampling adequacy; n = {e.n}, missing = {e.missing}")
+    sec.table("loadings", e.to_frame(), caption=f"{e.method} loadings, {e.rotation} rotation "
+              "(reverse-keyed items reversed)")
+    sec.table("variance", e.variance, caption="Variance explained")
+    if e.phi is not None:
+        sec.table("factor_correlations", e.phi, caption="Factor correlations")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = range(1, len(e.eigenvalues) + 1)
+    ax.plot(x, e.eigenvalues, "o-", label="components (observed)")
+    if e.parallel is not None:
+        ax.plot(x, e.parallel.pc_sim_quantile, "--", label="components (simulated, parallel analysis)")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xlabel("component")
+    ax.set_ylabel("eigenvalue")
+    ax.legend()
+    sec.figure("scree", fig, caption="Scree plot with parallel analysis")
+    plt.close(fig)
+    for w in warned + e.warnings:
+        sec.warning(w)
+    sec.close()
+
+
+def _cfa(ctx: _Context) -> None:
+    if ctx.cfa is None:
+        return
+    cfa, warned = ctx.cfa
+    sp = ctx.ws["sem"]
+    lik = sp["likelihood"]
+    fm = cfa.fit_measures()
+    sec = ctx.section("cfa")
+    if not cfa.admissible:
+        sec.warning("The measurement model's solution is INADMISSIBLE; its fit must not be "
+                    "interpreted: " + "; ".join(cfa.warnings))
+    sec.table("fit", fit_table(fm, sp["thresholds"], likelihood=lik),
+              caption="Model fit of the measurement model",
+              note=f"N = {cfa.nobs}, likelihood = {lik}, missing = {sp['missing']}, "
+                   f"model: {sp['cfa_model']}")
+    sec.table("loadings", paths_table(cfa.parameters), caption="Loadings: Estimate, S.E., C.R., "
+              "P and standardized (std.all)")
+    for w in warned:
+        sec.warning(w)
+    sec.close()
+    for key in ("chisq", "df", "gfi", "agfi", "rmsea", "srmr", "tli", "cfi", "ifi", "cmin_df"):
+        if key in fm.index:
+            ctx.computed[f"{ctx.wave}.fit.{key}"] = float(fm[key])
+    # a published table may print the p-value as a verdict: 1 = p < .05
+    ctx.computed[f"{ctx.wave}.fit.pvalue"] = int(float(fm["pvalue"]) < 0.05)
+
+
+def _structural(ctx: _Context) -> None:
+    if ctx.sem is None:
+        return
+    res, warned = ctx.sem
+    boot = ctx.boot
+    sp = ctx.ws["sem"]
+    sec = ctx.section("structural")
+    if not res.admissible:
+        sec.warning("The structural model's solution is INADMISSIBLE; estimates are shown for "
+                    "diagnosis only: " + "; ".join(res.warnings))
+    sec.table("paths", paths_table(res.parameters), caption="Regression weights: Estimate, S.E., "
+              "C.R., P and standardized (std.all)")
+    if len(res.r2):
+        sec.table("r2", res.r2.to_frame("R²"), caption="Squared multiple correlations")
+    if boot is not None:
+        sec.text(boot.report())
+    groups = (ctx.report["sections"].get("structural") or {}).get("effects")
+    bt = None if boot is None else boot.table
+    if (res.parameters.op == ":=").any():
+        for name, prefix in (groups or {"effects": ""}).items():
+            t = _effects_table(bt, res.parameters, prefix)
+            if len(t):
+                sec.table(name, t, caption="Defined effects (:=): delta-method SE" +
+                          (", bootstrap percentile and bias-corrected intervals"
+                           if boot is not None else ""))
+    sec.table("fit", fit_table(res.fit_measures(), sp["thresholds"], likelihood=sp["likelihood"]),
+              caption="Fit of the structural model",
+              note=f"N = {res.nobs}, likelihood = {sp['likelihood']}, missing = {sp['missing']}, "
+                   f"model: {sp['model']}")
+    for w in warned:
+        sec.warning(w)
+    sec.close()
+    prm = res.parameters
+    for r in prm[prm.op == "=~"].itertuples():
+        base = f"{ctx.wave}.loading.{r.lhs}.{r.rhs}"
+        ctx.computed[f"{base}.est"] = r.est
+        if r.se > 0:
+            ctx.computed[f"{base}.se"] = r.se
+            ctx.computed[f"{base}.z"] = r.z
+            ctx.computed[f"{base}.pvalue"] = r.pvalue
+
+
+def _hypotheses(ctx: _Context) -> None:
+    spec = ctx.hypotheses
+    if not spec["tests"] or ctx.sem is None:
+        return
+    from pipeline.sem.hypotheses import test_hypotheses
+    res = ctx.sem[0]
+    boot = ctx.boot
+    hyp = test_hypotheses(spec, res, boot)
+    sec = ctx.section("hypotheses")
+    bp = ctx.ws["bootstrap"]
+    corr = spec.get("correction")
+    sec.text(f"alpha = {spec.get('alpha', 0.05)}"
+             + (f"; Wald p-values adjusted by {corr} (statsmodels)" if corr else "")
+             + (f"; bootstrap B = {bp['B']}, seed = {bp.get('seed')}" if boot is not None else "")
+             + f". Effects as defined in `{ctx.ws['sem']['model']}`.")
+    if not res.admissible:
+        sec.warning("Inadmissible fit: no hypothesis is marked supported.")
+    sec.table("table", hyp, caption="Summary of the hypotheses' status")
+    sec.close()
+    for h in hyp.index:
+        ctx.computed[f"{ctx.wave}.hypothesis.{h}"] = hyp.loc[h, "decision"]
+
+
+def _groups(ctx: _Context) -> None:
+    """Two groups compared: items (Mann-Whitney, Welch t, adjusted), scale scores, CFA per group."""
+    gp = ctx.ws["groups"]
+    col = gp.get("column")
+    if not col or col not in ctx.data.columns:
+        return
+    from pipeline.psychometrics.comparison import compare_items
+    data = ctx.data
+    levels = [g for g in pd.unique(data[col].dropna())]
+    sec = ctx.section("groups")
+    counts = data[col].value_counts().reindex(levels).to_frame("n")
+    counts.index.name = col
+    sec.table("sizes", counts, digits=0, caption=f"Respondents by {col}")
+    if len(levels) != 2:
+        sec.warning(f"groups.column {col!r} has {len(levels)} groups; the comparison needs two")
+        sec.close()
+        return
+    keyed = ctx.keyed
+    with _Captured() as warned:
+        items = [i for i in ctx.items if keyed[i].notna().any()]
+        ordinal = all(ctx.cb.variables[i].codes for i in items)
+        t = compare_items(keyed, items, col, groups=levels, adjust=(gp["adjust"],),
+                          chisq=ordinal, welch=True)
+    keep = [c for c in t.columns if c in (
+        "item", "n1", "n2", "mean1", "mean2", "median1", "median2", "U", "pvalue",
+        "rank_biserial", f"p_{gp['adjust']}", "t", "t_df", "t_pvalue", "mean_diff", "hedges_g",
+        "g_ci_lower", "g_ci_upper", f"t_p_{gp['adjust']}")]
+    sec.table("items", t[keep].set_index("item") if "item" in keep else t[keep],
+              caption=f"{levels[0]} vs {levels[1]}, item by item: Mann-Whitney (rank-biserial r) "
+                      f"and Welch's t (Hedges' g); p adjusted by {gp['adjust']} "
+                      "(reverse-keyed items reversed)")
+    if ctx.cfa is not None:
+        from pipeline.sem import fit
+        rows = []
+        for g in levels:
+            with _Captured() as w2:
+                r = fit(paths.resolve(ctx.ws["sem"]["cfa_model"]), keyed[keyed[col] == g],
+                        likelihood=ctx.ws["sem"]["likelihood"], missing=ctx.ws["sem"]["missing"])
+                fm = r.fit_measures()
+            warned.extend(w2)
+            rows.append({col: g, "n": r.nobs, **{m: float(fm[m]) for m in
+                                                 ("chisq", "df", "pvalue", "cfi", "tli", "rmsea",
+                                                  "srmr") if m in fm.index}})
+            for m in ("chisq", "cfi", "rmsea"):
+                if m in fm.index:
+                    ctx.computed[f"{ctx.wave}.groups.{g}.fit.{m}"] = float(fm[m])
+        sec.table("cfa_by_group", pd.DataFrame(rows).set_index(col),
+                  caption="The measurement model fitted in each group separately")
+    for w in warned:
+        sec.warning(w)
+    sec.close()
+
+
+def _diagram(ctx: _Context) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipeline.reporting.diagram import path_diagram
+    fitted = ctx.sem or ctx.cfa
+    if fitted is None:
+        return
+    sec = ctx.section("diagram")
+    fig = path_diagram(fitted[0].parameters, title=f"{ctx.wave}: standardized estimates")
+    sec.figure("path_diagram", fig, caption=("Structural model" if ctx.sem else
+                                             "Measurement model") + " with standardized estimates")
+    plt.close(fig)
+    sec.close()
+
+
+def _register_written(ctx: _Context, before: set[str]) -> None:
+    """Register the sections a study-specific family wrote (titles: report spec, else its own)."""
+    order = ["profile", "distributions", "frequencies", "freetext", "reliability", "comparison"]
+    new = [d.name for d in ctx.results.iterdir()
+           if d.is_dir() and d.name not in before and (d / "manifest.json").exists()]
+    for key in sorted(new, key=lambda k: (order.index(k) if k in order else len(order), k)):
+        man = json.loads((ctx.results / key / "manifest.json").read_text(encoding="utf-8"))
+        title = (ctx.report["sections"].get(key) or {}).get("title") or man.get("title") or key
+        if title != man.get("title"):
+            man["title"] = title
+            write_json(ctx.results / key / "manifest.json", man)
+        ctx.written.append((key, title))
+
+
+def _org(ctx: _Context) -> None:
+    from pipeline.workflow.org import analyze_org_wave
+    before = {d.name for d in ctx.results.iterdir()}
+    analyze_org_wave(ctx.wave, ctx.data, ctx.cb, ctx.results, ctx.computed, settings=ctx.ws)
+    _register_written(ctx, before)
+
+
+def _citizens(ctx: _Context) -> None:
+    from pipeline.workflow.org import analyze_citizens_wave
+    before = {d.name for d in ctx.results.iterdir()}
+    analyze_citizens_wave(ctx.wave, ctx.data, ctx.cb, ctx.results, ctx.computed, settings=ctx.ws)
+    _register_written(ctx, before)
+
+
+def _replication(ctx: _Context) -> None:
+    """Published values next to the recomputed ones; only where the study has published values."""
+    pub = ctx.ws.get("published")
+    if not pub:
+        return
+    from pipeline.replication.scorecard import Scorecard, load_published
+
+    published = load_published(paths.resolve(pub))
+    sc = Scorecard(published)
+    sc.add_many({k: v for k, v in ctx.computed.items() if v is not None},
+                depends_on_respondent_data=True, source=f"{ctx.wave} analysis")
     df = sc.to_frame()
-    df = df[df["key"].str.startswith(f"{wave}.")]
-    sec = SectionWriter(results, "replication", "Replication of the published numbers")
-    if config.wave_params(wave).get("synthetic"):
+    df = df[df["key"].str.startswith(f"{ctx.wave}.") & df["computed"].notna()]
+    if df.empty:
+        return
+    sec = ctx.section("replication")
+    if ctx.ws.get("synthetic"):
         sec.warning("These values are recomputed from synthetic respondents: agreement with the "
-                    "thesis shows the generator's calibration, not a replication.")
+                    "published values shows the generator's calibration, not a replication.")
     shown = df[["key", "table", "line", "published", "computed", "status"]].set_index("key")
     sec.table("scorecard", shown, digits=3,
               caption="Published value, where it is printed, the value recomputed here, status")
     sec.close()
 
 
-# ------------------------------------------------------- the 2019 SEM wave
+#: analysis name (``waves.<wave>.analyses``) -> section function
+ANALYSES: dict[str, Callable[[_Context], None]] = {
+    "screening": _screening, "demographics": _demographics, "descriptives": _descriptives,
+    "reliability": _reliability, "efa": _efa, "cfa": _cfa, "structural": _structural,
+    "hypotheses": _hypotheses, "groups": _groups, "diagram": _diagram, "org": _org,
+    "citizens": _citizens, "replication": _replication,
+}
+
+
+# ------------------------------------------------------- tables
 _OPS = {">": lambda v, t: v > t, "<": lambda v, t: v < t,
         ">=": lambda v, t: v >= t, "<=": lambda v, t: v <= t}
 
@@ -372,7 +955,7 @@ def _effects_table(boot_table: pd.DataFrame | None, parameters: pd.DataFrame,
     pt = parameters[(parameters.op == ":=") & parameters.lhs.str.startswith(prefix)]
     out = pt.set_index("lhs")[["est", "se", "z", "pvalue", "std.all"]].copy()
     out.index = [i[len(prefix):] for i in out.index]
-    out.index.name = "factor"
+    out.index.name = "factor" if prefix else "effect"
     if boot_table is not None:
         bt = boot_table[(boot_table.op == ":=") & boot_table.lhs.str.startswith(prefix)]
         bt = bt.set_index("lhs")
@@ -381,94 +964,6 @@ def _effects_table(boot_table: pd.DataFrame | None, parameters: pd.DataFrame,
         for c in ("ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):
             out[c] = bt[c]
     return out
-
-
-def hypothesis_table(parameters: pd.DataFrame, boot_table: pd.DataFrame | None,
-                    spec: dict[str, Any], *, admissible: bool = True) -> pd.DataFrame:
-    """Decide H1-H5 and the basic hypothesis from explicit tests.
-
-    * H1-H4 (``spec["factors"]``): the named effect (``spec["effect"]``: total,
-      direct or indirect) of the factor on ICS is positive with a two-sided
-      p < ``alpha`` (Wald z; delta method for total and indirect effects).
-    * H5: Resources' effect is smaller than each other factor's: every
-      bootstrap percentile CI of the difference (other − Resources) lies
-      above 0 (the model defines the differences, ``dtot_X`` etc.).
-    * basic: the mean effect of the four factors exceeds Resources' (CI of
-      ``basic_tot`` etc. above 0).
-
-    An inadmissible fit (non-convergence, Heywood case, NaN SEs) never
-    yields "Supported": the decision is "Not decided (inadmissible fit)".
-
-    In R: ``parameterEstimates(fit, boot.ci.type = "perc")`` on the
-    ``:=`` rows of the model.
-    """
-    effect = spec.get("effect", "total")
-    if effect not in ("total", "direct", "indirect"):
-        raise ValueError(f"hypotheses.effect must be total, direct or indirect, not {effect!r}")
-    alpha = float(spec.get("alpha", 0.05))
-    weakest = spec.get("weakest", "R")
-    pt = parameters
-    prefix = {"total": "tot_", "indirect": "ind_"}.get(effect)
-    diff_prefix = {"total": "dtot_", "direct": "ddir_", "indirect": "dind_"}[effect]
-    basic_name = {"total": "basic_tot", "direct": "basic_dir", "indirect": "basic_ind"}[effect]
-    rows = []
-
-    def row_of(name: str) -> pd.Series:
-        if effect == "direct":
-            sel = pt[(pt.op == "~") & (pt.rhs == name) & (pt.lhs != "CC")]
-            sel = sel[sel.lhs == "ICS"] if (sel.lhs == "ICS").any() else sel
-        else:
-            sel = pt[(pt.op == ":=") & (pt.lhs == prefix + name)]
-        if sel.empty:
-            raise ValueError(f"the model defines no {effect} effect for factor {name!r}")
-        return sel.iloc[0]
-
-    def boot_ci(name: str) -> tuple[float, float]:
-        if boot_table is None:
-            return float("nan"), float("nan")
-        sel = boot_table[(boot_table.op == ":=") & (boot_table.lhs == name)]
-        if sel.empty:
-            raise ValueError(f"the model defines no parameter {name!r} (needed for H5)")
-        return float(sel["ci.lower"].iloc[0]), float(sel["ci.upper"].iloc[0])
-
-    undecided = "Not decided (inadmissible fit)"
-    for h, factor in spec.get("factors", {}).items():
-        r = row_of(factor)
-        ok = bool(r.est > 0 and r.pvalue < alpha)
-        rows.append({"hypothesis": h, "factor": factor, "test": f"{effect} effect > 0, Wald z, "
-                     f"two-sided p < {alpha}", "estimate": r.est, "se": r.se, "z": r.z,
-                     "pvalue": r.pvalue, "ci.lower": r["ci.lower"], "ci.upper": r["ci.upper"],
-                     "decision": (undecided if not admissible
-                                  else "Supported" if ok else "Not supported")})
-    others = list(spec.get("factors", {}).values())
-    diffs = []
-    for f in others:
-        lo, hi = boot_ci(f"{diff_prefix}{f}")
-        est = float(pt.loc[(pt.op == ":=") & (pt.lhs == f"{diff_prefix}{f}"), "est"].iloc[0])
-        diffs.append((f, est, lo, hi))
-    ok5 = all(lo > 0 for _, _, lo, _ in diffs) if boot_table is not None else False
-    detail = "; ".join(f"{f} − {weakest}: {est:.3f} [{lo:.3f}, {hi:.3f}]" for f, est, lo, hi in diffs)
-    rows.append({"hypothesis": "H5", "factor": weakest,
-                 "test": f"every bootstrap percentile CI of ({effect} effect of X − {weakest}) > 0"
-                         f" for X in {', '.join(others)}: {detail}",
-                 "estimate": min(d[1] for d in diffs) if diffs else float("nan"),
-                 "se": float("nan"), "z": float("nan"), "pvalue": float("nan"),
-                 "ci.lower": min(d[2] for d in diffs) if diffs else float("nan"),
-                 "ci.upper": float("nan"),
-                 "decision": (undecided if not admissible else
-                              "Not decided (no bootstrap)" if boot_table is None else
-                              "Supported" if ok5 else "Not supported")})
-    lo, hi = boot_ci(basic_name)
-    est = float(pt.loc[(pt.op == ":=") & (pt.lhs == basic_name), "est"].iloc[0])
-    rows.append({"hypothesis": "basic", "factor": ", ".join(others) + f" vs {weakest}",
-                 "test": f"bootstrap percentile CI of mean {effect} effect of "
-                         f"{', '.join(others)} − {weakest} > 0",
-                 "estimate": est, "se": float("nan"), "z": float("nan"), "pvalue": float("nan"),
-                 "ci.lower": lo, "ci.upper": hi,
-                 "decision": (undecided if not admissible else
-                              "Not decided (no bootstrap)" if boot_table is None else
-                              "Supported" if lo > 0 else "Not supported")})
-    return pd.DataFrame(rows).set_index("hypothesis")
 
 
 def _wide_distribution(dist: pd.DataFrame) -> pd.DataFrame:
@@ -485,233 +980,3 @@ def _wide_distribution(dist: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _published_labels(prefix: str) -> dict[str, str]:
-    from pipeline.replication.scorecard import load_published
-    return {k: v.label for k, v in load_published().items() if k.startswith(prefix)}
-
-
-def analyze_sem_wave(wave: str, data: pd.DataFrame, cb: Any, results: Path,
-                     computed: dict[str, Any]) -> None:
-    """Every section of the conceptual-model report (the 2019 wave)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pipeline.psychometrics import descriptives
-    from pipeline.psychometrics import efa as efa_mod
-    from pipeline.psychometrics import reliability as rel
-    from pipeline.reporting.diagram import path_diagram
-    from pipeline.data.privacy import default_k, suppress_small_cells
-    from pipeline.reporting.report import SectionWriter
-    from pipeline.sem.bootstrap import bootstrap
-    from pipeline.sem import fit
-
-    params = config.load_params()
-    sem_p, boot_p, hyp_p = params["sem"], params["bootstrap"], params["hypotheses"]
-    k = default_k()
-
-    # ---- demographics (Table 11 layout, suppressed) ----------------------
-    from studies.amirova2021.synth import load_targets
-    targets = load_targets().get(wave, {})
-    sec = SectionWriter(results, "demographics", "Demographics (Table 11)")
-    orgs = [c for c in cb.variables["org"].codes] if "org" in cb.variables else []
-    blocks = []
-    for name, spec in (targets.get("demographics") or {}).items():
-        var = spec["variable"]
-        if var not in data.columns:
-            continue
-        labels = cb.variables[var].codes
-        ct = pd.crosstab(data[var], data["org"]).reindex(
-            index=list(spec["codes"].values()), columns=orgs, fill_value=0)
-        ct.index = [f"{name}: {labels.get(c, c)}" for c in ct.index]
-        sup = suppress_small_cells(ct, k)
-        pct = 100 * ct / ct.sum(axis=0)
-        for slug, code in spec["codes"].items():
-            for org in orgs:
-                n = int(((data[var] == code) & (data["org"] == org)).sum())
-                tot = int((data["org"] == org).sum())
-                computed[f"{targets.get('demographics_prefix', wave)}.{name}.{slug}.{org}"] = n
-                computed[f"{targets.get('demographics_prefix', wave)}.{name}.{slug}.{org}.pct"] = \
-                    100 * n / tot if tot else None
-        disp = sup.display.drop(index=sup.total_label, errors="ignore")
-        shown = pd.DataFrame(index=disp.index)
-        pshown = sup.apply_to(pct)
-        for org in orgs:
-            shown[f"{org} n"] = disp[org]
-            shown[f"{org} %"] = pshown[org].reindex(disp.index)
-        blocks.append(shown)
-    if blocks:
-        sec.table("table11", pd.concat(blocks).fillna(""), digits=1,
-                  caption="Demographic characteristics of respondents by organization",
-                  note=sup.note)
-    sec.close()
-
-    # ---- descriptives ------------------------------------------------------
-    with _Captured() as warned:
-        d = descriptives.describe_codebook(data, cb)
-    sec = SectionWriter(results, "descriptives", "Descriptive statistics")
-    cols = ["n", "mean", "sd", "median", "skewness", "se_skewness", "kurtosis", "se_kurtosis",
-            "shapiro_w", "shapiro_p"]
-    sec.text("Skewness and kurtosis are SPSS's bias-corrected G1 and G2 with SPSS's standard "
-             "errors (psych::describe(type = 2)).")
-    sec.table("items", d.items[[c for c in cols if c in d.items]], caption="Items")
-    if len(d.constructs):
-        sec.table("constructs", d.constructs[[c for c in cols if c in d.constructs]],
-                  caption="Construct scores (mean of the items)")
-    if len(d.mardia):
-        sec.table("mardia", d.mardia, caption="Mardia's multivariate skewness and kurtosis")
-    dist = d.distribution
-    if len(dist):
-        sec.table("distribution", _wide_distribution(dist), digits=1,
-                  caption="Response distribution per item: counts (n) and percentages of "
-                          "all respondents (%)")
-    for w in warned + d.warnings:
-        sec.warning(w)
-    sec.close()
-
-    # ---- CFA (fit table, also feeds CR/AVE) ----------------------------------
-    lik, miss = sem_p.get("likelihood", "normal"), sem_p.get("missing", "listwise")
-    with _Captured() as cfa_warned:
-        cfa = fit(paths.resolve(sem_p["cfa_model"]), data, likelihood=lik, missing=miss)
-        cfa_fm = cfa.fit_measures()
-    # ---- reliability -------------------------------------------------------
-    with _Captured() as warned:
-        rr = rel.reliability_from_codebook(data, cb, missing=params["reliability"].get(
-            "missing", "pairwise"))
-        val = rel.validity_from_sem(cfa)
-    sec = SectionWriter(results, "reliability", "Reliability and validity (Table K.1)")
-    k1 = rr.to_frame()
-    k1.insert(0, "items", [", ".join(cb.constructs[s]) for s in k1.index])
-    sec.table("table_k1", k1, caption="Cronbach's alpha (raw, standardized, Feldt 95% CI) and "
-              "McDonald's omega total per construct", note=f"missing = {rr.missing}")
-    sec.table("item_total", rr.item_total(), caption="Item-Total Statistics (SPSS form)")
-    sec.table("cr_ave", val.table, caption="Composite reliability and AVE from the CFA (std.all)")
-    sec.table("fornell_larcker", val.fornell_larcker,
-              caption="Fornell-Larcker: sqrt(AVE) on the diagonal, latent correlations below")
-    if val.htmt is not None:
-        sec.table("htmt", val.htmt, caption="Heterotrait-monotrait ratio (HTMT)")
-    for w in warned:
-        sec.warning(w)
-    sec.close()
-    item_to_latent = {}
-    for r in cfa.parameters[cfa.parameters.op == "=~"].itertuples():
-        item_to_latent.setdefault(r.lhs, []).append(r.rhs)
-    for s, items in cb.constructs.items():
-        latent = next((lv for lv, its in item_to_latent.items() if set(its) == set(items)),
-                      items[0] if len(items) == 1 else s)
-        sc = rr.scales[s]
-        computed[f"{wave}.alpha.{latent}"] = sc.alpha
-
-    # ---- EFA -------------------------------------------------------------------
-    ep = params["efa"]
-    with _Captured() as warned:
-        e = efa_mod.efa(data, [i for i in cb.likert_items if i in data.columns],
-                        n_factors=ep.get("n_factors", "parallel"), method=ep.get("method", "minres"),
-                        rotation=ep.get("rotation", "oblimin"), missing=ep.get("missing", "pairwise"),
-                        seed=ep.get("seed"), n_iter=ep.get("parallel_iter", 20))
-    sec = SectionWriter(results, "efa", "Exploratory factor analysis")
-    b = e.bartlett or {}
-    sec.table("adequacy", pd.DataFrame({"value": [e.kmo, b.get("chisq"), b.get("df"), b.get("pvalue"),
-                                                  int((e.eigenvalues > 1).sum()), e.n_factors]},
-                                       index=["KMO (overall MSA)", "Bartlett chi-square", "Bartlett df",
-                                              "Bartlett p", "eigenvalues > 1",
-                                              f"factors retained ({e.factor_rule})"]),
-              caption=f"Sampling adequacy; n = {e.n}, missing = {e.missing}")
-    sec.table("loadings", e.to_frame(), caption=f"{e.method} loadings, {e.rotation} rotation")
-    sec.table("variance", e.variance, caption="Variance explained")
-    if e.phi is not None:
-        sec.table("factor_correlations", e.phi, caption="Factor correlations")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x = range(1, len(e.eigenvalues) + 1)
-    ax.plot(x, e.eigenvalues, "o-", label="components (observed)")
-    if e.parallel is not None:
-        ax.plot(x, e.parallel.pc_sim_quantile, "--", label="components (simulated, parallel analysis)")
-    ax.axhline(1.0, color="grey", lw=0.8)
-    ax.set_xlabel("component")
-    ax.set_ylabel("eigenvalue")
-    ax.legend()
-    sec.figure("scree", fig, caption="Scree plot with parallel analysis")
-    plt.close(fig)
-    for w in warned + e.warnings:
-        sec.warning(w)
-    sec.close()
-
-    # ---- CFA fit section ---------------------------------------------------------
-    sec = SectionWriter(results, "cfa", "CFA fit (Table 12)")
-    if not cfa.admissible:
-        sec.warning("The measurement model's solution is INADMISSIBLE; its fit must not be "
-                    "interpreted: " + "; ".join(cfa.warnings))
-    ft = fit_table(cfa_fm, sem_p.get("thresholds", {}), likelihood=lik)
-    sec.table("table12", ft, caption=f"Model fit of the measurement model (N = {cfa.nobs}, "
-              f"likelihood = {lik})")
-    for w in cfa_warned:
-        sec.warning(w)
-    sec.close()
-    for key in ("chisq", "gfi", "agfi", "rmsea", "tli", "cfi", "ifi", "cmin_df"):
-        if key in cfa_fm.index:
-            computed[f"{wave}.fit.{key}"] = float(cfa_fm[key])
-    # Table 12 prints the p-value as a verdict ("Significant"): 1 = p < .05
-    computed[f"{wave}.fit.pvalue"] = int(float(cfa_fm["pvalue"]) < 0.05)
-
-    # ---- structural model ------------------------------------------------------
-    with _Captured() as sem_warned:
-        res = fit(paths.resolve(sem_p["model"]), data, likelihood=lik, missing=miss)
-        B = int(boot_p.get("B", 5000))
-        boot = bootstrap(res, B=B, seed=boot_p.get("seed"), level=boot_p.get("level", 0.95),
-                         drop_inadmissible=bool(boot_p.get("drop_inadmissible", False)),
-                         progress=False, attach=False) if B > 0 else None
-    sec = SectionWriter(results, "structural", "Structural model (Table K.2)")
-    if not res.admissible:
-        sec.warning("The structural model's solution is INADMISSIBLE; estimates are shown for "
-                    "diagnosis only: " + "; ".join(res.warnings))
-    pt = paths_table(res.parameters)
-    sec.table("table_k2", pt, caption="Regression weights: Estimate, S.E., C.R., P and "
-              "standardized (std.all)")
-    sec.table("r2", res.r2.to_frame("R²"), caption="Squared multiple correlations")
-    if boot is not None:
-        sec.text(boot.report())
-    sec.table("indirect", _effects_table(None if boot is None else boot.table, res.parameters,
-                                         "ind_"),
-              caption="Indirect effects through Citizen Centricity (delta-method SE, bootstrap "
-                      "percentile and bias-corrected CIs)")
-    sec.table("total", _effects_table(None if boot is None else boot.table, res.parameters, "tot_"),
-              caption="Total effects on ICS (direct + indirect)")
-    fm = res.fit_measures()
-    sec.table("fit", fit_table(fm, sem_p.get("thresholds", {}), likelihood=lik),
-              caption="Fit of the structural model")
-    for w in sem_warned:
-        sec.warning(w)
-    sec.close()
-    prm = res.parameters
-    for r in prm[prm.op == "=~"].itertuples():
-        base = f"{wave}.loading.{r.lhs}.{r.rhs}"
-        computed[f"{base}.est"] = r.est
-        if r.se > 0:
-            computed[f"{base}.se"] = r.se
-            computed[f"{base}.z"] = r.z
-            computed[f"{base}.pvalue"] = r.pvalue
-
-    # ---- hypotheses --------------------------------------------------------------
-    hyp = hypothesis_table(prm, None if boot is None else boot.table, hyp_p,
-                          admissible=bool(res.admissible))
-    labels = _published_labels(f"{wave}.hypothesis.")
-    hyp.insert(0, "statement", [labels.get(f"{wave}.hypothesis.{h}", "") for h in hyp.index])
-    sec = SectionWriter(results, "hypotheses", "Hypotheses (Table 13)")
-    sec.text(f"Effect tested for H1-H4: **{hyp_p.get('effect', 'total')}** "
-             f"(params.yaml `hypotheses.effect`); alpha = {hyp_p.get('alpha', 0.05)}. "
-             "H5 and the basic hypothesis use bootstrap percentile intervals of differences "
-             f"defined in `{sem_p['model']}` (B = {B}, seed = {boot_p.get('seed')}).")
-    if not res.admissible:
-        sec.warning("Inadmissible fit: no hypothesis is marked supported.")
-    sec.table("table13", hyp, caption="Summary of the hypotheses' status")
-    sec.close()
-    for h in hyp.index:
-        if h.startswith("H"):
-            computed[f"{wave}.hypothesis.{h}"] = hyp.loc[h, "decision"]
-
-    # ---- path diagram ------------------------------------------------------------
-    sec = SectionWriter(results, "diagram", "Path diagram")
-    fig = path_diagram(prm, title=f"{wave}: standardized estimates")
-    sec.figure("path_diagram", fig, caption="Structural model with standardized estimates")
-    plt.close(fig)
-    sec.close()

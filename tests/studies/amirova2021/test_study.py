@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.workflow.wave import fit_table, hypothesis_table, paths_table
+from pipeline.sem.hypotheses import decide_hypotheses
+from pipeline.workflow.wave import fit_table, paths_table
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -41,8 +42,25 @@ def _pt(tot_R=-0.05, p_L=0.002, dlo=0.05):
     return pt, boot
 
 
-SPEC = {"effect": "total", "alpha": 0.05, "factors": {"H1": "L", "H2": "S", "H3": "HC", "H4": "O"},
-        "weakest": "R"}
+def _spec(effect="tot_", diff="dtot_", basic="basic_tot"):
+    """The thesis's hypotheses as data (same shape as models/cs2019/hypotheses.yaml)."""
+    tests = [{"id": h, "factor": f, "effect": f"{effect}{f}" if effect else f"ICS ~ {f}",
+              "test": "wald", "direction": "positive"}
+             for h, f in (("H1", "L"), ("H2", "S"), ("H3", "HC"), ("H4", "O"))]
+    tests.append({"id": "H5", "factor": "R", "all_of": [f"{diff}{f}" for f in ("L", "S", "HC", "O")],
+                  "test": "bootstrap", "direction": "positive"})
+    tests.append({"id": "basic", "effect": basic, "test": "bootstrap", "direction": "positive"})
+    return {"alpha": 0.05, "tests": tests}
+
+
+SPEC = _spec()
+
+
+def hypothesis_table(pt, boot, spec, admissible=True):
+    return decide_hypotheses(spec, pt, boot_table=None if boot is None else
+                             boot.set_index(["lhs", "op", "rhs"]).reindex(
+                                 pd.MultiIndex.from_frame(pt[["lhs", "op", "rhs"]])).reset_index(),
+                             admissible=admissible)
 
 
 def test_hypotheses_decided_from_explicit_tests():
@@ -66,20 +84,27 @@ def test_inadmissible_fit_never_supports_a_hypothesis():
     assert h["decision"].str.startswith("Not decided").all()
 
 
-def test_hypothesis_effect_kind_is_validated():
-    pt, boot = _pt()
-    with pytest.raises(ValueError, match="hypotheses.effect"):
-        hypothesis_table(pt, boot, SPEC | {"effect": "partial"})
+def test_hypothesis_without_bootstrap_is_not_decided():
+    pt, _ = _pt()
+    h = hypothesis_table(pt, None, SPEC)
+    assert h.loc["H5", "decision"] == "Not decided (no bootstrap)"
+    assert h.loc["H1", "decision"] == "Supported"
 
 
 def test_direct_effect_uses_the_regression_on_ics():
     pt, boot = _pt()
-    boot = pd.concat([boot, boot.assign(lhs=boot.lhs.str.replace("dtot_", "ddir_")
-                                        .str.replace("basic_tot", "basic_dir"))])
-    pt = pd.concat([pt, pt[pt.lhs.str.startswith(("dtot_", "basic_tot"))].assign(
-        lhs=lambda d: d.lhs.str.replace("dtot_", "ddir_").str.replace("basic_tot", "basic_dir"))])
-    h = hypothesis_table(pt, boot, SPEC | {"effect": "direct"})
+    h = hypothesis_table(pt, boot, _spec(effect=""))
     assert h.loc["H1", "estimate"] == pytest.approx(0.15)
+
+
+def test_thesis_hypotheses_file_is_the_same_spec():
+    """The thesis's hypotheses live in its study folder, not in code."""
+    from pipeline.cli import config
+    from pipeline.workflow.wave import hypotheses_spec
+    spec = hypotheses_spec(config.wave_settings("cs2019"))
+    got = [(t["id"], t.get("effect"), tuple(t.get("all_of") or ()), t["test"]) for t in spec["tests"]]
+    want = [(t["id"], t.get("effect"), tuple(t.get("all_of") or ()), t["test"]) for t in SPEC["tests"]]
+    assert got == want and spec["alpha"] == 0.05
 
 
 def test_fit_table_verdicts_follow_thresholds():
@@ -120,7 +145,7 @@ def project(tmp_path_factory):
         shutil.copytree(ROOT / d, root / d)
     (root / "data" / "raw").mkdir(parents=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    params["bootstrap"]["B"] = 50
+    params["waves"]["cs2019"]["bootstrap"]["B"] = 50
     (root / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     raw = root / "data" / "synthetic" / "cs2019.csv"
     df = pd.read_csv(raw, dtype=str, keep_default_na=False)
@@ -178,7 +203,7 @@ def test_failing_stage_leaves_previous_results_intact(project):
     params_path = project / "params.yaml"
     saved = params_path.read_text(encoding="utf-8")
     params = yaml.safe_load(saved)
-    params["sem"]["model"] = "studies/amirova2021/models/does_not_exist.lav"
+    params["waves"]["cs2019"]["sem"]["model"] = "studies/amirova2021/models/cs2019/does_not_exist.lav"
     params_path.write_text(yaml.safe_dump(params), encoding="utf-8")
     try:
         r = _stage(project, "analyze", "cs2019")

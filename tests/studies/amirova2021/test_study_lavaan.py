@@ -66,12 +66,23 @@ from pipeline.psychometrics.reliability import (average_variance_extracted, comp
                                   validity_from_sem)
 from pipeline.sem.bootstrap import bootstrap
 from pipeline.sem import fit
-from pipeline.workflow.wave import _effects_table, fit_table, hypothesis_table, paths_table
+from pipeline.sem.hypotheses import decide_hypotheses
+from pipeline.workflow.wave import _effects_table, fit_table, hypotheses_spec, paths_table
 from tests.conftest import REFERENCE, load_fixture
 
 REF = load_fixture("lavaan_study_cs2019.json")
-PARAMS = config.load_params()
-SEM_P, BOOT_P, HYP_P = PARAMS["sem"], PARAMS["bootstrap"], PARAMS["hypotheses"]
+WAVE = config.wave_settings("cs2019")
+SEM_P, BOOT_P = WAVE["sem"], WAVE["bootstrap"]
+HYP_SPEC = hypotheses_spec(WAVE)          # studies/amirova2021/models/cs2019/hypotheses.yaml
+HYP_P = {"alpha": HYP_SPEC["alpha"],
+         "factors": {t["id"]: t["factor"] for t in HYP_SPEC["tests"]
+                     if t["id"] in ("H1", "H2", "H3", "H4")},
+         "effect": "total"}
+
+
+def hypothesis_table(parameters, boot_table, _spec, admissible=True):
+    """The thesis's hypotheses (data) decided by pipeline.sem.hypotheses."""
+    return decide_hypotheses(HYP_SPEC, parameters, boot_table=boot_table, admissible=admissible)
 
 FIT_ATOL = 1e-3
 CHISQ_RTOL = 1e-4
