@@ -1,15 +1,204 @@
-"""Path diagram renders every structural node and every standardized estimate."""
+"""Path diagrams (issue 13, item 4): Graphviz layout, labels on their arrows, no arrow through a box.
+
+The geometry is checked on the rendered layout (``PathDiagram.layout()``,
+Graphviz's JSON output of the drawn diagram, points with y up).
+"""
 from __future__ import annotations
 
+import html
+import re
+
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.reporting.diagram import path_diagram
+from pipeline.reporting.diagram import (PathDiagram, edge_path, path_diagram, sem_path_diagram,
+                                        significance_mark)
 
 matplotlib.use("Agg")
+pytest.importorskip("graphviz", reason="the graphviz binding is a declared dependency")
 
 
+def _thesis_shaped() -> tuple[pd.DataFrame, dict[str, float]]:
+    """Five correlated factors -> an observed mediator M -> an outcome factor Y, with
+    direct paths (the shape whose old drawing ran X3 -> Y through M's box)."""
+    rng = np.random.default_rng(7)
+    items = {"X1": 2, "X2": 3, "X3": 5, "X4": 3, "X5": 3, "Y": 2}
+    rows = []
+    for f, k in items.items():
+        for i in range(1, k + 1):
+            rows.append((f, "=~", f"{f.lower()}{i}", rng.uniform(0.55, 0.9),
+                         np.nan if i == 1 else 1e-6))
+    exo = ["X1", "X2", "X3", "X4", "X5"]
+    for f in exo:
+        rows.append(("M", "~", f, rng.uniform(-0.1, 0.4), rng.uniform(0, 0.3)))
+        rows.append(("Y", "~", f, rng.uniform(-0.1, 0.4), rng.uniform(0, 0.3)))
+    rows.append(("Y", "~", "M", 0.11, 0.2))
+    for i, a in enumerate(exo):
+        for b in exo[i + 1:]:
+            rows.append((a, "~~", b, rng.uniform(-0.1, 0.35), rng.uniform(0, 0.1)))
+    rows += [("M", "~~", "M", 0.79, np.nan), ("Y", "~~", "Y", 0.31, np.nan)]
+    pt = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "est.std", "pvalue"])
+    return pt, {"M": 0.2118, "Y": 0.6859}
+
+
+@pytest.fixture(scope="module")
+def drawn() -> tuple[PathDiagram, dict]:
+    pt, r2 = _thesis_shaped()
+    d = sem_path_diagram(pt, r2, title="model")
+    return d, d.layout()
+
+
+def _nodes(layout: dict) -> dict[str, dict]:
+    out = {}
+    for o in layout["objects"]:
+        if "pos" not in o:
+            continue
+        x, y = (float(v) for v in o["pos"].split(","))
+        out[o["name"]] = {"x": x, "y": y, "a": float(o["width"]) * 36, "b": float(o["height"]) * 36,
+                          "shape": o.get("shape", "ellipse"), "gvid": o["_gvid"]}
+    return out
+
+
+def _inside(node: dict, pts: np.ndarray, margin: float = 1.0) -> np.ndarray:
+    """Points strictly inside the node's drawn shape, shrunk by *margin* points."""
+    dx, dy = pts[:, 0] - node["x"], pts[:, 1] - node["y"]
+    a, b = node["a"] - margin, node["b"] - margin
+    if node["shape"] in ("ellipse", "circle"):
+        return (dx / a) ** 2 + (dy / b) ** 2 < 1
+    return (np.abs(dx) < a) & (np.abs(dy) < b)
+
+
+def _distance(path: np.ndarray, x: float, y: float) -> float:
+    """Distance from (x, y) to the polyline *path*."""
+    a, b = path[:-1], path[1:]
+    ab = b - a
+    t = np.clip(((x - a[:, 0]) * ab[:, 0] + (y - a[:, 1]) * ab[:, 1])
+                / np.maximum((ab ** 2).sum(axis=1), 1e-12), 0, 1)
+    return float(np.hypot(a[:, 0] + t * ab[:, 0] - x, a[:, 1] + t * ab[:, 1] - y).min())
+
+
+def _edges(layout: dict) -> list[dict]:
+    names = {o["_gvid"]: o["name"] for o in layout["objects"]}
+    return [{"id": e.get("id"), "tail": names[e["tail"]], "head": names[e["head"]],
+             "path": edge_path(e["pos"], per_segment=60), "style": e.get("style", "")}
+            for e in layout["edges"]]
+
+
+def test_every_parameter_is_drawn_with_its_mark(drawn):
+    d, _ = drawn
+    pt, r2 = _thesis_shaped()
+    kinds = d.edges["kind"].value_counts().to_dict()
+    assert kinds == {"loading": 18, "regression": 11, "covariance": 10, "disturbance": 2}
+    svg = html.unescape(d.svg().decode())       # Graphviz writes '-' as &#45;
+    y_m = d.edges[(d.edges.kind == "regression") & (d.edges.lhs == "Y") & (d.edges.rhs == "M")]
+    assert y_m["label"].tolist() == [".11"]                      # p = .2: no mark
+    assert significance_mark(0.0009) == "***" and significance_mark(0.009) == "**"
+    assert significance_mark(0.049) == "*" and significance_mark(0.05) == ""
+    assert significance_mark(np.nan) == ""
+    for r in pt[pt.op.isin(["=~", "~"]) | ((pt.op == "~~") & (pt.lhs != pt.rhs))].itertuples():
+        label = f"{r[4]:.2f}".replace("0.", ".", 1) + significance_mark(r.pvalue)
+        assert f">{label}<" in svg, label
+    assert "R² = .21" in svg and "R² = .69" in svg
+    # covariances dashed with two heads; nothing else dashed
+    assert svg.count('stroke-dasharray="5,2"') == 10
+
+
+def test_labels_sit_on_their_arrows(drawn):
+    d, layout = drawn
+    nodes = _nodes(layout)
+    edges = {e["id"]: e for e in _edges(layout)}
+    labelled = d.edges[d.edges.label != ""]
+    assert len(labelled) == 39
+    for k, row in labelled.iterrows():
+        lab = nodes[row.label_node]
+        path = edges[f"e{k}"]["path"]
+        dist = _distance(path, lab["x"], lab["y"])
+        assert dist < 0.5, (row.lhs, row.op, row.rhs, dist)
+    # no two labels overlap, and no label covers a box
+    rects = {name: (n["x"] - n["a"], n["y"] - n["b"], n["x"] + n["a"], n["y"] + n["b"])
+             for name, n in nodes.items() if name != "note"}
+    labels = [n for n in rects if n.startswith("l")]
+    for i, a in enumerate(labels):
+        for b in list(rects):
+            if b == a or (b.startswith("l") and labels.index(b) < i):
+                continue
+            ra, rb = rects[a], rects[b]
+            overlap = ra[0] < rb[2] and rb[0] < ra[2] and ra[1] < rb[3] and rb[1] < ra[3]
+            assert not overlap, (a, b)
+
+
+def test_no_arrow_runs_through_a_box(drawn):
+    _, layout = drawn
+    nodes = _nodes(layout)
+    boxes = {n: v for n, v in nodes.items() if n.startswith(("n", "d"))}
+    assert len(boxes) == 18 + 8 + 2      # indicators, structural variables, disturbances
+    checked = 0
+    for e in _edges(layout):
+        for name, node in boxes.items():
+            if name in (e["tail"], e["head"]):
+                continue
+            hits = int(_inside(node, e["path"]).sum())
+            assert hits == 0, (e["tail"], e["head"], "through", name)
+            checked += 1
+    assert checked == 41 * 26
+
+
+def test_structural_order_left_to_right(drawn):
+    d, layout = drawn
+    nodes = _nodes(layout)
+    x = {name: nodes[nid]["x"] for name, nid in d.node_ids.items()}
+    assert max(x[f] for f in ("X1", "X2", "X3", "X4", "X5")) < x["M"] < x["Y"]
+    assert max(x[i] for i in ("x11", "x31", "x53")) < x["X1"]       # exogenous indicators left
+    assert x["y1"] > x["Y"] and x["y2"] > x["Y"]                      # outcome's indicators right
+    # each factor's indicators in order, top to bottom (y up)
+    ys = [nodes[d.node_ids[f"x3{i}"]]["y"] for i in range(1, 6)]
+    assert ys == sorted(ys, reverse=True)
+
+
+def test_svg_is_deterministic_and_png_renders(drawn, tmp_path):
+    d, _ = drawn
+    pt, r2 = _thesis_shaped()
+    again = sem_path_diagram(pt, r2, title="model")
+    svg = d.svg()
+    assert svg == again.svg()
+    text = svg.decode()
+    assert "Generated by graphviz" not in text
+    assert not re.search(r"20\d\d-\d\d-\d\d", text)
+    png = d.png(dpi=96)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == again.png(dpi=96)
+    # stands in for a matplotlib figure in SectionWriter.figure
+    from pipeline.reporting.report import SectionWriter
+    w = SectionWriter(tmp_path, "diagram", "Path diagram")
+    w.figure("paths", d, caption="x")
+    assert (tmp_path / "diagram" / "paths.svg").read_bytes() == svg
+    assert (tmp_path / "diagram" / "paths.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_r2_from_residual_variances_and_errors():
+    pt, _ = _thesis_shaped()
+    d = sem_path_diagram(pt.rename(columns={"est.std": "std.all"}), show_covariances=False)
+    assert d.r2 == pytest.approx({"M": 0.21, "Y": 0.69})
+    assert (d.edges.kind == "covariance").sum() == 0
+    with pytest.raises(ValueError, match="standardized estimate"):
+        sem_path_diagram(pt.drop(columns="est.std"))
+    with pytest.raises(ValueError, match=r"parameters: missing column\(s\) \['op'\]"):
+        sem_path_diagram(pt.drop(columns="op"))
+    with pytest.raises(ValueError, match="no '=~' or '~' row"):
+        sem_path_diagram(pt[pt.op == "~~"])
+    with pytest.raises(TypeError, match="parameters: expected a DataFrame"):
+        sem_path_diagram(pt.to_dict())
+
+
+def test_edge_path_joins_arrow_tips():
+    p = edge_path("e,10,0 0,0 3,0 6,0 8,0")
+    assert p[0].tolist() == [0, 0] and p[-1].tolist() == [10, 0]
+    assert np.all(np.diff(p[:, 0]) >= 0) and np.allclose(p[:, 1], 0)
+    assert len(p) == 1 + 24 + 1
+
+
+# ----------------------------------------------- the former matplotlib drawing
 def _pt():
     rows = [("F1", "=~", "a1", 1.0, 0.8, None), ("F1", "=~", "a2", 1.1, 0.7, 0.0),
             ("F2", "=~", "b1", 1.0, 0.9, None), ("F2", "=~", "b2", 0.9, 0.6, 0.0),
@@ -23,7 +212,6 @@ def test_diagram_labels():
     texts = {t.get_text() for t in fig.axes[0].texts}
     assert {"F1", "F2", "m", "a1", "b2"} <= texts
     assert {"0.41*", "0.27", "0.19*"} <= texts  # stars follow p < .05
-    # layout: F1 (exogenous) left of m, m left of F2
     pos = {t.get_text(): t.get_position()[0] for t in fig.axes[0].texts}
     assert pos["F1"] < pos["m"] < pos["F2"]
 
