@@ -211,7 +211,7 @@ class SEMModel:
     """
 
     def __init__(self, partable: ParTable, *, par: np.ndarray | None = None,
-                 npar: int | None = None):
+                 npar: int | None = None, labels: set[str] | None = None):
         self.pt = partable
         self.observed = list(partable.observed)
         self.latent = list(partable.latent)
@@ -257,7 +257,7 @@ class SEMModel:
         first[self.par[fr]] = fr
         self.par_rows = first[first >= 0] if (first >= 0).all() else first
         self._P = None
-        labels = {r["label"] for r in self.rows if r["label"]}
+        labels = {r["label"] for r in self.rows if r["label"]} | set(labels or ())
         self.defined = DefinedParameters(partable.definitions, labels)
         self.constraints = Constraints(getattr(partable, "constraints", []), labels,
                                        self.defined)

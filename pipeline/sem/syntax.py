@@ -701,7 +701,11 @@ def lavaanify(model: str | ParsedModel, *, meanstructure: bool = False,
                 f"parameter label in {f.text.strip()!r}")
     equalities: list[tuple[str, str]] = []
     constraints: list[tuple[str, str, str, int]] = []
-    known = labels | def_names
+    # labels of every group (c(...) vectors): a constraint may name another group's label
+    all_labels = labels | {lab for f in parsed.formulas for t in f.terms
+                           for lab in (t.group_labels or []) if lab} | {
+                               t.label for f in parsed.formulas for t in f.terms if t.label}
+    known = all_labels | def_names
     for f in parsed.formulas:
         if f.op not in ("==", "<", ">"):
             continue
@@ -714,7 +718,7 @@ def lavaanify(model: str | ParsedModel, *, meanstructure: bool = False,
                         f"model syntax line {f.line}: the constraint names the unknown label "
                         f"{nm!r} in {f.text.strip()!r} (labels: "
                         f"{', '.join(sorted(labels)[:20]) or 'none'})")
-        if f.op == "==" and a in labels and b in labels:
+        if f.op == "==" and a in all_labels and b in all_labels:
             equalities.append((a, b))
         else:
             constraints.append((a, f.op, b, f.line))

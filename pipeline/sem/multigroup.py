@@ -1,0 +1,1044 @@
+"""Multi-group structural equation models, as lavaan fits them.
+
+One lavaan syntax is fitted in G groups of a data set (``group=COL``).
+Each group gets the single-group parameter table of
+:func:`pipeline.sem.syntax.lavaanify` (a mean structure is always added, as
+lavaan does for multiple groups), with the group's element of every
+``c(...)`` modifier.  The groups' :class:`~pipeline.sem.model.SEMModel` share
+**one** free-parameter vector: rows with the same label, rows made equal by
+``group_equal`` (and not freed by ``group_partial``) and label equalities
+``a == b`` map to the same parameter.
+
+Estimation minimises lavaan's multi-group discrepancy
+
+    F(theta) = sum_g (n_g / N) F_g(theta)
+
+(``F_g`` the ML discrepancy of group g, or ``-2 logL_g / n_g`` under FIML),
+with the analytic gradient and Hessian the sums of the per-group ones
+(Newton with the exact Hessian, Fisher scoring as fallback).  General
+constraints (``a == 2*b``, ``a > 0``) are handled by SLSQP, and their
+standard errors by the augmented (bordered) information matrix.
+
+* ``chisq = sum_g n_g F_g``; the baseline is the independence model of each
+  group (free means and variances), its chi-square summed over groups;
+* ``rmsea = sqrt(max(0, chisq/(N df) - 1/N)) * sqrt(G)`` (lavaan's multiple
+  group correction; Steiger 1998), the interval and the close-fit test with
+  the same correction (Dudgeon 2004, eq. 16);
+* ``srmr`` (and rmr, crmr, GFI) the ``n_g / N`` weighted mean of the groups';
+* robust estimators (``MLM``: robust.sem SEs and the Satorra-Bentler test;
+  ``MLR``: Huber-White SEs and the Yuan-Bentler (Mplus) test) use the
+  group-general functions of :mod:`pipeline.sem.robust`.
+
+References
+----------
+Jöreskog, K. G. (1971). Simultaneous factor analysis in several populations.
+Psychometrika, 36, 409-426.
+Steiger, J. H. (1998). A note on multiple sample extensions of the RMSEA fit
+index. Structural Equation Modeling, 5, 411-419.
+
+In R: ``lavaan::cfa(model, data, group = "COL", group.equal = c(...),
+group.partial = c(...), estimator = "ML" | "MLM" | "MLR")``.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, optimize, stats
+
+from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError,
+                                      HeywoodCaseWarning, IdentificationWarning,
+                                      ModelSpecificationError)
+from pipeline.sem import fit_indices as fi
+from pipeline.sem import robust
+from pipeline.sem.estimate import Estimator, _psd_solve, fiml_logl, sample_stats, single_thread_blas
+from pipeline.sem.model import SEMModel
+from pipeline.sem.syntax import ParsedModel, check_variables, lavaanify, parse_model
+
+__all__ = ["GROUP_EQUAL", "MultiGroupModel", "MultiGroupResult", "build_multigroup",
+           "fit_multigroup", "parse_group_partial", "ESTIMATORS"]
+
+#: lavaan's ``group.equal`` keywords understood here.
+GROUP_EQUAL = ("loadings", "intercepts", "means", "thresholds", "residuals",
+               "residual.covariances", "lv.variances", "lv.covariances", "regressions")
+ESTIMATORS = ("ML", "MLM", "MLR")
+PARAM_COLUMNS = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue",
+                 "ci.lower", "ci.upper", "std.lv", "std.all"]
+_Z975 = float(stats.norm.ppf(0.975))
+_PARTIAL_RE = re.compile(r"^(.+?)(=~|~~|~1|~|\|)(.*)$")
+
+
+# --------------------------------------------------------------------- table
+def parse_group_partial(items) -> set[tuple[str, str, str]]:
+    """``group.partial`` strings (``"visual=~x2"``, ``"x3~1"``, ``"x1~~x1"``,
+    ``"u1|t2"``) as ``(lhs, op, rhs)`` keys; ``~1`` rows have ``rhs == ""``."""
+    if items is None:
+        return set()
+    if isinstance(items, str):
+        items = [s for s in re.split(r"[,;\n]", items) if s.strip()]
+    out = set()
+    for raw in items:
+        s = re.sub(r"\s+", "", str(raw))
+        m = _PARTIAL_RE.match(s)
+        if not m or not m.group(1):
+            raise ValueError(f"group_partial: cannot read {raw!r} (write e.g. 'visual=~x2', "
+                             "'x3~1', 'x1~~x1')")
+        lhs, op, rhs = m.group(1), m.group(2), m.group(3)
+        if op == "~" and rhs == "1":
+            op, rhs = "~1", ""
+        out.add((lhs, op, rhs))
+        if op == "~~":
+            out.add((rhs, op, lhs))
+    return out
+
+
+def _row_type(r: dict, lv: set[str]) -> str | None:
+    """The ``group.equal`` keyword a parameter-table row belongs to."""
+    op, lhs, rhs = r["op"], r["lhs"], r["rhs"]
+    if op == "=~":
+        return "loadings"
+    if op == "~":
+        return "regressions"
+    if op == "|":
+        return "thresholds"
+    if op == "~1":
+        return "means" if lhs in lv else "intercepts"
+    if op == "~~":
+        a, b = lhs in lv, rhs in lv
+        if lhs == rhs:
+            return "lv.variances" if a else "residuals"
+        if a and b:
+            return "lv.covariances"
+        if not a and not b:
+            return "residual.covariances"
+    return None
+
+
+@dataclass
+class MultiGroupModel:
+    """The groups' models sharing one free-parameter vector.
+
+    Attributes
+    ----------
+    models : list of SEMModel
+        One per group (rows in lavaan's order), ``rows[k]["par"]`` indexing
+        the common ``theta``.
+    npar : int
+        Free parameters after all equality constraints (lavaan's ``npar``).
+    plabels : list of list of str
+        Per group and row: the label lavaan shows (user label, or ``.pN.``
+        for rows made equal by ``group_equal``).
+    classes : list of list of (group, row)
+        Free rows sharing one parameter (only classes of two or more rows):
+        the equality constraints, in lavaan's order.
+    """
+
+    models: list[SEMModel]
+    npar: int
+    plabels: list[list[str]]
+    classes: list[list[tuple[int, int]]]
+    group_equal: tuple[str, ...]
+    group_partial: set
+    parsed: ParsedModel
+
+    @property
+    def ngroups(self) -> int:
+        return len(self.models)
+
+    def free_rows(self) -> list[tuple[int, int]]:
+        """Every free (group, row), in lavaan's order: lavaan's unconstrained parameters."""
+        return [(g, k) for g, m in enumerate(self.models) for k in range(len(m.rows))
+                if m.rows[k]["par"] >= 0]
+
+
+def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
+                     group_partial=(), fixed_x: bool = True) -> MultiGroupModel:
+    """Parameter tables of *ngroups* groups and their shared parameter vector.
+
+    Parameters
+    ----------
+    model : str or ParsedModel
+        lavaan syntax; ``c(...)`` modifiers give group-specific labels/values.
+    ngroups : int
+        Number of groups.
+    group_equal : sequence of str
+        lavaan's ``group.equal`` keywords (:data:`GROUP_EQUAL`).  With
+        ``intercepts`` (or ``thresholds``) but not ``means``, the latent
+        means are freed in every group but the first, as lavaan does.
+    group_partial : sequence of str
+        Rows exempt from ``group_equal`` (``"x3~1"``, ``"visual=~x2"``).
+    fixed_x : bool
+        lavaan's ``fixed.x``.
+
+    Returns
+    -------
+    MultiGroupModel
+
+    In R: ``lavaanify(model, ngroups = G, group.equal = ..., group.partial = ...,
+    meanstructure = TRUE)``.
+    """
+    parsed = parse_model(model) if isinstance(model, str) else model
+    if isinstance(group_equal, str):
+        group_equal = [s.strip() for s in group_equal.split(",") if s.strip()]
+    group_equal = tuple(group_equal or ())
+    bad = [g for g in group_equal if g not in GROUP_EQUAL]
+    if bad:
+        raise ValueError(f"group_equal: unknown keyword(s) {bad}; use {', '.join(GROUP_EQUAL)}")
+    partial = parse_group_partial(group_partial)
+    pts = [lavaanify(parsed, meanstructure=True, fixed_x=fixed_x, ngroups=ngroups, group=g)
+           for g in range(ngroups)]
+    keys0 = [(r["lhs"], r["op"], r["rhs"]) for r in pts[0].rows]
+    for pt in pts[1:]:
+        if [(r["lhs"], r["op"], r["rhs"]) for r in pt.rows] != keys0:  # pragma: no cover
+            raise ModelSpecificationError("the groups' parameter tables differ in structure")
+    lv = set(pts[0].latent)
+    known = {(r["lhs"], r["op"], r["rhs"]) for r in pts[0].rows}
+    unknown = [p for p in partial if p not in known and (p[2], p[1], p[0]) not in known]
+    if unknown:
+        raise ValueError("group_partial names parameter(s) not in the model: "
+                         + ", ".join(f"{a}{o}{b}" for a, o, b in sorted(unknown)))
+    # lavaan: equal intercepts/thresholds (but not means) free the latent means
+    # of groups 2..G
+    if ("intercepts" in group_equal or "thresholds" in group_equal) and "means" not in group_equal:
+        for pt in pts[1:]:
+            for r in pt.rows:
+                if r["op"] == "~1" and r["lhs"] in lv and r["user"] == 0:
+                    r["free"], r["ustart"] = True, math.nan
+    # a key per free row; equal keys share a parameter
+    parent: dict = {}
+
+    def find(x):
+        while parent.get(x, x) != x:
+            parent[x] = parent.get(parent[x], parent[x])
+            x = parent[x]
+        return x
+
+    def union(a, b):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+
+    nrow = len(keys0)
+    row_key: dict[tuple[int, int], tuple] = {}
+    fixed_label_value: dict[str, float] = {}
+    for g, pt in enumerate(pts):
+        for k, r in enumerate(pt.rows):
+            if r["label"] and not r["free"] and not math.isnan(r["ustart"]):
+                fixed_label_value.setdefault(r["label"], r["ustart"])
+    for g, pt in enumerate(pts):
+        for a, b in pt.equalities:
+            union(("L", a), ("L", b))
+        for k, r in enumerate(pt.rows):
+            if not r["free"]:
+                continue
+            typ = _row_type(r, lv)
+            if r["label"]:
+                key = ("L", r["label"])
+            elif (typ in group_equal and (r["lhs"], r["op"], r["rhs"]) not in partial
+                  and not r["exo"] and all(q.rows[k]["free"] and not q.rows[k]["label"]
+                                           for q in pts)):
+                key = ("E", k)
+            else:
+                key = ("F", g, k)
+            row_key[(g, k)] = key
+    fixed_roots = {find(("L", lab)): val for lab, val in fixed_label_value.items()}
+    par_of_root: dict = {}
+    pars = [np.full(nrow, -1, dtype=int) for _ in pts]
+    members: dict[int, list[tuple[int, int]]] = {}
+    npar = 0
+    for g, pt in enumerate(pts):
+        for k, r in enumerate(pt.rows):
+            key = row_key.get((g, k))
+            if key is None:
+                continue
+            root = find(key)
+            if root in fixed_roots:   # a label shared with a fixed row fixes it
+                r["free"], r["ustart"] = False, fixed_roots[root]
+                continue
+            if root not in par_of_root:
+                par_of_root[root] = npar
+                npar += 1
+            j = par_of_root[root]
+            pars[g][k] = j
+            members.setdefault(j, []).append((g, k))
+    all_labels = {r["label"] for pt in pts for r in pt.rows if r["label"]}
+    models = [SEMModel(pt, par=pars[g], npar=npar, labels=all_labels)
+              for g, pt in enumerate(pts)]
+    plabels = []
+    for g, pt in enumerate(pts):
+        labs = []
+        for k, r in enumerate(pt.rows):
+            key = row_key.get((g, k))
+            if r["label"]:
+                labs.append(r["label"])
+            elif key is not None and key[0] == "E":
+                labs.append(f".p{key[1] + 1}.")
+            else:
+                labs.append("")
+        plabels.append(labs)
+    classes = [members[j] for j in range(npar) if len(members.get(j, [])) > 1]
+    return MultiGroupModel(models=models, npar=npar, plabels=plabels, classes=classes,
+                           group_equal=group_equal, group_partial=partial, parsed=parsed)
+
+
+# ------------------------------------------------------------------- results
+@dataclass
+class MultiGroupResult:
+    """A fitted multi-group model (the multi-group counterpart of ``SEMResult``).
+
+    ``parameters`` is lavaan's ``parameterEstimates()`` with a ``group``
+    column (1..G, 0 for ``:=`` rows); ``fit_measures()`` lavaan's
+    ``fitMeasures()`` for the whole model; ``test_scaled`` the robust test
+    (MLM/MLR).
+
+    In R: a fitted multi-group ``lavaan`` object.
+    """
+
+    mg: MultiGroupModel
+    estimators: list[Estimator]
+    stats: list
+    groups: list
+    group_column: str
+    nobs: list[int]
+    theta: np.ndarray
+    estimator: str
+    likelihood: str
+    missing: str
+    npar: int
+    df: int
+    fmin: float
+    chisq: float
+    chisq_group: list[float]
+    baseline_chisq: float
+    baseline_df: int
+    logl: float
+    logl_unrestricted: float
+    converged: bool
+    admissible: bool
+    warnings: list[str]
+    parameters: pd.DataFrame
+    vcov: np.ndarray
+    information: str = "expected"
+    iterations: int = 0
+    optimizer: str = ""
+    model_text: str = ""
+    test_scaled: dict | None = None
+    baseline_test_scaled: dict | None = None
+    E_inv: np.ndarray | None = None
+    options: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------
+    @property
+    def ngroups(self) -> int:
+        return len(self.groups)
+
+    @property
+    def ntotal(self) -> int:
+        return int(sum(self.nobs))
+
+    @property
+    def models(self) -> list[SEMModel]:
+        return self.mg.models
+
+    @property
+    def pvalue(self) -> float:
+        return float(stats.chi2.sf(self.chisq, self.df)) if self.df > 0 else math.nan
+
+    def implied(self, g: int):
+        """Model-implied ``(Sigma, mu)`` of group *g* (0-based)."""
+        est, st = self.estimators[g], self.stats[g]
+        Sigma, mu, *_ = self.models[g].moments(est.values(self.theta, st))
+        return (Sigma + Sigma.T) / 2, mu
+
+    def fit_measures(self) -> pd.Series:
+        """lavaan's ``fitMeasures()`` of the whole multi-group model."""
+        return _fit_measures(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.parameters.copy()
+
+    def to_dict(self) -> dict:
+        def clean(v):
+            if isinstance(v, (float, np.floating)):
+                v = float(v)
+                return None if not math.isfinite(v) else v
+            if isinstance(v, np.integer):
+                return int(v)
+            if isinstance(v, np.bool_):
+                return bool(v)
+            return v
+        return {
+            "group": self.group_column,
+            "groups": [str(g) for g in self.groups],
+            "nobs": [int(n) for n in self.nobs],
+            "fit": {str(k): clean(v) for k, v in self.fit_measures().items()},
+            "parameters": [{k: clean(v) for k, v in rec.items()}
+                           for rec in self.parameters.to_dict(orient="records")],
+            "warnings": list(self.warnings),
+            "options": {k: clean(v) if not isinstance(v, (list, tuple)) else list(v)
+                        for k, v in self.options.items()},
+        }
+
+    def summary(self, digits: int = 3) -> str:
+        fm = self.fit_measures()
+        lines = [f"{self.estimator} estimation, {self.ngroups} groups ({self.group_column}: "
+                 + ", ".join(f"{g} n={n}" for g, n in zip(self.groups, self.nobs)) + "), "
+                 + ("converged" if self.converged else "NOT CONVERGED")
+                 + f" in {self.iterations} iterations"]
+        if self.options.get("group.equal"):
+            lines.append("group.equal: " + ", ".join(self.options["group.equal"]))
+        lines.append(f"chi-square {self.chisq:.{digits}f}, df = {self.df}, "
+                     f"p = {self.pvalue:.{digits}g}")
+        if self.test_scaled:
+            t = self.test_scaled
+            lines.append(f"scaled chi-square ({t['test']}) {t['stat']:.{digits}f}, "
+                         f"scaling factor {t['scaling_factor']:.{digits}f}")
+        lines += ["", "Fit measures", fm.to_string(float_format=lambda x: f"{x:.{digits}f}"),
+                  "", "Parameters"]
+        with pd.option_context("display.width", 160, "display.max_rows", 2000,
+                               "display.max_columns", 20):
+            lines.append(self.parameters.to_string(
+                index=False, float_format=lambda x: f"{x:.{digits}f}", na_rep=""))
+        if self.warnings:
+            lines += ["", "Warnings"] + [f"  - {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<MultiGroupResult G={self.ngroups} N={self.ntotal} chisq={self.chisq:.3f} "
+                f"df={self.df} npar={self.npar} {self.estimator}>")
+
+
+# ------------------------------------------------------------------- fitting
+def _warn(store: list[str], msg: str, cls, emit: bool) -> None:
+    store.append(f"{cls.__name__}: {msg}")
+    if emit:
+        warnings.warn(msg, cls, stacklevel=3)
+
+
+def split_groups(data: pd.DataFrame, group: str, *, source: str | None = None):
+    """Rows of *data* per group, groups in order of first appearance (lavaan)."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if not isinstance(group, str) or group not in data.columns:
+        raise ValueError(f"group={group!r} is not a column of the data"
+                         + (f" ({source})" if source else ""))
+    col = data[group]
+    keep = col.notna().to_numpy()
+    labels = list(pd.unique(col[keep]))
+    if len(labels) < 2:
+        raise DataValidationError(f"the group column {group!r} has {len(labels)} value(s); "
+                                  "a multi-group model needs at least 2", file=source)
+    return labels, [data.loc[keep & (col == lab).to_numpy()] for lab in labels], int((~keep).sum())
+
+
+class _Objective:
+    """``F = sum_g w_g F_g`` with gradient, Hessian and information."""
+
+    def __init__(self, ests, sts, weights):
+        self.ests, self.sts, self.w = ests, sts, weights
+
+    def __call__(self, theta, gradient=True):
+        if not gradient:
+            return float(sum(w * e.objective(theta, s, gradient=False)
+                             for e, s, w in zip(self.ests, self.sts, self.w)))
+        f, g = 0.0, 0.0
+        for e, s, w in zip(self.ests, self.sts, self.w):
+            fg, gg = e.objective(theta, s)
+            f += w * fg
+            g = g + w * gg
+        return float(f), np.asarray(g, dtype=float)
+
+    def hessian(self, theta):
+        return sum(w * e.hessian(theta, s) for e, s, w in zip(self.ests, self.sts, self.w))
+
+    def expected_information(self, theta):
+        return sum(w * e.expected_information(theta, s)
+                   for e, s, w in zip(self.ests, self.sts, self.w))
+
+    def observed_information(self, theta):
+        return self.hessian(theta) / 2.0
+
+
+def _newton(obj: _Objective, theta, maxiter=300, gtol=1e-9):
+    f, g = obj(theta)
+    it, ok = 0, False
+    if np.isfinite(f):
+        for it in range(1, maxiter + 1):
+            step = None
+            try:
+                L = np.linalg.cholesky(obj.hessian(theta))
+                step = linalg.cho_solve((L, True), g)
+                if not np.all(np.isfinite(step)):
+                    step = None
+            except np.linalg.LinAlgError:
+                step = None
+            if step is None:
+                try:
+                    step = _psd_solve(2.0 * obj.expected_information(theta), g)
+                except np.linalg.LinAlgError:
+                    step = None
+            if step is None:
+                break
+            slope = g @ step
+            if slope <= 0:
+                step, slope = g, g @ g
+            t = 1.0
+            while True:
+                new = theta - t * step
+                fn, gn = obj(new)
+                if np.isfinite(fn) and fn <= f - 1e-4 * t * slope:
+                    break
+                t *= 0.5
+                if t < 1e-10:
+                    break
+            if t < 1e-10:
+                break
+            df_ = f - fn
+            theta, f, g = new, fn, gn
+            if np.max(np.abs(g)) < gtol or (df_ < 1e-15 and np.max(np.abs(g)) < 1e-6):
+                ok = True
+                break
+    if ok:
+        return theta, f, True, it, "newton"
+    res = optimize.minimize(obj, theta, jac=True, method="L-BFGS-B",
+                            options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 30})
+    f, g = obj(res.x)
+    return res.x, f, bool(np.isfinite(f) and np.max(np.abs(g)) < 1e-5), it + res.nit, "L-BFGS-B"
+
+
+def _label_env(mg: MultiGroupModel, ests, sts, theta) -> dict[str, float]:
+    env: dict[str, float] = {}
+    for m, e, s in zip(mg.models, ests, sts):
+        vals = m.row_values(theta, e.exo_values(s))
+        for k, r in enumerate(m.rows):
+            if r["label"] and r["label"] not in env:
+                env[r["label"]] = float(vals[k])
+    return env
+
+
+def _constrained(mg, obj, ests, sts, theta):
+    """SLSQP under the general constraints (``==``, ``<``, ``>``)."""
+    cons = mg.models[0].constraints
+    eq = cons.is_equality
+
+    def cvals(t):
+        return cons.values(_label_env(mg, ests, sts, t))
+
+    def jac(t, idx):
+        h = 1e-7
+        base = cvals(t)[idx]
+        J = np.zeros((len(base), len(t)))
+        for j in range(len(t)):
+            tp = t.copy()
+            tp[j] += h * max(1.0, abs(t[j]))
+            J[:, j] = (cvals(tp)[idx] - base) / (h * max(1.0, abs(t[j])))
+        return J
+    clist = []
+    if eq.any():
+        clist.append({"type": "eq", "fun": lambda t: cvals(t)[eq], "jac": lambda t: jac(t, eq)})
+    if (~eq).any():
+        clist.append({"type": "ineq", "fun": lambda t: cvals(t)[~eq],
+                      "jac": lambda t: jac(t, ~eq)})
+    res = optimize.minimize(obj, theta, jac=True, method="SLSQP", constraints=clist,
+                            options={"maxiter": 2000, "ftol": 1e-14})
+    g = cvals(res.x)
+    ok = bool(res.success) and np.all(np.abs(g[eq]) < 1e-6) and np.all(g[~eq] > -1e-6)
+    # active constraints: equalities and inequalities at their bound
+    active = eq | (np.abs(g) < 1e-6)
+    H = jac(res.x, active) if active.any() else np.zeros((0, len(theta)))
+    return res.x, float(res.fun), ok, int(res.nit), "SLSQP", H
+
+
+def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: str, *,
+                   group_equal=(), group_partial=(), estimator: str = "ML",
+                   likelihood: str = "normal", missing: str = "listwise",
+                   fixed_x: bool = True, se: bool = True, baseline: bool = True,
+                   emit_warnings: bool = True, source: str | None = None,
+                   start: np.ndarray | None = None) -> MultiGroupResult:
+    """Fit a lavaan-syntax model in the groups of *data*.
+
+    Parameters
+    ----------
+    model : str, Path or ParsedModel
+        lavaan syntax or a ``.lav`` file; ``c(a, b)*x`` gives group-specific
+        labels or values (one element per group, groups in order of first
+        appearance in the data, as lavaan orders them).
+    data : DataFrame
+        Raw data with the model's observed variables and the group column.
+    group : str
+        The grouping column; rows with a missing group are dropped (noted).
+    group_equal : sequence of str or str
+        lavaan's ``group.equal`` (:data:`GROUP_EQUAL`), e.g.
+        ``["loadings", "intercepts"]`` or ``"loadings,intercepts"``.
+    group_partial : sequence of str or str
+        lavaan's ``group.partial``: rows exempt from ``group_equal``.
+    estimator : {"ML", "MLM", "MLR"}
+        ``MLM``: robust.sem SEs, Satorra-Bentler test (complete data);
+        ``MLR``: Huber-White SEs (observed information), Yuan-Bentler (Mplus)
+        test, also with ``missing="fiml"``.
+    likelihood : {"normal", "wishart"}
+    missing : {"listwise", "fiml"}
+    fixed_x : bool
+    se : bool
+        Compute standard errors.
+    baseline : bool
+        Fit the baseline model (needed for CFI/TLI).
+    emit_warnings : bool
+    source : str, optional
+        Data file name for messages.
+    start : array, optional
+        Starting values of the common parameter vector.
+
+    Returns
+    -------
+    MultiGroupResult
+
+    Raises
+    ------
+    ModelSpecificationError
+        Unknown variables (checked on the formulas before any table is
+        built), a ``c(...)`` of the wrong length, df < 0.
+    ValueError
+        Unknown ``group_equal`` keyword, estimator, or group column.
+
+    In R: ``lavaan::cfa(model, data, group = group, group.equal = group_equal,
+    group.partial = group_partial, estimator = estimator)``.
+    """
+    from pipeline.sem.results import _read_model_text, prepare_data, count_moments
+    estimator = str(estimator).upper()
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS} for multi-group fits, "
+                         f"got {estimator!r}")
+    if missing in ("ml", "FIML"):
+        missing = "fiml"
+    if missing not in ("listwise", "fiml"):
+        raise ValueError(f"missing must be 'listwise' or 'fiml', got {missing!r}")
+    if likelihood not in ("normal", "wishart"):
+        raise ValueError(f"likelihood must be 'normal' or 'wishart', got {likelihood!r}")
+    if estimator == "MLM" and missing == "fiml":
+        raise ValueError("estimator='MLM' needs complete data; use 'MLR' with missing='fiml'")
+    if isinstance(model, ParsedModel):
+        parsed, text = model, model.text
+    else:
+        text = _read_model_text(model)
+        parsed = parse_model(text)
+    check_variables(parsed, data.columns, source=source)
+    labels, parts, n_dropped = split_groups(data, group, source=source)
+    G = len(labels)
+    mg = build_multigroup(parsed, G, group_equal=group_equal, group_partial=group_partial,
+                          fixed_x=fixed_x)
+    warn_list: list[str] = []
+    if n_dropped:
+        warn_list.append(f"{n_dropped} row(s) with a missing {group!r} were not used")
+    Xs, sts, ests = [], [], []
+    for g, (m, part) in enumerate(zip(mg.models, parts)):
+        X, _ = prepare_data(part, m, missing=missing,
+                            source=f"{source or 'data'}, {group} = {labels[g]}")
+        Xs.append(X)
+        sts.append(sample_stats(X, likelihood=likelihood, missing=missing))
+        ests.append(Estimator(m, likelihood=likelihood, missing=missing, meanstructure=True))
+    nobs = [s.nobs for s in sts]
+    N = sum(nobs)
+    ndat = sum(count_moments(m, True) for m in mg.models)
+    ncon_eq = int(mg.models[0].constraints.is_equality.sum())
+    df = ndat - mg.npar + ncon_eq
+    if df < 0:
+        raise ModelSpecificationError(
+            f"the model has more free parameters ({mg.npar}) than sample moments ({ndat}) "
+            f"over {G} groups: df = {df} < 0")
+    w = [n / N for n in nobs]
+    obj = _Objective(ests, sts, w)
+    if start is None:
+        theta0 = np.zeros(mg.npar)
+        seen = np.zeros(mg.npar, dtype=bool)
+        for e, s, m in zip(ests, sts, mg.models):
+            t = e.start_values(s)
+            used = np.zeros(mg.npar, dtype=bool)
+            used[m.par[m.free_mask]] = True
+            take = used & ~seen
+            theta0[take] = t[take]
+            seen |= used
+    else:
+        theta0 = np.asarray(start, dtype=float)
+    H_con = None
+    with single_thread_blas():
+        if len(mg.models[0].constraints):
+            theta, f, ok, it, method, H_con = _constrained(mg, obj, ests, sts, theta0)
+        else:
+            theta, f, ok, it, method = _newton(obj, theta0)
+        if not ok:
+            _warn(warn_list, f"the optimizer did not converge ({method}, {it} iterations); "
+                  "the estimates must not be interpreted", ConvergenceWarning, emit_warnings)
+        res = _finish(mg, ests, sts, Xs, theta, obj, estimator=estimator, likelihood=likelihood,
+                      missing=missing, se=se, df=df, labels=labels, group=group,
+                      warn_list=warn_list, emit=emit_warnings, H_con=H_con)
+        res.converged, res.iterations, res.optimizer = ok, it, method
+        res.admissible = res.admissible and ok
+        res.model_text = text
+        res.options.update({"estimator": estimator, "likelihood": likelihood, "missing": missing,
+                            "group": group, "group.equal": list(mg.group_equal),
+                            "group.partial": sorted(f"{a}{o}{b}" for a, o, b in mg.group_partial
+                                                    if not (o == "~~" and a > b)),
+                            "meanstructure": True, "fixed.x": fixed_x})
+        if baseline:
+            _baseline(res, data, group, Xs, source)
+    return res
+
+
+def _finish(mg, ests, sts, Xs, theta, obj, *, estimator, likelihood, missing, se, df, labels,
+            group, warn_list, emit, H_con=None) -> MultiGroupResult:
+    N = sum(s.nobs for s in sts)
+    admissible = True
+    chisq_g, logl, logl1 = [], 0.0, 0.0
+    for m, e, s in zip(mg.models, ests, sts):
+        vals = m.row_values(theta, e.exo_values(s))
+        Sigma, mu, *_ = m.moments(vals)
+        Sigma = (Sigma + Sigma.T) / 2
+        n = s.nobs
+        p = m.p
+        if missing == "fiml":
+            ll = fiml_logl(s.patterns, Sigma, mu)
+            ll1 = s.logl_h1
+            chisq_g.append(2.0 * (ll1 - ll))
+        else:
+            fval = e.objective(theta, s, gradient=False)
+            chisq_g.append((n - 1 if likelihood == "wishart" else n) * fval)
+            Sinv = np.linalg.inv(Sigma)
+            d = s.mean - mu
+            ll = -n / 2 * (p * math.log(2 * math.pi) + np.linalg.slogdet(Sigma)[1]
+                           + np.trace(s.cov @ Sinv) + d @ Sinv @ d)
+            ll1 = -n / 2 * (p * math.log(2 * math.pi) + s.logdet + p)
+        xi = [m.observed.index(v) for v in m.pt.ov_x]
+        if xi:
+            sxx = s.cov[np.ix_(xi, xi)]
+            lx = -n / 2 * (len(xi) * math.log(2 * math.pi) + np.linalg.slogdet(sxx)[1] + len(xi))
+            ll -= lx
+            ll1 -= lx
+        logl += ll
+        logl1 += ll1
+        for k, r in enumerate(m.rows):
+            if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["par"] >= 0 and vals[k] < 0:
+                _warn(warn_list, f"negative variance estimate (Heywood case): {r['lhs']} "
+                      f"({vals[k]:.4g}) in group {labels[mg.models.index(m)]}",
+                      HeywoodCaseWarning, emit)
+                admissible = False
+    chisq = float(sum(chisq_g))
+    npar = mg.npar
+    vcov = np.full((npar, npar), np.nan)
+    information = "observed" if (missing == "fiml" or estimator == "MLR") else "expected"
+    E_inv = None
+    test_scaled = None
+    if npar:
+        info = (obj.observed_information(theta) if information == "observed"
+                else obj.expected_information(theta))
+        try:
+            E_inv = _augmented_inverse(info, H_con)
+        except np.linalg.LinAlgError:
+            E_inv = None
+            _warn(warn_list, "the information matrix is singular: the model may not be "
+                  "identified; standard errors are not available", IdentificationWarning, emit)
+            admissible = False
+    if E_inv is not None:
+        n_eff = (N - len(sts)) if likelihood == "wishart" else N
+        if estimator == "ML":
+            vcov = E_inv / n_eff
+        else:
+            pieces = _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing)
+            vcov = robust.sandwich_vcov(E_inv, pieces["meat"], N)
+            test_scaled = robust.scaled_test(chisq, df, pieces["trace"], pieces.get(
+                "trace2", math.nan), pieces["test"])
+            if "yb" in pieces:
+                yb = pieces["yb"]
+                test_scaled.update(h1_trace=float(sum(yb["h1"])), h0_trace=float(sum(yb["h0"])),
+                                   h1_ndat=float(sum(yb["h1_ndat"])))
+        vcov = (vcov + vcov.T) / 2
+    if not se:
+        vcov = np.full((npar, npar), np.nan)
+    params = _parameter_table(mg, ests, sts, theta, vcov)
+    return MultiGroupResult(
+        mg=mg, estimators=ests, stats=sts, groups=list(labels), group_column=group,
+        nobs=[s.nobs for s in sts], theta=theta, estimator=estimator, likelihood=likelihood,
+        missing=missing, npar=npar, df=int(df), fmin=float(obj(theta, gradient=False)),
+        chisq=chisq, chisq_group=[float(c) for c in chisq_g], baseline_chisq=math.nan,
+        baseline_df=0, logl=float(logl), logl_unrestricted=float(logl1), converged=True,
+        admissible=admissible, warnings=warn_list, parameters=params, vcov=vcov,
+        information=information, test_scaled=test_scaled, E_inv=E_inv)
+
+
+def _augmented_inverse(info: np.ndarray, H: np.ndarray | None) -> np.ndarray:
+    """``info^-1``, or under constraints with Jacobian H the top-left block of
+    ``[[info, H'], [H, 0]]^-1`` (lavaan ``lav_model_information_augment_invert``)."""
+    k = info.shape[0]
+    d = np.sqrt(np.abs(np.diag(info)))
+    if np.any(d == 0):
+        raise np.linalg.LinAlgError("zero information")
+    ev = np.linalg.eigvalsh(info / np.outer(d, d))
+    if H is None or len(H) == 0:
+        if ev.min() <= 1e-10 * max(abs(ev.max()), 1e-300):
+            raise np.linalg.LinAlgError("singular information")
+        out = linalg.inv(info)
+    else:
+        r = H.shape[0]
+        Z = np.block([[info, H.T], [H, np.zeros((r, r))]])
+        out = linalg.inv(Z)[:k, :k]
+    return (out + out.T) / 2
+
+
+def _deltas(mg, ests, sts, theta):
+    out = []
+    for e, s in zip(ests, sts):
+        Sigma, mu, dS, dm = e.jacobian(theta, s)
+        out.append(((Sigma + Sigma.T) / 2, mu, robust.vech_jacobian(dS, dm)))
+    return out
+
+
+def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
+    """Meat of the sandwich and trace of the scaled test, over groups.
+
+    MLM: ``meat = sum_g f_g Delta_g' A1_g Gamma_g A1_g Delta_g`` (A1 the
+    normal-theory h1 information at the implied moments, Gamma the ADF
+    Gamma), Satorra-Bentler trace ``tr(U Gamma)``.
+    MLR: ``meat = B0 = sum_g f_g Delta_g' B1s_g Delta_g`` with B1s the mean
+    outer product of the case-wise moment scores at the implied moments;
+    Yuan-Bentler (Mplus) trace ``sum_g tr(B1_g A1_g^-1) - f_g tr(B0_g E^-1)``
+    with the h1 pieces at the saturated estimates.
+    """
+    nobs = [s.nobs for s in sts]
+    N = sum(nobs)
+    D = _deltas(mg, ests, sts, theta)
+    if estimator == "MLM":
+        A1 = [robust.h1_expected_information(S, True) for S, _, _ in D]
+        Gam = [robust.gamma_adf(X, True) for X in Xs]
+        Del = [d for _, _, d in D]
+        meat = robust.robust_sem_meat(Del, A1, Gam, nobs)
+        tr, tr2 = robust.ugamma_traces(Del, A1, Gam, nobs, E_inv)
+        return {"meat": meat, "trace": tr, "trace2": tr2, "test": "satorra.bentler"}
+    B0s, A1s, B1s = [], [], []
+    meat = 0.0
+    for (Sigma, mu, Delta), X, s, n in zip(D, Xs, sts, nobs):
+        SC = robust.ml_moment_scores(X, Sigma, mu, True) @ Delta
+        B0 = SC.T @ SC / n
+        B0s.append(B0)
+        meat = meat + (n / N) * B0
+        if missing == "fiml":
+            from pipeline.sem.results import _fiml_h1_information
+            A1 = _fiml_h1_information(s)
+        else:
+            A1 = robust.h1_expected_information(s.cov, True)
+        s1 = robust.ml_moment_scores(X, s.cov, s.mean, True)
+        A1s.append(A1)
+        B1s.append(s1.T @ s1 / n)
+    yb = robust.yuan_bentler_mplus_trace(A1s, B1s, B0s, E_inv, nobs)
+    return {"meat": meat, "trace": yb["trace"], "test": "yuan.bentler.mplus", "yb": yb}
+
+
+def _parameter_table(mg, ests, sts, theta, vcov) -> pd.DataFrame:
+    from pipeline.sem.standardize import standardize
+    with np.errstate(invalid="ignore"):
+        dv = np.diag(vcov)
+        se_par = np.where(dv >= 0, np.sqrt(np.abs(dv)), np.nan)
+    recs = []
+    for g, (m, e, s) in enumerate(zip(mg.models, ests, sts)):
+        vals = m.row_values(theta, e.exo_values(s))
+        _, _, B, C, _ = m.moments(vals)
+        std_lv, std_all = standardize(m, vals, C)
+        for k, r in enumerate(m.rows):
+            se_k = se_par[r["par"]] if r["par"] >= 0 else 0.0
+            recs.append({"lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "group": g + 1,
+                         "label": mg.plabels[g][k], "est": float(vals[k]), "se": se_k,
+                         "std.lv": std_lv[k], "std.all": std_all[k]})
+    d = mg.models[0].defined
+    if len(d):
+        env_f = lambda t: _label_env(mg, ests, sts, t)  # noqa: E731
+        base = d.evaluate(env_f(theta))
+        J = np.zeros((len(d), len(theta)))
+        for j in range(len(theta)):
+            h = 1e-6 * max(1.0, abs(theta[j]))
+            tp, tm = theta.copy(), theta.copy()
+            tp[j] += h
+            tm[j] -= h
+            J[:, j] = (d.evaluate(env_f(tp)) - d.evaluate(env_f(tm))) / (2 * h)
+        dse = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", J, vcov, J), 0, None))
+        for i, (name, expr) in enumerate(zip(d.names, d.exprs)):
+            recs.append({"lhs": name, "op": ":=", "rhs": expr.replace(" ", ""), "group": 0,
+                         "label": name, "est": base[i], "se": dse[i], "std.lv": np.nan,
+                         "std.all": np.nan})
+    df = pd.DataFrame.from_records(recs)
+    est, sev = df["est"].to_numpy(float), df["se"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sev > 0, est / sev, np.nan)
+    df["z"] = z
+    df["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+    df["ci.lower"] = est - _Z975 * sev
+    df["ci.upper"] = est + _Z975 * sev
+    return df[PARAM_COLUMNS]
+
+
+def _baseline(res: MultiGroupResult, data, group, Xs, source) -> None:
+    """Independence model per group (free means and variances; fixed.x block
+    kept), with the same estimator: chi-square (and scaled test) summed."""
+    obs = res.models[0].observed
+    ov_x = res.models[0].pt.ov_x
+    lines = [f"{v} ~~ {v}" for v in obs if v not in ov_x] + [f"{v} ~ 1" for v in obs
+                                                               if v not in ov_x]
+    if ov_x:
+        lines += [f"{a} ~~ {b}" for i, a in enumerate(ov_x) for b in ov_x[i:]]
+        lines += [f"{v} ~ 1" for v in ov_x]
+    try:
+        b = fit_multigroup("\n".join(lines), data, group, estimator=res.estimator,
+                           likelihood=res.likelihood, missing=res.missing, fixed_x=False,
+                           se=False, baseline=False, emit_warnings=False, source=source)
+    except (ModelSpecificationError, np.linalg.LinAlgError, ValueError):
+        return
+    nx = len(ov_x)
+    p = len(obs)
+    ny = p - nx
+    res.baseline_chisq = b.chisq
+    res.baseline_df = res.ngroups * (ny * (ny - 1) // 2 + ny * nx)
+    if b.test_scaled is not None:
+        res.baseline_test_scaled = robust.scaled_test(
+            b.chisq, res.baseline_df, b.test_scaled["trace_UGamma"],
+            b.test_scaled.get("trace_UGamma2", math.nan), b.test_scaled["test"])
+
+
+# -------------------------------------------------------------- fit measures
+def _fit_measures(res: MultiGroupResult) -> pd.Series:
+    """lavaan's fitMeasures() for a multi-group fit (see the module docstring)."""
+    x, d, N, G = res.chisq, float(res.df), float(res.ntotal), res.ngroups
+    x0, d0 = res.baseline_chisq, float(res.baseline_df)
+    npar = float(res.npar)
+    n_eff = N - G if res.likelihood == "wishart" else N
+    out: dict[str, float] = {
+        "npar": npar, "fmin": x / (2 * n_eff), "chisq": x, "df": d,
+        "pvalue": fi.chisq_pvalue(x, d)}
+    ts, tb = res.test_scaled, res.baseline_test_scaled
+    if ts is not None:
+        out.update({"chisq.scaled": ts["stat"], "df.scaled": ts["df"],
+                    "pvalue.scaled": ts["pvalue"], "chisq.scaling.factor": ts["scaling_factor"]})
+    out.update({"baseline.chisq": x0, "baseline.df": d0,
+                "baseline.pvalue": fi.chisq_pvalue(x0, d0) if d0 > 0 else math.nan})
+    if ts is not None:
+        tb = tb or {"stat": math.nan, "df": math.nan, "pvalue": math.nan,
+                    "scaling_factor": math.nan}
+        out.update({"baseline.chisq.scaled": tb["stat"], "baseline.df.scaled": tb["df"],
+                    "baseline.pvalue.scaled": tb["pvalue"],
+                    "baseline.chisq.scaling.factor": tb["scaling_factor"]})
+    out["cfi"] = fi.cfi(x, d, x0, d0)
+    out["tli"] = fi.tli(x, d, x0, d0)
+    if ts is not None:
+        xs, x0s, c, c0 = ts["stat"], tb["stat"], ts["scaling_factor"], tb["scaling_factor"]
+        out["cfi.scaled"] = fi.cfi(xs, d, x0s, d0)
+        out["tli.scaled"] = fi.tli(xs, d, x0s, d0)
+        out["cfi.robust"] = _cfi_robust(x, d, x0, d0, c, c0)
+        out["tli.robust"] = _tli_robust(x, d, x0, d0, c, c0)
+        out["nnfi.scaled"] = out["tli.scaled"]
+        out["rfi.scaled"] = fi.rfi(xs, d, x0s, d0)
+        out["nfi.scaled"] = fi.nfi(xs, d, x0s, d0)
+        out["pnfi.scaled"] = fi.pnfi(xs, d, x0s, d0)
+        out["ifi.scaled"] = fi.ifi(xs, d, x0s, d0)
+        out["rni.scaled"] = fi.rni(xs, d, x0s, d0)
+        out["nnfi.robust"] = out["tli.robust"]
+        t2 = x0 - c0 * d0
+        out["rni.robust"] = 1.0 - (x - c * d) / t2 if t2 != 0 else math.nan
+        if "h1_trace" in ts:
+            out["scaling.factor.h1"] = ts["h1_trace"] / ts["h1_ndat"]
+            # lavaan divides by its free parameters before equality constraints
+            out["scaling.factor.h0"] = ts["h0_trace"] / len(res.mg.free_rows())
+    out.update({"nnfi": fi.tli(x, d, x0, d0), "rfi": fi.rfi(x, d, x0, d0),
+                "nfi": fi.nfi(x, d, x0, d0), "pnfi": fi.pnfi(x, d, x0, d0),
+                "ifi": fi.ifi(x, d, x0, d0), "rni": fi.rni(x, d, x0, d0)})
+    logl = res.logl
+    out.update({"logl": logl, "unrestricted.logl": res.logl_unrestricted,
+                "aic": -2 * logl + 2 * npar, "bic": -2 * logl + npar * math.log(N),
+                "ntotal": N, "bic2": -2 * logl + npar * math.log((N + 2) / 24)})
+    sg = math.sqrt(G)
+    out["rmsea"] = _rmsea(x, d, n_eff, G)
+    lo, hi = fi.rmsea_ci(x, d, n_eff, 0.90)
+    out["rmsea.ci.lower"], out["rmsea.ci.upper"] = lo * sg, hi * sg
+    out["rmsea.ci.level"] = 0.90
+    out["rmsea.pvalue"] = fi.rmsea_pvalue(x, d, n_eff, 0.05 / sg)
+    out["rmsea.close.h0"] = 0.05
+    out["rmsea.notclose.pvalue"] = fi.rmsea_notclose_pvalue(x, d, n_eff, 0.08 / sg)
+    out["rmsea.notclose.h0"] = 0.08
+    if ts is not None:
+        # lavaan (lav_fit_rmsea_lavobject): the scaled RMSEA, its interval and
+        # tests use the unscaled X2 with df = tr(U Gamma); the robust ones the
+        # scaled X2 with df and c.hat (Brosseau-Liard, Savalei & Li 2012)
+        xs, c, tr = ts["stat"], ts["scaling_factor"], ts["trace_UGamma"]
+        out["rmsea.scaled"] = _rmsea(x, tr, n_eff, G)
+        lo, hi = fi.rmsea_ci(x, tr, n_eff, 0.90)
+        out["rmsea.ci.lower.scaled"], out["rmsea.ci.upper.scaled"] = lo * sg, hi * sg
+        out["rmsea.pvalue.scaled"] = fi.rmsea_pvalue(x, tr, n_eff, 0.05 / sg)
+        out["rmsea.notclose.pvalue.scaled"] = fi.rmsea_notclose_pvalue(x, tr, n_eff, 0.08 / sg)
+        out["rmsea.robust"] = _rmsea(x, d, n_eff, G, c)
+        sc = math.sqrt(c) if c > 0 else math.nan
+        lo, hi = fi.rmsea_ci(xs, d, n_eff, 0.90)
+        out["rmsea.ci.lower.robust"] = lo * sg * sc
+        out["rmsea.ci.upper.robust"] = hi * sg * sc
+        out["rmsea.pvalue.robust"] = fi.rmsea_pvalue(xs, d, n_eff, 0.05 / (sg * sc))
+        out["rmsea.notclose.pvalue.robust"] = fi.rmsea_notclose_pvalue(xs, d, n_eff,
+                                                                       0.08 / (sg * sc))
+    # residual-based indices: n_g / N weighted means over groups
+    wsum: dict[str, float] = {k: 0.0 for k in ("rmr", "rmr_nomean", "srmr", "srmr_bentler",
+                                                "srmr_bentler_nomean", "crmr", "crmr_nomean",
+                                                "srmr_mplus", "srmr_mplus_nomean", "gfi")}
+    for g in range(G):
+        s = res.stats[g]
+        Sigma, mu = res.implied(g)
+        S = s.cov * (s.nobs / (s.nobs - 1.0) if res.likelihood == "wishart" else 1.0)
+        m = s.mean
+        wg = s.nobs / N
+        xi = [res.models[g].observed.index(v) for v in res.models[g].pt.ov_x]
+        vals = {"rmr": fi.rmr(S, Sigma, m, mu), "rmr_nomean": fi.rmr(S, Sigma),
+                "srmr": fi.srmr(S, Sigma, m, mu), "srmr_bentler": fi.srmr(S, Sigma, m, mu),
+                "srmr_bentler_nomean": fi.srmr(S, Sigma), "crmr": fi.crmr(S, Sigma, m, mu),
+                "crmr_nomean": fi.crmr(S, Sigma), "srmr_mplus": fi.srmr_mplus(S, Sigma, m, mu),
+                "srmr_mplus_nomean": fi.srmr_mplus(S, Sigma)}
+        if res.missing == "fiml":
+            vals["gfi"] = math.nan
+        else:
+            vals["gfi"] = fi.gfi(S, Sigma, m, mu, x_idx=xi or None)
+        for k, v in vals.items():
+            wsum[k] += wg * v
+    p = res.models[0].p
+    nel = G * (p * (p + 1) // 2 + p)
+    out.update(wsum)
+    out["agfi"] = fi.agfi(wsum["gfi"], nel, d)
+    out["pgfi"] = fi.pgfi(wsum["gfi"], nel, d)
+    out["cn_05"] = fi.hoelter_cn(x, d, n_eff, 0.05)
+    out["cn_01"] = fi.hoelter_cn(x, d, n_eff, 0.01)
+    out["mfi"] = fi.mfi(x, d, n_eff)
+    out["ecvi"] = fi.ecvi(x, npar, n_eff)
+    return pd.Series(out, dtype=float, name="fit")
+
+
+def _rmsea(x, d, n, G, c_hat=1.0):
+    """lavaan's ``lav_fit_rmsea``: ``sqrt(max(0, x/(n d) - c/n)) sqrt(G)``."""
+    if not d > 0 or not np.isfinite(x):
+        return 0.0 if d == 0 else math.nan
+    return math.sqrt(max(x / n / d - c_hat / n, 0.0)) * math.sqrt(G)
+
+
+def _cfi_robust(x, d, x0, d0, c, c0):
+    """Brosseau-Liard & Savalei (2014) robust CFI (lavaan ``lav_fit_cfi`` with c.hat)."""
+    if not all(np.isfinite(v) for v in (x, d, x0, d0, c, c0)):
+        return math.nan
+    t1 = max(x - c * d, 0.0)
+    t2 = max(x - c * d, x0 - c0 * d0, 0.0)
+    if math.isclose(t1, 0.0, abs_tol=1e-8) and math.isclose(t2, 0.0, abs_tol=1e-8):
+        return 1.0
+    return 1.0 - t1 / t2
+
+
+def _tli_robust(x, d, x0, d0, c, c0):
+    """Robust TLI (lavaan ``lav_fit_tli`` with c.hat)."""
+    if not all(np.isfinite(v) for v in (x, d, x0, d0, c, c0)):
+        return math.nan
+    t1 = (x - c * d) * d0
+    t2 = (x0 - c0 * d0) * d
+    return 1.0 - t1 / t2 if d > 0 and abs(t2) > 0 else math.nan

@@ -1,0 +1,158 @@
+# Reference fixtures for multi-group models and measurement invariance
+# (pipeline/sem/multigroup.py, invariance.py, lrt.py, score_test.py),
+# computed with lavaan.
+#
+# Run from the repository root:
+#     Rscript tests/reference/lavaan_multigroup.R
+#
+# Data: HolzingerSwineford1939 as tests/reference/data/holzinger_swineford.csv
+# (written by lavaan_engine.R; the same rows), grouped by `school`.
+# Writes tests/reference/fixtures/lavaan_multigroup.json:
+#   versions, group_labels (lavaan's group order), cases: name -> {call, model,
+#   estimator, group_equal, group_partial, nobs (per group), npar, df,
+#   fit (fitMeasures), parameters (parameterEstimates(fit) with group column,
+#   rows of op "==" dropped)}, lrt: name -> lavTestLRT table (records),
+#   score: name -> lavTestScore(fit)$uni with the partable rows the
+#   constraints name, and $test.
+# Numbers at full precision (jsonlite digits = NA); NA written as null.
+
+suppressPackageStartupMessages({
+  library(lavaan)
+  library(jsonlite)
+})
+
+get_script_dir <- function() {
+  a <- commandArgs(trailingOnly = FALSE)
+  f <- sub("^--file=", "", a[grep("^--file=", a)])
+  if (length(f) == 1) dirname(normalizePath(f)) else "tests/reference"
+}
+ref_dir <- get_script_dir()
+fix_dir <- file.path(ref_dir, "fixtures")
+HS <- read.csv(file.path(ref_dir, "data", "holzinger_swineford.csv"))
+
+HS_MODEL <- "
+visual  =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed   =~ x7 + x8 + x9
+"
+# group-specific labels and values: c(a, a) equal loadings, c(1, NA) a marker
+# fixed only in group 1 (free in group 2), c(l1, l2) distinct labels + ==
+CLAB_MODEL <- "
+visual  =~ x1 + c(a, a)*x2 + c(b1, b2)*x3
+textual =~ x4 + x5 + x6
+speed   =~ x7 + x8 + x9
+b1 == b2
+x9 ~~ c(0.5, NA)*x9
+"
+SEM_MODEL <- "
+visual  =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+speed   =~ x7 + x8 + x9
+textual ~ visual
+speed ~ visual + textual
+"
+
+cases <- list(
+  configural = list(model = HS_MODEL, equal = character(0)),
+  metric     = list(model = HS_MODEL, equal = c("loadings")),
+  scalar     = list(model = HS_MODEL, equal = c("loadings", "intercepts")),
+  strict     = list(model = HS_MODEL, equal = c("loadings", "intercepts", "residuals")),
+  scalar_partial = list(model = HS_MODEL, equal = c("loadings", "intercepts"),
+                        partial = c("x3~1", "x7~1")),
+  clabels    = list(model = CLAB_MODEL, equal = character(0)),
+  sem_struct = list(model = SEM_MODEL,
+                    equal = c("loadings", "regressions", "lv.variances", "lv.covariances",
+                              "residual.covariances")),
+  sem_all    = list(model = SEM_MODEL,
+                    equal = c("loadings", "intercepts", "means", "residuals",
+                              "regressions", "lv.variances"))
+)
+
+num <- function(x) { x <- unclass(x); attributes(x) <- NULL; x }
+records <- function(df) {
+  df <- as.data.frame(df)
+  for (v in names(df)) if (is.factor(df[[v]])) df[[v]] <- as.character(df[[v]])
+  rownames(df) <- NULL
+  df
+}
+
+fits <- list()
+out_cases <- list()
+for (est in c("ML", "MLR", "MLM")) {
+  for (nm in names(cases)) {
+    if (est != "ML" && !(nm %in% c("configural", "metric", "scalar", "strict", "scalar_partial")))
+      next
+    spec <- cases[[nm]]
+    partial <- if (is.null(spec$partial)) character(0) else spec$partial
+    ge <- if (length(spec$equal)) spec$equal else ""
+    fit <- cfa(spec$model, data = HS, group = "school", estimator = est,
+               group.equal = ge, group.partial = partial)
+    key <- paste0(nm, "_", tolower(est))
+    fits[[key]] <- fit
+    pe <- parameterEstimates(fit, remove.eq = FALSE, remove.system.eq = TRUE,
+                             remove.ineq = FALSE, remove.def = FALSE)
+    if (is.null(pe$label)) pe$label <- ""
+    pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+    fm <- fitMeasures(fit)
+    out_cases[[key]] <- list(
+      call = sprintf(
+        'cfa(model, data = HolzingerSwineford1939, group = "school", estimator = "%s", group.equal = c(%s)%s)',
+        est, paste0('"', spec$equal, '"', collapse = ", "),
+        if (length(partial)) sprintf(', group.partial = c(%s)',
+                                     paste0('"', partial, '"', collapse = ", ")) else ""),
+      model = spec$model, estimator = est, group_equal = spec$equal,
+      group_partial = partial,
+      nobs = num(lavInspect(fit, "nobs")),
+      npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+      fit = as.list(setNames(num(fm), names(fm))),
+      parameters = records(pe))
+  }
+}
+
+lrt <- list()
+for (est in c("ml", "mlr", "mlm")) {
+  f <- function(n) fits[[paste0(n, "_", est)]]
+  for (pair in list(c("configural", "metric"), c("metric", "scalar"), c("scalar", "strict"),
+                    c("metric", "scalar_partial"))) {
+    tab <- lavTestLRT(f(pair[1]), f(pair[2]))
+    tab <- as.data.frame(tab)
+    tab$model <- pair
+    lrt[[paste0(pair[2], "_vs_", pair[1], "_", est)]] <- records(tab)
+  }
+  # the three other methods of the scaled difference (robust estimators)
+  if (est != "ml") {
+    for (m in c("satorra.bentler.2001", "satorra.bentler.2010", "satorra.2000")) {
+      tab <- as.data.frame(lavTestLRT(f("configural"), f("metric"), method = m))
+      tab$model <- c("configural", "metric")
+      lrt[[paste0("metric_vs_configural_", est, "_", gsub(".", "_", m, fixed = TRUE))]] <-
+        records(tab)
+    }
+  }
+}
+
+score <- list()
+for (key in c("metric_ml", "scalar_ml", "strict_ml", "scalar_mlr", "metric_mlr")) {
+  fit <- fits[[key]]
+  st <- lavTestScore(fit)
+  pt <- parTable(fit)
+  uni <- as.data.frame(st$uni)
+  # the two partable rows each constraint names (lhs/rhs are plabels .pN.)
+  rowinfo <- function(pl) {
+    r <- pt[pt$plabel == pl, ]
+    sprintf("%s %s %s g%d", r$lhs, r$op, r$rhs, r$group)
+  }
+  uni$lhs_row <- vapply(uni$lhs, rowinfo, "")
+  uni$rhs_row <- vapply(uni$rhs, rowinfo, "")
+  score[[key]] <- list(test = records(st$test), uni = records(uni))
+}
+
+out <- list(
+  versions = list(lavaan = as.character(packageVersion("lavaan")),
+                  R = paste(R.version$major, R.version$minor, sep = ".")),
+  data = "holzinger_swineford.csv",
+  group = "school",
+  group_labels = lavInspect(fits[["configural_ml"]], "group.label"),
+  cases = out_cases, lrt = lrt, score = score)
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", null = "null", pretty = TRUE),
+           file.path(fix_dir, "lavaan_multigroup.json"))
+cat("wrote", file.path(fix_dir, "lavaan_multigroup.json"), "\n")
