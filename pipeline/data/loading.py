@@ -37,6 +37,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import math
 import re
 import sys
@@ -53,6 +54,8 @@ from pipeline.core.exceptions import DataValidationError
 
 __all__ = ["read_raw", "read_table", "LoadResult", "Recoding", "find_mojibake",
            "detect_encoding", "main", "FORMATS"]
+
+_LOG = logging.getLogger(__name__)
 
 #: File suffixes the loader reads.
 FORMATS = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".sav", ".zsav")
@@ -114,7 +117,7 @@ def _line_col_of(data: bytes, pos: int, delimiter: str | None) -> tuple[int, int
         field_idx = prefix.count(delimiter)
     end = data.find(b"\n", pos)
     snippet = data[line_start:end if end >= 0 else len(data)][:80]
-    return line_no, field_idx, snippet.decode("ascii", errors="backslashreplace")
+    return line_no, field_idx, _mask_pii(snippet.decode("ascii", errors="backslashreplace"))
 
 
 def _header_name(data: bytes, delimiter: str | None, field_idx: int | None) -> list[str]:
@@ -238,11 +241,50 @@ class _Grid:
     encoding: str | None = None
     log: list[Recoding] = field(default_factory=list)
     sav_meta: Any = None
+    sav_missing: dict[str, Any] = field(default_factory=dict)
+
+
+#: At most this many names (columns, ids, labels) are listed in one error message.
+LIST_CAP = 20
+
+
+def _capped(items: Sequence[Any], cap: int = LIST_CAP) -> str:
+    """``"a, b, c ... and 9,997 more"``: a list for an error message, truncated."""
+    items = list(items)
+    shown = ", ".join(map(str, items[:cap]))
+    if len(items) > cap:
+        shown += f" ... and {len(items) - cap:,} more"
+    return shown
 
 
 def _fail(path: Path, msg: str, columns: Sequence[str] | None = None,
           rows: Sequence[int] | None = None) -> DataValidationError:
-    return DataValidationError(msg, file=str(path), columns=columns, rows=rows)
+    """The loader's error; long column lists are truncated in the message (the full
+    list stays in ``.columns``), and the message itself is capped."""
+    cols = list(columns) if columns else []
+    shown_cols = [_show_name(c) for c in cols[:LIST_CAP]]
+    if len(cols) > LIST_CAP:
+        shown_cols.append(f"... and {len(cols) - LIST_CAP:,} more")
+    if len(msg) > 4000:
+        msg = msg[:4000] + f" ... [{len(msg) - 4000:,} more characters]"
+    err = DataValidationError(msg, file=str(path), columns=shown_cols or None, rows=rows)
+    err.columns = cols
+    return err
+
+
+def _show_name(name: Any) -> str:
+    s = str(name)
+    s = s if len(s) <= 60 else s[:57] + "..."
+    return _mask_pii(s)
+
+
+def _mask_pii(text: str) -> str:
+    """*text* with personal data (e-mail, phone, IIN, handle, URL) replaced by tags:
+    error messages quote cells, and a cell may hold a respondent's contact."""
+    if not isinstance(text, str) or not any(ch.isdigit() or ch in "@." for ch in text):
+        return text
+    from pipeline.data.privacy import redact
+    return redact(text)[0]
 
 
 def detect_encoding(data: bytes, path: str | Path = "<bytes>",
@@ -394,6 +436,10 @@ def _read_xlsx_grid(path: Path) -> _Grid:
         raise _fail(path, f"not a readable .xlsx workbook: {type(exc).__name__}: {exc}") from None
     try:
         ws = wb.worksheets[0]
+        # a sheet's declared dimension (<dimension ref="A1:A1"/>, as R's openpyxl-like
+        # writers such as openxlsx leave it) can be wrong; read the cells that are there
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
     except (MemoryError, RecursionError):
         raise
@@ -404,10 +450,17 @@ def _read_xlsx_grid(path: Path) -> _Grid:
     if not rows or all(v is None or str(v).strip() == "" for v in rows[0]):
         raise _fail(path, "the first row (header) of the first sheet is empty", rows=[1])
     width = max(len(r) for r in rows)
+    if any(len(r) != width for r in rows):
+        grid_log = [Recoding("", "sheet_dimension_ignored", 1,
+                             "rows of unequal length (the sheet's declared dimension is wrong); "
+                             "every cell present was read")]
+    else:
+        grid_log = []
     rows = [r + [None] * (width - len(r)) for r in rows]
     header = ["" if v is None else str(v) for v in rows[0]]
     cells = [[_xlsx_value(v) for v in r] for r in rows[1:]]
-    grid = _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)), fmt="xlsx")
+    grid = _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)), fmt="xlsx",
+                 log=grid_log)
     # Excel keeps formatted-but-empty trailing rows in the sheet dimension
     trailing = 0
     while grid.cells and all(_is_empty(v) for v in grid.cells[-1]):
@@ -432,6 +485,7 @@ def _read_sav_grid(path: Path, encoding: str | None) -> _Grid:
     # SPSS user-missing values -> NaN, counted per column from the file's metadata
     user_vals: dict[str, list[Any]] = dict(getattr(meta, "missing_user_values", {}) or {})
     ranges: dict[str, list[dict[str, Any]]] = dict(getattr(meta, "missing_ranges", {}) or {})
+    meta_missing: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}
     for col in df.columns:
         s = df[col]
         mask = pd.Series(False, index=s.index)
@@ -446,15 +500,20 @@ def _read_sav_grid(path: Path, encoding: str | None) -> _Grid:
             mask |= s.isin(vals)
         n = int(mask.sum())
         if n:
+            # each value found is logged as itself (97 x2, 98 x1, 99 x3), not as the
+            # declared discrete value
+            found = s[mask].value_counts()
+            found = found.reindex(sorted(found.index, key=lambda v: (str(type(v)), v)))
+            detail = "SPSS user-missing " + ", ".join(f"{_fmt_code(v)} x{int(c)}" for v, c in found.items())
             df.loc[mask, col] = np.nan
             rows = [int(i) + 2 for i in np.flatnonzero(mask.to_numpy())]
-            log.append(Recoding(col, "spss_user_missing", n,
-                                "SPSS user-missing " + ", ".join(map(_fmt_code, sorted(set(vals), key=str)))
-                                if vals else "SPSS user-missing range", tuple(rows)))
+            log.append(Recoding(col, "spss_user_missing", n, detail, tuple(rows)))
+        meta_missing.setdefault(col, (vals, ranges.get(col, []) or []))
     header = [str(c) for c in df.columns]
     cells = df.astype(object).where(df.notna(), None).to_numpy().tolist()
     grid = _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)), fmt="sav",
                  encoding=getattr(meta, "file_encoding", None), log=log, sav_meta=meta)
+    grid.sav_missing = meta_missing
     return grid
 
 
@@ -501,7 +560,10 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
     Encoding detection, BOM stripping and mojibake checks are those of
     :func:`read_raw`; empty trailing rows and columns are dropped; numbers
     are parsed (``"5"`` and ``5.0`` become 5; a numeric column with empty
-    cells is float64 with NaN), everything else stays text.
+    cells is float64 with NaN), everything else stays text.  A column whose
+    cells are numbers, some written with a decimal comma (``5,0``, a
+    Russian-locale export), is numeric as in :func:`read_raw`; the
+    conversion is logged (``logging`` and ``df.attrs["recodings"]``).
     For SPSS files user-missing values become NaN.
 
     In R: ``readr::read_csv`` / ``readxl::read_xlsx`` / ``haven::read_sav``.
@@ -512,8 +574,17 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
     _drop_empty_rows(grid)
     _check_mojibake(grid, p)
     df = pd.DataFrame(grid.cells, columns=grid.header, dtype=object)
+    log = list(grid.log)
     for col in df.columns:
         s = df[col].map(lambda v: None if _is_empty(v) else (v.strip() if isinstance(v, str) else v))
+        # decimal commas (5,0 from a Russian-locale Excel) are numbers, as in read_raw
+        commas = s.map(_decimal_comma)
+        if commas.any():
+            conv = s.map(lambda v: _as_number(v) if _decimal_comma(v) else v)
+            if pd.to_numeric(conv, errors="coerce")[conv.notna()].notna().all():
+                rows = [grid.rownums[i] for i in np.flatnonzero(commas.to_numpy())]
+                log.append(_comma_recoding(str(col), rows))
+                s = conv
         num = pd.to_numeric(s, errors="coerce")
         if s.notna().any() and num[s.notna()].notna().all():
             # whole numbers without gaps -> int64; with gaps float64 (NaN), as
@@ -524,6 +595,12 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
                 df[col] = num.astype(float)
         else:
             df[col] = s
+    # the conversions made (decimal commas, BOM, empty rows): printed by the commands
+    df.attrs["recodings"] = [r.__dict__ | {"rows": list(r.rows)} for r in log]
+    for r in log:
+        if r.action == "decimal_comma":
+            _LOG.info("%s: column %s: %d number(s) with a decimal comma read as decimals",
+                      p, r.column, r.count)
     return df
 
 
@@ -707,7 +784,7 @@ def _check_mojibake(grid: _Grid, path: Path) -> None:
     if problems:
         cols = [c for c, _, _ in problems]
         rows = sorted({n for _, rs, _ in problems for n in rs})
-        detail = "; ".join(f"column {c} rows {', '.join(map(str, rs[:10]))}: {frag!r}"
+        detail = "; ".join(f"column {c} rows {', '.join(map(str, rs[:10]))}: {_mask_pii(frag)!r}"
                            for c, rs, frag in problems[:5])
         raise _fail(path, f"text looks like mojibake (UTF-8 decoded with the wrong code page somewhere "
                           f"before this file was saved, or the file read in the wrong encoding): {detail}",
@@ -745,7 +822,11 @@ def _as_number(v: Any) -> float | None:
 
 
 def _show(v: Any) -> str:
-    s = repr(v) if isinstance(v, str) else _fmt_code(v)
+    if isinstance(v, str):
+        masked = _mask_pii(v)
+        s = repr(masked)
+    else:
+        s = _fmt_code(v)
     return s if len(s) <= 40 else s[:37] + "..."
 
 
@@ -766,19 +847,36 @@ def _sav_label_map(grid: _Grid, col: str, var: Variable, path: Path,
     if not labels:
         return None
     lookup = var.label_lookup()
-    mapping, unmatched = {}, []
+    vals, ranges = grid.sav_missing.get(col, ([], []))
+
+    def user_missing(code: Any) -> bool:
+        # a label on a code the file declares missing (99 = "Refused"), or one the
+        # codebook declares missing, says nothing about the codebook's answer codes
+        if code in vals or _as_number(code) in {_as_number(v) for v in vals}:
+            return True
+        x = _as_number(code)
+        if x is not None and any(r.get("lo") is not None and r["lo"] <= x <= r["hi"] for r in ranges):
+            return True
+        return x is not None and float(x).is_integer() and int(x) in var.missing_codes
+    mapping, unmatched, ignored = {}, [], []
     for code, lab in labels.items():
         key = normalize_label(lab)
         if key in lookup:
             mapping[code] = lookup[key]
+        elif user_missing(code):
+            ignored.append((code, lab))
         else:
             unmatched.append((code, lab))
     if not mapping:
         return None          # labels unrelated to the codebook: codes are taken as they are
     if unmatched:
         raise _fail(path, "SPSS value labels disagree with the codebook: "
-                          + ", ".join(f"{_fmt_code(c)} = {lab!r}" for c, lab in unmatched)
+                          + _capped([f"{_fmt_code(c)} = {_show(lab)}" for c, lab in unmatched])
                           + f" (codebook: {dict(var.codes)})", columns=[col])
+    if ignored:
+        log.append(Recoding(col, "spss_missing_labels", len(ignored),
+                            "value labels of user-missing codes (not answers): "
+                            + _capped([f"{_fmt_code(c)} = {lab!r}" for c, lab in ignored])))
     changed = {c: m for c, m in mapping.items() if _as_number(c) != _as_number(m) and c != m}
     if changed:
         log.append(Recoding(col, "spss_value_labels", len(changed),
@@ -825,7 +923,9 @@ def _validate_cells(grid: _Grid, path: Path, cb: Codebook) -> tuple[pd.DataFrame
             f"  - column {p.column}" + (f", row{'s' if len(p.rows) > 1 else ''} "
                                         f"{', '.join(map(str, p.rows[:20]))}"
                                         + (" ..." if len(p.rows) > 20 else "") if p.rows else "")
-            + f": {p.message}" for p in problems]
+            + f": {p.message}" for p in problems[:LIST_CAP]]
+        if len(problems) > LIST_CAP:
+            lines.append(f"  ... and {len(problems) - LIST_CAP:,} more problems")
         err = _fail(path, "\n".join(lines), columns=cols, rows=rows)
         err.problems = problems  # type: ignore[attr-defined]
         raise err
@@ -861,7 +961,10 @@ def _check_id(values, empties, grid, col, problems) -> pd.Series:
     dups = {k: rs for k, rs in seen.items() if len(rs) > 1}
     if dups:
         rows = sorted(r for rs in dups.values() for r in rs)
-        desc = "; ".join(f"id {k!s} in rows {', '.join(map(str, rs))}" for k, rs in list(dups.items())[:10])
+        desc = "; ".join(f"id {_show(k) if not k.lstrip('-').isdigit() or len(k) >= 12 else k} in rows "
+                         f"{_capped(rs, 5)}" for k, rs in list(dups.items())[:10])
+        if len(dups) > 10:
+            desc += f"; ... and {len(dups) - 10:,} more duplicated ids"
         problems.append(_Problem(col, rows, f"duplicate respondent id: {desc}"))
     if all(isinstance(k, int) for k in keys if k is not None) and not missing:
         return pd.Series(keys, dtype="int64")
@@ -876,6 +979,7 @@ def _check_coded(values, empties, grid, var: Variable, problems, log, sav_map) -
     result: list[Any] = []
     text_cells, range_cells, frac_cells = [], [], []
     missing_rows: dict[Any, list[int]] = {}
+    comma_rows: list[int] = []
     n_label = n_float = 0
     for v, e, r in zip(values, empties, grid.rownums):
         if e:
@@ -914,7 +1018,9 @@ def _check_coded(values, empties, grid, var: Variable, problems, log, sav_map) -
                 continue
             else:
                 code = int(x)
-                if grid.fmt != "sav" and (isinstance(v, float) or (isinstance(v, str) and "." in v)):
+                if _decimal_comma(v):
+                    comma_rows.append(r)
+                elif grid.fmt != "sav" and (isinstance(v, float) or (isinstance(v, str) and "." in v)):
                     n_float += 1
         if code in var.missing_codes:
             missing_rows.setdefault(code, []).append(r)
@@ -944,6 +1050,8 @@ def _check_coded(values, empties, grid, var: Variable, problems, log, sav_map) -
         log.append(Recoding(col, "label_to_code", n_label, "answers written as labels mapped to codes"))
     if n_float:
         log.append(Recoding(col, "float_to_int", n_float, "whole numbers stored as decimals (5.0 -> 5)"))
+    if comma_rows:
+        log.append(_comma_recoding(col, comma_rows))
     if str_codes:
         return pd.Series([None if (isinstance(x, float) and math.isnan(x)) else x for x in result],
                          dtype=object)
@@ -1014,6 +1122,7 @@ def _check_numeric(values, empties, grid, var: Variable, problems, log) -> pd.Se
     result: list[float] = []
     text_cells, range_cells = [], []
     missing_rows: list[int] = []
+    comma_rows: list[int] = []
     for v, e, r in zip(values, empties, grid.rownums):
         if e:
             result.append(np.nan)
@@ -1023,6 +1132,8 @@ def _check_numeric(values, empties, grid, var: Variable, problems, log) -> pd.Se
             text_cells.append((r, v))
             result.append(np.nan)
             continue
+        if _decimal_comma(v):
+            comma_rows.append(r)
         if float(x).is_integer() and int(x) in var.missing_codes:
             missing_rows.append(r)
             result.append(np.nan)
@@ -1041,7 +1152,20 @@ def _check_numeric(values, empties, grid, var: Variable, problems, log) -> pd.Se
     if missing_rows:
         log.append(Recoding(col, "declared_missing", len(missing_rows), "declared missing code -> NaN",
                             tuple(missing_rows)))
+    if comma_rows:
+        log.append(_comma_recoding(col, comma_rows))
     return pd.Series(result, dtype=float)
+
+
+def _decimal_comma(v: Any) -> bool:
+    """A text cell holding a number written with a decimal comma (``5,0``, ``3,75``)."""
+    return isinstance(v, str) and "," in v and bool(_NUM_RE.match(v.strip()))
+
+
+def _comma_recoding(col: str, rows: Sequence[int]) -> Recoding:
+    return Recoding(col, "decimal_comma", len(rows),
+                    "numbers written with a decimal comma (5,0 -> 5.0; a Russian-locale export)",
+                    tuple(rows))
 
 
 # ---------------------------------------------------------------------- CLI

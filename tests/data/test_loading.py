@@ -643,3 +643,118 @@ def test_fuzz_loader_time_bounded(tmp_path):
             outcomes["error"] += 1
         n += 1
     assert n >= 20 and outcomes["error"] > 0
+
+
+# ------------------------------------------------- round 2 (issue 14 items 6-7, issue 11 item 9)
+
+def test_xlsx_with_a_wrong_declared_dimension_is_read_whole(tmp_path):
+    """R's openxlsx can leave <dimension ref="A1:A1"/>: openpyxl's read-only mode then
+    returned one column; reset_dimensions() reads every cell."""
+    import re
+    import zipfile
+    df = valid_frame()
+    p = _write_xlsx(df, tmp_path / "openxlsx.xlsx", floats=False, artefacts=False)
+    with zipfile.ZipFile(p) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    sheet = "xl/worksheets/sheet1.xml"
+    parts[sheet], n = re.subn(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1:A1"/>', parts[sheet])
+    assert n == 1
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, b in parts.items():
+            z.writestr(name, b)
+    res = read_raw(p, "cs2019")
+    assert list(res.data.columns) == list(load_codebook("cs2019").variables)
+    assert res.data["ICS2"].tolist() == df["ICS2"].astype(float).tolist()
+    t = read_table(p)
+    assert t.shape == df.shape
+
+
+def _sav_frame():
+    df = valid_frame().drop(columns=["B1"]).astype({c: float for c in load_codebook("cs2019").likert_items})
+    df["B1"] = "1;2"
+    return df
+
+
+def test_sav_value_label_on_a_user_missing_code_is_accepted(tmp_path):
+    pyreadstat = pytest.importorskip("pyreadstat")
+    df = _sav_frame()
+    df.loc[[0, 3], "L1"] = 99.0
+    df.loc[[1], "L1"] = 97.0
+    df.loc[[2, 4], "L1"] = 98.0
+    p = tmp_path / "refused.sav"
+    pyreadstat.write_sav(df, p, missing_ranges={"L1": [{"lo": 97, "hi": 98}, 99]},
+                         variable_value_labels={"L1": {1: "Strongly Disagree", 5: "Strongly Agree",
+                                                       97: "Don't know", 99: "Refused"}})
+    res = read_raw(p, "cs2019")
+    assert res.data["L1"].isna().sum() == 5
+    rec = [r for r in res.log if r.column == "L1" and r.action == "spss_user_missing"]
+    assert len(rec) == 1 and rec[0].count == 5
+    # each value logged as itself, not as 99
+    assert rec[0].detail == "SPSS user-missing 97 x1, 98 x2, 99 x2"
+    assert rec[0].rows == (2, 3, 4, 5, 6)
+    labels = [r for r in res.log if r.column == "L1" and r.action == "spss_missing_labels"]
+    assert labels and "99 = 'Refused'" in labels[0].detail
+    # a label on a real answer code that contradicts the codebook is still refused
+    pyreadstat.write_sav(df, p, missing_ranges={"L1": [{"lo": 97, "hi": 98}, 99]},
+                         variable_value_labels={"L1": {1: "Strongly Disagree", 2: "Refused",
+                                                       99: "Refused"}})
+    with pytest.raises(DataValidationError, match="disagree"):
+        read_raw(p, "cs2019")
+
+
+def test_decimal_commas_are_one_thing_everywhere(tmp_path):
+    """A semicolon CSV from a Russian-locale Excel (5,0): read_raw (validate, pipeline) and
+    read_table (reliability, efa, fit, describe) agree, and both log the conversion."""
+    df = ascii_text(valid_frame())
+    lik = load_codebook("cs2019").likert_items
+    out = df.astype(object)
+    for c in lik:
+        out[c] = [f"{int(v)},0" for v in df[c]]
+    p = tmp_path / "ru.csv"
+    out.to_csv(p, sep=";", index=False)
+    assert "5,0" in p.read_text() or "4,0" in p.read_text()
+    res = read_raw(p, "cs2019")
+    assert res.data[lik].to_numpy().tolist() == df[lik].astype(float).to_numpy().tolist()
+    assert res.counts("decimal_comma") == {c: 12 for c in lik}
+    t = read_table(p)
+    assert t[lik].to_numpy().tolist() == df[lik].astype(float).to_numpy().tolist()
+    assert all(pd.api.types.is_numeric_dtype(t[c]) for c in lik)   # as "5" would be
+    assert {r["column"] for r in t.attrs["recodings"] if r["action"] == "decimal_comma"} == set(lik)
+    # the analysis reader of efa goes through read_table too
+    from pipeline.psychometrics.efa import read_data
+    assert read_data(p)[lik].equals(t[lik])
+
+
+def test_error_messages_truncate_long_lists(tmp_path):
+    df = valid_frame()
+    extra = pd.DataFrame({f"junk{i}": [1] * len(df) for i in range(10_000)})
+    p = write_csv(pd.concat([df, extra], axis=1), tmp_path / "wide.csv")
+    with pytest.raises(DataValidationError, match="unknown column") as exc:
+        read_raw(p, "cs2019")
+    msg = str(exc.value)
+    assert len(msg) < 2000 and "... and 9,980 more" in msg
+    assert len(exc.value.columns) == 10_000                 # the full list stays available
+    # one id repeated on 5,040 rows
+    big = pd.concat([valid_frame()] * 420, ignore_index=True)
+    big["id"] = 1
+    p = write_csv(big, tmp_path / "dup.csv")
+    with pytest.raises(DataValidationError, match="duplicate respondent id") as exc:
+        read_raw(p, "cs2019")
+    msg = str(exc.value)
+    assert len(msg) < 3000, len(msg)
+    assert "id 1 in rows 2, 3, 4, 5, 6 ... and 5,035 more" in msg
+
+
+def test_error_messages_mask_cells_that_may_be_personal_data(tmp_path):
+    df = valid_frame().astype(object)
+    df.loc[2, "CC"] = "ivan.petrov@mail.ru"
+    df.loc[4, "CC"] = "+7 701 123 45 67"
+    df["id"] = [f"user{i}@mail.kz" for i in range(len(df))]
+    df.loc[7, "id"] = df.loc[1, "id"]
+    p = write_csv(df, tmp_path / "pii.csv")
+    with pytest.raises(DataValidationError) as exc:
+        read_raw(p, "cs2019")
+    msg = str(exc.value)
+    assert "ivan.petrov" not in msg and "701 123" not in msg and "user1@" not in msg
+    assert "[EMAIL]" in msg and "[PHONE]" in msg
+    assert exc.value.rows == [3, 4, 6, 9]
