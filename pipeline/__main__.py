@@ -14,18 +14,19 @@ import sys
 
 # name -> (module, one-line help).  Keep sorted by workflow order.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("studies.amirova2021.synth", "write the calibrated synthetic survey waves"),
+    "synth": ("pipeline.cli.synth", "write the calibrated synthetic survey waves"),
     "validate": ("pipeline.data.loading", "check a raw file against its instrument codebook"),
     "screen": ("pipeline.data.screening", "screen a wave: missingness, straight-lining, outliers"),
     "describe": ("pipeline.cli.describe", "descriptive statistics of items and constructs"),
     "reliability": ("pipeline.cli.reliability", "Cronbach's alpha, item-total statistics, omega"),
     "efa": ("pipeline.cli.efa", "exploratory factor analysis with KMO, Bartlett, parallel analysis"),
     "fit": ("pipeline.cli.fit", "fit a lavaan-syntax model (ML, FIML, bootstrap)"),
-    "power": ("pipeline.sem.power", "Monte Carlo power analysis for a planned wave"),
-    "cea": ("studies.amirova2021.cea", "cost-effectiveness analysis of the pay-by-results pilot"),
+    "power": ("pipeline.cli.power", "Monte Carlo power analysis for a planned wave"),
+    "cea": ("pipeline.cli.cea", "cost-effectiveness analysis of the pay-by-results pilot"),
+    "new-study": ("pipeline.cli.new_study", "set up a study from a data file: codebook, models, params.yaml"),
     "stage": ("pipeline.cli.stage", "run one DVC stage (used by dvc.yaml)"),
-    "audit": ("pipeline.replication.audit", "consistency audit of a reported fit table"),
-    "scorecard": ("pipeline.replication.scorecard", "replication scorecard of the published numbers"),
+    "audit": ("pipeline.cli.audit", "consistency audit of a reported fit table"),
+    "scorecard": ("pipeline.cli.scorecard", "replication scorecard of the published numbers"),
 }
 
 

@@ -12,11 +12,14 @@ intervals is consistent).
 * :func:`audit_reliability` -- alphas against the number of items.
 * :func:`audit_counts` -- counts against percentages and totals.
 * :func:`audit_critical_ratios` -- C.R. against Estimate / S.E.
-* :func:`audit_thesis` -- all of the above on the thesis's transcribed
-  tables in ``studies/amirova2021/published/``.
+* :func:`audit_identities`, :func:`audit_repeats` -- sums, differences and
+  percentages between published numbers, and numbers printed twice.
 
-``python -m pipeline audit [--out DIR]`` writes ``audit.csv``,
-``audit.json`` and ``audit.html`` (default ``reports/audit/``).
+A study combines these into its own rules (the thesis's are
+``studies/amirova2021/audit_rules.py``).  ``python -m pipeline audit``
+(:mod:`pipeline.cli.audit`) audits any paper's fit table, or a study's
+published tables.  The fit formulas are those of
+:mod:`pipeline.sem.fit_indices` (one implementation per formula).
 
 Example
 -------
@@ -28,7 +31,6 @@ Example
 """
 from __future__ import annotations
 
-import argparse
 import html
 import itertools
 import math
@@ -38,17 +40,17 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from pipeline.core import paths
-from pipeline.replication.scorecard import parse_number, printed_decimals
+from pipeline.replication.published import EXACT, compare_value, parse_number, printed_decimals
+from pipeline.sem import fit_indices
 
 __all__ = [
     "Inconsistency", "SEVERITIES", "Reported", "reported_value",
     "rmsea_from_chisq", "chisq_pvalue", "implied_df_interval", "moments",
     "min_free_parameters", "measurement_model_df", "parse_thresholds",
-    "audit_fit_table", "audit_fit_table_model", "audit_reliability", "audit_counts", "audit_critical_ratios",
-    "count_groups_from_published", "IDENTITIES", "published_identities", "AuditResult", "audit_thesis", "scorecard_rows", "main",
+    "audit_fit_table", "audit_fit_table_model", "audit_reliability", "audit_counts",
+    "audit_critical_ratios", "Identity", "evaluate_identities", "audit_identities",
+    "audit_repeats", "AuditResult",
 ]
 
 SEVERITIES = ("error", "warning", "note")
@@ -143,11 +145,14 @@ def reported_value(x: Any) -> Reported | None:
 
 # ----------------------------------------------------------- pure formulas
 def rmsea_from_chisq(chisq: float, df: float, n: int, *, convention: str = "N-1") -> float:
-    """RMSEA point estimate from the model chi-square.
+    """RMSEA point estimate from a reported model chi-square.
 
     ``RMSEA = sqrt(max(0, (chisq - df) / (df * (N - 1))))`` (Steiger, 1990;
     AMOS; lavaan with ``likelihood = "wishart"``) or with ``N`` in place of
-    ``N - 1`` (lavaan's default normal likelihood, Mplus).
+    ``N - 1`` (lavaan's default normal likelihood, Mplus).  The formula is
+    :func:`pipeline.sem.fit_indices.rmsea` with the N of
+    :func:`pipeline.sem.fit_indices.rmsea_n`; this wrapper names the
+    convention and refuses df <= 0 (a printed table with no df to check).
 
     In R: ``lavaan::fitMeasures(fit, "rmsea")`` (``convention="N"`` under the
     default normal likelihood; tested against it).
@@ -158,15 +163,16 @@ def rmsea_from_chisq(chisq: float, df: float, n: int, *, convention: str = "N-1"
         raise ValueError(f"n={n!r} must be at least 2")
     if convention not in ("N-1", "N"):
         raise ValueError(f"convention={convention!r} must be 'N-1' or 'N'")
-    m = n - 1 if convention == "N-1" else n
-    return math.sqrt(max(0.0, (chisq - df) / (df * m)))
+    m = fit_indices.rmsea_n(n, "wishart" if convention == "N-1" else "normal")
+    return fit_indices.rmsea(chisq, df, m)
 
 
 def chisq_pvalue(chisq: float, df: float) -> float:
-    """Upper-tail p-value of the chi-square test. In R: ``pchisq(chisq, df, lower.tail = FALSE)``."""
+    """Upper-tail p-value of the chi-square test (:func:`pipeline.sem.fit_indices.chisq_pvalue`),
+    refusing df <= 0. In R: ``pchisq(chisq, df, lower.tail = FALSE)``."""
     if df <= 0:
         raise ValueError(f"df={df!r} must be positive")
-    return float(stats.chi2.sf(chisq, df))
+    return fit_indices.chisq_pvalue(chisq, df)
 
 
 def implied_df_interval(chisq: Reported, cmin_df: Reported) -> tuple[float, float, float]:
@@ -655,85 +661,99 @@ def audit_critical_ratios(rows: Iterable[Mapping[str, Any]]) -> list[Inconsisten
     return out
 
 
-# ------------------------------------------------------------ the thesis
-_COUNT_KEY = re.compile(r"^(?P<wave>[^.]+)\.(?P<table>table\d+)\.(?P<rest>.+)$")
-_ORGS = ("ACSA", "akimat")
+# ------------------------------------------------- identities and repeats
+#: An arithmetic identity between published numbers: (target, operation, operands);
+#: "sum": target = sum(operands); "diff": operands[0] - operands[1];
+#: "pct": 100 * operands[0] / operands[1].
+Identity = tuple[str, str, tuple[str, ...]]
 
 
-def count_groups_from_published(published: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Build :func:`audit_counts` groups from the published demographic tables.
+def evaluate_identities(published: Mapping[str, Any], identities: Iterable[Identity]
+                        ) -> list[tuple[str, float, str]]:
+    """Evaluate the *identities* whose keys are all published.
 
-    Keys ``<wave>.table<N>.<variable>.<category>[.<org>][.pct]`` (count and
-    share of one category) and ``<wave>.table<N>.total[.<org>]`` (the
-    group total) as transcribed for Tables 11, 14, 16 and 17.
+    Parameters
+    ----------
+    published : mapping
+        ``key -> PublishedValue`` (:func:`pipeline.replication.published.load_published`).
+    identities : iterable of (target, operation, operands)
+        See :data:`Identity`.
+
+    Returns
+    -------
+    list of (target key, value implied by the other published numbers, arithmetic)
+
+    In R: ``sum(x)``, ``x[1] - x[2]``, ``100 * x[1] / x[2]`` by hand.
     """
-    cells: dict[tuple, dict[str, dict[str, Any]]] = {}
-    totals: dict[tuple, Any] = {}
-    meta: dict[tuple, str] = {}
-    for key, pv in published.items():
-        m = _COUNT_KEY.match(key)
-        if not m or pv.unit not in ("count", "percent"):
+    out = []
+    for target, op, keys in identities:
+        if op not in ("sum", "diff", "pct"):
+            raise ValueError(f"identities: unknown operation {op!r} for {target!r} "
+                             "(sum, diff or pct)")
+        if target not in published or any(k not in published for k in keys):
             continue
-        parts = m.group("rest").split(".")
-        pct = parts[-1] == "pct"
-        if pct:
-            parts = parts[:-1]
-        org = parts[-1] if parts[-1] in _ORGS else ""
-        if org:
-            parts = parts[:-1]
-        if parts == ["total"]:
-            totals[(m.group("wave"), m.group("table"), org)] = pv.printed
-            continue
-        if len(parts) != 2:
-            continue
-        var, cat = parts
-        gk = (m.group("wave"), m.group("table"), org, var)
-        meta.setdefault(gk, f"{pv.table}, line {pv.line}")
-        c = cells.setdefault(gk, {}).setdefault(cat, {"label": cat, "where": f"{pv.table}, line {pv.line}"})
-        c["percent" if pct else "count"] = pv.printed
-    groups = []
-    for gk, cats in cells.items():
-        wave, table, org, var = gk
-        groups.append({"name": ".".join(x for x in (wave, table, var, org) if x),
-                       "total": totals.get((wave, table, org)), "where": meta[gk],
-                       "items": list(cats.values())})
-    return groups
+        vals = [float(published[k].value) for k in keys]
+        named = [f"{k} ({x:g})" for k, x in zip(keys, vals)]
+        if op == "sum":
+            v, txt = sum(vals), " + ".join(named)
+        elif op == "diff":
+            v, txt = vals[0] - vals[1], f"{named[0]} - {named[1]}"
+        else:
+            v, txt = 100.0 * vals[0] / vals[1], f"100 x {named[0]} / {named[1]}"
+        out.append((target, v, f"{target} = {txt} = {v:g}"))
+    return out
 
 
-def _published(published: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    if published is None:
-        from pipeline.replication.scorecard import load_published
-        return load_published()
-    return published
+def audit_identities(published: Mapping[str, Any], identities: Iterable[Identity]
+                     ) -> tuple[list[Inconsistency], int]:
+    """A finding for every identity whose target does not round to its printed value.
+
+    Returns
+    -------
+    (findings, number of identities checked)
+    """
+    out, n = [], 0
+    for target, v, arith in evaluate_identities(published, identities):
+        n += 1
+        status, _ = compare_value(published[target], v)
+        if status != EXACT:
+            pv = published[target]
+            out.append(Inconsistency("published_identity", {target: pv.printed}, v,
+                                     arith + f", printed {pv.printed}", "error",
+                                     f"{pv.table}, line {pv.line}"))
+    return out, n
 
 
-def _fit_inputs(published: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    rep: dict[str, Any] = {}
-    thr: dict[str, str] = {}
-    where = ""
-    lines: list[int] = []
-    for key, pv in published.items():
-        if not key.startswith("cs2019.fit."):
-            continue
-        lines.append(pv.line)
-        where = f"{pv.table}, lines {min(lines)}-{max(lines)}"
-        rest = key[len("cs2019.fit."):]
-        if rest.startswith("threshold."):
-            continue          # numeric copies of the printed thresholds
-        rep[rest] = pv.printed
-        if pv.extra.get("threshold"):
-            thr[rest] = str(pv.extra["threshold"])
-    rep["thresholds"] = thr
-    return rep, where
+def audit_repeats(published: Mapping[str, Any], pairs: Iterable[tuple[str, str]]
+                  ) -> tuple[list[Inconsistency], int]:
+    """Numbers printed twice (in two tables) must be equal.
 
+    Parameters
+    ----------
+    pairs : iterable of (key, key)
+        Published keys of the same quantity; pairs with an unpublished key are skipped.
 
-#: The 2019 model (THESIS_MAP.md; Annex F): indicators per factor L S HC O R CC ICS.
-THESIS_INDICATORS = {"L": 2, "S": 3, "HC": 5, "O": 3, "R": 3, "CC": 1, "ICS": 2}
+    Returns
+    -------
+    (findings, number of pairs checked)
+    """
+    out, n = [], 0
+    for a, b in pairs:
+        if a in published and b in published:
+            n += 1
+            pa, pb = published[a], published[b]
+            if abs(float(pa.value) - float(pb.value)) > 1e-9:
+                out.append(Inconsistency(
+                    "cross_table_repeat", {a: pa.printed, b: pb.printed}, None,
+                    f"{pa.table} line {pa.line} prints {pa.printed}, {pb.table} line "
+                    f"{pb.line} prints {pb.printed} for the same quantity", "error",
+                    f"{pa.table}, line {pa.line}"))
+    return out, n
 
 
 @dataclass
 class AuditResult:
-    """Findings of :func:`audit_thesis`."""
+    """Findings of an audit, and how many numbers of each kind were checked."""
 
     findings: list[Inconsistency]
     checked: dict[str, int] = field(default_factory=dict)
@@ -756,266 +776,3 @@ class AuditResult:
             f"<td>{html.escape(f.arithmetic)}</td></tr>" for f in self.findings)
         return ("<table class='audit'><thead><tr><th>check</th><th>severity</th><th>where</th>"
                 "<th>reported</th><th>arithmetic</th></tr></thead><tbody>" + rows + "</tbody></table>")
-
-
-def audit_thesis(published: Mapping[str, Any] | None = None, *, n: int = 100,
-                 indicators_per_factor: Mapping[str, int] | None = None) -> AuditResult:
-    """Run every audit on the thesis's transcribed tables.
-
-    Table 12 (fit, N = 100, 19 observed variables, 7 factors of which CC has
-    one indicator), Table K.1 (alphas), Table K.2 (critical ratios), the
-    demographic Tables 11, 14, 16 and 17 (when transcribed), and the CEA
-    tables' cross-references (Tables 23-24 vs 15/18 for 2020).
-
-    Parameters
-    ----------
-    published : mapping, optional
-        ``key -> PublishedValue``; all of ``studies/amirova2021/published`` by default.
-    n : int
-        N of the fit table (``audit.n`` in params.yaml).
-    indicators_per_factor : mapping, optional
-        Factor -> number of indicators (``audit.indicators_per_factor``);
-        the thesis model by default.
-    """
-    pub = _published(published)
-    ipf = dict(indicators_per_factor or THESIS_INDICATORS)
-    findings: list[Inconsistency] = []
-    checked: dict[str, int] = {}
-    rep, where = _fit_inputs(pub)
-    if len(rep) > 1:
-        ks = [int(k) for k in ipf.values()]
-        findings += audit_fit_table(
-            rep, n=n, n_observed=sum(ks), n_factors=len(ks),
-            single_indicator_factors=sum(1 for k in ks if k == 1),
-            model_df=None, where=where)
-        checked["fit measures"] = len(rep) - 1
-    rel = [dict(scale=k.split(".")[-1], alpha=pv.printed, n_items=_n_items(pv),
-                where=f"{pv.table}, line {pv.line}")
-           for k, pv in pub.items() if k.startswith("cs2019.alpha.")]
-    if rel:
-        findings += audit_reliability(rel)
-        checked["alphas"] = len(rel)
-    crs = _cr_rows(pub)
-    if crs:
-        findings += audit_critical_ratios(crs)
-        checked["critical ratios"] = len(crs)
-    x = _cross_table(pub)
-    if x[1]:
-        findings += x[0]
-        checked["cross-table repeats"] = x[1]
-    x = _identity_findings(pub)
-    if x[1]:
-        findings += x[0]
-        checked["identities"] = x[1]
-    groups = count_groups_from_published(pub)
-    if groups:
-        findings += audit_counts(groups)
-        checked["count groups"] = len(groups)
-    return AuditResult(findings, checked)
-
-
-def _cross_table(pub: Mapping[str, Any]) -> tuple[list[Inconsistency], int]:
-    """Numbers printed twice must agree: the country averages of Tables 15 and 18,
-    and the 2020 "actual" column of Tables 23/24 against Tables 15/18."""
-    pairs = []
-    for key in pub:
-        parts = key.split(".")
-        if len(parts) == 5 and parts[:3] == ["cea", "t15", "country_avg"]:
-            pairs.append((key, "cea.t18." + ".".join(parts[2:])))
-        if len(parts) == 5 and parts[0] == "cea" and parts[1] in ("t23", "t24") and parts[4] == "2020":
-            src = "t15" if parts[1] == "t23" else "t18"
-            pairs.append((key, f"cea.{src}.{parts[2]}.{parts[3]}.2020"))
-    out, n = [], 0
-    for a, b in pairs:
-        if a in pub and b in pub:
-            n += 1
-            if abs(float(pub[a].value) - float(pub[b].value)) > 1e-9:
-                out.append(Inconsistency(
-                    "cross_table_repeat", {a: pub[a].printed, b: pub[b].printed}, None,
-                    f"{pub[a].table} line {pub[a].line} prints {pub[a].printed}, {pub[b].table} line "
-                    f"{pub[b].line} prints {pub[b].printed} for the same quantity", "error",
-                    f"{pub[a].table}, line {pub[a].line}"))
-    return out, n
-
-
-#: Arithmetic identities between published numbers: (target, operation, operands).
-#: "sum": target = sum(operands); "diff": operands[0] - operands[1];
-#: "pct": 100 * operands[0] / operands[1].
-IDENTITIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("cs2019.screening.valid", "diff", ("cs2019.screening.returned", "cs2019.screening.rejected")),
-    ("cs2019.screening.response_rate", "pct", ("cs2019.screening.valid", "cs2019.screening.distributed")),
-    ("cs2019.screening.valid", "sum", ("cs2019.screening.valid.ACSA", "cs2019.screening.valid.akimat")),
-    ("cs2019.table6.n.total", "sum", ("cs2019.table6.n.ACSA", "cs2019.table6.n.akimat")),
-    ("cs2019.table11.total.ACSA", "sum", ("cs2019.table6.n.ACSA",)),
-    ("cs2019.table11.total.akimat", "sum", ("cs2019.table6.n.akimat",)),
-    ("cs2020.table6.n.total", "sum", ("cs2020.table6.n.ACSA.central", "cs2020.table6.n.ACSA.territorial",
-                                      "cs2020.table6.n.akimat.apparatus",
-                                      "cs2020.table6.n.akimat.institutions")),
-    ("cs2020.table14.total.ACSA", "sum", ("cs2020.table6.n.ACSA.central", "cs2020.table6.n.ACSA.territorial")),
-    ("cs2020.table16.total.akimat", "sum", ("cs2020.table6.n.akimat.apparatus",
-                                            "cs2020.table6.n.akimat.institutions")),
-    ("citizens2020.table17.total", "sum", ("citizens2020.table6.n.total",)),
-)
-
-
-def published_identities(published: Mapping[str, Any]) -> list[tuple[str, float, str]]:
-    """Evaluate :data:`IDENTITIES` whose keys are all published.
-
-    Returns
-    -------
-    list of (target key, value implied by the other published numbers, arithmetic)
-    """
-    out = []
-    for target, op, keys in IDENTITIES:
-        if target not in published or any(k not in published for k in keys):
-            continue
-        vals = [float(published[k].value) for k in keys]
-        named = [f"{k} ({x:g})" for k, x in zip(keys, vals)]
-        if op == "sum":
-            v, txt = sum(vals), " + ".join(named)
-        elif op == "diff":
-            v, txt = vals[0] - vals[1], f"{named[0]} - {named[1]}"
-        elif op == "pct":
-            v, txt = 100.0 * vals[0] / vals[1], f"100 x {named[0]} / {named[1]}"
-        else:  # pragma: no cover - IDENTITIES is a constant
-            raise ValueError(f"unknown operation {op!r}")
-        out.append((target, v, f"{target} = {txt} = {v:g}"))
-    return out
-
-
-def _identity_findings(pub: Mapping[str, Any]) -> tuple[list[Inconsistency], int]:
-    from pipeline.replication.scorecard import compare_value, EXACT
-    out, n = [], 0
-    for target, v, arith in published_identities(pub):
-        n += 1
-        status, _ = compare_value(pub[target], v)
-        if status != EXACT:
-            pv = pub[target]
-            out.append(Inconsistency("published_identity", {target: pv.printed}, v,
-                                     arith + f", printed {pv.printed}", "error",
-                                     f"{pv.table}, line {pv.line}"))
-    return out, n
-
-
-def _n_items(pv: Any) -> int | None:
-    # n_items is an extra field of tableK1_alpha.yaml; else count the items listed in the label
-    if pv.extra.get("n_items") is not None:
-        return int(pv.extra["n_items"])
-    k = pv.label.count(" - ")
-    return k or None
-
-
-def _cr_rows(pub: Mapping[str, Any]) -> list[dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    for k, pv in pub.items():
-        if k.startswith("cs2019.loading.") and k.rsplit(".", 1)[-1] in ("est", "se", "z"):
-            base, what = k.rsplit(".", 1)
-            rows.setdefault(base, {"name": base, "where": f"{pv.table}, line {pv.line}"})[what] = pv.printed
-    return [r for r in rows.values() if {"est", "se", "z"} <= set(r)]
-
-
-def scorecard_rows(published: Mapping[str, Any]) -> list[tuple[str, Any, str, float | None]]:
-    """Values the audit recomputes from published numbers alone, keyed like ``studies/amirova2021/published``.
-
-    * ``cs2019.fit.rmsea``: RMSEA from the published chisq, the df implied
-      by CMIN/DF and N = 100 (N-1 convention);
-    * ``cs2019.fit.pvalue``: 1 if that chi-square is significant at .05;
-    * ``cs2019.loading.*.z``: Estimate / S.E. from the printed values, with
-      the tolerance the rounding of Estimate and S.E. allows.
-
-    Returns
-    -------
-    list of (key, value, note, tolerance)
-    """
-    out: list[tuple[str, Any, str, float | None]] = []
-    rep, _ = _fit_inputs(published)
-    chisq, cmin = reported_value(rep.get("chisq")), reported_value(rep.get("cmin_df"))
-    if chisq is not None and cmin is not None:
-        df = round(chisq.value / cmin.value)
-        if "cs2019.fit.rmsea" in published:
-            out.append(("cs2019.fit.rmsea", rmsea_from_chisq(chisq.value, df, 100),
-                        f"recomputed from published chisq {chisq.text}, df {df} (= chisq / CMIN/DF), "
-                        "N = 100 (N-1 convention)", None))
-        if "cs2019.fit.pvalue" in published:
-            p = chisq_pvalue(chisq.value, df)
-            out.append(("cs2019.fit.pvalue", int(p < 0.05),
-                        f"p = {p:.2g} from chisq {chisq.text}, df {df}", None))
-    for target, v, arith in published_identities(published):
-        out.append((target, v, "from other published numbers: " + arith, None))
-    for r in _cr_rows(published):
-        e, se = reported_value(r["est"]), reported_value(r["se"])
-        z = e.value / se.value
-        tol = max(abs(e.hi / se.lo - z), abs(e.lo / se.hi - z))
-        out.append((r["name"] + ".z", z,
-                    f"Estimate / S.E. = {r['est']}/{r['se']}; tolerance {tol:.3f} is what the "
-                    "rounding of both allows", tol))
-    return out
-
-
-def _read_mapping(path: str) -> dict[str, Any]:
-    import json
-    from pathlib import Path
-
-    import yaml
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"--fit file not found: {p}")
-    text = p.read_text(encoding="utf-8")
-    data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a mapping of fit measures (chisq, df, cmin_df, rmsea, ...)")
-    return data
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pipeline audit``: audit the thesis, or any paper's fit table.
-
-    Without ``--fit`` the thesis's transcribed tables are audited and
-    ``audit.csv``, ``audit.json`` and ``audit.html`` written (default
-    ``reports/audit/``).  With ``--fit FILE`` (YAML or JSON: ``chisq``,
-    ``df``, ``cmin_df``, ``pvalue``, ``rmsea``, ``cfi``, ``tli``, ``ifi``,
-    optional ``thresholds``) that table is audited and the findings printed.
-    """
-    ap = argparse.ArgumentParser(prog="python -m pipeline audit",
-                                 description="Consistency audit of published statistics.")
-    ap.add_argument("--out", default=None, help="output directory (default: reports/audit)")
-    ap.add_argument("--fit", default=None, help="YAML/JSON file with a reported fit table to audit")
-    ap.add_argument("--n", type=int, default=None, help="sample size of --fit")
-    ap.add_argument("--n-observed", type=int, default=None, help="number of observed variables")
-    ap.add_argument("--model-df", type=int, default=None, help="the model's degrees of freedom")
-    ap.add_argument("--n-factors", type=int, default=None, help="number of latent factors")
-    ap.add_argument("--single-indicator-factors", type=int, default=0)
-    args = ap.parse_args(list(argv or []))
-    from pipeline.core.io import write_csv, write_json, write_text
-    if args.fit:
-        if args.n is None:
-            raise ValueError("--n (the sample size) is required with --fit")
-        found = audit_fit_table(_read_mapping(args.fit), n=args.n, n_observed=args.n_observed,
-                                model_df=args.model_df, n_factors=args.n_factors,
-                                single_indicator_factors=args.single_indicator_factors,
-                                where=str(args.fit))
-        res = AuditResult(found, {"fit measures": 1})
-        for f in found:
-            print(f)
-        if not found:
-            print("no inconsistencies found")
-        if args.out:
-            out = paths.resolve(args.out)
-            write_csv(out / "audit.csv", res.to_frame(), index=False)
-            write_json(out / "audit.json", [f.to_dict() for f in found])
-        return 0
-    from pipeline.cli.config import load_params
-    ap_ = load_params().get("audit") or {}
-    res = audit_thesis(n=int(ap_.get("n", 100)), indicators_per_factor=ap_.get("indicators_per_factor"))
-    out = paths.resolve(args.out) if args.out else paths.report_dir("audit")
-    write_csv(out / "audit.csv", res.to_frame(), index=False)
-    write_json(out / "audit.json", [f.to_dict() for f in res.findings])
-    write_text(out / "audit.html",
-               "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Consistency audit</title>"
-               "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:13px}"
-               "td,th{border:1px solid #ccc;padding:3px 6px}tr.error td{background:#fbe3e3}"
-               "tr.warning td{background:#fff5d6}</style></head><body>"
-               "<h1>Consistency audit of the published statistics</h1>"
-               f"<p>{html.escape(res.summary().splitlines()[0])}</p>" + res.to_html() + "</body></html>")
-    print(res.summary())
-    return 0

@@ -1,8 +1,8 @@
 """Replication scorecard: every published number next to what the pipeline recomputes.
 
-Published numbers live in ``studies/amirova2021/published/*.yaml`` (format in
-``docs/ARCHITECTURE.md``), one entry per printed cell with its table and
-line.  A :class:`Scorecard` joins them on ``key`` with computed values and
+Published numbers live in a study's ``published/*.yaml`` (read by
+:mod:`pipeline.replication.published`; format in ``docs/ARCHITECTURE.md``),
+one entry per printed cell with its table and line.  A :class:`Scorecard` joins them on ``key`` with computed values and
 gives each row exactly one of five statuses:
 
 * ``"reproduced exactly"`` -- the computed value, rounded to the printed
@@ -29,249 +29,40 @@ Key conventions (for stages writing ``computed.json``)
 * demographics (Tables 11, 14, 16, 17) and text percentages: the keys of
   their files, e.g. ``cs2019.table11.age.21_30.ACSA`` and ``...ACSA.pct``.
 
-``python -m pipeline scorecard`` collects what can be computed now (the
-cost-effectiveness tables, the consistency audit of the published
-statistics) plus every ``data/processed/*/computed.json`` ({key: value})
-written by other stages, and writes ``reports/scorecard.csv`` and
-``reports/index.html``.
+:func:`collect` joins what a study recomputes from published aggregates
+(rows it is given) and every ``<processed>/<wave>/results/computed.json``
+({key: value}) of the waves it is given.  ``python -m pipeline scorecard``
+(:mod:`pipeline.cli.scorecard`) reads the study's settings, passes the
+registered waves and the study's extra rows, and writes
+``reports/scorecard.csv`` and ``reports/index.html``.
 """
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import html
 import json
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from pipeline.core.io import read_yaml
-from pipeline.core import paths
+from pipeline.replication.published import (DIFFERS, EXACT, NOT_RECOMPUTABLE, RESPONDENT_LEVEL,
+                                             STATUSES, WITHIN_TOLERANCE, PublishedValue,
+                                             _as_float, _is_missing, compare_value,
+                                             load_published, parse_number, printed_decimals)
 
 __all__ = [
+    "Scorecard", "render_index", "discover_reports", "collect", "ExtraRow",
+    # the published-value model, re-exported from pipeline.replication.published
     "STATUSES", "EXACT", "WITHIN_TOLERANCE", "DIFFERS", "NOT_RECOMPUTABLE",
     "RESPONDENT_LEVEL", "PublishedValue", "parse_number", "printed_decimals",
-    "load_published", "compare_value", "Scorecard", "render_index", "main",
+    "load_published", "compare_value",
 ]
 
-EXACT = "reproduced exactly"
-WITHIN_TOLERANCE = "within tolerance"
-DIFFERS = "differs"
-NOT_RECOMPUTABLE = "cannot be recomputed from published data"
-RESPONDENT_LEVEL = "depends on respondent-level data (synthetic here)"
-STATUSES = (EXACT, WITHIN_TOLERANCE, DIFFERS, NOT_RECOMPUTABLE, RESPONDENT_LEVEL)
-
-_REQUIRED_TOP = ("source", "table", "line", "values")
-_REQUIRED_VALUE = ("key", "value", "printed", "unit", "line")
-_STANDARD_FIELDS = ("key", "label", "value", "printed", "unit", "line", "note")
-
-_NUM_RE = re.compile(r"[-+\u2212]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
-
-
-def parse_number(text: Any) -> float:
-    """Parse a number as printed in the thesis.
-
-    Decimal commas (``"66,7"``), leading-dot decimals (``".036"``), a unit
-    suffix (``"6,6 mln. USD"``, ``"80%"``) and the Unicode minus are
-    accepted; the first number in the text is returned.
-
-    Parameters
-    ----------
-    text : str or number
-        The printed cell.
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ValueError
-        If *text* contains no number.
-
-    Examples
-    --------
-    >>> parse_number("66,7")
-    66.7
-    >>> parse_number(".036")
-    0.036
-    """
-    if isinstance(text, bool):
-        raise ValueError(f"text={text!r} is not a number")
-    if isinstance(text, (int, float)):
-        return float(text)
-    if not isinstance(text, str):
-        raise ValueError(f"text={text!r} is not a number")
-    m = _NUM_RE.search(text.replace("\u00a0", "").replace(" ", ""))
-    if not m:
-        raise ValueError(f"text={text!r} contains no number")
-    s = m.group(0).replace("\u2212", "-").replace(",", ".")
-    if s.endswith("."):
-        s = s[:-1]
-    return float(s)
-
-
-def printed_decimals(printed: Any) -> int | None:
-    """Number of decimals shown in a printed number (``"0,115"`` -> 3).
-
-    Returns ``None`` when *printed* holds no number (e.g. ``"Negative"``).
-    """
-    if isinstance(printed, (int, float)) and not isinstance(printed, bool):
-        printed = repr(printed)
-    if not isinstance(printed, str):
-        return None
-    m = _NUM_RE.search(printed.replace(" ", ""))
-    if not m:
-        return None
-    s = m.group(0).replace(",", ".")
-    return len(s.split(".", 1)[1]) if "." in s else 0
-
-
-@dataclass(frozen=True)
-class PublishedValue:
-    """One published number, with where it is printed."""
-
-    key: str
-    label: str
-    value: Any
-    printed: str
-    unit: str
-    line: int
-    note: str
-    table: str
-    table_line: int
-    title: str
-    file: str
-    role: str = "result"
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def decimals(self) -> int | None:
-        return printed_decimals(self.printed)
-
-    @property
-    def reference(self) -> str:
-        return f"{self.table}, line {self.line}"
-
-
-def load_published(directory: str | Path | None = None, *,
-                   include_inputs: bool = True) -> dict[str, PublishedValue]:
-    """Read every ``*.yaml`` in ``studies/amirova2021/published/``.
-
-    Parameters
-    ----------
-    directory : path, optional
-        Defaults to :data:`pipeline.core.paths.DATA_PUBLISHED`.
-    include_inputs : bool
-        Files marked ``role: input`` (tables the pipeline computes *from*,
-        such as Tables 15 and 18) are included unless False.
-
-    Returns
-    -------
-    dict
-        ``key -> PublishedValue`` in file then row order.
-
-    Raises
-    ------
-    ValueError
-        A file without a required field, a value without ``key``, ``value``,
-        ``printed``, ``unit`` or ``line``, or a key used twice (naming both
-        files).
-    """
-    d = Path(directory) if directory is not None else paths.DATA_PUBLISHED
-    out: dict[str, PublishedValue] = {}
-    if not d.exists():
-        return out
-    for f in sorted(d.glob("*.yaml")):
-        doc = read_yaml(f) or {}
-        if not isinstance(doc, dict):
-            raise ValueError(f"{f}: top level must be a mapping")
-        missing = [k for k in _REQUIRED_TOP if k not in doc]
-        if missing:
-            raise ValueError(f"{f}: missing field(s) {missing}")
-        role = str(doc.get("role", "result"))
-        if role == "input" and not include_inputs:
-            continue
-        for i, v in enumerate(doc["values"] or []):
-            miss = [k for k in _REQUIRED_VALUE if k not in v]
-            if miss:
-                raise ValueError(f"{f}: values[{i}] (key {v.get('key')!r}) lacks {miss}")
-            key = str(v["key"])
-            if key in out:
-                raise ValueError(f"{f}: key {key!r} already defined in {out[key].file}")
-            out[key] = PublishedValue(
-                key=key, label=str(v.get("label", "")), value=v["value"],
-                printed=str(v["printed"]), unit=str(v["unit"]), line=int(v["line"]),
-                note=str(v.get("note") or ""), table=str(doc["table"]),
-                table_line=int(doc["line"]), title=str(doc.get("title", "")),
-                file=f.name, role=role,
-                extra={k: x for k, x in v.items() if k not in _STANDARD_FIELDS})
-    return out
-
-
-def _is_missing(x: Any) -> bool:
-    if x is None:
-        return True
-    try:
-        return bool(isinstance(x, float) and math.isnan(x))
-    except TypeError:
-        return False
-
-
-def _as_float(x: Any) -> float | None:
-    if isinstance(x, bool):
-        return float(x)
-    if isinstance(x, (int, float)):
-        return float(x)
-    try:
-        import numpy as np
-        if isinstance(x, np.generic):
-            return float(x)
-    except Exception:  # pragma: no cover
-        pass
-    if isinstance(x, str):
-        try:
-            return parse_number(x)
-        except ValueError:
-            return None
-    return None
-
-
-def compare_value(published: PublishedValue, computed: Any,
-                  tolerance: float | None = None) -> tuple[str, float | None]:
-    """Status of one numeric or categorical comparison, and the difference.
-
-    Exact means: the computed value differs from the published one by at most
-    half a unit in the last printed decimal (i.e. it rounds to the printed
-    number; a tiny relative slack absorbs binary floating point).
-    Non-numeric published values (e.g. ``"Supported"``) are compared as
-    case-insensitive text.
-
-    Returns
-    -------
-    (status, computed - published) ; the difference is None for text.
-    """
-    if _is_missing(computed):
-        return NOT_RECOMPUTABLE, None
-    pub = _as_float(published.value)
-    com = _as_float(computed)
-    if pub is None or com is None:
-        same = str(computed).strip().lower() == str(published.printed).strip().lower() or \
-            str(computed).strip().lower() == str(published.value).strip().lower()
-        return (EXACT if same else DIFFERS), None
-    diff = com - pub
-    dec = published.decimals
-    half = 0.5 * 10.0 ** (-(dec if dec is not None else 12))
-    if abs(diff) <= half * (1 + 1e-9) + 1e-12:
-        return EXACT, diff
-    if tolerance is not None and abs(diff) <= tolerance:
-        return WITHIN_TOLERANCE, diff
-    return DIFFERS, diff
-
+#: A value a study recomputes for a published key: (key, value, note, tolerance, source).
+ExtraRow = tuple[str, Any, str, "float | None", str]
 
 @dataclass
 class _Row:
@@ -289,9 +80,10 @@ class Scorecard:
 
     Parameters
     ----------
-    published : mapping, optional
-        ``key -> PublishedValue``; by default :func:`load_published` without
-        input tables (``role: input``), which are data, not results.
+    published : mapping
+        ``key -> PublishedValue``, e.g. :func:`load_published` without input
+        tables (``include_inputs=False``: ``role: input`` tables are data,
+        not results).
     respondent_level : sequence of str
         Glob patterns of keys that need respondent-level data: such keys,
         when never added, get the status ``RESPONDENT_LEVEL`` instead of
@@ -303,15 +95,17 @@ class Scorecard:
 
     Examples
     --------
-    >>> sc = Scorecard()
+    >>> sc = Scorecard(load_published("studies/amirova2021/published", include_inputs=False))
     >>> sc.add("cea.t19.acsa.pilot.cer.2018", 10.5 / 91.2)   # doctest: +SKIP
     >>> sc.to_frame()                                        # doctest: +SKIP
     """
 
-    def __init__(self, published: Mapping[str, PublishedValue] | None = None, *,
+    def __init__(self, published: Mapping[str, PublishedValue], *,
                  respondent_level: Sequence[str] = (), synthetic: bool = False) -> None:
-        self.published: dict[str, PublishedValue] = dict(
-            load_published(include_inputs=False) if published is None else published)
+        if not isinstance(published, Mapping):
+            raise TypeError("published must be a mapping key -> PublishedValue "
+                            "(pipeline.replication.published.load_published)")
+        self.published: dict[str, PublishedValue] = dict(published)
         self._rows: list[_Row] = []
         self._respondent_patterns: list[str] = list(respondent_level)
         self.synthetic = bool(synthetic)
@@ -332,7 +126,7 @@ class Scorecard:
             *key* is not a published key, or *tolerance* is negative.
         """
         if key not in self.published:
-            raise ValueError(f"key={key!r} is not in studies/amirova2021/published (no published value to compare)")
+            raise ValueError(f"key={key!r} is not a published key (no published value to compare)")
         if tolerance is not None and not (tolerance >= 0):
             raise ValueError(f"tolerance={tolerance!r} must be >= 0")
         self._rows.append(_Row(key, computed, tolerance, bool(depends_on_respondent_data),
@@ -480,7 +274,8 @@ SYNTHETIC_BANNER = ("SYNTHETIC DATA: the respondent-level results linked here we
 
 def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequence[tuple[str, str]],
                  *, synthetic: bool | None = None, audit: Any = None,
-                 title: str = "Amirova (2021) replication: reports and scorecard") -> str:
+                 title: str = "Replication: reports and scorecard",
+                 published_label: str = "published/") -> str:
     """HTML of ``reports/index.html``: links to every report and the scorecard.
 
     Parameters
@@ -494,6 +289,10 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
         (``scorecard.synthetic``).
     audit : AuditResult or list of Inconsistency, optional
         Findings of :mod:`pipeline.replication.audit`, listed in their own section.
+    title : str
+        The page's title (a study's settings name it).
+    published_label : str
+        Where the published numbers are transcribed, as the page names it.
 
     Returns
     -------
@@ -516,7 +315,7 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
         parts.append("<li>(no reports built yet)</li>")
     parts.append("</ul>")
     parts.append("<h2>Replication scorecard</h2>")
-    parts.append("<p>Every published number transcribed in <code>studies/amirova2021/published/</code>, with "
+    parts.append(f"<p>Every published number transcribed in <code>{html.escape(published_label)}</code>, with "
                  "its table and line, next to what the pipeline recomputes. Statuses: "
                  + "; ".join(f"<em>{html.escape(s)}</em>" for s in STATUSES) + ".</p>")
     parts.append(scorecard.to_html())
@@ -535,8 +334,10 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
     return "\n".join(parts)
 
 
-# -------------------------------------------------------------------- CLI
-def _discover_reports(reports: Path) -> list[tuple[str, str]]:
+# ------------------------------------------------------------- collecting
+def discover_reports(reports: Path) -> list[tuple[str, str]]:
+    """Every ``*.html`` under *reports* (but its own ``index.html``) as (label, href):
+    the page's ``<title>`` and its path relative to *reports*."""
     links = []
     if reports.exists():
         for p in sorted(reports.rglob("*.html")):
@@ -554,84 +355,69 @@ def _discover_reports(reports: Path) -> list[tuple[str, str]]:
     return links
 
 
-def collect(scorecard: Scorecard, *, processed: Path | None = None,
-            cea_params: Mapping[str, Any] | None = None,
-            published_dir: str | Path | None = None) -> list[str]:
-    """Fill *scorecard* with everything computable now.
+def collect(scorecard: Scorecard, *, processed: str | Path,
+            waves: Mapping[str, Mapping[str, Any] | None],
+            extra_rows: Iterable[ExtraRow] = (), label: str | None = None) -> list[str]:
+    """Fill *scorecard* with a study's recomputed values and its waves' ``computed.json``.
 
-    The cost-effectiveness tables (Tables 19-21, and the 2020 "actual" column
-    of Tables 23-24 checked against Tables 15 and 18), the audit of the
-    published fit statistics, and every ``data/processed/*/computed.json``.
-    Values from a wave marked ``synthetic: true`` in ``params.yaml`` are
-    recorded as depending on respondent-level data.
+    Parameters
+    ----------
+    scorecard : Scorecard
+    processed : path
+        The folder of the waves' derived files (``data/processed``): each
+        ``<processed>/<wave>/computed.json`` or ``.../results/computed.json``
+        ({key: value}) of a wave in *waves* is joined.
+    waves : mapping
+        Every registered wave -> its settings (``synthetic: true`` marks
+        values from synthetic respondent data).  Values of these waves are
+        recorded as depending on respondent-level data; a ``computed.json``
+        of a folder that is not a registered wave is skipped (and said so).
+    extra_rows : iterable of (key, value, note, tolerance, source)
+        Values the study recomputes from published aggregates alone (a
+        cost-effectiveness table, the audit's recomputations); rows whose key
+        is not published are skipped.
+    label : str, optional
+        How *processed* is named in the rows' ``source`` (default: its folder name).
 
     Returns
     -------
     list of str
         Messages about what was read or skipped.
     """
-    from pipeline.replication import audit
-    from studies.amirova2021 import cea
-    from pipeline.cli.config import load_params
     msgs: list[str] = []
-    params = load_params()
-    res = cea.run(cea_params if cea_params is not None else params.get("cea") or {},
-                  load_published(published_dir))
-    for key, val in res.computed_values().items():
+    waves = dict(waves)
+    n_extra = 0
+    for key, val, note, tol, source in extra_rows:
         if key in scorecard.published:
-            scorecard.add(key, val, source="studies.amirova2021.cea", note=res.notes.get(key, ""),
-                          tolerance=res.tolerances.get(key))
-    for key, val, note, tol in audit.scorecard_rows(scorecard.published):
-        scorecard.add(key, val, tolerance=tol, source="pipeline.replication.audit", note=note)
-    waves = params.get("waves") or {}
-    processed = processed or paths.DATA_PROCESSED
+            scorecard.add(key, val, tolerance=tol, source=source, note=note)
+            n_extra += 1
+    if n_extra:
+        msgs.append(f"{n_extra} values recomputed from published numbers")
+    processed = Path(processed)
     files = sorted(set(processed.glob("*/computed.json")) | set(processed.glob("*/results/computed.json")))
+    seen = set()
     for f in files:
         wave = f.relative_to(processed).parts[0]
+        if wave not in waves:
+            msgs.append(f"{f.relative_to(processed).as_posix()}: skipped, {wave!r} is not a "
+                        f"registered wave ({', '.join(sorted(waves))})")
+            continue
+        seen.add(wave)
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{f}: not valid JSON ({exc})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{f}: expected a JSON object {{key: value}}")
-        synthetic = bool((waves.get(wave) or {}).get("synthetic", wave in waves))
-        skipped = scorecard.add_many(data, depends_on_respondent_data=wave in waves,
-                                     source=f"data/processed/{wave}/computed.json",
+        synthetic = bool((waves.get(wave) or {}).get("synthetic", True))
+        skipped = scorecard.add_many(data, depends_on_respondent_data=True,
+                                     source=f"{label or processed.name}/{wave}/computed.json",
                                      note="from synthetic respondent data" if synthetic else "")
-        if synthetic and wave in waves:
+        if synthetic:
             scorecard.synthetic = True
-        msgs.append(f"{f}: {len(data) - len(skipped)} values joined, {len(skipped)} keys not published")
+        msgs.append(f"{f.relative_to(processed).as_posix()}: {len(data) - len(skipped)} values "
+                    f"joined, {len(skipped)} keys not published")
+    for wave in waves:
+        if wave not in seen:
+            msgs.append(f"wave {wave}: no computed.json yet (its published numbers stay unjoined)")
     return msgs
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pipeline scorecard [--out DIR]``."""
-    ap = argparse.ArgumentParser(prog="python -m pipeline scorecard",
-                                 description="Replication scorecard of the published numbers.")
-    ap.add_argument("--out", default=None, help="output directory (default: reports/)")
-    ap.add_argument("--published", default=None, help="directory of published YAML files")
-    args = ap.parse_args(list(argv or []))
-    from pipeline.core.io import write_csv, write_text
-    from pipeline.cli.config import load_params
-    params = load_params()
-    sc_params = params.get("scorecard") or {}
-    published = load_published(args.published, include_inputs=False)
-    waves = params.get("waves") or {}
-    patterns = sc_params.get("respondent_level_keys") or (
-        [f"{w}.*" for w in waves] + ["!*.threshold.*"])
-    sc = Scorecard(published, respondent_level=patterns,
-                   synthetic=any(bool((w or {}).get("synthetic")) for w in waves.values()))
-    for m in collect(sc, published_dir=args.published):
-        print(m)
-    out = paths.resolve(args.out) if args.out else paths.REPORTS
-    write_csv(out / "scorecard.csv", sc.to_frame(), index=False)
-    links = _discover_reports(out)
-    from pipeline.replication import audit as audit_mod
-    ap_ = params.get("audit") or {}
-    found = audit_mod.audit_thesis(published=load_published(args.published),
-                                   n=int(ap_.get("n", 100)),
-                                   indicators_per_factor=ap_.get("indicators_per_factor"))
-    write_text(out / "index.html", render_index(sc, links, audit=found))
-    print(sc.summary())
-    print(f"wrote {out / 'scorecard.csv'} and {out / 'index.html'}")
-    return 0

@@ -182,13 +182,12 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
     progress : bool
         Show a tqdm progress bar.
     workers : int, optional
-        Local worker processes for the fast path (default: ``params.yaml``
-        ``bootstrap.workers``, else the available cores; 1 runs in this
-        process).  Never changes the results.
+        Local worker processes for the fast path (default: the available
+        cores; 1 runs in this process).  Never changes the results.
     scheduler : str or distributed.Client, optional
-        Run the draws on a dask.distributed cluster (default: ``params.yaml``
-        ``bootstrap.scheduler``, else ``$DASK_SCHEDULER_ADDRESS``; none: local
-        processes).  Never changes the results.
+        Run the draws on a dask.distributed cluster (default:
+        ``$DASK_SCHEDULER_ADDRESS``; none: local processes).  Never changes
+        the results.
     fast : bool, optional
         Use :func:`pipeline.sem.fast.bootstrap_draws` (compiled model, warm
         quasi-Newton refits, process/Dask parallelism).  Default: whenever
@@ -297,14 +296,6 @@ def _fast_draws(res, X, theta0, B, seed, drop_inadmissible, *, workers, schedule
     from pipeline.sem.fast import bootstrap_draws
     if np.any(res.model.is_m):
         raise ValueError("fast=True needs a model without a mean structure")
-    if workers is None or scheduler is None:
-        from pipeline.cli.config import stage_params
-        try:
-            cfg = stage_params("bootstrap") or {}
-        except (KeyError, FileNotFoundError):
-            cfg = {}
-        workers = cfg.get("workers") if workers is None else workers
-        scheduler = cfg.get("scheduler") if scheduler is None else scheduler
     ss = np.random.SeedSequence(seed)
     est, status = bootstrap_draws(res.model, X, theta0, B, ss, likelihood=res.likelihood,
                                   workers=workers, scheduler=scheduler, progress=progress)

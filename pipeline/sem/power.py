@@ -3,7 +3,7 @@
 Data are drawn from a **population model** with values (lavaan syntax with
 numbers, as :func:`pipeline.sem.implied_moments` reads it), continuous or cut
 into Likert categories as the synthetic-waves generator does
-(:func:`studies.amirova2021.synth.discretize`), and an **analysis model** is fitted by ML
+(:func:`thresholds_from_shares`), and an **analysis model** is fitted by ML
 to every replication (:class:`pipeline.sem.fast.FastML`, warm-started at the
 population values).  For every parameter and sample size it reports
 
@@ -16,7 +16,7 @@ population values).  For every parameter and sample size it reports
 The "true" value of a parameter is its **population value**: the
 analysis model fitted to the population moments of the generated variables
 (for Likert data, the exact moments of the discretized normal responses,
-:func:`studies.amirova2021.synth.discretized_moments`).  With a correctly specified
+:func:`discretized_moments`).  With a correctly specified
 continuous model that is the value written in the population model; with
 discretized data or a misspecified model it is the pseudo-true value that
 ML estimates consistently.
@@ -42,10 +42,8 @@ In R: ``simsem::sim(nRep, model, n = c(...), generate = pop)`` and
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,11 +52,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from pipeline.core import paths
 from pipeline.core.parallel import DrawTask, draw_seeds, map_draws
 from pipeline.sem.fast import FastML, sample_cov, wald
 
-__all__ = ["power_analysis", "PowerResult", "PowerTask", "analytic_power", "main"]
+__all__ = ["power_analysis", "PowerResult", "PowerTask", "analytic_power",
+           "thresholds_from_shares", "discretized_moments"]
 
 FIT_STATS = ("chisq", "cfi", "rmsea")
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -117,7 +115,6 @@ class PowerTask(DrawTask):
         chol = np.linalg.cholesky(sigma)
         sd = np.sqrt(np.diag(sigma))
         if self.cuts:
-            from studies.amirova2021.synth import discretized_moments
             missing = [v for v in fm.observed if v not in self.cuts]
             if missing:
                 raise ValueError(f"cuts: no thresholds for {missing}")
@@ -317,8 +314,6 @@ def _read_text(model: str) -> str:
         return model
     p = Path(model)
     if not p.exists():
-        p = paths.resolve(model)
-    if not p.exists():
         raise FileNotFoundError(f"model file not found: {model}")
     return p.read_text(encoding="utf-8")
 
@@ -479,109 +474,65 @@ def _fit_frame(fm: FastML, ns, accs, alpha) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-# ---------------------------------------------------------------------- CLI
-def _floats(s: str) -> list[float]:
-    try:
-        return [float(x) for x in s.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"expected comma-separated numbers, got {s!r}") from None
+# ------------------------------------------------------------- Likert responses
+def thresholds_from_shares(shares) -> np.ndarray:
+    """Cut points on a standard-normal response giving category *shares*.
 
+    ``a_k = Phi^-1(s_1 + ... + s_k)`` for k = 1..K-1.
 
-def _parse_thresholds(spec: str | None, shares: str | None):
-    if spec and shares:
-        raise ValueError("give --ordinal-thresholds or --ordinal-shares, not both")
-    if shares:
-        from studies.amirova2021.synth import thresholds_from_shares
-        return [float(x) for x in thresholds_from_shares(_floats(shares))]
-    if not spec:
-        return None
-    if spec == "synth":
-        from studies.amirova2021.synth import load_targets
-        t = load_targets()
-        cats = t.get("categories") or t.get("cs2019", {}).get("categories")
-        if cats is None:
-            raise ValueError("--ordinal-thresholds synth: no categories in studies/amirova2021/models/synth_targets.yaml")
-        return _SynthCuts(cats)
-    return _floats(spec)
-
-
-class _SynthCuts(dict):
-    """Per-item cut points of the synthetic-waves generator (default for other items)."""
-
-    def __init__(self, categories):
-        from studies.amirova2021.synth import thresholds_from_shares
-        super().__init__()
-        self.default = thresholds_from_shares(categories["default"])
-        for k, v in categories.items():
-            if k != "default":
-                self[k] = thresholds_from_shares(v)
-
-    def for_items(self, items):
-        return {v: np.asarray(self.get(v, self.default)) for v in items}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline power``: Monte Carlo power analysis.
-
-    In R: ``simsem::sim()`` + ``getPower()``.
+    In R: ``qnorm(cumsum(shares))[-length(shares)]``.
     """
-    from pipeline.cli.config import stage_params
-    try:
-        cfg = stage_params("power")
-    except KeyError:
-        cfg = {}
-    ap = argparse.ArgumentParser(prog="python -m pipeline power", description=__doc__.split("\n")[0])
-    ap.add_argument("--population", default=cfg.get("population", "studies/amirova2021/models/thesis_population.lav"),
-                    help="population model with values (.lav)")
-    ap.add_argument("--model", default=cfg.get("model", "studies/amirova2021/models/cs2019/thesis_sem.lav"),
-                    help="analysis model (.lav)")
-    ap.add_argument("--n", default=",".join(str(x) for x in cfg.get("n", [100, 200, 300, 500])),
-                    help="comma-separated sample sizes")
-    ap.add_argument("--reps", type=int, default=int(cfg.get("reps", 1000)))
-    ap.add_argument("--ordinal-thresholds", default=cfg.get("ordinal_thresholds"),
-                    help="cut points on the standardized response (e.g. -2.05,-1.41,-0.7,0.3), "
-                         "or 'synth' for the synthetic-waves generator's per-item cuts")
-    ap.add_argument("--ordinal-shares", default=None,
-                    help="category shares instead of cut points (e.g. .02,.05,.13,.42,.38)")
-    ap.add_argument("--alpha", type=float, default=float(cfg.get("alpha", 0.05)))
-    ap.add_argument("--seed", type=int, default=int(cfg.get("seed", 20260601)))
-    ap.add_argument("--likelihood", choices=["normal", "wishart"], default="normal")
-    ap.add_argument("--exclude-inadmissible", action="store_true")
-    ap.add_argument("--workers", type=int, default=None, help="local processes (default: cores)")
-    ap.add_argument("--scheduler", default=None,
-                    help="dask.distributed scheduler address (default $DASK_SCHEDULER_ADDRESS)")
-    ap.add_argument("--json", default=None, help="write the results as JSON")
-    ap.add_argument("--out-dir", default=cfg.get("out_dir", "reports/power"),
-                    help="directory of the table (CSV, LaTeX) and power-curve figure (PNG, SVG)")
-    ap.add_argument("--no-progress", action="store_true")
-    a = ap.parse_args(argv)
-    ns = [int(x) for x in _floats(a.n)]
-    thr = _parse_thresholds(a.ordinal_thresholds, a.ordinal_shares)
-    if isinstance(thr, _SynthCuts):
-        from pipeline.sem import implied_moments
-        thr = thr.for_items(implied_moments(_read_text(a.population))[0])
-    res = power_analysis(a.population, a.model, ns, a.reps, seed=a.seed, alpha=a.alpha,
-                         thresholds=thr, likelihood=a.likelihood,
-                         exclude_inadmissible=a.exclude_inadmissible, workers=a.workers,
-                         scheduler=a.scheduler, progress=not a.no_progress)
-    print(res.summary())
-    if a.out_dir:
-        from pipeline.reporting.report import export_table, save_figure
-        out = paths.resolve(a.out_dir)
-        export_table(res.parameters, "power_parameters", out, index=False,
-                     caption="Monte Carlo power, bias, RMSE and coverage")
-        export_table(res.fit, "power_fit", out, index=False,
-                     caption="Convergence and fit statistics over replications")
-        fig = res.plot()
-        files = save_figure(fig, "power_curve", out)
-        import matplotlib.pyplot as plt
-        plt.close(fig)
-        print(f"\nwrote {out / 'tables'} and {files['png']}")
-    if a.json:
-        from pipeline.core.io import write_json
-        write_json(paths.resolve(a.json), res.to_dict())
-    return 0
+    s = np.asarray(shares, dtype=float)
+    if s.ndim != 1 or len(s) < 2 or (s < 0).any() or not math.isclose(s.sum(), 1.0, abs_tol=1e-6):
+        raise ValueError(f"shares must be >= 0 and sum to 1, got {list(np.ravel(shares))}")
+    return ndtri(np.cumsum(s)[:-1])
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def discretized_moments(sigma, cuts) -> tuple[np.ndarray, np.ndarray]:
+    """Population mean and covariance of normal responses cut into categories.
+
+    *cuts* are thresholds on the standardized response ``Z_i / sd_i``.  With
+    ``X_i = 1 + sum_k 1(Z_i > a_ik)`` and ``Z ~ N(0, sigma)``::
+
+        E X_i = 1 + sum_k P(Z_i > a_ik)
+        Cov(X_i, X_j) = sum_k sum_l [P(Z_i > a_ik, Z_j > a_jl) - P(Z_i > a_ik) P(Z_j > a_jl)]
+
+    the bivariate probabilities from the bivariate normal CDF.
+
+    Returns
+    -------
+    mean : ndarray (p,)
+    cov : ndarray (p, p)
+
+    In R: no direct equivalent in lavaan; ``polycor`` inverts the relation
+    (polychoric correlations from discrete data).
+    """
+    from scipy.stats import multivariate_normal, norm
+    sigma = np.asarray(sigma, dtype=float)
+    p = sigma.shape[0]
+    if len(cuts) != p:
+        raise ValueError(f"cuts must have one entry per variable ({p}), got {len(cuts)}")
+    sd = np.sqrt(np.diag(sigma))
+    cuts = [np.asarray(c, dtype=float) for c in cuts]      # on the standardized scale
+    tail = [norm.sf(c) for c in cuts]
+    mean = np.array([1 + t.sum() for t in tail])
+    cov = np.zeros((p, p))
+    for i in range(p):
+        a = cuts[i]
+        cov[i, i] = sum(norm.sf(max(x, y)) - norm.sf(x) * norm.sf(y) for x in a for y in a)
+        for j in range(i + 1, p):
+            b = cuts[j]
+            r = sigma[i, j] / (sd[i] * sd[j])
+            pts = np.array([[-x, -y] for x in a for y in b])
+            joint = multivariate_normal(mean=[0.0, 0.0], cov=[[1.0, r], [r, 1.0]]).cdf(pts)
+            cov[i, j] = cov[j, i] = float((joint - np.outer(tail[i], tail[j]).ravel()).sum())
+    return mean, cov
+
+
+def __getattr__(name: str) -> Any:
+    # Transitional: the command moved to pipeline.cli.power.  tests/sem/test_power.py
+    # (not this module's owner's) still imports main and _parse_thresholds from here.
+    if name in ("main", "_parse_thresholds"):
+        import importlib
+        return getattr(importlib.import_module("pipeline.cli.power"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

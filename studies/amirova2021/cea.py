@@ -23,12 +23,12 @@ and Mangistau) are transcribed in ``studies/amirova2021/published/cea_table15.ya
 * The Evaluation Center efficiency bands (90 / 70 / 50, line 780).
 * Charts of the indicators 2017-2020 and of the forecasts (Tables 23-24).
 
-``python -m pipeline cea [--out DIR]`` writes tables (CSV + LaTeX), figures
-(PNG + SVG) and an HTML report section into ``reports/cea/``.
+``python -m pipeline cea [--out DIR]`` (:mod:`pipeline.cli.cea`) writes
+tables (CSV + LaTeX), figures (PNG + SVG) and an HTML report section into
+``reports/cea/``; :func:`scorecard_rows` gives the scorecard its rows.
 """
 from __future__ import annotations
 
-import argparse
 import html
 import itertools
 from dataclasses import dataclass, field
@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pipeline.core import paths
+from pipeline.replication.published import EXACT, compare_value, load_published
 
 __all__ = [
     "INDICATORS", "FACTORS", "PILOTS", "Indicator",
@@ -47,8 +47,12 @@ __all__ = [
     "format_table19", "formula2", "effect_sign", "factor_signs", "compare_signs",
     "candidate_periods", "sign_agreement", "decide_hypotheses",
     "efficiency_band", "efficiency_bands", "plot_indicators", "plot_forecasts",
-    "plot_cer", "compare_published", "CEAResult", "run", "write_outputs", "main",
+    "plot_cer", "compare_published", "CEAResult", "run", "write_outputs", "render_html",
+    "scorecard_rows", "PUBLISHED",
 ]
+
+#: The thesis's transcribed tables (Tables 15 and 18 are this analysis's input).
+PUBLISHED = Path(__file__).resolve().parent / "published"
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def load_indicators(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
     Parameters
     ----------
     published : mapping, optional
-        ``key -> PublishedValue`` (from :func:`pipeline.replication.scorecard.load_published`);
+        ``key -> PublishedValue`` (from :func:`pipeline.replication.published.load_published`);
         read from ``studies/amirova2021/published`` by default.
 
     Returns
@@ -146,8 +150,7 @@ def load_indicators(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
         If Table 15 or 18 is missing from the published data.
     """
     if published is None:
-        from pipeline.replication.scorecard import load_published
-        published = load_published()
+        published = load_published(PUBLISHED)
     recs = []
     for key, pv in published.items():
         parts = key.split(".")
@@ -169,8 +172,7 @@ def load_indicators(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
 def load_forecasts(published: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Tables 23 (ACSA) and 24 (Nur-Sultan akimat): 2020 actual, 2021 estimate, 2022-2024 forecasts."""
     if published is None:
-        from pipeline.replication.scorecard import load_published
-        published = load_published()
+        published = load_published(PUBLISHED)
     recs = []
     for key, pv in published.items():
         parts = key.split(".")
@@ -440,8 +442,7 @@ def compare_signs(signs: pd.DataFrame, published: Mapping[str, Any] | None = Non
         "total" row.
     """
     if published is None:
-        from pipeline.replication.scorecard import load_published
-        published = load_published()
+        published = load_published(PUBLISHED)
     rows = []
     for _, r in signs[signs["level"] != "indicator"].iterrows():
         key = f"cea.t20.{r['org']}.{r['factor']}"
@@ -480,8 +481,7 @@ def sign_agreement(indicators: pd.DataFrame, published: Mapping[str, Any] | None
         h1_supported`` (the Table 21 decision that period would give).
     """
     if published is None:
-        from pipeline.replication.scorecard import load_published
-        published = load_published()
+        published = load_published(PUBLISHED)
     if periods is None:
         periods = candidate_periods(indicators["year"].unique())
     lower = tuple(lower_is_better)
@@ -689,7 +689,6 @@ def compare_published(computed: Mapping[str, Any], published: Mapping[str, Any],
     DataFrame
         ``key line printed published computed shown match``.
     """
-    from pipeline.replication.scorecard import compare_value, EXACT
     rows = []
     for key, pv in published.items():
         if not key.startswith(prefix):
@@ -815,8 +814,7 @@ def run(params: Mapping[str, Any] | None = None, published: Mapping[str, Any] | 
         ``key -> PublishedValue``; read from ``studies/amirova2021/published`` by default.
     """
     if published is None:
-        from pipeline.replication.scorecard import load_published
-        published = load_published()
+        published = load_published(PUBLISHED)
     p = _merge(params)
     rule = p["sign_rule"]
     if rule.get("mode") not in ("endpoints", "any_decline"):
@@ -946,16 +944,8 @@ def render_html(result: CEAResult) -> str:
     return "\n".join(parts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pipeline cea [--out DIR]``."""
-    ap = argparse.ArgumentParser(prog="python -m pipeline cea",
-                                 description="Cost-effectiveness analysis (thesis Tables 15, 18-21, 23-24).")
-    ap.add_argument("--out", default=None, help="output directory (default: reports/cea)")
-    args = ap.parse_args(list(argv or []))
-    from pipeline.cli.config import load_params
-    res = run(load_params().get("cea") or {})
-    out = paths.resolve(args.out) if args.out else paths.report_dir("cea")
-    files = write_outputs(res, out)
-    print(res.summary())
-    print(f"\nwrote {len(files)} files into {out}")
-    return 0
+def scorecard_rows(result: CEAResult) -> list[tuple[str, Any, str, float | None, str]]:
+    """The values of *result* as scorecard rows (key, value, note, tolerance, source):
+    the extra rows of :func:`pipeline.replication.scorecard.collect`."""
+    return [(key, val, result.notes.get(key, ""), result.tolerances.get(key),
+             "studies.amirova2021.cea") for key, val in result.computed_values().items()]

@@ -13,7 +13,6 @@ from tests.conftest import load_fixture
 from pipeline.replication import audit
 from pipeline.replication.audit import (Inconsistency, audit_counts, audit_critical_ratios, audit_fit_table,
                             audit_reliability)
-from pipeline.replication.scorecard import load_published
 
 THESIS_TABLE12 = {"chisq": "293.157", "pvalue": "Significant", "gfi": ".941", "rmsea": ".036",
                   "tli": ".968", "agfi": ".921", "cfi": ".974", "ifi": ".974", "cmin_df": "1.559",
@@ -178,51 +177,6 @@ def test_critical_ratio():
     assert [f.check for f in bad] == ["critical_ratio"]
 
 
-# ------------------------------------------------------------ the thesis
-def test_audit_thesis_flags_the_four_known_problems():
-    res = audit.audit_thesis()
-    checks = _checks(res.findings)
-    assert {"df_exceeds_maximum", "rmsea_recomputed", "threshold_decimal_shift",
-            "alpha_one_item"} <= checks
-    one = [f for f in res.findings if f.check == "alpha_one_item"]
-    assert [f.reported["scale"] for f in one] == ["CC"] and "3429" in one[0].where
-    df = res.to_frame()
-    assert list(df.columns) == ["check", "severity", "where", "reported", "recomputed", "arithmetic"]
-
-
-def test_demographic_tables_are_audited_when_present():
-    pub = load_published()
-    groups = audit.count_groups_from_published(pub)
-    assert groups, "the demographic tables of studies/amirova2021/published were not found"
-    names = {g["name"] for g in groups}
-    assert any(n.startswith("cs2019.table11.") for n in names)
-    # every group with a transcribed total uses it
-    g = [g for g in groups if g["name"] == "cs2019.table11.gender.ACSA"]
-    if g:
-        assert str(g[0]["total"]) == "35"
-    found = audit_counts(groups)
-    # 17 of 65 akimat employees aged 21-30 are 26.15 %, printed 26,1 (Table 11, line 989)
-    if "cs2019.table11.age.21_30.akimat" in pub:
-        assert any(f.check == "percent_vs_count" and f.reported["count"] == "17"
-                   and f.reported["percent"] == "26,1" for f in found)
-
-
-def test_scorecard_rows_recompute_from_published():
-    rows = {k: (v, t) for k, v, _, t in audit.scorecard_rows(load_published())}
-    assert rows["cs2019.fit.rmsea"][0] == pytest.approx(math.sqrt((293.157 - 188) / (188 * 99)))
-    assert rows["cs2019.fit.pvalue"][0] == 1
-    z, tol = rows["cs2019.loading.L.L2.z"]
-    assert z == pytest.approx(1.261 / 0.113)
-    # rounding of Estimate and S.E.: 1.2615 / .1125 - 1.261/.113 = 0.0544
-    assert tol == pytest.approx(1.2615 / 0.1125 - 1.261 / 0.113)
-
-
-def test_cli(tmp_path):
-    assert audit.main(["--out", str(tmp_path)]) == 0
-    assert "alpha_one_item" in (tmp_path / "audit.csv").read_text()
-    assert "<table class='audit'>" in (tmp_path / "audit.html").read_text()
-
-
 def test_wrapper_takes_n_p_df_from_fitted_model():
     from types import SimpleNamespace
     fit = SimpleNamespace(nobs=100, observed=[f"x{i}" for i in range(19)], df=132,
@@ -254,28 +208,32 @@ def test_consistent_rounded_tables_are_never_flagged(df, n, ratio):
                                      "pvalue_vs_chisq"}, [str(f) for f in found]
 
 
-def test_published_identities():
-    pub = load_published()
-    ids = {k: v for k, v, _ in audit.published_identities(pub)}
-    assert "cs2019.screening.response_rate" in ids
-    assert ids["cs2019.screening.response_rate"] == pytest.approx(100 * 100 / 150)
-    assert not [f for f in audit.audit_thesis(pub).findings if f.check == "published_identity"]
-    # a corrupted copy is flagged
-    from dataclasses import replace
-    bad = dict(pub)
-    bad["cs2019.screening.rejected"] = replace(pub["cs2019.screening.rejected"], value=25)
-    found = [f for f in audit.audit_thesis(bad).findings if f.check == "published_identity"]
-    assert [f.recomputed for f in found] == [95.0]
 
 
-def test_cli_any_paper(tmp_path, capsys):
-    f = tmp_path / "paper.yaml"
-    f.write_text('chisq: "293,157"\ncmin_df: "1,559"\nrmsea: ".036"\n'
-                 'thresholds: {rmsea: "<.80"}\n', encoding="utf-8")
-    assert audit.main(["--fit", str(f), "--n", "100", "--n-observed", "19",
-                       "--out", str(tmp_path / "o")]) == 0
-    out = capsys.readouterr().out
-    assert "df_exceeds_maximum" in out and "rmsea_recomputed" in out and "threshold_decimal_shift" in out
-    assert (tmp_path / "o" / "audit.csv").exists()
-    with pytest.raises(ValueError, match="--n"):
-        audit.main(["--fit", str(f)])
+# ------------------------------------------------ identities and repeats (generic)
+def _pv(key, value, printed=None, table="T1", line=1):
+    from pipeline.replication.published import PublishedValue
+    return PublishedValue(key=key, label="", value=value, printed=printed or str(value), unit="count",
+                          line=line, note="", table=table, table_line=line, title="", file="t.yaml")
+
+
+def test_identities_and_repeats_on_any_published_numbers():
+    pub = {"a": _pv("a", 40), "b": _pv("b", 60), "n": _pv("n", 100, line=2),
+           "pct": _pv("pct", 40.1, "40,1", line=3), "n2": _pv("n2", 101, table="T2", line=9)}
+    ids = [("n", "sum", ("a", "b")), ("pct", "pct", ("a", "n")), ("x", "sum", ("a", "zzz"))]
+    assert [t for t, _, _ in audit.evaluate_identities(pub, ids)] == ["n", "pct"]
+    found, n = audit.audit_identities(pub, ids)
+    assert n == 2 and [f.where for f in found] == ["T1, line 3"]
+    assert found[0].recomputed == pytest.approx(40.0) and "printed 40,1" in found[0].arithmetic
+    found, n = audit.audit_repeats(pub, [("n", "n2"), ("a", "nope")])
+    assert n == 1 and found[0].check == "cross_table_repeat" and "T2 line 9 prints 101" in found[0].arithmetic
+    with pytest.raises(ValueError, match="operation"):
+        audit.evaluate_identities(pub, [("n", "product", ("a", "b"))])
+
+
+def test_rmsea_and_pvalue_are_the_fit_indices_formulas():
+    """One implementation per formula: the audit's RMSEA and p call pipeline.sem.fit_indices."""
+    from pipeline.sem import fit_indices as FI
+    assert audit.rmsea_from_chisq(293.157, 188, 100) == FI.rmsea(293.157, 188, 99)
+    assert audit.rmsea_from_chisq(293.157, 188, 100, convention="N") == FI.rmsea(293.157, 188, 100)
+    assert audit.chisq_pvalue(293.157, 188) == FI.chisq_pvalue(293.157, 188)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline.replication import scorecard as sc_mod
+from studies.amirova2021.cea import PUBLISHED as THESIS_PUBLISHED
 from pipeline.replication.scorecard import (DIFFERS, EXACT, NOT_RECOMPUTABLE, RESPONDENT_LEVEL, STATUSES,
                                 WITHIN_TOLERANCE, Scorecard, load_published, parse_number,
                                 printed_decimals, render_index)
@@ -115,7 +116,7 @@ def test_never_added_keys(pubdir):
 
 
 def test_exact_means_rounds_to_printed():
-    pub = load_published()
+    pub = load_published(THESIS_PUBLISHED)
     sc = Scorecard(pub)
     sc.add("cea.t19.acsa.standard.cer.2018", 6.8 / 89.8)      # 0.07572 -> 0,076
     sc.add("cea.t19.acsa.standard.cer.2019", 0.0786)          # rounds to 0,079 (printed 0,078)
@@ -158,40 +159,27 @@ def test_render_index_banner_and_links(pubdir):
         render_index({}, [])
 
 
-def test_collect_thesis_and_computed_json(tmp_path):
-    """CEA tables and the audit are computed from published data; computed.json
-    values of a (synthetic) wave are recorded as respondent-level."""
+def test_collect_joins_registered_waves_and_extra_rows(tmp_path, pubdir):
+    """Any registered wave's computed.json is joined (not a fixed list of waves); a folder
+    that is not a registered wave is skipped and said so; extra rows are added as given."""
+    pub = load_published(pubdir)
+    keys = list(pub)
     proc = tmp_path / "processed"
-    (proc / "cs2019").mkdir(parents=True)
-    (proc / "cs2019" / "computed.json").write_text(
-        json.dumps({"cs2019.alpha.L": 0.857, "cs2019.not_published": 1.0}), encoding="utf-8")
-    sc = Scorecard(load_published(include_inputs=False),
-                   respondent_level=["cs2019.*", "cs2020.*", "citizens2020.*", "!*.threshold.*"])
-    msgs = sc_mod.collect(sc, processed=proc)
-    assert any("1 values joined, 1 keys not published" in m for m in msgs)
-    df = sc.to_frame()
-    by = df.groupby("key")["status"].agg(list)
-    assert by["cs2019.alpha.L"] == [RESPONDENT_LEVEL]
-    t19 = df[df["table"] == "Table 19"]
-    assert len(t19) == 44 and (t19["status"] == EXACT).all()
-    assert by["cs2019.fit.rmsea"] == [DIFFERS]                 # .075 recomputed vs .036 printed
-    assert by["cs2019.loading.L.L2.z"] == [WITHIN_TOLERANCE]   # 1.261/.113 = 11.159 vs 11.116
-    assert by["cs2019.fit.threshold.rmsea.acceptable"] == [NOT_RECOMPUTABLE]
-    assert by["cea.text.acsa.payroll.ratio.2017_2020"] == [WITHIN_TOLERANCE]  # 'twofold' vs 1.82
-    assert by["cea.text.acsa.interaction_with_citizens.decline.2018_2019"] == [EXACT]  # 'about 14%'
-    t20 = df[df["table"] == "Table 20"]
-    assert len(t20) == 12 and (t20["status"] == DIFFERS).sum() >= 2
-    assert not any(df["table"].isin(["Table 15", "Table 18"]))  # input data, not results
-    assert sc.synthetic is True
+    for wave in ("newwave", "stale"):
+        (proc / wave / "results").mkdir(parents=True)
+        (proc / wave / "results" / "computed.json").write_text(
+            json.dumps({keys[0]: 1.0, "not.published": 2.0}), encoding="utf-8")
+    sc = Scorecard(pub)
+    msgs = sc_mod.collect(sc, processed=proc, waves={"newwave": {"synthetic": False}, "third": None},
+                          extra_rows=[(keys[1], 3.0, "recomputed", None, "my.study"),
+                                      ("nope", 1.0, "", None, "my.study")], label="data/processed")
+    assert msgs == ["1 values recomputed from published numbers",
+                    "newwave/results/computed.json: 1 values joined, 1 keys not published",
+                    "stale/results/computed.json: skipped, 'stale' is not a registered wave (newwave, third)",
+                    "wave third: no computed.json yet (its published numbers stay unjoined)"]
+    df = sc.to_frame().set_index("key")
+    assert df.loc[keys[0], "source"] == "data/processed/newwave/computed.json"
+    assert df.loc[keys[0], "status"] == RESPONDENT_LEVEL
+    assert df.loc[keys[1], "source"] == "my.study"
+    assert sc.synthetic is False
 
-
-def test_cli_writes_index_and_csv(tmp_path):
-    (tmp_path / "cea").mkdir()
-    (tmp_path / "cea" / "cea.html").write_text("<html><title>CEA</title></html>", encoding="utf-8")
-    assert sc_mod.main(["--out", str(tmp_path)]) == 0
-    page = (tmp_path / "index.html").read_text(encoding="utf-8")
-    assert "href='cea/cea.html'" in page and ">CEA (cea/cea.html)</a>" in page
-    assert "id='audit'" in page and "alpha_one_item" in page
-    df = pd.read_csv(tmp_path / "scorecard.csv")
-    assert set(df["status"]) <= set(STATUSES)
-    assert {"key", "table", "line", "printed", "computed", "status"} <= set(df.columns)

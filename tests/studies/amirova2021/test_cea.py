@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 
 from studies.amirova2021 import cea
-from pipeline.replication.scorecard import load_published
+from pipeline.replication.published import load_published
 
 THESIS = Path("/work/shared/seeds/003_9e4367add784b4c7.txt")
 
 
 @pytest.fixture(scope="module")
 def published():
-    return load_published()
+    return load_published(cea.PUBLISHED)
 
 
 @pytest.fixture(scope="module")
@@ -213,22 +213,6 @@ def test_forecast_tables_repeat_2020_actuals(result, published):
 
 
 # ------------------------------------------------------------------ outputs
-def test_cli_writes_tables_and_figures(tmp_path):
-    assert cea.main(["--out", str(tmp_path)]) == 0
-    for name in ("table19_cer", "table20_signs", "table21_hypotheses", "efficiency_bands",
-                 "table20_agreement_by_period"):
-        assert (tmp_path / "tables" / f"{name}.csv").stat().st_size > 0
-        assert "\\begin{tabular}" in (tmp_path / "tables" / f"{name}.tex").read_text()
-    for name in ("cea_indicators_t15", "cea_indicators_t18", "cea_forecasts", "cea_cer"):
-        assert (tmp_path / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-        assert "<svg" in (tmp_path / "figures" / f"{name}.svg").read_text()[:2000]
-    html = (tmp_path / "cea.html").read_text()
-    for anchor in ("table19", "table20", "table21", "bands", "charts"):
-        assert f"id='{anchor}'" in html
-    t19 = pd.read_csv(tmp_path / "tables" / "table19_cer.csv")
-    assert len(t19) == 16       # 2 bodies x 2 modes x 4 years, full precision
-
-
 def test_text_numbers_recomputed(result, published):
     """Line 1287: 2019 falls of 0,7 (net turnover 4.1 -> 4.8, a rise), 0,8 (88.5 -> 87.7),
     6% (86.6 -> 80.6) and 'about 14%' (91.6 -> 77.5 = 14.1); line 1289: payroll
@@ -261,3 +245,12 @@ def test_formula2_and_break_even_inflation(result):
     # at the break-even rate the standard CER equals the pilot CER
     std = cea.standard_mode_cost(6.6, [2020], base_year=2017, inflation=r20)[2020] / 89.8
     assert std == pytest.approx(12.0 / 88.3)
+
+
+def test_scorecard_rows_carry_values_notes_and_source(result):
+    rows = cea.scorecard_rows(result)
+    values = result.computed_values()
+    assert [r[0] for r in rows] == list(values)
+    assert all(r[4] == "studies.amirova2021.cea" for r in rows)
+    assert all(r[1] is values[r[0]] or r[1] == values[r[0]] for r in rows)
+
