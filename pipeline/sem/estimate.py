@@ -98,77 +98,38 @@ def em_saturated(X: np.ndarray, patterns: list[Pattern] | None = None, *,
 
     Returns ``(mean, cov, logl, n_iter)``; ``logl`` is the observed-data
     log-likelihood at the estimate.  Stops when no element of the mean or
-    covariance changes by more than *tol*.
+    covariance changes by more than *tol*.  The E-step is batched over
+    missingness patterns (:func:`pipeline.sem.fiml.em_saturated`);
+    *patterns* is accepted for compatibility and not needed.
 
     In R: ``lavaan:::lav_mvnorm_missing_h1_estimate_moments``.
     """
-    pats = patterns if patterns is not None else _patterns(X)
-    n, p = X.shape
-    mu = np.nanmean(X, axis=0)
-    sig = np.diag(np.nanvar(X, axis=0))
-    allv = np.arange(p)
-    prep = []
-    for pat in pats:
-        o = pat.obs
-        mis = np.setdiff1d(allv, o)
-        prep.append((pat, o, mis, np.ix_(mis, o), np.ix_(mis, mis), np.ix_(o, mis),
-                     pat.cov + np.outer(pat.mean, pat.mean)))
-    it = 0
-    for it in range(1, maxiter + 1):
-        T1 = np.zeros(p)
-        T2 = np.zeros((p, p))
-        for pat, o, mis, ix_mo, ix_mm, ix_om, xo_cross in prep:
-            xo_mean = pat.mean
-            if len(mis) == 0:
-                T1 += pat.n * xo_mean
-                T2 += pat.n * xo_cross
-                continue
-            Smo = sig[ix_mo]
-            Bk = np.linalg.solve(sig[pat.ix], Smo.T).T          # m x o regression weights
-            resid = sig[ix_mm] - Bk @ Smo.T
-            c0 = mu[mis] - Bk @ mu[o]
-            em_mean = c0 + Bk @ xo_mean
-            t1 = np.empty(p)
-            t1[o] = xo_mean
-            t1[mis] = em_mean
-            mo = np.outer(c0, xo_mean) + Bk @ xo_cross           # E[x_m x_o']
-            Bx = Bk @ xo_mean
-            mm = (np.outer(c0, c0) + np.outer(c0, Bx) + np.outer(Bx, c0)
-                  + Bk @ xo_cross @ Bk.T + resid)
-            T1 += pat.n * t1
-            T2[pat.ix] += pat.n * xo_cross
-            T2[ix_mo] += pat.n * mo
-            T2[ix_om] += pat.n * mo.T
-            T2[ix_mm] += pat.n * mm
-        mu_new = T1 / n
-        sig_new = T2 / n - np.outer(mu_new, mu_new)
-        sig_new = (sig_new + sig_new.T) / 2
-        change = max(np.abs(mu_new - mu).max(), np.abs(sig_new - sig).max())
-        mu, sig = mu_new, sig_new
-        if change < tol:
-            break
-    return mu, sig, fiml_logl(pats, sig, mu), it
+    from pipeline.sem.fiml import em_saturated as _em
+    return _em(X, tol=tol, maxiter=maxiter)
 
 
 def fiml_logl(patterns: list[Pattern], Sigma: np.ndarray, mu: np.ndarray) -> float:
     """Observed-data log-likelihood summed over missingness patterns.
 
+    ``sum_g -n_g/2 [q_g log 2pi + log|Sigma_oo| + tr(Sigma_oo^-1 (C_g + d_g d_g'))]``,
+    computed by the batched kernel :func:`pipeline.sem.fiml.fiml_value`
+    (one Cholesky factorisation of Sigma and partitioned inverses per
+    pattern); ``-inf`` when an observed block of Sigma is not positive definite.
+
     In R: ``lavaan:::lav_mvnorm_missing_loglik_samplestats``.
     """
-    ll = 0.0
-    for pat in patterns:
-        o = pat.obs
-        So = Sigma[pat.ix]
-        try:
-            L = np.linalg.cholesky(So)
-        except np.linalg.LinAlgError:
-            return -np.inf
-        d = pat.mean - mu[o]
-        Sinv = np.linalg.inv(So)
-        logdet = 2.0 * np.log(np.diag(L)).sum()
-        ll += -0.5 * pat.n * (len(o) * LOG2PI + logdet
-                              + np.sum(Sinv * (pat.cov + np.outer(d, d))))
-    return float(ll)
+    from pipeline.sem.fiml import MissingRows, fiml_loglik
+    if not patterns:
+        return 0.0
+    rows = _FIML_ROWS_CACHE.get(id(patterns))
+    if rows is None or rows[0] is not patterns:
+        rows = (patterns, MissingRows(patterns=patterns, p=np.asarray(Sigma).shape[0]))
+        _FIML_ROWS_CACHE.clear()
+        _FIML_ROWS_CACHE[id(patterns)] = rows
+    return float(fiml_loglik(rows[1], Sigma, mu))
+
+
+_FIML_ROWS_CACHE: dict = {}
 
 
 def sample_stats(X: np.ndarray, *, likelihood: str = "normal", missing: str = "listwise",
@@ -297,28 +258,15 @@ class Estimator:
         return f, G, gmu, B, C, Bm
 
     def _fiml_objective(self, Sigma, mu, B, C, Bm, stats, gradient):
-        N = stats.nobs
-        f = 0.0
-        G = np.zeros((self.p, self.p))
-        gmu = np.zeros(self.p)
-        for pat in stats.patterns:
-            o = pat.obs
-            So = Sigma[pat.ix]
-            try:
-                L = np.linalg.cholesky(So)
-            except np.linalg.LinAlgError:
-                return (np.inf, None, None, B, C, Bm) if gradient else np.inf
-            Sinv = np.linalg.inv(So)
-            d = pat.mean - mu[o]
-            M = pat.cov + np.outer(d, d)
-            w = pat.n / N
-            f += w * (2.0 * np.log(np.diag(L)).sum() + np.sum(Sinv * M) + len(o) * LOG2PI)
-            if gradient:
-                SM = Sinv @ M
-                G[pat.ix] += w * (Sinv - SM @ Sinv)
-                gmu[o] += w * (-2.0 * Sinv @ d)
+        """FIML ``-2 logL / N`` (up to a constant) and ``dF/dSigma``, ``dF/dmu``
+        by the batched kernel :func:`pipeline.sem.fiml.fiml_value`."""
+        from pipeline.sem.fiml import fiml_value, kernel_for
+        out = fiml_value(kernel_for(stats), Sigma, mu, gradient)
         if not gradient:
-            return f
+            return out
+        f, G, gmu = out
+        if G is None:
+            return np.inf, None, None, B, C, Bm
         return f, G, gmu, B, C, Bm
 
     # ------------------------------------------------------------------
