@@ -24,7 +24,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "power": ("pipeline.cli.power", "Monte Carlo power analysis for a planned wave"),
     "cea": ("pipeline.cli.cea", "cost-effectiveness analysis of the pay-by-results pilot"),
     "new-study": ("pipeline.cli.new_study", "set up a study from a data file: codebook, models, params.yaml"),
-    "new-study": ("pipeline.cli.new_study", "set up a study from a data file: codebook, models, params.yaml"),
     "stage": ("pipeline.cli.stage", "run one DVC stage (used by dvc.yaml)"),
     "audit": ("pipeline.cli.audit", "consistency audit of a reported fit table"),
     "scorecard": ("pipeline.cli.scorecard", "replication scorecard of the published numbers"),
