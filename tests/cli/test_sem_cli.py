@@ -88,3 +88,26 @@ def test_fit_cli_bootstrap_same_intervals_for_any_worker_count(tmp_path):
     a = [(p["ci.lower"], p["ci.upper"]) for p in outs[0]["parameters"]]
     b = [(p["ci.lower"], p["ci.upper"]) for p in outs[1]["parameters"]]
     assert a == b
+
+
+def test_fit_uses_lavaan_defaults_not_the_study_settings_and_says_so(tmp_path, capsys):
+    """Issue 11 (item 8): params.yaml's sem.likelihood is wishart (the thesis's AMOS
+    convention); the generic command ignores it: normal likelihood and listwise deletion
+    (lavaan's defaults) unless told, printed first, every default shown in --help."""
+    from pipeline.cli.config import load_registry
+    assert load_registry()["waves"]["cs2019"]["sem"]["likelihood"] == "wishart"   # not to be taken
+    out = tmp_path / "fit.json"
+    assert cli(["fit", str(HS_CSV), str(REFERENCE / "models" / "holzinger_3factor.lav"),
+                "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == "options: estimator=ML, likelihood=normal, missing=listwise"
+    d = json.loads(out.read_text())
+    ref = load_fixture("lavaan_hs_normal.json")
+    assert d["options"]["likelihood"] == "normal" and d["options"]["missing"] == "listwise"
+    assert d["fit"]["chisq"] == pytest.approx(ref["fit"]["chisq"], rel=1e-6)
+    with pytest.raises(SystemExit):
+        cli(["fit", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: normal)", "(default: listwise)", "(default: 0)", "(default: 0.95)",
+                    "(default: False)", "(default: None)"):
+        assert default in helptext, default
