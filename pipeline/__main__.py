@@ -15,8 +15,8 @@ import sys
 # name -> (module, one-line help).  Keep sorted by workflow order.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("pipeline.cli.synth", "write the calibrated synthetic survey waves"),
-    "validate": ("pipeline.data.loading", "check a raw file against its instrument codebook"),
-    "screen": ("pipeline.data.screening", "screen a wave: missingness, straight-lining, outliers"),
+    "validate": ("pipeline.cli.validate", "check a raw file against its instrument codebook"),
+    "screen": ("pipeline.cli.screen", "screen a wave: missingness, straight-lining, outliers"),
     "describe": ("pipeline.cli.describe", "descriptive statistics of items and constructs"),
     "reliability": ("pipeline.cli.reliability", "Cronbach's alpha, item-total statistics, omega"),
     "efa": ("pipeline.cli.efa", "exploratory factor analysis with KMO, Bartlett, parallel analysis"),

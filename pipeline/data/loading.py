@@ -26,21 +26,18 @@ typical mojibake (``Р°Р``, ``вЂ``, ``Ð°``, ``Ã©``, U+FFFD): a file that
 decoded with the wrong code page before it was saved is an error naming the
 column and rows, not silently loaded.
 
-CLI::
+CLI (:mod:`pipeline.cli.validate`)::
 
     python -m pipeline validate DATA --instrument cs2019
     python -m pipeline validate --wave cs2019
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import json
 import logging
 import math
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +50,7 @@ from pipeline.data.codebook import Codebook, Variable, load_codebook, normalize_
 from pipeline.core.exceptions import DataValidationError
 
 __all__ = ["read_raw", "read_table", "LoadResult", "Recoding", "find_mojibake",
-           "detect_encoding", "main", "FORMATS"]
+           "detect_encoding", "FORMATS", "LIST_CAP"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -1166,49 +1163,3 @@ def _comma_recoding(col: str, rows: Sequence[int]) -> Recoding:
     return Recoding(col, "decimal_comma", len(rows),
                     "numbers written with a decimal comma (5,0 -> 5.0; a Russian-locale export)",
                     tuple(rows))
-
-
-# ---------------------------------------------------------------------- CLI
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline validate DATA --instrument NAME``: check a raw file.
-
-    Prints a summary of what was loaded and every recoding; exits 0 when the
-    file meets the contract.  A breach raises
-    :class:`~pipeline.core.exceptions.DataValidationError`, which the dispatcher
-    prints as one message (file, column, rows) with exit status 2.
-    """
-    ap = argparse.ArgumentParser(prog="python -m pipeline validate",
-                                 description="Check a raw survey file against its instrument codebook.")
-    ap.add_argument("data", nargs="?", help="the raw file (.csv, .xlsx, .sav)")
-    ap.add_argument("--instrument", help="codebook name (cs2019, cs2020, citizens2020) or YAML path")
-    ap.add_argument("--wave", help="take file and instrument from params.yaml waves.<WAVE>")
-    ap.add_argument("--encoding", help="force the text encoding of a CSV (default: detect)")
-    ap.add_argument("--json", action="store_true", help="print the load log as JSON")
-    args = ap.parse_args(argv)
-    data, instrument = args.data, args.instrument
-    encoding = args.encoding
-    if args.wave:
-        from pipeline.cli import config
-        from pipeline.core import paths
-        wp = config.wave_params(args.wave)
-        data = data or str(paths.resolve(wp["raw"]))
-        instrument = instrument or wp["instrument"]
-        if encoding is None:
-            try:
-                encoding = (config.stage_params("loading") or {}).get("encoding")
-            except KeyError:
-                encoding = None
-    if not data or not instrument:
-        ap.error("give DATA and --instrument, or --wave")
-    res = read_raw(data, instrument, encoding=encoding)
-    if args.json:
-        print(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(res.summary())
-        print("OK: the file meets the codebook contract")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -56,7 +56,7 @@ import pandas as pd
 
 __all__ = ["redact", "redact_frame", "redact_wave", "find_pii", "scan_files", "PII_KINDS", "TAGS",
            "suppress_small_cells", "SuppressionResult", "default_k", "name_skeleton",
-           "pseudonymize", "pseudonym_key", "looks_like_pii", "PSEUDONYM_ENV"]
+           "pseudonymize", "pseudonym_key", "looks_like_pii", "pseudonymize_ids", "PSEUDONYM_ENV"]
 
 #: The kinds of personal data :func:`redact` removes, in the order applied.
 PII_KINDS = ("email", "url", "iin", "phone", "handle", "name")
@@ -417,6 +417,40 @@ def pseudonymize(values: Any, key: str | bytes) -> Any:
     if isinstance(values, (list, tuple, np.ndarray, pd.Index)):
         return [one(v) for v in values]
     return one(values)
+
+
+def pseudonymize_ids(df: pd.DataFrame, column: str | None, key: str | bytes | None = None
+                     ) -> tuple[pd.DataFrame, str | None]:
+    """Replace the id *column* by pseudonyms when its ids are personal data.
+
+    Integer ids and codes such as ``R017`` are left alone.  Ids that are
+    e-mail addresses, IINs, phone numbers or handles (:func:`looks_like_pii`)
+    are replaced by :func:`pseudonymize` with *key* (default
+    ``$PIPELINE_PSEUDONYM_KEY``).
+
+    Returns
+    -------
+    (DataFrame, str or None)
+        The frame (a copy when changed) and the kind of personal data found.
+
+    Raises
+    ------
+    ValueError
+        The ids are personal data and no key is set (naming the column).
+    """
+    if column is None or column not in df.columns:
+        return df, None
+    kind = looks_like_pii(df[column].tolist())
+    if kind is None:
+        return df, None
+    k = pseudonym_key(key)
+    if k is None:
+        raise ValueError(f"key: the ids in column {column!r} look like personal data ({kind}); set "
+                         f"{PSEUDONYM_ENV} (at least 16 characters, kept out of git) so they are "
+                         "replaced by stable pseudonyms")
+    out = df.copy()
+    out[column] = pseudonymize(out[column], k)
+    return out, kind
 
 
 _SCAN_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".html", ".htm", ".md", ".tex", ".ipynb", ".svg",

@@ -13,10 +13,16 @@ Every respondent gets a row in the report with the measurements and the
 reasons; excluded respondents appear in the exclusion log once per reason.
 Mahalanobis outliers are flagged, not dropped, unless configured.  Raw N
 (returned) and clean N (valid) are both reported.
+
+Nothing unredacted is written: :meth:`ScreeningResult.write` redacts every
+free-text column of ``clean.csv`` (:func:`pipeline.data.privacy.redact`)
+and refuses to write respondent ids that are themselves personal data
+(e-mail addresses, IINs, phone numbers) unless they were replaced by
+pseudonyms (:func:`pipeline.data.privacy.pseudonymize_ids`) first.
+The command line lives in :mod:`pipeline.cli.screen`.
 """
 from __future__ import annotations
 
-import argparse
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +35,7 @@ from scipy import stats
 from pipeline.core.exceptions import DataValidationError, NotEstimableWarning
 
 __all__ = ["DEFAULTS", "ScreeningResult", "screen", "longest_run", "straightlined",
-           "mahalanobis", "funnel", "main"]
+           "mahalanobis", "funnel"]
 
 #: Default screening rules (overridden by ``params.yaml``'s ``screening`` group).
 DEFAULTS: dict[str, Any] = {
@@ -171,6 +177,7 @@ class ScreeningResult:
     params: dict[str, Any]
     recodings: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    id_column: str | None = None
 
     @property
     def n_raw(self) -> int:
@@ -222,14 +229,32 @@ class ScreeningResult:
         lines += [f"  WARNING: {w}" for w in self.warnings]
         return "\n".join(lines)
 
-    def write(self, outdir: str | Path) -> dict[str, Path]:
+    def write(self, outdir: str | Path, *, names: Sequence[str] = (),
+              text_columns: Sequence[str] | None = None) -> dict[str, Path]:
         """Write clean.csv, screening_report.csv, exclusion_log.csv and
-        screening.json (funnel, counts, rules) atomically into *outdir*."""
+        screening.json (funnel, counts, rules) atomically into *outdir*.
+
+        Free text is redacted before it reaches the disk: *text_columns*
+        (default: every text column of ``clean`` except the id) with the
+        personal *names* to remove (a codebook's ``names_to_redact``).
+        Respondent ids that look like personal data raise ``ValueError``
+        before anything is written: pseudonymise them first.
+        """
         from pipeline.core.io import write_csv, write_json
+        from pipeline.data.privacy import looks_like_pii, redact_frame
+        kind = looks_like_pii(self.report["id"].tolist())
+        if kind:
+            raise ValueError(f"ids: the respondent ids ({self.id_column or 'id'}) look like personal data "
+                             f"({kind}); replace them by pseudonyms (pipeline.data.privacy.pseudonymize_ids, "
+                             "key in $PIPELINE_PSEUDONYM_KEY) before writing")
+        if text_columns is None:
+            text_columns = [c for c in self.clean.columns if c != self.id_column
+                            and (self.clean[c].dtype == object or isinstance(self.clean[c].dtype, pd.StringDtype))]
+        clean, _ = redact_frame(self.clean, [c for c in text_columns if c in self.clean.columns], names)
         outdir = Path(outdir)
         files = {"clean": outdir / "clean.csv", "report": outdir / "screening_report.csv",
                  "log": outdir / "exclusion_log.csv", "summary": outdir / "screening.json"}
-        write_csv(files["clean"], self.clean, index=False)
+        write_csv(files["clean"], clean, index=False)
         write_csv(files["report"], self.report, index=False)
         write_csv(files["log"], self.log, index=False)
         write_json(files["summary"], self.to_dict())
@@ -487,58 +512,4 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
         fun["valid_by_group"] = {k: int(v) for k, v in
                                  g[~excluded].value_counts().sort_index().items()}
     return ScreeningResult(clean=clean, report=report, log=log, funnel=fun,
-                           params=rules, recodings=rec, warnings=warn_list)
-
-
-# --------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------
-def _wave_of(instrument: str) -> str | None:
-    from pipeline.cli import config
-    try:
-        waves = config.load_params().get("waves", {})
-    except FileNotFoundError:
-        return None
-    hits = [w for w, p in waves.items() if (p or {}).get("instrument") == instrument]
-    return hits[0] if len(hits) == 1 else None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline screen DATA --instrument NAME [--wave W]
-    [--distributed N] [--out DIR] [--json OUT]``"""
-    from pipeline.cli import config
-    from pipeline.core import paths
-    from pipeline.core.io import write_json
-    from pipeline.data.codebook import load_codebook
-    from pipeline.data.loading import read_raw
-    ap = argparse.ArgumentParser(prog="python -m pipeline screen",
-                                 description="Screen a wave's questionnaires.")
-    ap.add_argument("data", help="CSV, XLSX or SAV file")
-    ap.add_argument("--instrument", required=True, help="codebook name (cs2019, cs2020, citizens2020)")
-    ap.add_argument("--wave", help="wave in params.yaml (default: the wave using the instrument)")
-    ap.add_argument("--distributed", type=int, help="questionnaires handed out "
-                    "(default: params.yaml waves.<wave>.distributed)")
-    ap.add_argument("--out", help="directory for clean.csv, screening_report.csv, "
-                    "exclusion_log.csv, screening.json (default data/processed/<wave>/screening)")
-    ap.add_argument("--json", help="write the summary (funnel, reasons, log) as JSON here")
-    args = ap.parse_args(argv)
-    cb = load_codebook(args.instrument)
-    loaded = read_raw(args.data, cb)
-    wave = args.wave or _wave_of(cb.name)
-    distributed = args.distributed
-    if distributed is None and wave:
-        distributed = config.wave_params(wave).get("distributed")
-    try:
-        params = config.stage_params("screening") or {}
-    except (KeyError, FileNotFoundError):
-        params = {}
-    res = screen(loaded.data, cb, params, distributed=distributed, rows=loaded.rows,
-                 recodings=loaded.log_frame(), file=str(args.data))
-    print(res.summary())
-    outdir = Path(args.out) if args.out else (paths.wave_dir(wave) / "screening" if wave else None)
-    if outdir is not None:
-        files = res.write(outdir)
-        print(f"wrote {', '.join(str(p) for p in files.values())}")
-    if args.json:
-        write_json(args.json, res.to_dict())
-    return 0
+                           params=rules, recodings=rec, warnings=warn_list, id_column=id_column)

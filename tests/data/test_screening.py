@@ -197,7 +197,7 @@ def test_write_outputs_and_cli(tmp_path, wave2019):
     raw = wave2019.copy()
     raw.loc[60, "L2"] = 9          # declared "No answer" code: NaN, counted
     raw.to_csv(csv, index=False)
-    from pipeline.data.screening import main
+    from pipeline.cli.screen import main
     rc = main([str(csv), "--instrument", "cs2019", "--distributed", "150",
                "--out", str(tmp_path / "cli"), "--json", str(tmp_path / "s.json")])
     assert rc == 0
@@ -233,3 +233,95 @@ def test_synthetic_2019_wave_reproduces_the_thesis_funnel():
     assert res.funnel["valid_by_group"] == {"ACSA": 35, "akimat": 65}
     flags = synth.screening_flags(data, CB)
     np.testing.assert_array_equal(flags["rejected"].to_numpy(), res.report["excluded"].to_numpy())
+
+
+# ------------------------------------------------- round 2: nothing unredacted at rest (issue 14.2)
+
+def _pii_wave(wave2019):
+    raw = wave2019.copy()
+    raw["D1"] = None
+    kept = np.flatnonzero(~SC.screen(wave2019, CB, {}).report["excluded"].to_numpy())[:5]
+    raw.loc[kept, "D1"] = ["пишите ivan.petrov@mail.ru", "тел 8.701.123.45.67", "see mysite.xyz",
+                         "Токаев знает", "ИИН 900101-300-123"]
+    return raw
+
+
+def test_screen_cli_writes_redacted_text_only(tmp_path, wave2019, capsys):
+    from pipeline.cli.screen import main
+    csv = tmp_path / "cs2019.csv"
+    _pii_wave(wave2019).to_csv(csv, index=False)
+    assert main([str(csv), "--instrument", "cs2019", "--out", str(tmp_path / "o")]) == 0
+    text = "\n".join(p.read_text() for p in (tmp_path / "o").iterdir())
+    for leak in ("ivan.petrov", "701.123", "mysite", "Токаев", "900101"):
+        assert leak not in text, leak
+    clean = pd.read_csv(tmp_path / "o" / "clean.csv")
+    assert sorted(clean["D1"].dropna()) == sorted(["пишите [EMAIL]", "тел [PHONE]", "see [URL]",
+                                                   "[NAME] знает", "ИИН [IIN]"])
+    assert "free text redacted: 5 replacement(s)" in capsys.readouterr().out
+
+
+def test_write_redacts_even_when_the_caller_forgot(tmp_path, wave2019):
+    res = SC.screen(_pii_wave(wave2019), CB, {}, distributed=150)
+    files = res.write(tmp_path / "w", names=CB.names_to_redact)
+    body = files["clean"].read_text()
+    assert "ivan.petrov" not in body and "[PHONE]" in body and "[NAME]" in body
+
+
+@pytest.mark.parametrize("bad", ["dir", "raw", "readonly"])
+def test_refused_json_path_writes_nothing(tmp_path, wave2019, bad, monkeypatch):
+    from pipeline.cli.screen import main
+    from pipeline.core import paths
+    csv = tmp_path / "cs2019.csv"
+    wave2019.to_csv(csv, index=False)
+    target = {"dir": tmp_path, "raw": paths.DATA_RAW / "x.json", "readonly": tmp_path / "ro" / "s.json"}[bad]
+    if bad == "readonly":
+        (tmp_path / "ro").mkdir()
+        import os
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, m: False if str(p).endswith("ro") else real(p, m))
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="--json"):
+        main([str(csv), "--instrument", "cs2019", "--out", str(out), "--json", str(target)])
+    assert not out.exists()
+
+
+def test_pii_ids_are_pseudonymised_or_refused(tmp_path, wave2019, monkeypatch):
+    from pipeline.cli.screen import main
+    from pipeline.data.privacy import PSEUDONYM_ENV, pseudonymize
+    raw = wave2019.copy()
+    raw["id"] = [f"resp{i}@mail.kz" for i in range(len(raw))]
+    csv = tmp_path / "cs2019.csv"
+    raw.to_csv(csv, index=False)
+    monkeypatch.delenv(PSEUDONYM_ENV, raising=False)
+    monkeypatch.setattr("pipeline.cli.screen._settings_key", lambda: None)
+    with pytest.raises(ValueError, match=PSEUDONYM_ENV):
+        main([str(csv), "--instrument", "cs2019", "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()
+    key = "test-key-0123456789abcdef"
+    monkeypatch.setenv(PSEUDONYM_ENV, key)
+    assert main([str(csv), "--instrument", "cs2019", "--out", str(tmp_path / "o")]) == 0
+    text = "\n".join(p.read_text() for p in (tmp_path / "o").iterdir())
+    assert "@mail.kz" not in text
+    clean = pd.read_csv(tmp_path / "o" / "clean.csv")
+    assert set(clean["id"]) <= set(pseudonymize(raw["id"].tolist(), key))
+    # stable: a second run gives the same pseudonyms
+    assert main([str(csv), "--instrument", "cs2019", "--out", str(tmp_path / "o2")]) == 0
+    assert pd.read_csv(tmp_path / "o2" / "clean.csv")["id"].tolist() == clean["id"].tolist()
+    # the library refuses to write PII ids at all
+    res = SC.screen(raw, CB, {})
+    with pytest.raises(ValueError, match="ids"):
+        res.write(tmp_path / "lib")
+    assert not (tmp_path / "lib").exists()
+
+
+def test_everything_under_data_processed_is_ignored_by_git():
+    import subprocess
+    from pipeline.core import paths
+    probe = ["data/processed/cs2019/screening/clean.csv", "data/processed/new_wave/prepared/clean.csv",
+             "data/processed/cs2019/report.json", "data/processed/x.csv"]
+    r = subprocess.run(["git", "check-ignore", "--no-index", *probe], cwd=paths.ROOT,
+                       capture_output=True, text=True)
+    assert r.stdout.split() == probe
+    keep = subprocess.run(["git", "check-ignore", "--no-index", "data/processed/new_wave/.gitignore"],
+                          cwd=paths.ROOT, capture_output=True, text=True)
+    assert keep.returncode == 1          # DVC's own .gitignore files can still be committed
