@@ -90,6 +90,7 @@ class _Group:
     rows: np.ndarray          # row ids of these patterns (R_k,)
     local: np.ndarray         # position of each row's pattern within pats (R_k,)
     valid: np.ndarray | None = None   # (G_k, k) False where idx is padding (points to 0)
+    flat: np.ndarray | None = None    # (G_k, k*k) flat p x p positions of the idx x idx block
 
 
 class MissingRows:
@@ -217,7 +218,8 @@ class MissingRows:
             lookup[part] = np.arange(len(part))
             rws = np.flatnonzero(lookup[self.pattern] >= 0)
             self.groups.append(_Group(int(k), part, idx, self.counts[part], rws,
-                                      lookup[self.pattern[rws]], None))
+                                      lookup[self.pattern[rws]], None,
+                                      (idx[:, :, None] * p + idx[:, None, :]).reshape(len(part), -1)))
         # patterns observing fewer variables than they miss: direct formula,
         # batched by the number observed
         for k in np.unique(nmiss):
@@ -298,12 +300,12 @@ def _tri_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.linalg.solve(L, B)
 
 
-def _padded_blocks(grp: _Group, W: np.ndarray, Rrows: np.ndarray):
+def _padded_blocks(grp: _Group, W: np.ndarray, Rrows: np.ndarray, need_wm: bool = True):
     """``W_mm`` (padding: identity), ``W_m.`` (padding: 0) per pattern and
     ``(W d)_m`` (padding: 0) per row of a padded group."""
     idx, valid = grp.idx, grp.valid
     if valid is None:
-        return (W[idx[:, :, None], idx[:, None, :]], W[idx],
+        return (W[idx[:, :, None], idx[:, None, :]], W[idx] if need_wm else None,
                 np.take_along_axis(Rrows, idx[grp.local], axis=1))
     K = idx.shape[1]
     vv = valid[:, :, None] & valid[:, None, :]
@@ -360,17 +362,28 @@ def fiml_value(rows: MissingRows, Sigma: np.ndarray, mu: np.ndarray, gradient: b
     R = D @ W                                   # W d for every row
     ld = rows.counts.sum() * logdet            # sum_g n_g log|Sigma_oo|
     GW = rows.counts.sum() * W if gradient else None
+    # partitioned inverse: W0 = W - W E_m W_mm^-1 E_m' W, so both the rank-|m|
+    # corrections of the rows and the sum of the W0 are products with W of
+    # sparse "missing-block" quantities scattered into p-space
+    V = np.zeros_like(R)                       # E_m W_mm^-1 (W d)_m per row
+    Q = np.zeros(p * p) if gradient else None  # sum_g n_g E_m W_mm^-1 E_m'
     for grp in rows.groups:
-        Wmm, Wm, u = _padded_blocks(grp, W, R[grp.rows])
+        Wmm, _, u = _padded_blocks(grp, W, R[grp.rows], need_wm=False)
         L = _chol_batched(Wmm)
         if L is None:
             return _fiml_direct(rows, Sigma, mu, gradient)
         ld += float(grp.n @ (2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)))
         Cmm = np.linalg.inv(Wmm)                           # W_mm^-1
-        T = Cmm @ Wm                                       # W_mm^-1 W_m.
-        R[grp.rows] -= (u[:, None, :] @ T[grp.local])[:, 0, :]
+        v = (Cmm[grp.local] @ u[:, :, None])[:, :, 0]
+        mi = grp.idx[grp.local]
+        V[grp.rows[:, None], mi] = v
         if gradient:
-            GW -= (Wm * grp.n[:, None, None]).reshape(-1, p).T @ T.reshape(-1, p)
+            np.add.at(Q, grp.flat.ravel(), (Cmm * grp.n[:, None, None]).ravel())
+    if rows.groups:
+        R -= V @ W
+        if gradient:
+            Q = Q.reshape(p, p)
+            GW -= W @ Q @ W
     for grp in rows.direct:
         out = _direct_group(grp, Sigma, D, R, gradient)
         if out is None:
