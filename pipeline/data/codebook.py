@@ -34,6 +34,11 @@ YAML layout (see ``studies/amirova2021/codebooks/cs2019.yaml``)::
         # optional: options (questionnaire wording by code), note,
         #           min / max (numeric items)
 
+Names (instrument, construct keys, variable names) follow
+:mod:`pipeline.core.names`, the rule of the model syntax: letters of any
+script (Cyrillic and Kazakh included), digits, ``_`` and ``.``
+(``Лидер1``, ``clutched.up``).
+
 In R: there is no single equivalent; the role is that of a ``labelled``/
 ``haven`` value-label set plus a lavaan model's indicator lists.
 """
@@ -41,7 +46,6 @@ from __future__ import annotations
 
 import copy
 import keyword
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -50,8 +54,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.core.io import read_yaml
 from pipeline.core import paths
+from pipeline.core.io import read_yaml
+from pipeline.core.names import is_name
 
 __all__ = ["Variable", "Codebook", "load_codebook", "available_codebooks",
            "VARIABLE_TYPES", "normalize_label"]
@@ -64,7 +69,6 @@ _TOP_KEYS = {"instrument", "title", "source", "source_line", "id_column",
 _VAR_KEYS = {"name", "section", "type", "label", "wording", "codes",
              "missing_codes", "construct", "reverse", "required", "options",
              "note", "source_line", "min", "max"}
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 def normalize_label(text: Any) -> str:
@@ -449,8 +453,9 @@ def _build(raw: Any, path: Path) -> Codebook:
         if key not in raw:
             raise _err(path, "top level", f"missing key {key!r}")
     name = raw["instrument"]
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise _err(path, "key 'instrument'", f"must be an identifier, got {name!r}")
+    if not isinstance(name, str) or not is_name(name):
+        raise _err(path, "key 'instrument'", f"must be a name (letters of any script, digits, "
+                   f"'_' and '.'; a letter, '_' or '.' first), got {name!r}")
     id_column = raw.get("id_column", "id")
     if not isinstance(id_column, str):
         raise _err(path, "key 'id_column'", "must be a string")
@@ -460,8 +465,9 @@ def _build(raw: Any, path: Path) -> Codebook:
         raise _err(path, "key 'constructs'", "must be a mapping key -> {label: ...}")
     construct_labels: dict[str, str] = {}
     for key, spec in constructs_raw.items():
-        if not isinstance(key, str) or not _NAME_RE.match(key):
-            raise _err(path, f"constructs.{key}", "construct key must be an identifier")
+        if not isinstance(key, str) or not is_name(key):
+            raise _err(path, f"constructs.{key}", "construct key must be a name (letters of any "
+                       "script, digits, '_' and '.'; a letter, '_' or '.' first)")
         if isinstance(spec, Mapping):
             label = spec.get("label")
         else:
@@ -483,8 +489,9 @@ def _build(raw: Any, path: Path) -> Codebook:
         if not isinstance(spec, Mapping):
             raise _err(path, where, "must be a mapping")
         vname = spec.get("name")
-        if not isinstance(vname, str) or not _NAME_RE.match(vname) or keyword.iskeyword(vname):
-            raise _err(path, where, f"key 'name' must be an identifier, got {vname!r}")
+        if not isinstance(vname, str) or not is_name(vname) or keyword.iskeyword(vname):
+            raise _err(path, where, "key 'name' must be a name (letters of any script, digits, "
+                       f"'_' and '.'; a letter, '_' or '.' first), got {vname!r}")
         where = f"variables[{i}] ({vname})"
         unknown = set(spec) - _VAR_KEYS
         if unknown:

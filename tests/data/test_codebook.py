@@ -316,3 +316,54 @@ def test_pandera_schema_of_validated_data():
         schema.validate(bad, lazy=True)
     failed = set(err.value.failure_cases["column"])
     assert {"L1", "id"} <= failed
+
+
+# ------------------------------------------------------------------ names
+def _named(names, construct="Лидер"):
+    d = _minimal()
+    d["constructs"] = {construct: {"label": "Leader"}}
+    d["variables"] = d["variables"][:1] + [
+        {"name": n, "section": "C", "type": "likert", "label": n, "wording": n,
+         "codes": {1: "a", 2: "b", 3: "c", 4: "d", 5: "e"}, "construct": construct,
+         "required": True} for n in names]
+    return d
+
+
+def test_unicode_and_dotted_names_as_the_model_syntax_accepts_them(tmp_path):
+    """Issue 11 (item 7): the codebook takes the names lavaan's syntax takes: Cyrillic,
+    the Kazakh letters, digits, '_' and '.'; and a model over them parses with the same names."""
+    names = ["Лидер1", "clutched.up", "әғқңөұүһі_2", ".hidden", "q_3"]
+    cb = load_codebook(_write(tmp_path, _named(names)))
+    assert cb.constructs == {"Лидер": names}
+    from pipeline.sem.syntax import model_variables, parse_model
+    pm = parse_model("Лидер =~ " + " + ".join(names))
+    observed, latent = model_variables(pm)
+    assert sorted(observed) == sorted(names) and list(latent) == ["Лидер"]
+
+
+@pytest.mark.parametrize("bad", ["3a", "a-b", "a b", "x$", ""])
+def test_names_that_no_model_can_use_are_refused_naming_file_and_variable(tmp_path, bad):
+    p = _write(tmp_path, _named(["x1", bad]))
+    with pytest.raises(ValueError) as exc:
+        load_codebook(p)
+    msg = str(exc.value)
+    assert str(p) in msg and "must be a name" in msg and repr(bad) in msg
+
+
+@pytest.mark.parametrize("bad", ["1F", "F-G"])
+def test_construct_keys_follow_the_same_rule(tmp_path, bad):
+    with pytest.raises(ValueError, match="construct key must be a name"):
+        load_codebook(_write(tmp_path, _named(["x1", "x2"], construct=bad)))
+
+
+def test_one_name_rule_for_codebook_and_model_syntax():
+    """pipeline.core.names is the rule; the model syntax uses the same pattern."""
+    from pipeline.core import names
+    from pipeline.sem import syntax
+    assert syntax.NAME_PATTERN == names.NAME_PATTERN
+    for ok in ("Лидер1", "clutched.up", "ә.ғ_1", "_x"):
+        assert names.is_name(ok) and syntax.is_name(ok)
+    for bad in ("1x", "a-b", "a b", "", "NA"):
+        assert not names.is_name(bad) and not syntax.is_name(bad)
+    with pytest.raises(ValueError, match="variable must be a name"):
+        names.check_name("a-b", "variable")
