@@ -19,8 +19,8 @@ Sets up a new study from one data file so that ``dvc repro`` builds
    (ruamel.yaml round trip: comments and order are kept).
 
 Nothing of any other study changes, so DVC reruns none of its stages.
-A data file outside the project is copied to ``data/raw/<NAME>/`` (version
-it with ``dvc add``); a file inside the project is used where it is.
+The data file is copied to ``data/raw/<NAME>/`` (version it with ``dvc
+add``); a file already under ``data/raw`` is used where it is.
 """
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def infer_codebook(df: pd.DataFrame, name: str, *, id_column: str | None = None,
     """A codebook (as a YAML-ready mapping) inferred from a data frame.
 
     Types: the id column; the group column and integer or text columns with
-    at most 20 distinct values -> categorical; members of an item family
+    at most 10 (numbers) or 20 (text) distinct values -> categorical; members of an item family
     (two or more columns sharing a name prefix) with integer values spanning
     at most 11 points, or with value labels -> likert (consecutive codes);
     other numbers -> numeric (observed min and max); other text -> text.
@@ -172,7 +172,7 @@ def infer_codebook(df: pd.DataFrame, name: str, *, id_column: str | None = None,
                     lo, hi = min(lo, min(lab_codes)), max(hi, max(lab_codes))
             v.update(section="items", type="likert",
                      codes={k: str(labs.get(k, labs.get(float(k), k))) for k in range(lo, hi + 1)})
-        elif c == group or (c in numeric and _integer_valued(vals) and vals.nunique() <= 20
+        elif c == group or (c in numeric and _integer_valued(vals) and vals.nunique() <= 10
                             and c not in family_of) or \
                 (c not in numeric and 0 < vals.nunique() <= 20 and vals.nunique() <= max(2, len(vals) // 2)):
             if c in numeric and _integer_valued(vals):
@@ -351,15 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     col_labels: dict[str, str] = {}
     if src.suffix.lower() == ".sav":
         labels, missing, col_labels = _sav_meta(src)
-    # the raw file: used in place inside the project, else copied to data/raw/<NAME>/
+    # the raw file lives in data/raw/<NAME>/ (used in place when already under data/raw)
     try:
+        src.resolve().relative_to(paths.DATA_RAW.resolve())
         raw = _rel(src)
     except ValueError:
         dest = paths.DATA_RAW / name / src.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest)
+        shutil.copyfile(src, dest)
         raw = _rel(dest)
-        print(f"copied {src} to {raw} (version it with `dvc add {raw}`)")
+        print(f"copied {src} to {raw} (version it with `dvc add {raw}`, or git for public data)")
     cb = infer_codebook(df, name, id_column=args.id, group=args.group,
                         source=f"inferred by `python -m pipeline new-study` from {src.name}",
                         value_labels=labels, missing_codes=missing, column_labels=col_labels)

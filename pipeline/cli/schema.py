@@ -93,6 +93,8 @@ GROUPS: dict[str, dict[str, Field]] = {
         "ci_level": F("float", 0.95),
         "omega_factors": F("int", 1),
         "alpha_threshold": F("float", 0.7),
+        "scales": F("str", "codebook", choices=("codebook", "model"),
+                    doc="scales of alpha/omega: the codebook's constructs or the CFA's factors"),
     },
     # psych::fa defaults (minres, oblimin), fa.parallel
     "efa": {

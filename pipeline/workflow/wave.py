@@ -372,7 +372,18 @@ class _Context:
 
     @cached_property
     def constructs(self) -> dict[str, list[str]]:
-        return {k: [i for i in v if i in self.data] for k, v in self.cb.constructs.items()
+        """Scales of two or more items: the codebook's constructs, or (``reliability.scales:
+        model``) the factors of the measurement model."""
+        cons = dict(self.cb.constructs)
+        f = self.ws["sem"].get("cfa_model")
+        if self.ws["reliability"]["scales"] == "model" and f:
+            from pipeline.sem.syntax import parse_model
+            parsed = parse_model(paths.resolve(f).read_text(encoding="utf-8"))
+            cons = {}
+            for fo in parsed.formulas:
+                if fo.op == "=~":
+                    cons.setdefault(fo.lhs, []).extend(t.name for t in fo.terms)
+        return {k: [i for i in v if i in self.data] for k, v in cons.items()
                 if len([i for i in v if i in self.data]) >= 2}
 
     @cached_property
@@ -565,6 +576,8 @@ def _descriptives(ctx: _Context) -> None:
         sec.table("mardia", d.mardia, caption="Mardia's multivariate skewness and kurtosis")
     dist = d.distribution
     if len(dist):
+        dist = dist[dist["item"].isin(list(codes))]    # coded items only
+    if len(dist):
         sec.table("distribution", _wide_distribution(dist), digits=1,
                   caption="Response distribution per item: counts (n) and percentages of "
                           "all respondents (%)")
@@ -582,10 +595,13 @@ def _reliability(ctx: _Context) -> None:
     rp = ctx.ws["reliability"]
     sec = ctx.section("reliability")
     with _Captured() as warned:
-        rr = rel.reliability_from_codebook(data, cb, missing=rp["missing"],
-                                           constructs=list(ctx.constructs),
-                                           level=rp["ci_level"], threshold=rp["alpha_threshold"],
-                                           omega_factors=rp["omega_factors"])
+        codes = [float(c) for its in ctx.constructs.values() for i in its
+                 for c in (cb.variables[i].codes if i in cb.variables else {})]
+        rr = rel.reliability(data, ctx.constructs, missing=rp["missing"],
+                             min_score=min(codes) if codes else None,
+                             max_score=max(codes) if codes else None,
+                             reverse=cb.reverse_keyed, level=rp["ci_level"],
+                             threshold=rp["alpha_threshold"], omega_factors=rp["omega_factors"])
         cfa = ctx.cfa
         val = rel.validity_from_sem(cfa[0]) if cfa is not None and cfa[0].admissible else None
     t = rr.to_frame()

@@ -22,7 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
-WAVES = ("cs2019", "cs2020", "citizens2020")
+WAVES = ("cs2019", "cs2020", "citizens2020", "holzinger1939")
+THESIS = ("cs2019", "cs2020", "citizens2020")
 SECTIONS = {
     "cs2019": ["Screening", "Demographics (Table 11)", "Descriptive statistics",
                "Reliability and validity (Table K.1)", "Exploratory factor analysis",
@@ -80,13 +81,22 @@ def test_repro_builds_every_report_and_index(clone):
     assert cea.is_dir() and list(cea.rglob("*.png")) and list(cea.rglob("*.svg"))
 
 
-@pytest.mark.parametrize("wave", WAVES)
+@pytest.mark.parametrize("wave", THESIS)
 def test_report_html_has_every_section_and_the_banner(clone, wave):
     html = (clone / "reports" / wave / "report.html").read_text(encoding="utf-8")
     for title in SECTIONS[wave]:
         assert title in html, f"{wave}: section {title!r} missing"
     assert "SYNTHETIC DATA" in html
     assert "Traceback" not in html
+
+
+def test_second_study_report_is_real_data_without_thesis_words(clone):
+    html = (clone / "reports" / "holzinger1939" / "report.html").read_text(encoding="utf-8")
+    assert "SYNTHETIC DATA" not in html and "Traceback" not in html
+    for title in ("CFA fit", "Group comparison", "Reliability and validity"):
+        assert title in html
+    for word in ("Citizen", "Annex", "Table 11", "ICS"):
+        assert word not in html
 
 
 def test_index_links_every_report_and_shows_banner(clone):
