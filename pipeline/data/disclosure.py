@@ -604,3 +604,105 @@ def where_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 __all__ += ["ledger_levels", "where_from_row"]
+
+
+# ------------------------------------------------------- helpers for the outputs
+
+#: Columns of :func:`pipeline.psychometrics.comparison.compare_items` that are
+#: linear in the cells (admitted through the ledger) and that are not statistics.
+LINEAR_STATS = {"mean1": ("mean", 0), "mean2": ("mean", 1), "median1": ("median", 0),
+                "median2": ("median", 1)}
+NOT_STATISTICS = {"item", "label", "factor", "group1", "group2", "n1", "n2", "method",
+                  "chisq_method", "withheld"}
+
+
+def merge_suppressed(counts: pd.DataFrame, mask: pd.DataFrame, label: str = "suppressed") -> pd.DataFrame:
+    """Counts for a figure: suppressed cells merged into one segment per bar.
+
+    A stacked bar drawn from the full counts shows every cell's width, so a
+    cell printed as ``<k`` or ``[c]`` in the table is read off the figure.
+    Here the masked cells of each row are set to 0 and their sum goes into
+    a last column *label* (draw it grey, unlabelled).  That sum follows from
+    the table's own totals already, so the figure adds nothing.
+
+    Parameters
+    ----------
+    counts : DataFrame
+        Rows = bars, columns = segments.
+    mask : DataFrame of bool
+        True where the table suppresses the cell (``SuppressionResult.mask``,
+        aligned to *counts*; missing cells count as not suppressed).
+    """
+    if not isinstance(counts, pd.DataFrame) or not isinstance(mask, pd.DataFrame):
+        raise TypeError("counts, mask: DataFrames are required")
+    m = mask.reindex(index=counts.index, columns=counts.columns).fillna(False).astype(bool)
+    out = counts.where(~m, 0)
+    out[label] = counts.where(m, 0).sum(axis=1)
+    return out
+
+
+def guard_item_statistics(table: pd.DataFrame, data: pd.DataFrame, group: str,
+                          groups: Sequence[Any], codes: Mapping[str, Sequence[Any]], k: int, *,
+                          item_column: str = "item", mean_decimals: int | None = None
+                          ) -> pd.DataFrame:
+    """Withhold the per-group statistics of items whose distribution is suppressed.
+
+    For each item (a row of *table*, e.g. the result of
+    :func:`pipeline.psychometrics.comparison.compare_items`): the item's
+    distribution by group (codes in the order given, a missing row last when
+    there are missing answers) is suppressed at *k* as the report's table
+    is; a :class:`DisclosureLedger` holds that table, and the group means
+    and medians are admitted one by one (:meth:`DisclosureLedger.admit`,
+    the joint integer attack).  Every other statistic of the row (U, z, p,
+    rank-biserial, chi-square, Cramér's V, t, g, their CIs and adjusted p)
+    is a non-linear function of the cells: it is withheld when the item's
+    table has a suppressed cell.  Withheld values become NaN and are named
+    in a column ``withheld``.
+
+    Returns
+    -------
+    DataFrame
+        A copy of *table*.
+    """
+    from pipeline.data.privacy import suppress_small_cells
+    if item_column not in table.columns:
+        raise ValueError(f"item_column: {item_column!r} not in the table")
+    if group not in data.columns:
+        raise ValueError(f"group: {group!r} not in data")
+    groups = list(groups)
+    out = table.copy()
+    withheld_col = []
+    stat_cols = [c for c in out.columns if c not in NOT_STATISTICS and c not in LINEAR_STATS
+                 and pd.api.types.is_numeric_dtype(out[c])]
+    for idx, row in out.iterrows():
+        item = row[item_column]
+        if item not in codes or item not in data.columns:
+            raise ValueError(f"codes: no codes for item {item!r}")
+        sub = data[data[group].isin(groups)]
+        v = pd.to_numeric(sub[item], errors="coerce")
+        levels = list(codes[item])
+        key = pd.Series([MISSING if pd.isna(x) else x for x in v], index=sub.index, name=item,
+                        dtype=object)
+        ct = pd.crosstab(key, sub[group]).reindex(index=levels + ([MISSING] if v.isna().any() else []),
+                                             columns=groups, fill_value=0)
+        res = suppress_small_cells(ct, k)
+        held: list[str] = []
+        if res.n_suppressed:
+            lev = {item: list(ct.index), group: groups}
+            led = DisclosureLedger(lev, k, condition_on=[group])
+            led.table("distribution", res, item, group)
+            for col, (kind, gi) in LINEAR_STATS.items():
+                if col in out.columns and pd.notna(row[col]):
+                    ok = led.admit(kind, "comparison", item, {group: groups[gi]}, float(row[col]),
+                                   **({"decimals": mean_decimals} if kind == "mean" else {}))
+                    if not ok:
+                        held.append(col)
+            held += [c for c in stat_cols if pd.notna(row[c])]
+        for c in held:
+            out.at[idx, c] = np.nan
+        withheld_col.append(", ".join(held))
+    out["withheld"] = withheld_col
+    return out
+
+
+__all__ += ["merge_suppressed", "guard_item_statistics", "LINEAR_STATS"]

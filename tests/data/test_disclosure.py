@@ -206,3 +206,43 @@ def test_levels_from_data_mark_missing():
     df = pd.DataFrame({"org": ["a", "b", "a"], "X": [1.0, np.nan, 3.0]})
     lv = ledger_levels(df, ["org", "X"], codes={"X": [1, 2, 3]})
     assert lv == {"org": ["a", "b"], "X": [1, 2, 3, MISSING]}
+
+
+def test_guard_item_statistics_withholds_what_would_disclose(wave):
+    from pipeline.data.disclosure import guard_item_statistics
+    from pipeline.psychometrics.comparison import compare_items
+    df = wave.copy()
+    rng = np.random.default_rng(3)
+    df["Y"] = rng.choice([1, 2, 3, 4, 5], size=100, p=[.2, .2, .2, .2, .2])   # no small cells
+    tab = compare_items(df, ["X", "Y"], "org", groups=["ACSA", "akimat"], adjust=["holm"],
+                        chisq=True, simulate=True, B=200, seed=1)
+    out = guard_item_statistics(tab, df, "org", ["ACSA", "akimat"], {"X": [1, 2, 3, 4, 5],
+                                                                     "Y": [1, 2, 3, 4, 5]}, K)
+    x, y = out.set_index("item").loc["X"], out.set_index("item").loc["Y"]
+    assert y["withheld"] == "" and y[["U", "pvalue", "cramers_v", "mean1"]].notna().all()
+    held = set(x["withheld"].split(", "))
+    assert {"U", "pvalue", "chisq", "cramers_v", "rank_biserial"} <= held
+    assert x[list(held)].isna().all() and x[["n1", "n2"]].notna().all()
+    # measured on this wave: ACSA's full-precision mean would recover cells; with it
+    # withheld, the akimat's mean and both medians are admitted
+    assert "mean1" in held and not {"mean2", "median1", "median2"} & held
+    assert tab.set_index("item").loc["X", "U"] == tab.set_index("item").loc["X", "U"]   # input untouched
+
+
+def test_merge_suppressed_segments_for_figures(wave):
+    from pipeline.data.disclosure import merge_suppressed
+    counts = pd.crosstab(wave.org, wave.X)
+    res = suppress_small_cells(pd.crosstab(wave.X, wave.org), k=K)
+    mask = res.mask.iloc[:-1, :-1].T
+    bars = merge_suppressed(counts, mask)
+    assert (bars.sum(axis=1) == counts.sum(axis=1)).all()
+    assert (bars.drop(columns="suppressed").where(mask.to_numpy(), 0).to_numpy() == 0).all()
+    # the figure built from the merged counts discloses nothing
+    led, _, _ = _base(wave)
+    for o in LEVELS["org"]:
+        widths = (300 * bars.loc[o] / bars.loc[o].sum()).round(2)
+        cells = [{"org": o, "X": x} for x in LEVELS["X"] if not mask.loc[o, x]]
+        cells.append({"org": o, "X": tuple(x for x in LEVELS["X"] if mask.loc[o, x])})
+        ws = [widths[x] for x in LEVELS["X"] if not mask.loc[o, x]] + [widths["suppressed"]]
+        led.widths("figure.svg", cells, ws)
+    assert led.check().ok
