@@ -478,7 +478,7 @@ class ReliabilityResult:
     """Reliability of several scales."""
     scales: dict[str, ScaleReliability]
     missing: str
-    #: alpha at or above this is reported as acceptable (thesis: 0.6, line 706)
+    #: alpha at or above this is reported as acceptable (Nunnally's .70 by default)
     threshold: float = 0.7
 
     def to_dict(self) -> dict[str, Any]:
@@ -516,7 +516,7 @@ def scale_reliability(data: pd.DataFrame, items: Sequence[str], reverse: Iterabl
     Reverse-keyed items are reflected with ``min_score + max_score - x``
     (default: the smallest and largest answer among the scale's items, as
     psych does).  Omega total comes from a minres solution with
-    *omega_factors* factors (1 for the short scales of the thesis).
+    *omega_factors* factors (1 for short unidimensional scales).
 
     In R: ``psych::alpha(x, keys = reverse)``;
     ``psych::omega(x_keyed, nfactors = 1, flip = FALSE)$omega.tot``.
@@ -603,8 +603,8 @@ def reliability(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]], *
     """Reliability of several scales given as ``{name: "-A1,A2,A3"}`` or
     ``{name: ["-A1", "A2"]}`` (a leading '-' marks a reverse-keyed item;
     *reverse* adds more reverse-keyed item names, e.g. from a codebook).
-    *threshold* marks alpha as acceptable in ``to_frame()`` (the thesis
-    uses 0.6, line 706; 0.7 is Nunnally's convention).
+    *threshold* marks alpha as acceptable in ``to_frame()`` (0.7 is
+    Nunnally's convention; a study's settings may name another).
 
     In R: ``psych::alpha`` per scale.
     """
@@ -621,8 +621,8 @@ def reliability(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]], *
 
 def reliability_by_group(data: pd.DataFrame, scales: Mapping[str, str | Sequence[str]],
                          group: str, **kwargs: Any) -> dict[Any, ReliabilityResult]:
-    """:func:`reliability` within each group of *group* (e.g. ``org``: ACSA,
-    akimat).  An item that is constant within one group is an error naming
+    """:func:`reliability` within each group of *group* (e.g. an
+    organization column).  An item that is constant within one group is an error naming
     the item and the group."""
     if group not in data.columns:
         raise ValueError(f"group: no column {group!r} in the data")

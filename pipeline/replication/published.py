@@ -51,7 +51,7 @@ _NUM_RE = re.compile(r"[-+\u2212]?(?:\d+(?:[.,]\d*)?|[.,]\d+)")
 
 
 def parse_number(text: Any) -> float:
-    """Parse a number as printed in the thesis.
+    """Parse a number as a paper prints it.
 
     Decimal commas (``"66,7"``), leading-dot decimals (``".036"``), a unit
     suffix (``"6,6 mln. USD"``, ``"80%"``) and the Unicode minus are

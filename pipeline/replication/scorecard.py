@@ -15,19 +15,13 @@ gives each row exactly one of five statuses:
   never added);
 * ``"depends on respondent-level data (synthetic here)"`` -- the number
   needs the questionnaires, which were never published; the pipeline's value
-  comes from the (by default synthetic) respondent files, so agreement or
-  disagreement says nothing about the thesis.
+  comes from the respondent files it was given (synthetic ones, for a study
+  whose data are not public), so agreement or disagreement says nothing
+  about the published study.
 
-Key conventions (for stages writing ``computed.json``)
------------------------------------------------------
-* 2019 fit (Table 12): ``cs2019.fit.<name>`` with lavaan names ``chisq gfi
-  agfi cfi tli ifi rmsea``, plus ``cmin_df`` (chisq/df) and ``pvalue`` (1 if
-  p < .05, since the table prints "Significant");
-* alphas (Table K.1): ``cs2019.alpha.<L|S|HC|O|R|CC|ICS>``;
-* loadings (Table K.2): ``cs2019.loading.<factor>.<item>.<est|se|z|pvalue>``;
-* hypotheses (Table 13): ``cs2019.hypothesis.H<1-5>`` (1 supported, 0 not);
-* demographics (Tables 11, 14, 16, 17) and text percentages: the keys of
-  their files, e.g. ``cs2019.table11.age.21_30.ACSA`` and ``...ACSA.pct``.
+Keys are the study's (a wave's analyses write them into ``computed.json``);
+a study documents its own conventions, e.g. ``<wave>.fit.<lavaan name>``,
+``<wave>.alpha.<construct>``, ``<wave>.loading.<factor>.<item>.est``.
 
 :func:`collect` joins what a study recomputes from published aggregates
 (rows it is given) and every ``<processed>/<wave>/results/computed.json``
@@ -267,9 +261,9 @@ tr.differs td{background:#fbe3e3} tr.na td{background:#f4f4f4} tr.resp td{backgr
 """
 
 SYNTHETIC_BANNER = ("SYNTHETIC DATA: the respondent-level results linked here were computed "
-                    "from calibrated synthetic questionnaires, not from the thesis's survey "
+                    "from calibrated synthetic questionnaires, not from the study's survey "
                     "data (which was never published). They demonstrate the pipeline; they "
-                    "are not evidence about the thesis's claims.")
+                    "are not evidence about the study's claims.")
 
 
 def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequence[tuple[str, str]],
