@@ -1140,6 +1140,9 @@ def fit_measures(result, *, rmsea_ci_level: float = 0.90,
 
     In R: ``fitMeasures(fit)``.
     """
+    if getattr(result, "wls", None) is not None:
+        return wls_fit_measures(result, rmsea_ci_level=rmsea_ci_level, close_h0=close_h0,
+                                notclose_h0=notclose_h0)
     missing_attrs = [a for a in _REQUIRED if not hasattr(result, a)]
     if missing_attrs:
         raise TypeError("result lacks the SEMResult attribute(s): "
@@ -1269,3 +1272,94 @@ def _insert_scaled(names: list[str], extra: list[str]) -> list[str]:
         out.append(k)
         out += blocks.get(k, [])
     return out
+
+
+def wls_fit_measures(result, *, rmsea_ci_level: float = 0.90, close_h0: float = 0.05,
+                     notclose_h0: float = 0.08) -> pd.Series:
+    """lavaan's ``fitMeasures()`` of a least-squares fit (WLSMV, DWLS, ULSMV, ULS).
+
+    As lavaan for these estimators: no likelihood-based measures; ``pvalue``
+    is NA under ULS / ULSMV; RMSEA, Hoelter's CN, MFI and ECVI use N - 1
+    (N minus the number of groups, lavaan's ``lav_utils_get_ntotal``); GFI ``= 1 - e'We / s'Ws`` over the WLS
+    statistics (thresholds included), AGFI/PGFI with ``nel`` = their number;
+    for ordinal data the residual measures use the polychoric correlations
+    (thresholds count as the "mean" part, their residuals enter RMR/SRMR
+    with-mean variants), ``srmr_mplus`` is NA and ``wrmr = sqrt(chisq / nel)``
+    replaces ``ecvi``.  Robust CFI/TLI/RMSEA for ordinal data (lavaan's
+    catML-based correction) are not computed (NaN).
+
+    In R: ``fitMeasures(cfa(model, data, ordered = , estimator = "WLSMV"))``.
+    """
+    w = result.wls
+    # lavaan's lav_utils_get_ntotal: N - (number of groups) for least-squares estimators
+    N = float(result.nobs) - float(getattr(result, "ngroups", 1) or 1)
+    x, d = float(result.chisq), float(result.df)
+    x0, d0 = float(result.baseline_chisq), float(result.baseline_df)
+    uls = w.estimator in ("ULS", "ULSMV")
+    nel = len(w.obs)
+    e = w.obs - w.implied
+    g = 1.0 - float(np.sum(w.weights * e ** 2) / np.sum(w.weights * w.obs ** 2))
+    lo, hi = rmsea_ci(x, d, N, rmsea_ci_level)
+    values = {
+        "npar": float(result.npar), "fmin": float(w.fmin), "chisq": x, "df": d,
+        "pvalue": _NAN if uls else chisq_pvalue(x, d),
+        "baseline.chisq": x0, "baseline.df": d0,
+        "baseline.pvalue": _NAN if uls else chisq_pvalue(x0, d0),
+        "cfi": cfi(x, d, x0, d0), "tli": tli(x, d, x0, d0), "nnfi": tli(x, d, x0, d0),
+        "rfi": rfi(x, d, x0, d0), "nfi": nfi(x, d, x0, d0), "pnfi": pnfi(x, d, x0, d0),
+        "ifi": ifi(x, d, x0, d0), "rni": rni(x, d, x0, d0),
+        "rmsea": rmsea(x, d, N), "rmsea.ci.lower": lo, "rmsea.ci.upper": hi,
+        "rmsea.ci.level": float(rmsea_ci_level),
+        "rmsea.pvalue": rmsea_pvalue(x, d, N, close_h0), "rmsea.close.h0": float(close_h0),
+        "rmsea.notclose.pvalue": rmsea_notclose_pvalue(x, d, N, notclose_h0),
+        "rmsea.notclose.h0": float(notclose_h0),
+        "cn_05": hoelter_cn(x, d, N, 0.05), "cn_01": hoelter_cn(x, d, N, 0.01),
+        "gfi": g, "agfi": agfi(g, nel, d), "pgfi": pgfi(g, nel, d), "mfi": mfi(x, d, N),
+    }
+    S = np.asarray(result.sample_cov, dtype=float)
+    Sig = np.asarray(result.implied_cov, dtype=float)
+    p = S.shape[0]
+    if w.ordinal:
+        R = S
+        Rh = Sig.copy()
+        np.fill_diagonal(Rh, 1.0)
+        il = np.tril_indices(p, -1)
+        ss_off = float(np.sum((R[il] - Rh[il]) ** 2))
+        th_e = e[:w.nth]
+        ss_th = float(np.sum(th_e ** 2))
+        n_cov, n_off = p * (p + 1) / 2, p * (p - 1) / 2
+        values.update({
+            "rmr": math.sqrt((ss_off + ss_th) / (n_cov + w.nth)),
+            "rmr_nomean": math.sqrt(ss_off / n_cov),
+            "srmr": math.sqrt(ss_off / n_cov),
+            "srmr_bentler": math.sqrt((ss_off + ss_th) / (n_cov + w.nth)),
+            "srmr_bentler_nomean": math.sqrt(ss_off / n_cov),
+            "crmr": math.sqrt((ss_off + ss_th) / (n_off + w.nth)),
+            "crmr_nomean": math.sqrt(ss_off / n_off),
+            "srmr_mplus": _NAN, "srmr_mplus_nomean": _NAN,
+            "wrmr": math.sqrt(x / nel)})
+        tail = "wrmr"
+    else:
+        m = mu = None
+        if result.meanstructure:
+            m = np.asarray(result.sample_mean, dtype=float)
+            mu = np.asarray(result.implied_mean, dtype=float)
+        values.update({
+            "rmr": rmr(S, Sig, m, mu), "rmr_nomean": rmr(S, Sig),
+            "srmr": srmr(S, Sig, m, mu), "srmr_bentler": srmr(S, Sig, m, mu),
+            "srmr_bentler_nomean": srmr(S, Sig), "crmr": crmr(S, Sig, m, mu),
+            "crmr_nomean": crmr(S, Sig), "srmr_mplus": srmr_mplus(S, Sig, m, mu),
+            "srmr_mplus_nomean": srmr_mplus(S, Sig), "ecvi": ecvi(x, result.npar, N)})
+        tail = "ecvi"
+    names = [k for k in FIT_MEASURE_NAMES if k in values and k not in ("ecvi",)] + [tail]
+    test = getattr(result, "test_scaled", None)
+    if test is not None:
+        extra = scaled_fit_measures(
+            x, d, N, test, x0, d0, getattr(result, "baseline_test_scaled", None),
+            robust=not w.ordinal, rmsea_ci_level=rmsea_ci_level, close_h0=close_h0,
+            notclose_h0=notclose_h0)
+        extra.pop("scaling.factor.h1")
+        extra.pop("scaling.factor.h0")
+        values.update(extra)
+        names = _insert_scaled(names, list(extra))
+    return pd.Series([values[k] for k in names], index=names, dtype=float, name="fit")

@@ -59,18 +59,23 @@ def _npdf(x):
 
 
 def check_ordinal(X: np.ndarray, names: list[str], ordered: list[str], *,
-                  levels: dict[str, list] | None = None, source: str | None = None
-                  ) -> dict[str, np.ndarray]:
+                  levels: dict[str, list] | None = None, source: str | None = None,
+                  row_numbers: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Validate ordered columns and code them 0..K-1 (NaN stays missing: -1).
 
-    Categories are the distinct observed values unless *levels* gives the full
-    list for an item; a declared level with no case is an empty category and
-    an error naming item and category (lavaan drops it silently and renumbers
-    the thresholds, which changes their meaning).  An item with one category
+    Categories are the integers from the smallest to the largest observed
+    value, unless *levels* gives the full list for an item; a category with
+    no case (a gap such as 1, 2, 4, 5 on a 5-point item, or a declared level
+    nobody chose) is an error naming item and category (lavaan drops it
+    silently and renumbers the thresholds, which changes their meaning).  An item with one category
     is an error.
+
+    *row_numbers* are the spreadsheet row numbers of the rows of X (header =
+    row 1; default ``2, 3, ...``), used in the messages.
 
     Returns ``{name: codes}`` (int arrays, -1 for missing).
     """
+    rown = np.arange(2, X.shape[0] + 2) if row_numbers is None else np.asarray(row_numbers)
     out = {}
     for name in ordered:
         j = names.index(name)
@@ -78,15 +83,15 @@ def check_ordinal(X: np.ndarray, names: list[str], ordered: list[str], *,
         ok = ~np.isnan(col)
         v = col[ok]
         if np.any(~np.isfinite(v)):
-            row = int(np.flatnonzero(ok & ~np.isfinite(col))[0])
-            raise DataValidationError(f"ordered item {name}: non-finite value at row {row + 2}",
-                                      file=source, columns=[name], rows=[row + 2])
+            row = int(rown[np.flatnonzero(ok & ~np.isfinite(col))[0]])
+            raise DataValidationError(f"ordered item {name}: non-finite value at row {row}",
+                                      file=source, columns=[name], rows=[row])
         if np.any(v != np.round(v)):
-            row = int(np.flatnonzero(ok & (col != np.round(col)))[0])
+            i = int(np.flatnonzero(ok & (col != np.round(col)))[0])
             raise DataValidationError(
-                f"ordered item {name}: non-integer value {col[row]!r} (row {row + 2}); ordered "
-                "items must be integer-coded categories", file=source, columns=[name],
-                rows=[row + 2])
+                f"ordered item {name}: non-integer value {_fmt(col[i])} (row {int(rown[i])}); "
+                "ordered items must be integer-coded categories", file=source, columns=[name],
+                rows=[int(rown[i])])
         cats = np.unique(v)
         if levels and name in levels:
             declared = np.asarray(levels[name], dtype=float)
@@ -103,6 +108,15 @@ def check_ordinal(X: np.ndarray, names: list[str], ordered: list[str], *,
                     "chose it); collapse it with a neighbour or drop the item", file=source,
                     columns=[name])
             cats = declared
+        else:
+            full = np.arange(cats.min(), cats.max() + 1)
+            gaps = [c for c in full if c not in cats]
+            if gaps:
+                raise DataValidationError(
+                    f"ordered item {name}: response category {_fmt(gaps[0])} is empty (values "
+                    f"{_fmt(cats.min())}..{_fmt(cats.max())} are used but nobody chose "
+                    f"{', '.join(_fmt(g) for g in gaps)}); collapse it with a neighbour (recode) "
+                    "or drop the item", file=source, columns=[name])
         if len(cats) < 2:
             raise DataValidationError(f"ordered item {name}: only one response category "
                                       f"({_fmt(cats[0]) if len(cats) else 'none'})",
@@ -279,6 +293,9 @@ def polyserial(x: np.ndarray, y: np.ndarray, ty: np.ndarray | None = None) -> fl
     ``z = (x - mean) / sd`` (divisor N), thresholds from y's margin, then
     ``rho = argmax sum_i log[Phi((t_{y_i} - rho z_i)/s) - Phi((t_{y_i - 1} - rho z_i)/s)]``
     with ``s = sqrt(1 - rho^2)`` (the density of x does not involve rho).
+    As lavaan, cases whose joint likelihood ``f(x_i) P(y_i | x_i)`` (x's
+    normal density in its own units) is below ``sqrt(machine eps)`` are left
+    out of the sum, which matters for a widely spread x such as age.
 
     In R: ``lavCor`` / ``lavaan:::lav_bvmix_cor_twostep_fit``.
     """
@@ -287,15 +304,21 @@ def polyserial(x: np.ndarray, y: np.ndarray, ty: np.ndarray | None = None) -> fl
     ok = ~np.isnan(x) & (y >= 0)
     ty = thresholds(y) if ty is None else np.asarray(ty)
     xm = x[~np.isnan(x)]
-    z = (x[ok] - xm.mean()) / xm.std()
+    sd = xm.std()
+    z = (x[ok] - xm.mean()) / sd
+    dens = _npdf(z) / sd                  # density of x in its own units
     yy = y[ok]
     t = _ext(ty)
     up, lo = t[yy + 1], t[yy]
+    eps = np.finfo(float).eps
 
     def nll(r):
         s = math.sqrt(1 - r * r)
-        P = _ncdf((up - r * z) / s) - _ncdf((lo - r * z) / s)
-        return -float(np.sum(np.log(np.clip(P, 1e-300, None))))
+        P = np.maximum(_ncdf((up - r * z) / s) - _ncdf((lo - r * z) / s), eps)
+        # lavaan drops cases whose joint likelihood f(x) P(y | x) is below
+        # sqrt(machine eps) (lav_bvmix_lik_cache); done here too, to match it
+        keep = dens * P >= math.sqrt(eps)
+        return -float(np.sum(np.log(P[keep])))
 
     res = optimize.minimize_scalar(nll, bounds=(-0.9999, 0.9999), method="bounded",
                                    options={"xatol": 1e-10})
@@ -377,7 +400,8 @@ def _bi_scores(x, y, t1, t2, rho):
 
 
 def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
-              levels: dict[str, list] | None = None, source: str | None = None) -> WLSStats:
+              levels: dict[str, list] | None = None, source: str | None = None,
+              row_numbers: np.ndarray | None = None) -> WLSStats:
     """Thresholds, polychoric correlations and their NACOV (Muthen 1984) for one group.
 
     Complete cases only (listwise).  The NACOV is the sandwich of the
@@ -397,8 +421,10 @@ def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
             "WLS with continuous variables in the model is not implemented yet: "
             f"{', '.join(not_ord)} (declare them ordered, or use ML/MLR)")
     ok = ~np.isnan(X).any(axis=1)
+    rown = np.arange(2, len(ok) + 2) if row_numbers is None else np.asarray(row_numbers)
     X = X[ok]
-    codes = check_ordinal(X, names, ordered, levels=levels, source=source)
+    codes = check_ordinal(X, names, ordered, levels=levels, source=source,
+                          row_numbers=rown[ok])
     p = len(names)
     N = X.shape[0]
     C = [codes[v] for v in names]

@@ -98,6 +98,15 @@ def prepare_data(data: pd.DataFrame, model: SEMModel, *, missing: str = "listwis
         raise DataValidationError("non-numeric values in model variables", file=source,
                                   columns=bad, rows=sorted(set(rows)))
     X = sub.to_numpy(dtype=float)
+    inf = np.isinf(X)
+    if inf.any():
+        rr, cc = np.nonzero(inf)
+        cells = ", ".join(f"{names[j]} row {i + 2} ({X[i, j]:+g})" for i, j in zip(rr[:5], cc[:5]))
+        raise DataValidationError(
+            f"non-finite value(s) in {int(inf.sum())} cell(s): {cells}"
+            + (" ..." if inf.sum() > 5 else "") + "; recode them as missing or fix the data",
+            file=source, columns=sorted({names[j] for j in cc}, key=names.index),
+            rows=sorted({int(i) + 2 for i in rr})[:20])
     allna = [c for j, c in enumerate(names) if np.all(np.isnan(X[:, j]))]
     if allna:
         raise DataValidationError("variable(s) have no observed values", file=source,
@@ -183,6 +192,8 @@ class SEMResult:
     test_scaled: dict | None = None
     #: the same for the baseline (independence) model
     baseline_test_scaled: dict | None = None
+    #: least-squares fits (WLSMV, DWLS, ULS...): :class:`pipeline.sem.wls.WLSFit`
+    wls: Any = None
 
     # -------------------------------------------------------------- fit table
     @property

@@ -1,0 +1,372 @@
+"""Least-squares estimators: WLSMV / DWLS / ULSMV for ordinal items, ULS for continuous data.
+
+Ordinal items (delta parameterization, lavaan's default): each item is a
+discretised standard normal ``y*``; the sample statistics are the
+thresholds and the polychoric correlations (:func:`pipeline.sem.ordinal.wls_stats`),
+``s = [tau ; vech(R, diagonal=FALSE)]``.  The model implies
+``sigma(theta) = [tau ; vech(Sigma*(theta), diagonal=FALSE)]`` where the
+residual variances of the items are not free but ``1 - diag(Lambda Psi Lambda')``
+(so that ``diag(Sigma*) = 1``; they appear in the parameter table as fixed
+values, as lavaan shows them).  The estimate minimises
+
+    F = (s - sigma)' W (s - sigma),     chisq = (N - 1) F  (lavaan),
+
+with ``W = diag(1 / diag(Gamma))`` (DWLS, WLSMV) or ``W = I`` (ULS, ULSMV),
+``Gamma`` the asymptotic covariance of ``sqrt(N) s`` (Muthen 1984).
+Standard errors: ``E^-1 Delta' W Gamma W Delta E^-1 / (N - 1)`` with
+``E = Delta' W Delta`` (``robust.sem``: WLSMV, ULSMV) or ``E^-1 / (N - 1)``
+(``standard``: DWLS, ULS); test: the mean-and-variance adjusted
+(scaled-shifted) statistic of Asparouhov & Muthen (2010) for WLSMV / ULSMV
+(:func:`pipeline.sem.robust.scaled_test`).
+
+In R: ``cfa(model, data, ordered = items, estimator = "WLSMV")``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import warnings as _warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, optimize, stats
+
+from pipeline.core.exceptions import ConvergenceWarning, IdentificationWarning, ModelSpecificationError
+from pipeline.sem import robust
+from pipeline.sem.estimate import Estimator, SampleStats
+from pipeline.sem.model import SEMModel
+from pipeline.sem.ordinal import WLSStats, wls_stats
+from pipeline.sem.standardize import standardize
+
+__all__ = ["fit_wls", "WLSFit", "wls_baseline"]
+
+_Z975 = float(stats.norm.ppf(0.975))
+
+
+@dataclass
+class WLSFit:
+    """What a WLS fit adds to :class:`~pipeline.sem.results.SEMResult` (``result.wls``)."""
+
+    estimator: str
+    ordinal: bool
+    obs: np.ndarray            # sample statistics s
+    implied: np.ndarray        # sigma(theta_hat)
+    weights: np.ndarray        # per-case diagonal weights W
+    gamma: np.ndarray          # per-case Gamma
+    delta: np.ndarray          # Jacobian d sigma / d theta (thresholds last)
+    nth: int                   # number of thresholds (0 for continuous ULS)
+    th_names: list
+    fmin: float                # lavaan's fmin (F / 2)
+    stats: WLSStats | None = None
+
+
+def _strip_thresholds(pt):
+    """A copy of the parameter table without ``|`` rows (thresholds are added here)."""
+    rows = [r for r in pt.rows if r["op"] == "|"]
+    for r in rows:
+        if not r["free"] or r.get("label"):
+            raise NotImplementedError(
+                f"fixed or labelled thresholds ({r['lhs']} | {r['rhs']}) are not supported by "
+                "the single-group WLS fit yet; thresholds are free")
+    pt2 = copy.copy(pt)
+    pt2.rows = [dict(r) for r in pt.rows if r["op"] != "|"]
+    return pt2
+
+
+def _ordinal_partable(pt, ordered: list[str]):
+    """Residual variances of ordinal items fixed (their value is derived: delta parameterization)."""
+    pt2 = _strip_thresholds(pt)
+    for r in pt2.rows:
+        if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in ordered:
+            if not r["free"] and r.get("user"):
+                raise NotImplementedError(
+                    f"a fixed residual variance of the ordinal item {r['lhs']} needs the theta "
+                    "parameterization, which is not implemented")
+            r["free"] = False
+            r["ustart"] = 0.0
+            r["label"] = r.get("label") or ""
+        if r["op"] == "~1" and r["lhs"] in ordered:
+            raise NotImplementedError(f"intercepts of ordinal items ({r['lhs']} ~ 1) are fixed "
+                                      "at 0 in the delta parameterization")
+    return pt2
+
+
+class _WLSProblem:
+    """sigma(theta) and its Jacobian for a compiled model."""
+
+    def __init__(self, model: SEMModel, ordinal: bool, nth: int, meanstructure: bool):
+        self.m = model
+        self.ordinal = ordinal
+        self.nth = nth
+        self.ms = meanstructure
+        self.rows = np.flatnonzero(model.free_mask)
+        p = model.p
+        if ordinal:
+            self.r = np.array([i for j in range(p) for i in range(j + 1, p)], dtype=int)
+            self.c = np.array([j for j in range(p) for i in range(j + 1, p)], dtype=int)
+        else:
+            self.r, self.c = robust.vech_indices(p)
+        self.k = model.npar + nth
+
+    def implied(self, theta):
+        m = self.m
+        vals = m.row_values(theta[:m.npar])
+        Sigma, mu, B, C, Bm = m.moments(vals)
+        dS, dm = m.row_jacobian(B, C, Bm, self.rows)
+        P = m.P[self.rows]
+        dS = dS @ P
+        dm = dm @ P
+        sig = Sigma[self.r, self.c]
+        J = dS[self.r, self.c, :]
+        if self.ordinal:
+            sig = np.concatenate([theta[m.npar:], sig])
+            J = np.vstack([np.hstack([np.zeros((self.nth, m.npar)), np.eye(self.nth)]),
+                           np.hstack([J, np.zeros((len(self.r), self.nth))])])
+        elif self.ms:
+            sig = np.concatenate([mu, sig])
+            J = np.vstack([dm, J])
+        return sig, J
+
+
+def _solve(problem: _WLSProblem, s: np.ndarray, w: np.ndarray, start: np.ndarray):
+    sw = np.sqrt(w)
+
+    def fun(t):
+        return sw * (s - problem.implied(t)[0])
+
+    def jac(t):
+        return -sw[:, None] * problem.implied(t)[1]
+
+    res = optimize.least_squares(fun, start, jac=jac, method="trf", xtol=1e-15, ftol=1e-15,
+                                 gtol=1e-12, max_nfev=2000)
+    g = res.jac.T @ res.fun
+    ok = bool(res.success or np.max(np.abs(g)) < 1e-7)
+    return res.x, ok, int(res.nfev), str(res.message)
+
+
+def wls_baseline(s: np.ndarray, w: np.ndarray, gamma: np.ndarray, N: int, nth: int,
+                 ordinal: bool, p: int, meanstructure: bool, scaled: bool):
+    """Independence model: thresholds (or means and variances) free, correlations 0.
+
+    Returns ``(chisq, df, scaled test dict or None)``.
+    """
+    q = len(s)
+    if ordinal:
+        free = np.arange(nth)
+    else:
+        r, c = robust.vech_indices(p)
+        off = p if meanstructure else 0
+        free = np.concatenate([np.arange(off), off + np.flatnonzero(r == c)]).astype(int)
+    D = np.zeros((q, len(free)))
+    D[free, np.arange(len(free))] = 1.0
+    resid = s.copy()
+    resid[free] = 0.0
+    chisq = float((N - 1) * np.sum(w * resid ** 2))
+    df = q - len(free)
+    test = None
+    if scaled:
+        tr, tr2 = robust.ugamma_traces(D, w, gamma, N)
+        test = robust.scaled_test(chisq, df, tr, tr2, "scaled.shifted")
+    return chisq, df, test
+
+
+def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = True,
+            emit_warnings: bool = True, source: str | None = None, fixed_x: bool = True,
+            meanstructure: bool | None = None, missing: str = "listwise"):
+    """Fit by WLSMV / DWLS / ULSMV (ordinal items) or ULS (continuous); see the module docstring.
+
+    Returns an :class:`~pipeline.sem.results.SEMResult` whose ``wls``
+    attribute is a :class:`WLSFit`, ``test_scaled`` the scaled-shifted test
+    (WLSMV, ULSMV), and whose parameter table has the thresholds
+    (``op = "|"``, rhs ``t1``, ``t2``, ...).
+
+    In R: ``cfa(model, data, ordered = , estimator = )``.
+    """
+    from pipeline.sem.results import (SEMResult, _read_model_text, _rsquare, _warn,
+                                      build_model, prepare_data)
+    from pipeline.sem.syntax import ParsedModel, parse_model
+    if missing != "listwise":
+        raise ValueError(f"estimator={estimator!r} uses listwise deletion here "
+                         "(missing='listwise'); pairwise WLS is not implemented")
+    if isinstance(model, SEMModel):
+        raise TypeError("fit_wls needs lavaan syntax (text or a .lav path), not a built SEMModel")
+    text = model if isinstance(model, ParsedModel) else _read_model_text(model)
+    model_text = text.text if isinstance(text, ParsedModel) else text
+    parsed = text if isinstance(text, ParsedModel) else parse_model(text)
+    ordinal = bool(ordered)
+    base = build_model(parsed, meanstructure=bool(meanstructure) and not ordinal,
+                       fixed_x=fixed_x)
+    if base.pt.ov_x:
+        raise NotImplementedError(
+            f"estimator={estimator!r} with exogenous observed covariates "
+            f"({', '.join(base.pt.ov_x)}) is not implemented yet")
+    observed = list(base.observed)
+    if ordered == "all":
+        ordered = observed
+    warn_list: list[str] = []
+    emit = emit_warnings
+    if ordinal:
+        unknown = [v for v in ordered if v not in observed]
+        if unknown:
+            raise ModelSpecificationError(
+                f"ordered= names variable(s) not in the model: {', '.join(unknown)}")
+        for r in base.rows:
+            if r["op"] == "~" and r["rhs"] in ordered:
+                raise NotImplementedError(
+                    f"the ordinal item {r['rhs']} predicts {r['lhs']}: not supported in the "
+                    "delta parameterization here")
+        pt = _ordinal_partable(base.pt, list(ordered))
+        sem_model = SEMModel(pt)
+    else:
+        sem_model = SEMModel(_strip_thresholds(base.pt)) if any(
+            r["op"] == "|" for r in base.pt.rows) else base
+    X, kept = prepare_data(data, sem_model, missing="listwise", source=source)
+    N = X.shape[0]
+    p = sem_model.p
+    if ordinal:
+        ws = wls_stats(X, observed, list(ordered), source=source, row_numbers=kept + 2)
+        s = ws.obs
+        gamma = ws.gamma
+        nth = len(ws.th)
+        cov0, mean0 = ws.cor, np.zeros(p)
+    else:
+        ws = None
+        ms = sem_model.meanstructure
+        mean0 = X.mean(axis=0)
+        Xc = X - mean0
+        cov0 = Xc.T @ Xc / (N - 1)     # lavaan: unbiased S for least-squares estimators
+        r_, c_ = robust.vech_indices(p)
+        s = cov0[r_, c_]
+        if ms:
+            s = np.concatenate([mean0, s])
+        gamma = robust.gamma_adf(X, ms)
+        nth = 0
+    diag_w = estimator in ("WLSMV", "DWLS")
+    w = 1.0 / np.diag(gamma) if diag_w else np.ones(len(s))
+    problem = _WLSProblem(sem_model, ordinal, nth, sem_model.meanstructure and not ordinal)
+    df = len(s) - problem.k
+    if df < 0:
+        raise ModelSpecificationError(
+            f"the model has more free parameters ({problem.k}) than sample statistics "
+            f"({len(s)}): df = {df} < 0, the model is not identified")
+    est0 = Estimator(sem_model, meanstructure=sem_model.meanstructure)
+    st0 = SampleStats(nobs=N, cov=cov0, mean=mean0)
+    start = est0.start_values(st0)
+    if ordinal:
+        start = np.concatenate([start, ws.th])
+    theta, ok, nfev, msg = _solve(problem, s, w, start)
+    admissible = True
+    if not ok:
+        _warn(warn_list, f"the least-squares optimizer did not converge ({msg})",
+              ConvergenceWarning, emit)
+        admissible = False
+    sig, J = problem.implied(theta)
+    resid = s - sig
+    F = float(np.sum(w * resid ** 2))
+    chisq = (N - 1) * F          # lavaan: fmin = (N-1)/N F/2, chisq = 2 N fmin
+    # --- standard errors and test
+    E = J.T @ (w[:, None] * J)
+    vcov = np.full((problem.k, problem.k), np.nan)
+    robust_se = estimator in ("WLSMV", "ULSMV")
+    test = None
+    try:
+        E_inv = linalg.inv(E)
+        E_inv = (E_inv + E_inv.T) / 2
+    except linalg.LinAlgError:
+        E_inv = None
+        _warn(warn_list, "the information matrix is singular: the model may not be "
+              "identified; standard errors are not available", IdentificationWarning, emit)
+        admissible = False
+    if E_inv is not None:
+        if se:
+            # lavaan divides by N - (number of groups) for least-squares estimators
+            if robust_se:
+                vcov = robust.sandwich_vcov(E_inv, robust.robust_sem_meat(J, w, gamma, N), N - 1)
+            else:
+                vcov = E_inv / (N - 1)
+        if robust_se:
+            tr, tr2 = robust.ugamma_traces(J, w, gamma, N, E_inv)
+            test = robust.scaled_test(chisq, df, tr, tr2, "scaled.shifted")
+    b_chisq, b_df, b_test = wls_baseline(s, w, gamma, N, nth, ordinal, p,
+                                         problem.ms, robust_se)
+    # --- parameter table
+    m = sem_model
+    vals = m.row_values(theta[:m.npar])
+    Sigma, mu, B, C, Bm = m.moments(vals)
+    if ordinal:
+        for k, r in enumerate(m.rows):
+            if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in ordered:
+                i = observed.index(r["lhs"])
+                vals[k] = 1.0 - Sigma[i, i]
+        Sigma, mu, B, C, Bm = m.moments(vals)
+    params = _table(m, theta, vals, C, vcov, ws, ordinal)
+    r2 = _rsquare(m, params)
+    Sigma = (Sigma + Sigma.T) / 2
+    heywood = [f"{r['lhs']} ({vals[k]:.4g})" for k, r in enumerate(m.rows)
+               if r["op"] == "~~" and r["lhs"] == r["rhs"] and vals[k] < 0]
+    if heywood:
+        from pipeline.core.exceptions import HeywoodCaseWarning
+        _warn(warn_list, "negative variance estimate(s) (Heywood case): " + ", ".join(heywood),
+              HeywoodCaseWarning, emit)
+        admissible = False
+    wfit = WLSFit(estimator=estimator, ordinal=ordinal, obs=s, implied=sig, weights=w,
+                  gamma=gamma, delta=J, nth=nth, th_names=list(ws.th_names) if ws else [],
+                  fmin=(N - 1) / N * F / 2, stats=ws)
+    options = {"estimator": estimator, "missing": "listwise", "meanstructure": problem.ms,
+               "ordered": list(ordered) if ordinal else [],
+               "parameterization": "delta" if ordinal else "",
+               "se": ("robust.sem" if robust_se else "standard") if se else "none",
+               "test": "scaled.shifted" if robust_se else "standard",
+               "information": "expected", "optimizer": "least_squares"}
+    res = SEMResult(
+        model=m, estimator=est0, stats=SampleStats(nobs=N, cov=cov0, mean=mean0, data=X),
+        theta=theta, nobs=N, likelihood="normal", missing="listwise",
+        meanstructure=problem.ms, observed=observed, sample_cov=cov0, sample_mean=mean0,
+        implied_cov=Sigma, implied_mean=mu if problem.ms else mean0, npar=problem.k,
+        df=int(df), fmin=float(F), chisq=float(chisq), baseline_chisq=float(b_chisq),
+        baseline_df=int(b_df), logl=math.nan, logl_unrestricted=math.nan, converged=ok,
+        admissible=admissible, warnings=warn_list, parameters=params, r2=r2, vcov=vcov,
+        iterations=nfev, optimizer="least_squares", information="expected",
+        model_text=model_text, options=options)
+    res.estimator_name = estimator
+    res.test_scaled = test
+    res.baseline_test_scaled = b_test
+    res.wls = wfit
+    return res
+
+
+def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame:
+    from pipeline.sem.results import PARAM_COLUMNS
+    se_all = np.sqrt(np.clip(np.diag(vcov), 0, None)) if np.all(np.isfinite(vcov)) else \
+        np.full(len(theta), np.nan)
+    std_lv, std_all = standardize(m, vals, C)
+    recs = []
+    for k, r in enumerate(m.rows):
+        se = se_all[r["par"]] if r["par"] >= 0 else 0.0
+        recs.append({"lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "label": r["label"],
+                     "est": vals[k], "se": se, "std.lv": std_lv[k], "std.all": std_all[k]})
+    if ordinal:
+        th_rows = []
+        for t, (name, val) in enumerate(zip(ws.th_names, ws.th)):
+            item, tk = name.split("|")
+            th_rows.append({"lhs": item, "op": "|", "rhs": tk, "label": "",
+                            "est": theta[m.npar + t], "se": se_all[m.npar + t],
+                            "std.lv": theta[m.npar + t], "std.all": theta[m.npar + t]})
+        n_load = sum(1 for q in recs if q["op"] == "=~")
+        recs = recs[:n_load] + th_rows + recs[n_load:]
+        for v in ws.names:
+            recs.append({"lhs": v, "op": "~*~", "rhs": v, "label": "", "est": 1.0, "se": 0.0,
+                         "std.lv": 1.0, "std.all": 1.0})
+        for v in list(ws.names) + list(m.latent):
+            recs.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": 0.0, "se": 0.0,
+                         "std.lv": 0.0, "std.all": 0.0})
+    df = pd.DataFrame.from_records(recs)
+    est, sev = df["est"].to_numpy(float), df["se"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sev > 0, est / sev, np.nan)
+    df["z"] = z
+    df["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+    df["ci.lower"] = est - _Z975 * sev
+    df["ci.upper"] = est + _Z975 * sev
+    return df[PARAM_COLUMNS]

@@ -1,0 +1,69 @@
+# Reference fixtures for ordinal estimation (WLSMV, DWLS, ULSMV) and for the
+# polychoric / polyserial correlations, computed with lavaan 0.6-14 on the
+# bfi personality items (psych::bfi, 6-point Likert; the committed copy
+# tests/reference/data/bfi.csv).
+#
+# Run from the repository root:
+#     Rscript tests/reference/lavaan_ordinal.R
+#
+# Writes tests/reference/fixtures/lavaan_ordinal.json:
+#   versions (R, lavaan), lavcor (lavCor(bfi[items], ordered = items):
+#   polychoric matrix, pairwise = listwise on the items), lavcor_mixed
+#   (A1..A5 ordered + age numeric: polyserial correlations), and per case:
+#   call, model, items, nobs, parameters (parameterEstimates(fit,
+#   standardized = TRUE), thresholds with op "|"), fit (fitMeasures(fit)),
+#   sampstat (thresholds th, correlation matrix cov), gamma
+#   (lavInspect(fit, "gamma")), vcov.
+suppressPackageStartupMessages({
+  library(lavaan)
+  library(jsonlite)
+})
+dat_dir <- "tests/reference/data"
+fix_dir <- "tests/reference/fixtures"
+bfi <- read.csv(file.path(dat_dir, "bfi.csv"))
+ITEMS <- c(paste0("A", 1:5), paste0("C", 1:5), paste0("E", 1:5))
+BFI_MODEL <- "
+agree =~ A1 + A2 + A3 + A4 + A5
+consc =~ C1 + C2 + C3 + C4 + C5
+extra =~ E1 + E2 + E3 + E4 + E5
+"
+d <- bfi[complete.cases(bfi[ITEMS]), ITEMS]
+
+num <- function(x) { x <- unclass(x); attributes(x) <- NULL; x }
+mat <- function(x) { x <- as.matrix(unclass(x)); storage.mode(x) <- "double"; unname(x) }
+out <- list(versions = list(R = R.version.string,
+                            lavaan = as.character(packageVersion("lavaan"))),
+            items = ITEMS, nobs_listwise = nrow(d))
+pc <- lavCor(d, ordered = ITEMS)
+out$lavcor <- list(names = colnames(pc), cor = mat(pc))
+MIX <- c(paste0("A", 1:5), "age")
+dm <- bfi[complete.cases(bfi[MIX]), MIX]
+pm <- lavCor(dm, ordered = paste0("A", 1:5))
+out$lavcor_mixed <- list(names = colnames(pm), cor = mat(pm), nobs = nrow(dm))
+
+cases <- list(
+  bfi_wlsmv = list(call = 'cfa(model, data, ordered = items, estimator = "WLSMV")',
+                   fit = function() cfa(BFI_MODEL, data = d, ordered = ITEMS, estimator = "WLSMV")),
+  bfi_dwls = list(call = 'cfa(model, data, ordered = items, estimator = "DWLS")',
+                  fit = function() cfa(BFI_MODEL, data = d, ordered = ITEMS, estimator = "DWLS")),
+  bfi_ulsmv = list(call = 'cfa(model, data, ordered = items, estimator = "ULSMV")',
+                   fit = function() cfa(BFI_MODEL, data = d, ordered = ITEMS, estimator = "ULSMV"))
+)
+out$cases <- list()
+for (nm in names(cases)) {
+  fit <- cases[[nm]]$fit()
+  ss <- lavInspect(fit, "sampstat")
+  fm <- fitMeasures(fit)
+  V <- vcov(fit)
+  out$cases[[nm]] <- list(
+    call = cases[[nm]]$call, model = BFI_MODEL, nobs = lavInspect(fit, "nobs"),
+    options = lavInspect(fit, "options")[c("estimator", "se", "test", "parameterization")],
+    parameters = as.data.frame(parameterEstimates(fit, standardized = TRUE)),
+    fit = as.list(setNames(num(fm), names(fm))),
+    sampstat = list(th = num(ss$th), th_names = names(ss$th), cov = mat(ss$cov)),
+    gamma = if (nm == "bfi_wlsmv") mat(lavInspect(fit, "gamma")) else NULL,
+    vcov = mat(V), vcov_names = colnames(V))
+}
+writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", pretty = FALSE),
+           file.path(fix_dir, "lavaan_ordinal.json"))
+cat("wrote", file.path(fix_dir, "lavaan_ordinal.json"), "\n")
