@@ -586,8 +586,10 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     fixed_x : bool
     se : bool
         Compute standard errors.
-    baseline : bool
-        Fit the baseline model (needed for CFI/TLI).
+    baseline : bool or MultiGroupResult
+        Fit the baseline model (needed for CFI/TLI); a previous fit on the
+        same data, groups, estimator and missing-data treatment lends its
+        baseline instead (e.g. the steps of an invariance sequence).
     emit_warnings : bool
     source : str, optional
         Data file name for messages.
@@ -685,7 +687,14 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
                             "group.partial": sorted(f"{a}{o}{b}" for a, o, b in mg.group_partial
                                                     if not (o == "~~" and a > b)),
                             "meanstructure": True, "fixed.x": fixed_x})
-        if baseline:
+        if isinstance(baseline, MultiGroupResult):
+            if (baseline.estimator, baseline.missing, baseline.nobs, baseline.groups) != (
+                    estimator, missing, res.nobs, res.groups):
+                raise ValueError("baseline: the given fit differs in estimator, missing-data "
+                                 "treatment or groups")
+            res.baseline_chisq, res.baseline_df = baseline.baseline_chisq, baseline.baseline_df
+            res.baseline_test_scaled = baseline.baseline_test_scaled
+        elif baseline:
             _baseline(res, data, group, Xs, source)
     return res
 
