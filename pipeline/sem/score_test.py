@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.sem.estimate import single_thread_blas
+
 __all__ = ["score_test", "constraint_rows"]
 
 
@@ -110,8 +112,24 @@ def score_test(res, *, univariate: bool = True) -> dict:
     for r, (a, b) in enumerate(pairs):
         R[r, pos[a]] = 1.0
         R[r, pos[b]] = -1.0
-    J_inv = np.linalg.pinv(info)
-    stat = float(N * score @ J_inv @ score)
+    with single_thread_blas():
+        return _tests(res, pairs, pos, offsets, info, score, R, N, x, univariate)
+
+
+def _ginv_solve(Z: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Z^+ b``: a solve when Z is nonsingular (then equal to the Moore-Penrose
+    inverse lavaan uses), else the pseudo-inverse."""
+    try:
+        out = np.linalg.solve(Z, b)
+        if np.all(np.isfinite(out)) and np.allclose(Z @ out, b, rtol=1e-8, atol=1e-10):
+            return out
+    except np.linalg.LinAlgError:
+        pass
+    return np.linalg.pinv(Z) @ b
+
+
+def _tests(res, pairs, pos, offsets, info, score, R, N, x, univariate) -> dict:
+    stat = float(N * score @ _ginv_solve(info, score))
     test = pd.DataFrame([{"test": "score", "X2": stat, "df": len(pairs),
                           "p.value": float(stats.chi2.sf(stat, len(pairs)))}])
     out = {"test": test}
@@ -121,8 +139,8 @@ def score_test(res, *, univariate: bool = True) -> dict:
             R1 = np.delete(R, r, axis=0)
             q = R1.shape[0]
             Z = np.block([[info, R1.T], [R1, np.zeros((q, q))]])
-            Zp = np.linalg.pinv(Z)[:x, :x]
-            ts = float(N * score @ Zp @ score)
+            rhs = np.concatenate([score, np.zeros(q)])
+            ts = float(N * score @ _ginv_solve(Z, rhs)[:x])
             ra = res.models[a[0]].rows[a[1]]
             recs.append({
                 "lhs": f".p{int(offsets[a[0]] + a[1] + 1)}.", "op": "==",
