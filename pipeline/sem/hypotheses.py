@@ -51,7 +51,7 @@ import pandas as pd
 from scipy import stats
 
 __all__ = ["wald_test", "interval_supports", "adjust_pvalues", "find_parameter",
-           "decide_hypotheses", "test_hypotheses", "DECISIONS"]
+           "decide_hypotheses", "hypotheses_table", "DECISIONS"]
 
 DIRECTIONS = ("positive", "negative", "nonzero")
 #: Every decision a test can produce.
@@ -282,7 +282,7 @@ def _draw_column(result: Any, row: int) -> int:
     return model.rows[row]["par"] if row < nrow else model.npar + (row - nrow)
 
 
-def test_hypotheses(spec: Mapping[str, Any], result: Any, boot: Any = None) -> pd.DataFrame:
+def hypotheses_table(spec: Mapping[str, Any], result: Any, boot: Any = None) -> pd.DataFrame:
     """Decide *spec* on a fitted model (:class:`pipeline.sem.SEMResult`) and its bootstrap.
 
     The thin wrapper of :func:`decide_hypotheses`: takes the parameter

@@ -747,10 +747,10 @@ def _hypotheses(ctx: _Context) -> None:
     spec = ctx.hypotheses
     if not spec["tests"] or ctx.sem is None:
         return
-    from pipeline.sem.hypotheses import test_hypotheses
+    from pipeline.sem.hypotheses import hypotheses_table
     res = ctx.sem[0]
     boot = ctx.boot
-    hyp = test_hypotheses(spec, res, boot)
+    hyp = hypotheses_table(spec, res, boot)
     sec = ctx.section("hypotheses")
     bp = ctx.ws["bootstrap"]
     corr = spec.get("correction")

@@ -383,3 +383,19 @@ def test_hypotheses_h5_basic_match_lavaan_bootstrap():
     lo = m.loc[basic, "perc.lower"]
     if abs(lo) > BOOT_K * sd[basic]:
         assert hyp.loc["basic", "decision"] == ("Supported" if lo > 0 else "Not supported")
+
+
+def test_thesis_hypotheses_as_data_keep_the_thesis_decisions():
+    """The hypotheses file of the thesis study, decided by the generic
+    pipeline.sem.hypotheses on the 2019 study data: H1-H4 supported, H5 and the
+    basic hypothesis not supported (as the wave's report and Table 13's scorecard
+    rows show on the current synthetic data)."""
+    from pipeline.sem.hypotheses import hypotheses_table
+
+    class _Boot:                      # the cached bootstrap, as hypotheses_table reads it
+        table, draws, level = _boot().table, _boot().draws, _boot().level
+
+    hyp = hypotheses_table(HYP_SPEC, _fit("sem"), _Boot())
+    assert list(hyp.index) == ["H1", "H2", "H3", "H4", "H5", "basic"]
+    assert list(hyp["decision"]) == ["Supported"] * 4 + ["Not supported"] * 2
+    assert hyp.loc["H1", "statement"].startswith("Leadership")

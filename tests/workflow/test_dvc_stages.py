@@ -1,0 +1,74 @@
+"""dvc.yaml covers every registered wave, and a wave's stages depend on its
+own settings and files only: editing one study never reruns another study's
+stages (checked on DVC's own resolution of dvc.yaml, as `dvc status` sees it)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def stages():
+    from dvc.repo import Repo
+    repo = Repo(str(ROOT))
+    out = {}
+    for s in repo.index.stages:
+        params, files = [], []
+        for d in s.deps:
+            if d.__class__.__name__ == "ParamsDependency":
+                params += list(d.params)
+            else:
+                files.append(str(d.def_path))
+        out[s.addressing] = {"params": params, "files": files,
+                             "outs": [str(o.def_path) for o in s.outs]}
+    return out
+
+
+@pytest.fixture(scope="module")
+def waves():
+    return yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["waves"]
+
+
+def test_every_wave_has_its_three_stages(stages, waves):
+    for w in waves:
+        for family in ("prepare", "analyze", "report"):
+            assert f"{family}@{w}" in stages, (family, w)
+    assert "holzinger1939" in waves and "cs2019" in waves
+
+
+def test_a_waves_stages_read_only_its_own_settings_and_files(stages, waves):
+    for w, spec in waves.items():
+        study = spec["study"]
+        own_params = {f"waves.{w}", f"studies.{study}.settings"}
+        for family in ("prepare", "analyze", "report"):
+            st = stages[f"{family}@{w}"]
+            assert set(st["params"]) <= own_params, (family, w, st["params"])
+            for f in st["files"]:
+                ok = (f.startswith(("pipeline/", f"studies/{study}/", f"data/processed/{w}/"))
+                      or f == spec["raw"])
+                assert ok, (family, w, f)
+    # conversely no stage of another study names this study's settings
+    for name, st in stages.items():
+        if "@" not in name:
+            continue
+        w = name.split("@")[1]
+        other = {f"studies.{waves[v]['study']}.settings" for v in waves
+                 if waves[v]["study"] != waves[w]["study"]}
+        assert not (set(st["params"]) & other), name
+
+
+def test_scorecard_depends_on_every_wave_and_no_wave_settings(stages, waves):
+    sc = stages["scorecard"]
+    assert "data/processed" in sc["files"]      # results and report stamps of every wave
+    assert not [p for p in sc["params"] if p.startswith("waves")]
+    for w in waves:                              # each report stage writes the stamp it reads
+        assert f"data/processed/{w}/report.json" in stages[f"report@{w}"]["outs"]
+
+
+def test_thesis_only_stages_read_the_thesis_stage_groups(stages):
+    assert stages["synth"]["params"] == ["studies.amirova2021.stages.synth"]
+    assert stages["cea"]["params"] == ["studies.amirova2021.stages.cea"]
