@@ -706,3 +706,43 @@ def guard_item_statistics(table: pd.DataFrame, data: pd.DataFrame, group: str,
 
 
 __all__ += ["merge_suppressed", "guard_item_statistics", "LINEAR_STATS"]
+
+
+_NUM = r"-?\d+(?:\.\d+)?(?:e-?\d+)?"
+
+
+def svg_rectangles(svg: str) -> pd.DataFrame:
+    """The axis-aligned rectangles (bars) of an SVG figure, as a reader would measure them.
+
+    Reads ``<rect>`` elements and the closed four-corner ``<path>`` elements
+    matplotlib writes for bars (``M x0 y0 L x1 y0 L x1 y1 L x0 y1 z``).
+
+    Returns
+    -------
+    DataFrame
+        ``x y width height fill``, in document order.
+    """
+    import re
+    rows = []
+    for m in re.finditer(r"<path\b[^>]*?\bd=\"([^\"]*)\"[^>]*>", svg, re.S):
+        d, tag = m.group(1), m.group(0)
+        pts = re.findall(rf"[ML]\s*({_NUM})\s+({_NUM})", d)
+        if len(pts) != 4 or not re.search(r"z\s*$", d.strip()):
+            continue
+        xs, ys = sorted({float(p[0]) for p in pts}), sorted({float(p[1]) for p in pts})
+        if len(xs) != 2 or len(ys) != 2:
+            continue
+        fill = re.search(r"fill:\s*(#[0-9a-fA-F]{3,8}|none)", tag)
+        rows.append({"x": xs[0], "y": ys[0], "width": xs[1] - xs[0], "height": ys[1] - ys[0],
+                     "fill": fill.group(1) if fill else None})
+    for m in re.finditer(r"<rect\b[^>]*>", svg):
+        tag = m.group(0)
+        get = {k: re.search(rf'\b{k}="({_NUM})"', tag) for k in ("x", "y", "width", "height")}
+        if get["width"] and get["height"]:
+            fill = re.search(r'fill(?:=|:\s*)"?(#[0-9a-fA-F]{3,8}|none)', tag)
+            rows.append({k: float(v.group(1)) if v else 0.0 for k, v in get.items()}
+                        | {"fill": fill.group(1) if fill else None})
+    return pd.DataFrame(rows, columns=["x", "y", "width", "height", "fill"])
+
+
+__all__ += ["svg_rectangles"]

@@ -246,3 +246,54 @@ def test_merge_suppressed_segments_for_figures(wave):
         ws = [widths[x] for x in LEVELS["X"] if not mask.loc[o, x]] + [widths["suppressed"]]
         led.widths("figure.svg", cells, ws)
     assert led.check().ok
+
+
+def _stacked_svg(counts, colors):
+    """A 100 % stacked horizontal bar per row of *counts* (as the reports draw them), as SVG."""
+    import io as _io
+
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6, 2))
+    ax = fig.add_subplot()
+    left = np.zeros(len(counts))
+    shares = counts.div(counts.sum(axis=1), axis=0) * 100
+    for code in counts.columns:
+        ax.barh(np.arange(len(counts)), shares[code].to_numpy(), left=left, color=colors[code])
+        left += shares[code].to_numpy()
+    buf = _io.StringIO()
+    fig.savefig(buf, format="svg")
+    return buf.getvalue()
+
+
+COLORS = {5: "#1a9850", 4: "#91cf60", 3: "#d9d9d9", 2: "#fc8d59", 1: "#d73027",
+          "suppressed": "#bbbbbb"}
+
+
+def test_figure_geometry_read_from_the_svg_recovers_cells_unless_merged(wave):
+    """The attack reads the bar widths off the written SVG (as a reader would)."""
+    from pipeline.data.disclosure import merge_suppressed, svg_rectangles
+    counts = pd.crosstab(wave.org, wave.X).reindex(columns=[5, 4, 3, 2, 1])
+    res = suppress_small_cells(pd.crosstab(wave.X, wave.org), k=K)
+    mask = res.mask.iloc[:-1, :-1].T.reindex(columns=[5, 4, 3, 2, 1])
+
+    def attack(svg, segments):
+        rects = svg_rectangles(svg)
+        bars = rects[rects.fill.isin([COLORS[s] for s in segments])]
+        led, _, _ = _base(wave)
+        for i, o in enumerate(counts.index):          # barh: row i is drawn at y = i
+            row = bars[np.isclose(bars.y.rank(method="dense") - 1, len(counts.index) - 1 - i)]
+            cells, ws = [], []
+            for s in segments:
+                w = row[row.fill == COLORS[s]].width
+                if len(w):
+                    x = tuple(c for c in [5, 4, 3, 2, 1] if mask.loc[o, c]) if s == "suppressed" else s
+                    cells.append({"org": o, "X": x})
+                    ws.append(float(w.iloc[0]))
+            led.widths("figure.svg", cells, ws, precision=0.001)
+        return led.check()
+
+    naive = attack(_stacked_svg(counts, COLORS), [5, 4, 3, 2, 1])
+    assert {f.cell for f in naive.findings if f.rule == "recovered"} >= {"X=1, org=ACSA", "X=3, org=akimat"}
+    merged = merge_suppressed(counts, mask)
+    safe = attack(_stacked_svg(merged, COLORS), [5, 4, 3, 2, 1, "suppressed"])
+    assert safe.ok, safe.summary()
