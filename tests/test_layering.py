@@ -222,3 +222,18 @@ def test_sem_imports_and_fits_in_an_empty_folder_outside_the_repository(tmp_path
     assert Path(out["cwd"]).resolve() == work.resolve() and out["listing"] == []
     assert list(root.iterdir()) == []            # nothing written into the (empty) project root
     assert not str(work.resolve()).startswith(str(ROOT))
+
+
+def test_front_doors_hide_no_module():
+    """A subpackage's __init__ must not re-export a name equal to one of its modules
+    (``from pipeline.psychometrics import reliability`` must stay the module)."""
+    import importlib
+    import types
+    for pkg in ("pipeline.core", "pipeline.data", "pipeline.psychometrics", "pipeline.sem",
+                "pipeline.replication", "pipeline.reporting"):
+        mod = importlib.import_module(pkg)
+        for sub in (PACKAGE / pkg.split(".")[1]).glob("*.py"):
+            if sub.stem != "__init__" and hasattr(mod, sub.stem):
+                assert isinstance(getattr(mod, sub.stem), types.ModuleType), f"{pkg}.{sub.stem}"
+        for name in getattr(mod, "__all__", []):
+            assert hasattr(mod, name), f"{pkg}.__all__ names {name!r}, which it lacks"
