@@ -85,7 +85,17 @@ _URL_RE = re.compile(
     r"(?:/[^\s<>\"«»]*)?(?![\w-])")
 _FILE_EXT = {"pdf", "doc", "docx", "xls", "xlsx", "xlsm", "csv", "txt", "ppt", "pptx", "jpg", "jpeg", "png",
              "gif", "zip", "rar", "sav", "rtf", "odt", "ods", "mp3", "mp4", "avi", "mov", "exe", "tex",
-             "py", "html", "htm"}
+             "py", "html", "htm", "gz", "tar", "7z", "json", "xml", "yaml", "yml", "md", "js", "css",
+             "svg", "heic", "webp", "docm", "pptm", "dat", "log", "bak", "tmp"}
+# "fine.but we ..." (a missing space after a full stop) is not a URL: a bare
+# domain of one dot whose "top-level domain" is a common word is left alone
+_NOT_TLD_WORDS = {"a", "i", "but", "and", "the", "so", "we", "it", "is", "in", "to", "he", "she", "they",
+                  "if", "or", "as", "at", "on", "my", "our", "all", "not", "no", "yes", "also", "then",
+                  "this", "that", "there", "what", "which", "when", "thanks", "thank", "please", "be",
+                  "do", "an", "of", "for", "with", "you", "your", "me", "us", "by", "am", "are", "was",
+                  "were", "can", "will", "would", "should", "more", "less", "very", "just", "now", "how",
+                  "why", "who", "its", "his", "her", "their", "them", "one", "two", "see", "new", "good",
+                  "bad", "ok", "okay", "etc"}
 _IIN_RE = re.compile(
     r"(?<![\d+])(?:\d{12}|\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[\s\-.]\d{6})(?!\d)")
 # twelve digits in groups (9001 0130 0123, 900101-300-123): an IIN when the first six
@@ -258,9 +268,12 @@ def redact(text: Any, names: Iterable[str] = ()) -> tuple[Any, dict[str, int]]:
 
     def url_repl(m: re.Match[str]) -> str:
         tld = m.group("tld")
-        if tld is not None and (tld.lower() in _FILE_EXT or (not tld.islower() and
-                                                             tld.lower() not in _TLDS.split("|"))):
-            return m.group(0)         # report.pdf, or "end.Next" (a missing space), is not a URL
+        if tld is not None:
+            bare = m.group(0)
+            if tld.lower() in _FILE_EXT or (not tld.islower() and tld.lower() not in _TLDS.split("|")):
+                return bare           # report.pdf, or "end.Next" (a missing space), is not a URL
+            if bare.count(".") == 1 and "/" not in bare and tld.lower() in _NOT_TLD_WORDS:
+                return bare           # "fine.but we ...": a missing space, not a domain
         target = m.group(0)
         stripped = target.rstrip(_URL_TRAIL)
         counts["url"] += 1
