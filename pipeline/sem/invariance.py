@@ -189,7 +189,11 @@ class InvarianceResult:
         return "\n".join(lines)
 
 
-def _indices(estimator: str) -> dict[str, str]:
+def _indices(estimator: str, missing: str = "listwise") -> dict[str, str]:
+    if estimator in ("MLM", "MLR") and missing == "fiml":
+        # the FIML-corrected robust CFI/RMSEA are not available: scaled versions
+        return {"chisq": "chisq.scaled", "cfi": "cfi.scaled", "rmsea": "rmsea.scaled",
+                "srmr": "srmr"}
     if estimator in ("MLM", "MLR"):
         return {"chisq": "chisq.scaled", "cfi": "cfi.robust", "rmsea": "rmsea.robust",
                 "srmr": "srmr"}
@@ -260,7 +264,7 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
     if unknown or not steps:
         raise ValueError(f"steps must be names of {list(table)}, got {steps!r}")
     estimator = str(estimator).upper()
-    idx = _indices(estimator)
+    idx = _indices(estimator, "fiml" if missing in ("fiml", "ml") else missing)
     fits: dict[str, MultiGroupResult] = {}
     rows, sugg, warns = [], [], []
     freed: list[str] = []

@@ -258,8 +258,9 @@ def _satorra_2000(m1, m0, dT, m, test, scaled_shifted=True):
              & (np.abs(APA.sum(axis=1)) < np.sqrt(np.finfo(float).eps)))
     A = A[keep]
     PAAPAAP = P_inv @ A.T @ np.linalg.pinv(A @ P_inv @ A.T) @ A @ P_inv
-    V = [robust.h1_expected_information(S, True) for S, _, _ in D1]
-    Gam = [robust.gamma_adf(s.data, True) for s in m1.stats]
+    ms = m1.mg.meanstructure
+    V = [robust.h1_expected_information(S, ms) for S, _, _ in D1]
+    Gam = [robust.gamma_adf(s.data, ms) for s in m1.stats]
     PI = [d for *_, d in D1]
     tr = 0.0
     for g in range(len(PI)):

@@ -145,6 +145,7 @@ class MultiGroupModel:
     group_equal: tuple[str, ...]
     group_partial: set
     parsed: ParsedModel
+    meanstructure: bool = True
 
     @property
     def ngroups(self) -> int:
@@ -157,7 +158,8 @@ class MultiGroupModel:
 
 
 def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
-                     group_partial=(), fixed_x: bool = True) -> MultiGroupModel:
+                     group_partial=(), fixed_x: bool = True,
+                     meanstructure: bool = True) -> MultiGroupModel:
     """Parameter tables of *ngroups* groups and their shared parameter vector.
 
     Parameters
@@ -174,6 +176,8 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
         Rows exempt from ``group_equal`` (``"x3~1"``, ``"visual=~x2"``).
     fixed_x : bool
         lavaan's ``fixed.x``.
+    meanstructure : bool
+        Intercepts and means (always, as lavaan, with two or more groups).
 
     Returns
     -------
@@ -190,8 +194,10 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
     if bad:
         raise ValueError(f"group_equal: unknown keyword(s) {bad}; use {', '.join(GROUP_EQUAL)}")
     partial = parse_group_partial(group_partial)
-    pts = [lavaanify(parsed, meanstructure=True, fixed_x=fixed_x, ngroups=ngroups, group=g)
-           for g in range(ngroups)]
+    if ngroups > 1:
+        meanstructure = True
+    pts = [lavaanify(parsed, meanstructure=meanstructure, fixed_x=fixed_x, ngroups=ngroups,
+                     group=g) for g in range(ngroups)]
     keys0 = [(r["lhs"], r["op"], r["rhs"]) for r in pts[0].rows]
     for pt in pts[1:]:
         if [(r["lhs"], r["op"], r["rhs"]) for r in pt.rows] != keys0:  # pragma: no cover
@@ -283,7 +289,8 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
         plabels.append(labs)
     classes = [members[j] for j in range(npar) if len(members.get(j, [])) > 1]
     return MultiGroupModel(models=models, npar=npar, plabels=plabels, classes=classes,
-                           group_equal=group_equal, group_partial=partial, parsed=parsed)
+                           group_equal=group_equal, group_partial=partial, parsed=parsed,
+                           meanstructure=meanstructure)
 
 
 # ------------------------------------------------------------------- results
@@ -554,8 +561,9 @@ def _constrained(mg, obj, ests, sts, theta):
     return res.x, float(res.fun), ok, int(res.nit), "SLSQP", H
 
 
-def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: str, *,
+def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: str | None, *,
                    group_equal=(), group_partial=(), estimator: str = "ML",
+                   meanstructure: bool | None = None,
                    likelihood: str = "normal", missing: str = "listwise",
                    fixed_x: bool = True, se: bool = True, baseline: bool = True,
                    emit_warnings: bool = True, source: str | None = None,
@@ -570,13 +578,18 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
         appearance in the data, as lavaan orders them).
     data : DataFrame
         Raw data with the model's observed variables and the group column.
-    group : str
+    group : str or None
         The grouping column; rows with a missing group are dropped (noted).
+        ``None``: one group (the whole data), e.g. to fit general
+        constraints (``a == 2*b``, ``a > 0``) in a single-group model.
     group_equal : sequence of str or str
         lavaan's ``group.equal`` (:data:`GROUP_EQUAL`), e.g.
         ``["loadings", "intercepts"]`` or ``"loadings,intercepts"``.
     group_partial : sequence of str or str
         lavaan's ``group.partial``: rows exempt from ``group_equal``.
+    meanstructure : bool, optional
+        Default: True with two or more groups (always, as lavaan), else True
+        only if the syntax has intercepts or under FIML.
     estimator : {"ML", "MLM", "MLR"}
         ``MLM``: robust.sem SEs, Satorra-Bentler test (complete data);
         ``MLR``: Huber-White SEs (observed information), Yuan-Bentler (Mplus)
@@ -629,11 +642,25 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     else:
         text = _read_model_text(model)
         parsed = parse_model(text)
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     check_variables(parsed, data.columns, source=source)
-    labels, parts, n_dropped = split_groups(data, group, source=source)
+    if group is None:
+        labels, parts, n_dropped = [1], [data], 0
+        if group_equal or group_partial:
+            raise ValueError("group_equal / group_partial need a group column")
+    else:
+        labels, parts, n_dropped = split_groups(data, group, source=source)
     G = len(labels)
+    if meanstructure is None or G > 1:
+        meanstructure = (G > 1 or missing == "fiml"
+                         or any(f.op == "~1" for f in parsed.formulas)) \
+            if meanstructure is None else True
+    if missing == "fiml":
+        meanstructure = True
     mg = build_multigroup(parsed, G, group_equal=group_equal, group_partial=group_partial,
-                          fixed_x=fixed_x)
+                          fixed_x=fixed_x, meanstructure=bool(meanstructure))
+    ms = mg.meanstructure
     warn_list: list[str] = []
     if n_dropped:
         warn_list.append(f"{n_dropped} row(s) with a missing {group!r} were not used")
@@ -643,10 +670,10 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
                             source=f"{source or 'data'}, {group} = {labels[g]}")
         Xs.append(X)
         sts.append(sample_stats(X, likelihood=likelihood, missing=missing))
-        ests.append(Estimator(m, likelihood=likelihood, missing=missing, meanstructure=True))
+        ests.append(Estimator(m, likelihood=likelihood, missing=missing, meanstructure=ms))
     nobs = [s.nobs for s in sts]
     N = sum(nobs)
-    ndat = sum(count_moments(m, True) for m in mg.models)
+    ndat = sum(count_moments(m, ms) for m in mg.models)
     ncon_eq = int(mg.models[0].constraints.is_equality.sum())
     df = ndat - mg.npar + ncon_eq
     if df < 0:
@@ -680,13 +707,14 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
                       missing=missing, se=se, df=df, labels=labels, group=group,
                       warn_list=warn_list, emit=emit_warnings, H_con=H_con)
         res.converged, res.iterations, res.optimizer = ok, it, method
+        res.npar = mg.npar - ncon_eq      # lavaan: free parameters minus equality constraints
         res.admissible = res.admissible and ok
         res.model_text = text
         res.options.update({"estimator": estimator, "likelihood": likelihood, "missing": missing,
                             "group": group, "group.equal": list(mg.group_equal),
                             "group.partial": sorted(f"{a}{o}{b}" for a, o, b in mg.group_partial
                                                     if not (o == "~~" and a > b)),
-                            "meanstructure": True, "fixed.x": fixed_x})
+                            "meanstructure": ms, "fixed.x": fixed_x})
         if isinstance(baseline, MultiGroupResult):
             if (baseline.estimator, baseline.missing, baseline.nobs, baseline.groups) != (
                     estimator, missing, res.nobs, res.groups):
@@ -718,7 +746,7 @@ def _finish(mg, ests, sts, Xs, theta, obj, *, estimator, likelihood, missing, se
             fval = e.objective(theta, s, gradient=False)
             chisq_g.append((n - 1 if likelihood == "wishart" else n) * fval)
             Sinv = np.linalg.inv(Sigma)
-            d = s.mean - mu
+            d = s.mean - mu if mg.meanstructure else np.zeros(p)
             ll = -n / 2 * (p * math.log(2 * math.pi) + np.linalg.slogdet(Sigma)[1]
                            + np.trace(s.cov @ Sinv) + d @ Sinv @ d)
             ll1 = -n / 2 * (p * math.log(2 * math.pi) + s.logdet + p)
@@ -799,10 +827,15 @@ def _augmented_inverse(info: np.ndarray, H: np.ndarray | None) -> np.ndarray:
 
 
 def _deltas(mg, ests, sts, theta):
+    """Per group ``(Sigma, mu, Delta)``; without a mean structure ``mu`` is the
+    sample mean and Delta has no mean rows."""
     out = []
     for e, s in zip(ests, sts):
         Sigma, mu, dS, dm = e.jacobian(theta, s)
-        out.append(((Sigma + Sigma.T) / 2, mu, robust.vech_jacobian(dS, dm)))
+        if not mg.meanstructure:
+            out.append(((Sigma + Sigma.T) / 2, s.mean, robust.vech_jacobian(dS, None)))
+        else:
+            out.append(((Sigma + Sigma.T) / 2, mu, robust.vech_jacobian(dS, dm)))
     return out
 
 
@@ -821,16 +854,18 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
     N = sum(nobs)
     D = _deltas(mg, ests, sts, theta)
     if estimator == "MLM":
-        A1 = [robust.h1_expected_information(S, True) for S, _, _ in D]
-        Gam = [robust.gamma_adf(X, True) for X in Xs]
+        ms = mg.meanstructure
+        A1 = [robust.h1_expected_information(S, ms) for S, _, _ in D]
+        Gam = [robust.gamma_adf(X, ms) for X in Xs]
         Del = [d for _, _, d in D]
         meat = robust.robust_sem_meat(Del, A1, Gam, nobs)
         tr, tr2 = robust.ugamma_traces(Del, A1, Gam, nobs, E_inv)
         return {"meat": meat, "trace": tr, "trace2": tr2, "test": "satorra.bentler"}
+    ms = mg.meanstructure
     B0s, A1s, B1s = [], [], []
     meat = 0.0
     for (Sigma, mu, Delta), X, s, n in zip(D, Xs, sts, nobs):
-        SC = robust.ml_moment_scores(X, Sigma, mu, True) @ Delta
+        SC = robust.ml_moment_scores(X, Sigma, mu, ms) @ Delta
         B0 = SC.T @ SC / n
         B0s.append(B0)
         meat = meat + (n / N) * B0
@@ -838,8 +873,8 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
             from pipeline.sem.results import _fiml_h1_information
             A1 = _fiml_h1_information(s)
         else:
-            A1 = robust.h1_expected_information(s.cov, True)
-        s1 = robust.ml_moment_scores(X, s.cov, s.mean, True)
+            A1 = robust.h1_expected_information(s.cov, ms)
+        s1 = robust.ml_moment_scores(X, s.cov, s.mean, ms or missing == "fiml")
         A1s.append(A1)
         B1s.append(s1.T @ s1 / n)
     yb = robust.yuan_bentler_mplus_trace(A1s, B1s, B0s, E_inv, nobs)
@@ -893,15 +928,19 @@ def _baseline(res: MultiGroupResult, data, group, Xs, source) -> None:
     kept), with the same estimator: chi-square (and scaled test) summed."""
     obs = res.models[0].observed
     ov_x = res.models[0].pt.ov_x
-    lines = [f"{v} ~~ {v}" for v in obs if v not in ov_x] + [f"{v} ~ 1" for v in obs
-                                                               if v not in ov_x]
+    ms = res.mg.meanstructure
+    lines = [f"{v} ~~ {v}" for v in obs if v not in ov_x]
+    if ms:
+        lines += [f"{v} ~ 1" for v in obs if v not in ov_x]
     if ov_x:
         lines += [f"{a} ~~ {b}" for i, a in enumerate(ov_x) for b in ov_x[i:]]
-        lines += [f"{v} ~ 1" for v in ov_x]
+        if ms:
+            lines += [f"{v} ~ 1" for v in ov_x]
     try:
         b = fit_multigroup("\n".join(lines), data, group, estimator=res.estimator,
                            likelihood=res.likelihood, missing=res.missing, fixed_x=False,
-                           se=False, baseline=False, emit_warnings=False, source=source)
+                           se=False, baseline=False, emit_warnings=False, source=source,
+                           meanstructure=ms)
     except (ModelSpecificationError, np.linalg.LinAlgError, ValueError):
         return
     nx = len(ov_x)
@@ -1001,6 +1040,8 @@ def _fit_measures(res: MultiGroupResult) -> pd.Series:
         Sigma, mu = res.implied(g)
         S = s.cov * (s.nobs / (s.nobs - 1.0) if res.likelihood == "wishart" else 1.0)
         m = s.mean
+        if not res.mg.meanstructure:
+            m = mu = None
         wg = s.nobs / N
         xi = [res.models[g].observed.index(v) for v in res.models[g].pt.ov_x]
         vals = {"rmr": fi.rmr(S, Sigma, m, mu), "rmr_nomean": fi.rmr(S, Sigma),
@@ -1015,7 +1056,7 @@ def _fit_measures(res: MultiGroupResult) -> pd.Series:
         for k, v in vals.items():
             wsum[k] += wg * v
     p = res.models[0].p
-    nel = G * (p * (p + 1) // 2 + p)
+    nel = G * (p * (p + 1) // 2 + (p if res.mg.meanstructure else 0))
     out.update(wsum)
     out["agfi"] = fi.agfi(wsum["gfi"], nel, d)
     out["pgfi"] = fi.pgfi(wsum["gfi"], nel, d)
@@ -1023,6 +1064,10 @@ def _fit_measures(res: MultiGroupResult) -> pd.Series:
     out["cn_01"] = fi.hoelter_cn(x, d, n_eff, 0.01)
     out["mfi"] = fi.mfi(x, d, n_eff)
     out["ecvi"] = fi.ecvi(x, npar, n_eff)
+    if res.missing == "fiml":
+        # lavaan's robust CFI/TLI/RMSEA under FIML are the corrected versions of
+        # lav_fit_fiml_corrected (Zhang & Savalei 2020), not computed here
+        out = {k: v for k, v in out.items() if not k.endswith(".robust")}
     return pd.Series(out, dtype=float, name="fit")
 
 

@@ -29,6 +29,8 @@ get_script_dir <- function() {
 ref_dir <- get_script_dir()
 fix_dir <- file.path(ref_dir, "fixtures")
 HS <- read.csv(file.path(ref_dir, "data", "holzinger_swineford.csv"))
+# x1..x9 MCAR p = .12 (set.seed(20210), written by lavaan_engine.R)
+HS_MCAR <- read.csv(file.path(ref_dir, "data", "holzinger_swineford_mcar.csv"))
 
 HS_MODEL <- "
 visual  =~ x1 + x2 + x3
@@ -76,6 +78,20 @@ records <- function(df) {
   df
 }
 
+# FIML (missing = "ml") cases: ML and MLR, on the MCAR copy
+fiml_cases <- list(
+  configural_fiml = list(model = HS_MODEL, equal = "", estimator = "ML"),
+  metric_fiml     = list(model = HS_MODEL, equal = "loadings", estimator = "ML"),
+  metric_fiml_mlr = list(model = HS_MODEL, equal = "loadings", estimator = "MLR")
+)
+# single group with general constraints (nonlinear ==, inequality)
+CONSTR_MODEL <- "
+visual  =~ x1 + a*x2 + b*x3
+textual =~ x4 + x5 + x6
+b == a^2 + 0.1
+a > 0.6
+"
+
 fits <- list()
 out_cases <- list()
 for (est in c("ML", "MLR", "MLM")) {
@@ -108,6 +124,30 @@ for (est in c("ML", "MLR", "MLM")) {
       parameters = records(pe))
   }
 }
+
+for (nm in names(fiml_cases)) {
+  spec <- fiml_cases[[nm]]
+  fit <- cfa(spec$model, data = HS_MCAR, group = "school", missing = "ml",
+             estimator = spec$estimator, group.equal = spec$equal)
+  pe <- parameterEstimates(fit)
+  if (is.null(pe$label)) pe$label <- ""
+  pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+  fm <- fitMeasures(fit)
+  out_cases[[nm]] <- list(
+    call = sprintf('cfa(model, data = hs_mcar, group = "school", missing = "ml", estimator = "%s", group.equal = "%s")',
+                   spec$estimator, spec$equal),
+    model = spec$model, estimator = spec$estimator, missing = "ml", data = "holzinger_swineford_mcar.csv",
+    group_equal = if (nchar(spec$equal)) spec$equal else character(0), group_partial = character(0),
+    nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+    fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+}
+fit <- cfa(CONSTR_MODEL, data = HS)
+pe <- parameterEstimates(fit)
+pe <- pe[!(pe$op %in% c("==", ">", "<")), c("lhs", "op", "rhs", "label", "est", "se")]
+fm <- fitMeasures(fit)
+constrained <- list(call = "cfa(model, data = HolzingerSwineford1939)", model = CONSTR_MODEL,
+                    npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+                    fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
 
 lrt <- list()
 for (est in c("ml", "mlr", "mlm")) {
@@ -152,7 +192,7 @@ out <- list(
   data = "holzinger_swineford.csv",
   group = "school",
   group_labels = lavInspect(fits[["configural_ml"]], "group.label"),
-  cases = out_cases, lrt = lrt, score = score)
+  cases = out_cases, lrt = lrt, score = score, constrained = constrained)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", null = "null", pretty = TRUE),
            file.path(fix_dir, "lavaan_multigroup.json"))
 cat("wrote", file.path(fix_dir, "lavaan_multigroup.json"), "\n")
