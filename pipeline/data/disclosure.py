@@ -303,7 +303,8 @@ class DisclosureLedger:
         getattr(self, method)(*args, **kwargs)
         if len(self._stmts) == before:
             return True
-        if self.check(integer=integer).ok:
+        touching = set().union(*(st.variables() for st in self._stmts[before:]))
+        if self.check(integer=integer, _touching=touching, _new_from=before).ok:
             return True
         del self._stmts[before:]
         return False
@@ -375,7 +376,8 @@ class DisclosureLedger:
         self._stmts.append(_Stmt("test", str(output), {}, name, cells=cs))
 
     # ------------------------------------------------------------ the check
-    def check(self, *, integer: bool = True) -> DisclosureReport:
+    def check(self, *, integer: bool = True, _touching: set[str] | None = None,
+              _new_from: int = 0) -> DisclosureReport:
         """Direct rules, then the joint attack on every protected cell.
 
         Returns a :class:`DisclosureReport`; :meth:`assert_safe` raises
@@ -384,13 +386,13 @@ class DisclosureLedger:
         findings: list[Disclosure] = []
         k = self.k
         # direct: small counts printed; shares / bars of small numerators
-        for st in self._stmts:
+        for st in self._stmts[_new_from:]:
             if st.kind == "count" and 0 < st.value < k:
                 findings.append(Disclosure("small_count", cell_label(st.where), (st.output,), st.value,
                                            f"a count below k = {k} is printed"))
         # tests over suppressed cells
         prot_keys = {self._key(w): (o, w) for o, w, _ in self._protected}
-        for st in self._stmts:
+        for st in self._stmts[_new_from:]:
             if st.kind == "test":
                 hit = [self._covers(c, w) for c in st.cells for (_, w) in prot_keys.values()]
                 if any(hit):
@@ -402,6 +404,10 @@ class DisclosureLedger:
         rows = []
         groups = self._groups()
         for gvars, stmts, prots in groups:
+            if _touching is not None:
+                linked = _touching - set(self.condition_on) or _touching
+                if not linked & set(gvars):
+                    continue              # admit(): this group did not change
             atoms = self._atoms(gvars)
             cons = [self._constraint(st, gvars, atoms) for st in stmts if st.kind != "test"]
             cons = [c for group in cons for c in group]
