@@ -72,6 +72,17 @@ def _parse_thresholds(spec: str | None, shares: str | None):
     return _floats(spec)
 
 
+def _model_text(spec: str, flag: str) -> str:
+    """Model syntax as given, or the text of the ``.lav`` file it names (relative to the project)."""
+    if "~" in spec or "\n" in spec:
+        return spec
+    from pipeline.core import paths
+    p = paths.resolve(spec)
+    if not p.exists():
+        raise FileNotFoundError(f"{flag}: model file not found: {spec}")
+    return p.read_text(encoding="utf-8")
+
+
 def _parser():
     ap = parser("power", __doc__.split("\n\n")[1])
     ap.add_argument("--population", required=True,
@@ -105,12 +116,10 @@ def _parser():
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     from pipeline.core import paths
-    from pipeline.sem.power import _read_text, power_analysis
+    from pipeline.sem.power import power_analysis
     ns = [int(x) for x in _floats(a.n)]
     thr = _parse_thresholds(a.ordinal_thresholds, a.ordinal_shares)
-    population = _read_text(str(paths.resolve(a.population)) if a.population.endswith(".lav")
-                            else a.population)
-    model = _read_text(str(paths.resolve(a.model)) if a.model.endswith(".lav") else a.model)
+    population, model = _model_text(a.population, "--population"), _model_text(a.model, "--model")
     if isinstance(thr, _ItemCuts):
         from pipeline.sem import implied_moments
         thr = thr.for_items(implied_moments(population)[0])
