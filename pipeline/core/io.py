@@ -28,6 +28,7 @@ A folder the process may not write (read-only, another owner) raises
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -51,6 +52,10 @@ class OutputLockedError(PipelineError, RuntimeError):
 
 class OrphanedStageError(PipelineError, RuntimeError):
     """The process's parent died (e.g. ``dvc repro`` was killed): results are discarded."""
+
+
+# errors of writing the file itself (not of whatever else the caller does inside the block)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG}
 
 
 def _cannot_write(p: Path, exc: OSError) -> OutputWriteError:
@@ -152,10 +157,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         p.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temp_files(p)
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent)
-    except PermissionError as exc:
+    except OSError as exc:
         raise _cannot_write(p, exc) from None
-    except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
-        raise OutputWriteError(f"cannot write {p}: {exc.strerror}") from None
     try:
         if "b" in mode:
             fh = os.fdopen(fd, mode)
@@ -168,11 +171,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs are ordinary files
         try:
             os.replace(tmp, p)
-        except (PermissionError, IsADirectoryError) as exc:
+        except OSError as exc:
             raise _cannot_write(p, exc) from None
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, PipelineError) and exc.errno in _WRITE_ERRNOS:
+            raise _cannot_write(p, exc) from None      # disk full, read-only file system, quota
         raise
 
 
@@ -249,7 +254,7 @@ def _staging_area(final: Path) -> tuple[Path, str]:
     area = paths.ROOT / ".staging"
     try:
         area.mkdir(exist_ok=True)
-    except PermissionError as exc:
+    except OSError as exc:
         raise _cannot_write(area, exc) from None
     return area, "__".join(rel.parts)
 
@@ -344,7 +349,7 @@ def atomic_dir(path: str | os.PathLike, *, check_parent: bool = True) -> Iterato
     final = Path(guard_not_raw(path))
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-    except PermissionError as exc:
+    except OSError as exc:
         raise _cannot_write(final, exc) from None
     if not os.access(final.parent, os.W_OK | os.X_OK):
         raise OutputWriteError(f"cannot write {final}: permission denied on {final.parent} "
@@ -361,7 +366,7 @@ def atomic_dir(path: str | os.PathLike, *, check_parent: bool = True) -> Iterato
         _clear_stale(area, prefix)
         try:
             staging = Path(tempfile.mkdtemp(prefix=f"{prefix}.{os.getpid()}.", suffix=".tmp", dir=area))
-        except PermissionError as exc:
+        except OSError as exc:
             raise _cannot_write(area, exc) from None
         own_lock = staging.with_name(staging.name + ".lock")
         with _flock(own_lock, blocking=True, remove=True):
@@ -382,7 +387,7 @@ def atomic_dir(path: str | os.PathLike, *, check_parent: bool = True) -> Iterato
                         shutil.rmtree(old, ignore_errors=True)
                     else:
                         os.replace(staging, final)
-                except PermissionError as exc:
+                except OSError as exc:
                     raise _cannot_write(final, exc) from None
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)

@@ -199,3 +199,27 @@ def test_csv_for_people_neutralises_formulas(tmp_path):
     assert (tmp_path / "t.csv").read_text() == "label,x\n'=1+1,-1.5\nok,2.0\n"
     write_csv(tmp_path / "u.csv", df, index=False)            # machine CSVs keep the value
     assert "=1+1" in (tmp_path / "u.csv").read_text().splitlines()[1].split(",")[0]
+
+
+@pytest.mark.parametrize("err", [(30, "Read-only file system"), (28, "No space left on device")])
+def test_read_only_file_system_and_full_disk_are_clean_errors(tmp_path, monkeypatch, err):
+    target = tmp_path / "old.csv"
+    target.write_text("kept\n")
+
+    class Full:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, s):
+            raise OSError(*err)
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+    with pytest.raises(OutputWriteError, match=err[1]):
+        with atomic_write(target) as fh:
+            Full(fh).write("x")
+    assert target.read_text() == "kept\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["old.csv"]
+    monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(OSError(*err)))
+    with pytest.raises(OutputWriteError, match=err[1]):
+        write_text(tmp_path / "new.csv", "x")
