@@ -752,3 +752,50 @@ def svg_rectangles(svg: str) -> pd.DataFrame:
 
 
 __all__ += ["svg_rectangles"]
+
+
+def distribution_display(counts: pd.DataFrame, k: int, *, digits: int = 1) -> tuple[pd.DataFrame, str]:
+    """A response-distribution table for a report: ``<code> n`` and ``<code> %`` per item.
+
+    *counts* is item x code (e.g.
+    :meth:`pipeline.psychometrics.descriptives.DescriptivesResult.distribution_counts`,
+    each row total = the respondents).  Cells are suppressed at *k* with
+    complementary suppression (:func:`pipeline.data.privacy.suppress_small_cells`);
+    a suppressed count and its percentage both show ``<k`` / ``[c]``, so no
+    count of 1-3 is printed and no percentage gives it back.
+
+    Returns
+    -------
+    (DataFrame, str)
+        The display table (strings) and the note to print under it.
+    """
+    from pipeline.data.privacy import suppress_small_cells
+    if not isinstance(counts, pd.DataFrame) or counts.empty:
+        raise ValueError("counts: a non-empty item x code DataFrame is required")
+    sup = suppress_small_cells(counts, k, margins=False)
+    n = counts.sum(axis=1).replace(0, np.nan)
+    pct = counts.div(n, axis=0) * 100
+    shown_n = sup.display
+    shown_p = sup.apply_to(pct, fmt=f"{{:.{int(digits)}f}}")
+    out = pd.DataFrame(index=counts.index)
+    for c in counts.columns:
+        out[f"{c} n"] = shown_n[c]
+        out[f"{c} %"] = shown_p[c]
+    out.index.name = counts.index.name or "item"
+    return out, sup.note
+
+
+def mask_count(value: Any, k: int) -> Any:
+    """A count for display: ``"<k"`` when ``0 < value < k``, else unchanged.
+
+    For single numbers printed outside a suppressed table (a scorecard
+    value, a text percentage's numerator, "n = 3" in a caption).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return value
+    if not math.isfinite(float(value)):
+        return value
+    return f"<{k}" if 0 < float(value) < k else value
+
+
+__all__ += ["distribution_display", "mask_count"]

@@ -297,3 +297,24 @@ def test_figure_geometry_read_from_the_svg_recovers_cells_unless_merged(wave):
     merged = merge_suppressed(counts, mask)
     safe = attack(_stacked_svg(merged, COLORS), [5, 4, 3, 2, 1, "suppressed"])
     assert safe.ok, safe.summary()
+
+
+def test_distribution_display_prints_no_count_below_k(wave):
+    from pipeline.data.disclosure import distribution_display, mask_count
+    counts = pd.crosstab(wave.org, wave.X)          # 2 "items" x 5 codes, with counts 1-4
+    disp, note = distribution_display(counts, K)
+    assert "fewer than 5" in note
+    small = [(r, c) for r in counts.index for c in counts.columns if 0 < counts.loc[r, c] < K]
+    assert small
+    for r, c in small:
+        assert disp.loc[r, f"{c} n"] == "<5" and disp.loc[r, f"{c} %"] == "<5"
+    printed = [v for v in disp.to_numpy().ravel() if v not in ("<5", "[c]")]
+    n_cols = [v for col, v in disp.stack().items() if col[1].endswith(" n") and v not in ("<5", "[c]")]
+    assert all(int(v) == 0 or int(v) >= K for v in n_cols) and printed
+    # every row of each item discloses nothing through its total (rank check of privacy)
+    led = DisclosureLedger({"org": list(counts.index), "X": list(counts.columns)}, k=K)
+    res = suppress_small_cells(counts, K, margins=True)
+    led.table("distribution.csv", res, "org", "X")
+    assert led.check().ok
+    assert mask_count(3, 5) == "<5" and mask_count(0, 5) == 0 and mask_count(7, 5) == 7
+    assert mask_count("x", 5) == "x" and mask_count(float("nan"), 5) != mask_count(float("nan"), 5)
