@@ -1,6 +1,7 @@
 """Report runner: typed parameters, failing cells, atomic output, exports (issue 8 item 16)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from pipeline.reporting.report import (NotebookError, check_parameters, export_t
                               notebook_parameters, run_notebook, save_figure)
 
 matplotlib.use("Agg")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _notebook(path: Path, body: str, params: str = 'wave: str = "cs2019"\nout_dir: str = "."\nreps: int = 3') -> Path:
@@ -99,3 +101,42 @@ def test_figures_are_byte_identical_across_runs(tmp_path):
         plt.close(fig)
         blobs.append((files["png"].read_bytes(), files["svg"].read_bytes()))
     assert blobs[0] == blobs[1]
+
+
+def test_one_generic_notebook_knows_no_study():
+    """Every wave of every study runs pipeline/reporting/wave_report.ipynb: a wave
+    parameter, then the stored sections; no title, section or study word in it."""
+    from pipeline.cli.stage import NOTEBOOK
+    _, params = notebook_parameters(NOTEBOOK)
+    assert params == {"wave": "", "out_dir": "."}
+    text = NOTEBOOK.read_text(encoding="utf-8")
+    for word in ("cs2019", "Table", "Annex", "Citizen", "H5", "amirova", "holzinger"):
+        assert word not in text
+    # the notebook in the repository is what scripts/make_notebooks.py writes
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("mk", ROOT / "scripts" / "make_notebooks.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    assert nbformat.reads(text, as_version=4) == mk.build()
+
+
+def test_empty_sections_are_left_out(tmp_path):
+    """A section that writes no table or figure is not listed and leaves no folder."""
+    from pipeline.workflow.wave import _Section
+
+    class Ctx:
+        results = tmp_path
+        report = {"sections": {"cfa": {"title": "CFA fit (Table 12)"}}, "captions": {"cfa.fit": "T12"}}
+        written: list = []
+
+    ctx = Ctx()
+    empty = _Section(ctx, "efa")
+    empty.text("nothing to show")
+    empty.close()
+    full = _Section(ctx, "cfa")
+    full.table("fit", pd.DataFrame({"value": [1.0]}), caption="default caption")
+    full.close()
+    assert ctx.written == [("cfa", "CFA fit (Table 12)")]
+    assert not (tmp_path / "efa").exists()
+    man = json.loads((tmp_path / "cfa" / "manifest.json").read_text(encoding="utf-8"))
+    assert man["items"][0]["caption"] == "T12"      # the study's caption, not the default
