@@ -177,3 +177,20 @@ def test_interrupted_repro_recovers(clone):
     assert not [p for p in (clone / "data" / "processed" / "cs2020").iterdir()
                 if p.name.startswith(".") and p.name != ".gitignore"]
     assert "up to date" in _dvc(clone, "status").stdout.lower()
+
+
+def test_new_study_then_repro_builds_its_report_and_skips_every_other_stage(clone):
+    """Issue 11 item 5: `new-study` on a real file the repository's studies do not use,
+    then `dvc repro`: the new report is built with no further edits; every stage of
+    the other studies prints "didn't change, skipping"."""
+    r = subprocess.run([sys.executable, "-m", "pipeline", "new-study", "bfi", "--data",
+                        str(ROOT / "tests" / "reference" / "data" / "bfi.csv"), "--group", "gender"],
+                       cwd=clone, env=_env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = _dvc(clone, "repro").stdout
+    assert (clone / "reports" / "bfi" / "report.html").is_file()
+    for stage in ("synth", "cea", *(f"{f}@{w}" for f in ("prepare", "analyze", "report")
+                                    for w in WAVES)):
+        assert f"Stage '{stage}' didn't change, skipping" in out, (stage, out)
+    for stage in ("prepare@bfi", "analyze@bfi", "report@bfi"):
+        assert f"Running stage '{stage}'" in out
