@@ -1,9 +1,16 @@
-"""Every path the project uses, resolved from one place.
+"""Every path of the project (the repository as a DVC pipeline), resolved from one place.
 
-Nothing else in the package hard-codes a directory: modules import the
-constants below, and wave-specific locations come from :func:`wave_dir`.
+The application layers (``pipeline/cli``, ``pipeline/workflow``) and study
+code import the constants below; wave-specific locations come from
+:func:`wave_dir` and :func:`report_dir`.  Library functions take their
+paths as arguments and do not depend on this layout (``pipeline.core.io``
+uses :data:`ROOT` only to stage atomic writes that land inside the project).
 The root can be overridden with the ``PIPELINE_ROOT`` environment variable
 (tests use it to run stages inside a temporary copy of the project).
+
+:data:`CODEBOOKS`, :data:`MODELS` and :data:`DATA_PUBLISHED` are the first
+study's folders (``studies/amirova2021``), kept for its code and tests; a
+study's settings name its own folders.
 """
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from pathlib import Path
 
 __all__ = [
     "ROOT", "STUDIES", "PARAMS", "DATA", "DATA_RAW", "DATA_PROCESSED", "DATA_SYNTHETIC",
-    "DATA_PUBLISHED", "REPORTS", "MODELS", "NOTEBOOKS", "CODEBOOKS",
+    "DATA_PUBLISHED", "REPORTS", "MODELS", "CODEBOOKS",
     "wave_dir", "report_dir", "resolve", "is_under_raw",
 ]
 
@@ -27,7 +34,6 @@ DATA_SYNTHETIC = DATA / "synthetic"
 DATA_PUBLISHED = STUDIES / "amirova2021" / "published"
 REPORTS = ROOT / "reports"
 MODELS = STUDIES / "amirova2021" / "models"
-NOTEBOOKS = STUDIES / "amirova2021" / "notebooks"
 CODEBOOKS = STUDIES / "amirova2021" / "codebooks"
 
 

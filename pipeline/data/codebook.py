@@ -54,7 +54,6 @@ from typing import Any
 
 import yaml
 
-from pipeline.core import paths
 from pipeline.core.io import read_yaml
 from pipeline.core.names import is_name
 
@@ -368,32 +367,44 @@ class Codebook:
 # loading and validation
 
 
-def available_codebooks() -> list[str]:
-    """Names of the codebooks shipped in ``studies/amirova2021/codebooks``."""
-    return sorted(p.stem for p in paths.CODEBOOKS.glob("*.yaml"))
+def _folder(directory: str | Path | None) -> Path:
+    if directory is not None:
+        return Path(directory)
+    from pipeline.core import paths
+    return paths.CODEBOOKS
 
 
-def _resolve(name: str | Path) -> Path:
+def available_codebooks(directory: str | Path | None = None) -> list[str]:
+    """Names of the codebooks (``*.yaml``) in *directory* (default: the first study's
+    ``studies/amirova2021/codebooks``, :data:`pipeline.core.paths.CODEBOOKS`)."""
+    return sorted(p.stem for p in _folder(directory).glob("*.yaml"))
+
+
+def _resolve(name: str | Path, directory: str | Path | None = None) -> Path:
     p = Path(name)
     if p.suffix in {".yaml", ".yml"}:
         if not p.exists():
             raise FileNotFoundError(f"codebook file not found: {p}")
         return p.resolve()
-    cand = paths.CODEBOOKS / f"{name}.yaml"
+    cand = _folder(directory) / f"{name}.yaml"
     if not cand.exists():
-        raise ValueError(f"name={str(name)!r}: no codebook of that name; "
-                         f"available: {available_codebooks()}")
+        raise ValueError(f"name={str(name)!r}: no codebook of that name in {_folder(directory)}; "
+                         f"available: {available_codebooks(directory)}")
     return cand.resolve()
 
 
-def load_codebook(name: str | Path) -> Codebook:
+def load_codebook(name: str | Path, directory: str | Path | None = None) -> Codebook:
     """Load and validate an instrument codebook.
 
     Parameters
     ----------
     name : str or path-like
-        An instrument name (``"cs2019"``, ``"cs2020"``, ``"citizens2020"``)
-        or the path of a codebook YAML file.
+        The path of a codebook YAML file, or an instrument name looked up in
+        *directory*.
+    directory : path, optional
+        Folder of codebooks for a name (default: the first study's,
+        :data:`pipeline.core.paths.CODEBOOKS`: ``"cs2019"``, ``"cs2020"``,
+        ``"citizens2020"``).
 
     Returns
     -------
@@ -407,7 +418,7 @@ def load_codebook(name: str | Path) -> Codebook:
 
     In R: ``yaml::read_yaml`` plus hand-written checks.
     """
-    path = _resolve(name)
+    path = _resolve(name, directory)
     # a private copy: a caller mutating a mapping cannot corrupt the cache
     return copy.deepcopy(_load_cached(str(path), path.stat().st_mtime_ns))
 

@@ -367,3 +367,12 @@ def test_one_name_rule_for_codebook_and_model_syntax():
         assert not names.is_name(bad) and not syntax.is_name(bad)
     with pytest.raises(ValueError, match="variable must be a name"):
         names.check_name("a-b", "variable")
+
+
+def test_a_name_is_looked_up_in_the_folder_given(tmp_path):
+    _write(tmp_path, _minimal(), name="tiny.yaml")
+    assert load_codebook("tiny", tmp_path).name == "tiny"
+    from pipeline.data.codebook import available_codebooks
+    assert available_codebooks(tmp_path) == ["tiny"]
+    with pytest.raises(ValueError, match=r"no codebook of that name in .*available: \['tiny'\]"):
+        load_codebook("cs2019", tmp_path)
