@@ -273,6 +273,38 @@ def test_cs2019_agreement_skew_and_no_valid_straightliner(cs2019_screen):
     assert (c.nunique(axis=1) > 1).all()
 
 
+def test_cs2019_every_item_has_its_own_marginal(cs2019_screen, targets):
+    """Issue 13, item 8: no two Section C items share one answer distribution.
+
+    Each item has its own shares in synth_targets.yaml and the valid
+    questionnaires reproduce them exactly (N = 100: a share is a count)."""
+    valid, _ = cs2019_screen
+    items = load_codebook("cs2019").sections["C"]
+    cats = targets["cs2019"]["categories"]
+    assert set(items) <= set(cats), sorted(set(items) - set(cats))      # none left to `default`
+    tables = {it: tuple(int((valid[it] == k).sum()) for k in range(1, 6)) for it in items}
+    for it in items:
+        expected = synth.largest_remainder(cats[it], len(valid))
+        assert tables[it] == tuple(expected[k] for k in range(1, 6)), it
+    assert len(set(tables.values())) == len(items) == 19, tables
+    means = valid[items].mean()
+    assert means.nunique() >= 15 and means.max() - means.min() >= 0.5, means.round(2).to_dict()
+
+
+def test_cs2019_no_item_raises_alpha_when_deleted(cs2019_screen):
+    """Line 1018: "if any item is omitted the Cronbach's Alpha ... will not arise"."""
+    valid, _ = cs2019_screen
+    checked = 0
+    for construct, items in load_codebook("cs2019").constructs.items():
+        if len(items) < 3:
+            continue
+        a = _alpha(valid[items])
+        for it in items:
+            assert _alpha(valid[[i for i in items if i != it]]) <= a, (construct, it)
+            checked += 1
+    assert checked == 14                     # S 3, HC 5, O 3, R 3
+
+
 # ------------------------------------------------------------- cs2020
 @pytest.fixture(scope="module")
 def cs2020(generated):
