@@ -93,9 +93,19 @@ def _ordinal_partable(pt, ordered: list[str]):
 
 
 class _WLSProblem:
-    """sigma(theta) and its Jacobian for a compiled model."""
+    """sigma(theta) and its Jacobian for a compiled model.
 
-    def __init__(self, model: SEMModel, ordinal: bool, nth: int, meanstructure: bool):
+    For ordinal items the residual variances (``dv`` rows, fixed in the
+    table) are derived so that every item's ``y*`` has unit variance:
+    ``v(theta, d) = diag(Sigma)[items] = 1`` is solved for ``d`` by a
+    fixed-point sweep (exact after as many sweeps as the longest chain of
+    ordinal items predicting each other), and the Jacobian adds
+    ``dSigma/dd * dd/dtheta`` with ``dd/dtheta = -(dv/dd)^-1 dv/dtheta``
+    (implicit function theorem).
+    """
+
+    def __init__(self, model: SEMModel, ordinal: bool, nth: int, meanstructure: bool,
+                 ordered: list[str] | None = None):
         self.m = model
         self.ordinal = ordinal
         self.nth = nth
@@ -105,18 +115,59 @@ class _WLSProblem:
         if ordinal:
             self.r = np.array([i for j in range(p) for i in range(j + 1, p)], dtype=int)
             self.c = np.array([j for j in range(p) for i in range(j + 1, p)], dtype=int)
+            ordered = set(ordered or [])
+            self.dv_rows = np.array([k for k, r in enumerate(model.rows)
+                                     if r["op"] == "~~" and r["lhs"] == r["rhs"]
+                                     and r["lhs"] in ordered], dtype=int)
+            self.dv_nodes = model.ii[self.dv_rows]
         else:
             self.r, self.c = robust.vech_indices(p)
+            self.dv_rows = np.zeros(0, dtype=int)
+            self.dv_nodes = np.zeros(0, dtype=int)
         self.k = model.npar + nth
 
-    def implied(self, theta):
+    def values(self, theta):
+        """Row values with the derived residual variances filled in."""
         m = self.m
         vals = m.row_values(theta[:m.npar])
+        if len(self.dv_rows):
+            for _ in range(len(self.dv_rows) + 2):
+                Sigma = m.moments(vals)[0]
+                gap = 1.0 - np.diag(Sigma)[self.dv_nodes]
+                vals[self.dv_rows] += gap
+                if np.max(np.abs(gap)) < 1e-14:
+                    break
+        return vals
+
+    def lavaan_values(self, theta):
+        """Row values as lavaan reports them: the derived residual variances from
+        one sweep, ``1 - diag(Sigma(theta, d = 0))`` (differs from :meth:`values` only
+        for items downstream of another ordinal item, e.g. indicators of a factor
+        that an ordinal item predicts)."""
+        m = self.m
+        vals = m.row_values(theta[:m.npar])
+        if len(self.dv_rows):
+            vals[self.dv_rows] = 1.0 - np.diag(m.moments(vals)[0])[self.dv_nodes]
+        return vals
+
+    def implied(self, theta, implicit: bool = True):
+        """``(sigma, Jacobian)``; ``implicit=False`` leaves out the dependence of the
+        derived residual variances on theta, as lavaan's Delta does (used for the
+        standard errors and the test, to match lavaan)."""
+        m = self.m
+        vals = self.values(theta)
         Sigma, mu, B, C, Bm = m.moments(vals)
         dS, dm = m.row_jacobian(B, C, Bm, self.rows)
         P = m.P[self.rows]
         dS = dS @ P
         dm = dm @ P
+        if len(self.dv_rows) and implicit:
+            dSd, _ = m.row_jacobian(B, C, Bm, self.dv_rows)
+            n_ = self.dv_nodes
+            dv_dtheta = dS[n_, n_, :]
+            dv_dd = dSd[n_, n_, :]
+            dd = -np.linalg.solve(dv_dd, dv_dtheta)
+            dS = dS + dSd @ dd
         sig = Sigma[self.r, self.c]
         J = dS[self.r, self.c, :]
         if self.ordinal:
@@ -129,20 +180,60 @@ class _WLSProblem:
         return sig, J
 
 
-def _solve(problem: _WLSProblem, s: np.ndarray, w: np.ndarray, start: np.ndarray):
+def _solve(problem: _WLSProblem, s: np.ndarray, w: np.ndarray, start: np.ndarray,
+           maxiter: int = 200):
+    """Gauss-Newton on ``F = (s - sigma)' W (s - sigma)`` with step halving
+    (Levenberg damping when J'WJ is singular); scipy's least_squares if that fails."""
+    theta = np.array(start, dtype=float)
+
+    def F(t):
+        try:
+            r = s - problem.implied(t)[0]
+        except np.linalg.LinAlgError:
+            return np.inf
+        f = float(np.sum(w * r * r))
+        return f if np.isfinite(f) else np.inf
+
+    f = F(theta)
+    ok = False
+    it = 0
+    for it in range(1, maxiter + 1):
+        sig, J = problem.implied(theta)
+        r = s - sig
+        WJ = w[:, None] * J
+        H = J.T @ WJ
+        g = WJ.T @ r                      # -1/2 dF/dtheta
+        try:
+            step = linalg.solve(H, g, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            step = linalg.solve(H + 1e-6 * np.trace(H) / len(H) * np.eye(len(H)), g)
+        t = 1.0
+        while True:
+            new = theta + t * step
+            fn = F(new)
+            if fn <= f:
+                break
+            t *= 0.5
+            if t < 1e-10:
+                break
+        if t < 1e-10:
+            break
+        theta, f_old, f = new, f, fn
+        if np.max(np.abs(g)) < 1e-10 or np.max(np.abs(t * step)) < 1e-12 or (f_old - f) < 1e-16 * max(1.0, f):
+            sig, J = problem.implied(theta)
+            gr = (w[:, None] * J).T @ (s - sig)
+            ok = bool(np.max(np.abs(gr)) < 1e-6)
+            if ok:
+                break
+    if ok:
+        return theta, True, it, "gauss-newton"
     sw = np.sqrt(w)
-
-    def fun(t):
-        return sw * (s - problem.implied(t)[0])
-
-    def jac(t):
-        return -sw[:, None] * problem.implied(t)[1]
-
-    res = optimize.least_squares(fun, start, jac=jac, method="trf", xtol=1e-15, ftol=1e-15,
-                                 gtol=1e-12, max_nfev=2000)
+    res = optimize.least_squares(lambda t: sw * (s - problem.implied(t)[0]), theta,
+                                 jac=lambda t: -sw[:, None] * problem.implied(t)[1],
+                                 method="trf", xtol=1e-15, ftol=1e-15, gtol=1e-12,
+                                 max_nfev=2000)
     g = res.jac.T @ res.fun
-    ok = bool(res.success or np.max(np.abs(g)) < 1e-7)
-    return res.x, ok, int(res.nfev), str(res.message)
+    return res.x, bool(res.success or np.max(np.abs(g)) < 1e-7), it + int(res.nfev), str(res.message)
 
 
 def wls_baseline(s: np.ndarray, w: np.ndarray, gamma: np.ndarray, N: int, nth: int,
@@ -211,11 +302,6 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
         if unknown:
             raise ModelSpecificationError(
                 f"ordered= names variable(s) not in the model: {', '.join(unknown)}")
-        for r in base.rows:
-            if r["op"] == "~" and r["rhs"] in ordered:
-                raise NotImplementedError(
-                    f"the ordinal item {r['rhs']} predicts {r['lhs']}: not supported in the "
-                    "delta parameterization here")
         pt = _ordinal_partable(base.pt, list(ordered))
         sem_model = SEMModel(pt)
     else:
@@ -244,7 +330,8 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
         nth = 0
     diag_w = estimator in ("WLSMV", "DWLS")
     w = 1.0 / np.diag(gamma) if diag_w else np.ones(len(s))
-    problem = _WLSProblem(sem_model, ordinal, nth, sem_model.meanstructure and not ordinal)
+    problem = _WLSProblem(sem_model, ordinal, nth, sem_model.meanstructure and not ordinal,
+                          list(ordered) if ordinal else None)
     df = len(s) - problem.k
     if df < 0:
         raise ModelSpecificationError(
@@ -255,13 +342,15 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     start = est0.start_values(st0)
     if ordinal:
         start = np.concatenate([start, ws.th])
-    theta, ok, nfev, msg = _solve(problem, s, w, start)
+    from pipeline.sem.estimate import single_thread_blas
+    with single_thread_blas():
+        theta, ok, nfev, msg = _solve(problem, s, w, start)
     admissible = True
     if not ok:
         _warn(warn_list, f"the least-squares optimizer did not converge ({msg})",
               ConvergenceWarning, emit)
         admissible = False
-    sig, J = problem.implied(theta)
+    sig, J = problem.implied(theta, implicit=False)
     resid = s - sig
     F = float(np.sum(w * resid ** 2))
     chisq = (N - 1) * F          # lavaan: fmin = (N-1)/N F/2, chisq = 2 N fmin
@@ -292,15 +381,13 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
                                          problem.ms, robust_se)
     # --- parameter table
     m = sem_model
-    vals = m.row_values(theta[:m.npar])
+    vals = problem.values(theta)
     Sigma, mu, B, C, Bm = m.moments(vals)
-    if ordinal:
-        for k, r in enumerate(m.rows):
-            if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in ordered:
-                i = observed.index(r["lhs"])
-                vals[k] = 1.0 - Sigma[i, i]
-        Sigma, mu, B, C, Bm = m.moments(vals)
-    params = _table(m, theta, vals, C, vcov, ws, ordinal)
+    # the table reports lavaan's values of the derived residual variances and
+    # standardizes with the variances they imply (see _WLSProblem.lavaan_values)
+    tvals = problem.lavaan_values(theta) if ordinal else vals
+    tC = m.moments(tvals)[3]
+    params = _table(m, theta, tvals, tC, vcov, ws, ordinal)
     r2 = _rsquare(m, params)
     Sigma = (Sigma + Sigma.T) / 2
     heywood = [f"{r['lhs']} ({vals[k]:.4g})" for k, r in enumerate(m.rows)
@@ -318,7 +405,7 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
                "parameterization": "delta" if ordinal else "",
                "se": ("robust.sem" if robust_se else "standard") if se else "none",
                "test": "scaled.shifted" if robust_se else "standard",
-               "information": "expected", "optimizer": "least_squares"}
+               "information": "expected", "optimizer": msg if ok else "least_squares"}
     res = SEMResult(
         model=m, estimator=est0, stats=SampleStats(nobs=N, cov=cov0, mean=mean0, data=X),
         theta=theta, nobs=N, likelihood="normal", missing="listwise",
@@ -327,7 +414,7 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
         df=int(df), fmin=float(F), chisq=float(chisq), baseline_chisq=float(b_chisq),
         baseline_df=int(b_df), logl=math.nan, logl_unrestricted=math.nan, converged=ok,
         admissible=admissible, warnings=warn_list, parameters=params, r2=r2, vcov=vcov,
-        iterations=nfev, optimizer="least_squares", information="expected",
+        iterations=nfev, optimizer=msg if ok else "least_squares", information="expected",
         model_text=model_text, options=options)
     res.estimator_name = estimator
     res.test_scaled = test
@@ -350,9 +437,10 @@ def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame
         th_rows = []
         for t, (name, val) in enumerate(zip(ws.th_names, ws.th)):
             item, tk = name.split("|")
+            sd = math.sqrt(C[m.observed.index(item), m.observed.index(item)])
             th_rows.append({"lhs": item, "op": "|", "rhs": tk, "label": "",
                             "est": theta[m.npar + t], "se": se_all[m.npar + t],
-                            "std.lv": theta[m.npar + t], "std.all": theta[m.npar + t]})
+                            "std.lv": theta[m.npar + t], "std.all": theta[m.npar + t] / sd})
         n_load = sum(1 for q in recs if q["op"] == "=~")
         recs = recs[:n_load] + th_rows + recs[n_load:]
         for v in ws.names:
@@ -361,6 +449,18 @@ def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame
         for v in list(ws.names) + list(m.latent):
             recs.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": 0.0, "se": 0.0,
                          "std.lv": 0.0, "std.all": 0.0})
+    d = m.defined
+    if len(d):
+        from pipeline.sem.results import _env_first, defined_jacobian
+        npar = m.npar
+        base, Jd = defined_jacobian(m, None, np.asarray(theta[:npar], dtype=float), None)
+        Vm = vcov[:npar, :npar]
+        dse = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", Jd, Vm, Jd), 0, None))
+        s_lv = d.evaluate(_env_first(m, std_lv))
+        s_all = d.evaluate(_env_first(m, std_all))
+        for i, (name, expr) in enumerate(zip(d.names, d.exprs)):
+            recs.append({"lhs": name, "op": ":=", "rhs": expr.replace(" ", ""), "label": name,
+                         "est": base[i], "se": dse[i], "std.lv": s_lv[i], "std.all": s_all[i]})
     df = pd.DataFrame.from_records(recs)
     est, sev = df["est"].to_numpy(float), df["se"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):

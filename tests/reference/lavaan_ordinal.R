@@ -28,6 +28,22 @@ consc =~ C1 + C2 + C3 + C4 + C5
 extra =~ E1 + E2 + E3 + E4 + E5
 "
 d <- bfi[complete.cases(bfi[ITEMS]), ITEMS]
+# the thesis's structure: a single ordinal item (C1) between latent variables,
+# with an indirect effect; and an ordinal item correlated with the factors
+SEM_MODEL <- "
+agree =~ A1 + A2 + A3 + A4 + A5
+extra =~ E1 + E2 + E3 + E4 + E5
+C1 ~ a*agree
+extra ~ b*C1 + c*agree
+ind := a*b
+total := c + a*b
+"
+COV_MODEL <- "
+agree =~ A1 + A2 + A3 + A4 + A5
+extra =~ E1 + E2 + E3 + E4 + E5
+C1 ~~ agree + extra
+"
+SEM_ITEMS <- c(paste0("A", 1:5), paste0("E", 1:5), "C1")
 
 num <- function(x) { x <- unclass(x); attributes(x) <- NULL; x }
 mat <- function(x) { x <- as.matrix(unclass(x)); storage.mode(x) <- "double"; unname(x) }
@@ -44,6 +60,14 @@ out$lavcor_mixed <- list(names = colnames(pm), cor = mat(pm), nobs = nrow(dm))
 cases <- list(
   bfi_wlsmv = list(call = 'cfa(model, data, ordered = items, estimator = "WLSMV")',
                    fit = function() cfa(BFI_MODEL, data = d, ordered = ITEMS, estimator = "WLSMV")),
+  bfi_wlsmv_sem = list(call = 'sem(SEM_MODEL, data, ordered = TRUE, estimator = "WLSMV")',
+                       model = SEM_MODEL,
+                       fit = function() sem(SEM_MODEL, data = d[SEM_ITEMS], ordered = SEM_ITEMS,
+                                            estimator = "WLSMV")),
+  bfi_wlsmv_cov = list(call = 'sem(COV_MODEL, data, ordered = TRUE, estimator = "WLSMV")',
+                       model = COV_MODEL,
+                       fit = function() sem(COV_MODEL, data = d[SEM_ITEMS], ordered = SEM_ITEMS,
+                                            estimator = "WLSMV")),
   bfi_dwls = list(call = 'cfa(model, data, ordered = items, estimator = "DWLS")',
                   fit = function() cfa(BFI_MODEL, data = d, ordered = ITEMS, estimator = "DWLS")),
   bfi_ulsmv = list(call = 'cfa(model, data, ordered = items, estimator = "ULSMV")',
@@ -56,7 +80,9 @@ for (nm in names(cases)) {
   fm <- fitMeasures(fit)
   V <- vcov(fit)
   out$cases[[nm]] <- list(
-    call = cases[[nm]]$call, model = BFI_MODEL, nobs = lavInspect(fit, "nobs"),
+    call = cases[[nm]]$call,
+    model = if (is.null(cases[[nm]]$model)) BFI_MODEL else cases[[nm]]$model,
+    nobs = lavInspect(fit, "nobs"),
     options = lavInspect(fit, "options")[c("estimator", "se", "test", "parameterization")],
     parameters = as.data.frame(parameterEstimates(fit, standardized = TRUE)),
     fit = as.list(setNames(num(fm), names(fm))),
