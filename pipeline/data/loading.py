@@ -818,9 +818,20 @@ def _as_number(v: Any) -> float | None:
     return None
 
 
+_NAME_LIKE_RE = re.compile(r"\b[^\W\d_][^\W\d_]+\b")
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """Two or more capitalised words ("Иванов Иван", "Aigerim Nurlanovna"): maybe a person."""
+    words = _NAME_LIKE_RE.findall(text)
+    return sum(w[0].isupper() for w in words) >= 2
+
+
 def _show(v: Any) -> str:
     if isinstance(v, str):
         masked = _mask_pii(v)
+        if _looks_like_a_name(masked):
+            return f"[text masked, {len(v)} characters]"
         s = repr(masked)
     else:
         s = _fmt_code(v)

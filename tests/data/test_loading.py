@@ -749,6 +749,7 @@ def test_error_messages_mask_cells_that_may_be_personal_data(tmp_path):
     df = valid_frame().astype(object)
     df.loc[2, "CC"] = "ivan.petrov@mail.ru"
     df.loc[4, "CC"] = "+7 701 123 45 67"
+    df.loc[5, "L2"] = "Иванов Иван Петрович"
     df["id"] = [f"user{i}@mail.kz" for i in range(len(df))]
     df.loc[7, "id"] = df.loc[1, "id"]
     p = write_csv(df, tmp_path / "pii.csv")
@@ -756,5 +757,6 @@ def test_error_messages_mask_cells_that_may_be_personal_data(tmp_path):
         read_raw(p, "cs2019")
     msg = str(exc.value)
     assert "ivan.petrov" not in msg and "701 123" not in msg and "user1@" not in msg
+    assert "Иванов" not in msg and "[text masked, 20 characters]" in msg
     assert "[EMAIL]" in msg and "[PHONE]" in msg
-    assert exc.value.rows == [3, 4, 6, 9]
+    assert exc.value.rows == [3, 4, 6, 7, 9]
