@@ -286,8 +286,31 @@ class SEMResult:
                      f"likelihood = {self.likelihood}, "
                      f"{'converged' if self.converged else 'NOT CONVERGED'} "
                      f"in {self.iterations} iterations ({self.optimizer})")
+        if self.wls is not None:
+            w = self.wls
+            kind = (f"ordinal items (thresholds, polychoric correlations, delta "
+                    f"parameterization)" if w.ordinal else "continuous data")
+            lines[-1] = (f"{self.estimator_name} estimation ({kind}), N = {self.nobs} (listwise), "
+                         f"{'converged' if self.converged else 'NOT CONVERGED'} "
+                         f"in {self.iterations} iterations ({self.optimizer})")
+            chi_label = "chi-square ((N-1) x F_WLS, lavaan)"
+        elif self.estimator_name in ("MLM", "MLR"):
+            lines[-1] = lines[-1].replace("ML estimation", f"{self.estimator_name} estimation "
+                                          f"(ML estimates, robust standard errors: "
+                                          f"{self.options.get('se')})", 1)
         lines.append(f"{chi_label}: {self.chisq:.{digits}f}, df = {self.df}, "
                      f"p = {self.pvalue:.{digits}g}")
+        if self.test_scaled is not None:
+            t = self.test_scaled
+            name = {"satorra.bentler": "Satorra-Bentler scaled",
+                    "yuan.bentler.mplus": "Yuan-Bentler (Mplus variant) scaled",
+                    "scaled.shifted": "mean and variance adjusted (scaled-shifted)"}.get(
+                        t["test"], t["test"])
+            lines.append(f"{name} chi-square: {t['stat']:.{digits}f}, df = {t['df']:g}, "
+                         f"p = {t['pvalue']:.{digits}g}, scaling factor = "
+                         f"{t['scaling_factor']:.{digits}f}"
+                         + (f", shift = {t['shift_parameter']:.{digits}f}"
+                            if t["test"] == "scaled.shifted" else ""))
         lines.append("")
         fm = self.fit_measures()
         lines.append("Fit measures")
