@@ -39,7 +39,8 @@ from pipeline.core.exceptions import PipelineError, RawDataWriteError
 from pipeline.core.paths import is_under_raw
 
 __all__ = ["atomic_write", "atomic_dir", "write_text", "write_bytes", "write_json", "write_csv",
-           "guard_not_raw", "read_yaml", "OutputWriteError", "OutputLockedError", "OrphanedStageError"]
+           "guard_not_raw", "read_yaml", "OutputWriteError", "OutputLockedError", "OrphanedStageError",
+           "exit_when_orphaned"]
 
 
 class OutputWriteError(PipelineError, PermissionError):
@@ -117,6 +118,33 @@ def _orphaned(chain: list[tuple[int, str | None]]) -> int | None:
         if st is None or st[2] != start:
             return pid
     return None
+
+
+def exit_when_orphaned(interval: float = 1.0) -> Any:
+    """Stop this process soon after its parent (``dvc repro``) dies.
+
+    A daemon thread checks the parent chain recorded now (the parent and the
+    shells between it and this process) every *interval* seconds and sends
+    SIGTERM to this process when one of them has died, so an orphaned stage
+    stops computing instead of running on (its staging folder is cleared by
+    the next run; :func:`atomic_dir` refuses to swap in its results anyway).
+    Call it once at the start of a stage command.  Returns the thread.
+    """
+    import signal
+    import threading
+    import time
+
+    chain = _ancestry()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if _orphaned(chain) is not None:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+    t = threading.Thread(target=watch, name="exit-when-orphaned", daemon=True)
+    t.start()
+    return t
 
 
 def _remove_stale_temp_files(p: Path) -> None:

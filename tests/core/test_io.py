@@ -223,3 +223,35 @@ def test_read_only_file_system_and_full_disk_are_clean_errors(tmp_path, monkeypa
     monkeypatch.setattr(tempfile, "mkstemp", lambda *a, **k: (_ for _ in ()).throw(OSError(*err)))
     with pytest.raises(OutputWriteError, match=err[1]):
         write_text(tmp_path / "new.csv", "x")
+
+
+def test_exit_when_orphaned_stops_the_orphan(tmp_path):
+    """SIGKILL of the parent: a stage that called exit_when_orphaned() stops within seconds."""
+    ready, alive = tmp_path / "ready", tmp_path / "pid"
+    parent = _python("""
+        import subprocess, sys, time, os
+        subprocess.Popen([sys.executable, "-c", '''
+        import sys, time, os
+        from pathlib import Path
+        from pipeline.core.io import exit_when_orphaned
+        exit_when_orphaned(0.05)
+        Path(sys.argv[2]).write_text(str(os.getpid()))
+        Path(sys.argv[1]).touch()
+        time.sleep(30)
+        ''', *sys.argv[1:3]], env=os.environ)
+        time.sleep(60)
+        """, str(ready), str(alive))
+    _wait_for(ready)
+    child = int(alive.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    def running() -> bool:          # a zombie (not reaped by a container's pid 1) has stopped
+        try:
+            stat = Path(f"/proc/{child}/stat").read_text()
+        except OSError:
+            return False
+        return stat[stat.rindex(")") + 2] != "Z"
+    end = time.monotonic() + 10
+    while running() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not running()
