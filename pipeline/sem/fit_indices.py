@@ -153,12 +153,20 @@ def scaled_fit_measures(chisq: float, df: float, n: float, test: dict,
         out["ifi.scaled"] = ifi(xs, ds, x0s, d0s)
         out["rni.scaled"] = rni(xs, ds, x0s, d0s)
     ch = c_hat(test)
-    if robust and baseline_test is not None:
-        ch0 = c_hat(baseline_test)
-        out["cfi.robust"] = cfi(chisq, df, baseline_chisq, baseline_df, ch, ch0)
-        out["tli.robust"] = out["nnfi.robust"] = tli(chisq, df, baseline_chisq, baseline_df,
-                                                     ch, ch0)
-        out["rni.robust"] = rni(chisq, df, baseline_chisq, baseline_df, ch, ch0)
+    # the chi-squares the robust indices use: the unscaled ones, except under
+    # FIML (Zhang & Savalei's corrected statistics, from the fit) and ordinal
+    # data (lavaan's catML statistics)
+    alt = test.get("fiml_corrected") or test.get("catml")
+    xr, xr0, xs_r, c_int = chisq, baseline_chisq, xs, float(test["scaling_factor"])
+    ch0 = c_hat(baseline_test) if baseline_test is not None else _NAN
+    if alt is not None:
+        robust = True
+        xr, xr0, xs_r = alt["XX3"], alt["XX3_null"], alt["XX3_scaled"]
+        ch, ch0, c_int = alt["c_hat3"], alt["c_hat3_null"], alt["c_hat3"]
+    if robust and (baseline_test is not None or alt is not None):
+        out["cfi.robust"] = cfi(xr, df, xr0, baseline_df, ch, ch0)
+        out["tli.robust"] = out["nnfi.robust"] = tli(xr, df, xr0, baseline_df, ch, ch0)
+        out["rni.robust"] = rni(xr, df, xr0, baseline_df, ch, ch0)
     if test.get("test") == "scaled.shifted":
         x2, d2 = xs, df
     else:
@@ -174,12 +182,11 @@ def scaled_fit_measures(chisq: float, df: float, n: float, test: dict,
     if robust and np.isfinite(ch):
         # lavaan: the point estimate uses c.hat3 (scaled-shifted: c(df-b)/df),
         # the interval and p-values the scaled statistic with c = scaling factor
-        c_int = float(test["scaling_factor"])
-        out["rmsea.robust"] = rmsea(chisq, df, n, ch)
+        out["rmsea.robust"] = rmsea(xr, df, n, ch)
         out["rmsea.ci.lower.robust"], out["rmsea.ci.upper.robust"] = rmsea_ci(
-            xs, df, n, rmsea_ci_level, c_int)
-        out["rmsea.pvalue.robust"] = rmsea_pvalue(xs, df, n, close_h0, c_int)
-        out["rmsea.notclose.pvalue.robust"] = rmsea_notclose_pvalue(xs, df, n, notclose_h0,
+            xs_r, df, n, rmsea_ci_level, c_int)
+        out["rmsea.pvalue.robust"] = rmsea_pvalue(xs_r, df, n, close_h0, c_int)
+        out["rmsea.notclose.pvalue.robust"] = rmsea_notclose_pvalue(xs_r, df, n, notclose_h0,
                                                                     c_int)
     return out
 
