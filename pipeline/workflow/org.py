@@ -675,7 +675,7 @@ def _stack(tables: Mapping[str, pd.DataFrame], names: Sequence[str]) -> pd.DataF
 
 def _org_profile(data: pd.DataFrame, codebook: Any, results: Path, groups: list, k: int,
                  targets: Mapping[str, Any] | None, scope: pd.DataFrame | None = None) -> None:
-    w = SectionWriter(results, "profile", "Respondent profiles (Tables 14 and 16)")
+    w = SectionWriter(results, "profile", "Respondent profiles by group")
     cols = _demographic_columns(codebook, targets, "demographic_codes")
     tables, notes = {}, set()
     with _report_warnings(w):
@@ -748,7 +748,7 @@ def _likert_codes(codebook: Any, item: str) -> dict[Any, str]:
 
 def _org_distributions(data: pd.DataFrame, codebook: Any, results: Path, groups: list, k: int,
                        prm: Mapping[str, Any]) -> None:
-    w = SectionWriter(results, "distributions", "Response distributions (figures 16-27)")
+    w = SectionWriter(results, "distributions", "Response distributions")
     constructs = {c: list(v) for c, v in codebook.constructs.items()}
     labels = dict(codebook.construct_labels)
     scale = {5: "I totally agree", 4: "Rather agree", 3: "Difficult to answer",
@@ -924,7 +924,7 @@ def _org_reliability(data: pd.DataFrame, codebook: Any, results: Path, groups: l
     from pipeline import sem
     from pipeline.psychometrics.reliability import reliability_from_codebook, validity_from_sem
 
-    w = SectionWriter(results, "reliability", "Reliability and CFA of the 2020 instrument")
+    w = SectionWriter(results, "reliability", "Reliability and CFA")
     rel_p = _group_params("reliability")
     missing = rel_p.get("missing", "pairwise")
     labels = dict(codebook.construct_labels)
@@ -1004,7 +1004,7 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
                     prm: Mapping[str, Any]) -> None:
     from pipeline.psychometrics.descriptives import construct_scores
 
-    w = SectionWriter(results, "comparison", "ACSA vs akimat, item by item")
+    w = SectionWriter(results, "comparison", "Groups compared, item by item")
     if len(groups) != 2:
         w.warning(f"the comparison needs two organizations; the data hold {groups}")
         w.close()
@@ -1123,7 +1123,7 @@ def _analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results
     demo = _demographic_columns(codebook, targets, "demographics")
 
     # ---- profile (Table 17)
-    w = SectionWriter(results, "profile", "Respondent profile (Table 17)")
+    w = SectionWriter(results, "profile", "Respondent profile")
     tables, notes = {}, set()
     with _report_warnings(w):
         for col in demo:
@@ -1144,7 +1144,7 @@ def _analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results
     w.close()
 
     # ---- frequencies (figures 28-31)
-    w = SectionWriter(results, "frequencies", "Frequencies (figures 28-31)")
+    w = SectionWriter(results, "frequencies", "Frequencies")
     questions = [n for n in codebook.columns if codebook[n].type == "categorical"
                  and codebook[n].numeric_codes and n not in demo and n in data.columns]
     figures = {"akimat_satisfaction": "28", "services_satisfaction": "29",
