@@ -677,3 +677,202 @@ def bootstrap_draws(model, data: np.ndarray, theta0: np.ndarray, B: int, seed, *
         if bar is not None:
             bar.close()
     return est, status
+
+
+# ------------------------------------------------- bootstrap: FIML / mean structures
+class EngineBootstrapTask:
+    """Bootstrap draws refitted by the engine's estimator (FIML or mean structure).
+
+    The designs :class:`FastML` does not cover -- incomplete data (FIML)
+    and models with a mean structure -- take the same route as the
+    complete-data path: draw *i* resamples the rows with
+    ``default_rng(SeedSequence(seed).spawn(B)[i]).integers(0, N, N)`` (the
+    streams of :func:`pipeline.sem.bootstrap.bootstrap`'s in-process loop)
+    and refits from the full-sample estimates; under FIML with
+    :class:`pipeline.sem.fiml.FIMLEstimator` (batched kernel, BFGS started
+    with the inverse of the full-sample Hessian as its metric, shared by
+    every draw).  Picklable; each worker compiles the estimator once in
+    :meth:`setup`.  Results depend only on the seed and the draw index,
+    never on the number of workers or a Dask cluster.
+
+    Parameters
+    ----------
+    model : SEMModel
+        The fitted model (its mean structure as fitted).
+    data : ndarray (N, p)
+        The cases of the fit (``nan`` for missing values under FIML).
+    theta0 : ndarray (q,)
+    seed : int or numpy.random.SeedSequence
+    missing : {"fiml", "listwise"}
+    likelihood : {"normal", "wishart"}
+    hinv0 : ndarray (q, q), optional
+        Initial inverse Hessian of the discrepancy F (default: computed at
+        *theta0* in each worker); from a fit, ``vcov * N / 2``.
+
+    In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = "coef", parallel =
+    "multicore")`` on a ``missing = "ml"`` fit.
+    """
+
+    def __init__(self, model, data: np.ndarray, theta0: np.ndarray, seed, *,
+                 missing: str = "fiml", likelihood: str = "normal",
+                 hinv0: np.ndarray | None = None):
+        import hashlib
+        if missing not in ("fiml", "listwise"):
+            raise ValueError(f"missing must be 'fiml' or 'listwise', got {missing!r}")
+        if not isinstance(model, SEMModel):
+            raise TypeError(f"model must be an SEMModel, got {type(model).__name__}")
+        self.model = model
+        self.data = np.ascontiguousarray(data, dtype=float)
+        self.theta0 = np.asarray(theta0, dtype=float)
+        self.missing, self.likelihood = missing, likelihood
+        self.hinv0 = None if hinv0 is None else np.asarray(hinv0, dtype=float)
+        if isinstance(seed, np.random.SeedSequence):
+            self.seed = seed
+            seed_id = f"{seed.entropy}:{seed.spawn_key}"
+        else:
+            self.seed = int(seed)
+            seed_id = str(self.seed)
+        h = hashlib.sha1(repr((model.rows, model.pt.definitions, model.meanstructure)).encode())
+        h.update(self.data.tobytes())
+        h.update(self.theta0.tobytes())
+        h.update(f"{seed_id}:{missing}:{likelihood}".encode())
+        self.key = "engine-boot:" + h.hexdigest()
+
+    def _stats(self, X, ids=None):
+        from pipeline.sem.estimate import sample_stats
+        if self.missing == "fiml":
+            from pipeline.sem.fiml import fiml_sample_stats
+            st = fiml_sample_stats(X, em=False, patterns=False, pattern_ids=ids)
+            xi = self._x_idx
+            if len(xi):      # fixed.x covariates are complete: their exact moments
+                xs = X[:, xi]
+                st.mean[xi] = xs.mean(axis=0)
+                st.cov[np.ix_(xi, xi)] = np.cov(xs, rowvar=False, bias=True).reshape(
+                    len(xi), len(xi))
+            return st
+        return sample_stats(X, likelihood=self.likelihood, missing="listwise")
+
+    def setup(self):
+        from pipeline.sem.estimate import Estimator
+        from pipeline.sem.fiml import FIMLEstimator
+        m = self.model
+        pos = {v: i for i, v in enumerate(m.observed)}
+        self._x_idx = np.array([pos[v] for v in m.pt.ov_x], dtype=int)
+        cls = FIMLEstimator if self.missing == "fiml" else Estimator
+        est = cls(m, likelihood=self.likelihood, missing=self.missing,
+                  meanstructure=m.meanstructure)
+        hinv0 = self.hinv0
+        if self.missing == "fiml" and (hinv0 is None or not np.all(np.isfinite(hinv0))):
+            from pipeline.sem.fiml import _safe_inv
+            hinv0 = _safe_inv(est.hessian(self.theta0, self._stats(self.data)))
+        self._ids = None
+        if self.missing == "fiml":
+            from pipeline.sem.fiml import pattern_index
+            self._ids = pattern_index(np.isnan(self.data))
+        var_par = np.array([r["par"] for r in m.rows if r["op"] == "~~" and r["lhs"] == r["rhs"]
+                            and r["par"] >= 0], dtype=int)
+        return est, hinv0, var_par, self._ids
+
+    def run(self, state, start: int, stop: int):
+        from pipeline.core.parallel import draw_seeds
+        from pipeline.sem.results import _env_first
+        est, hinv0, var_par, ids = state
+        m = self.model
+        if not hasattr(self, "_x_idx"):
+            pos = {v: i for i, v in enumerate(m.observed)}
+            self._x_idx = np.array([pos[v] for v in m.pt.ov_x], dtype=int)
+        x = self.data
+        n = x.shape[0]
+        nd = len(m.defined)
+        out = np.full((stop - start, m.npar + nd), np.nan)
+        status = np.zeros(stop - start, dtype=np.int8)
+        for j, ss in enumerate(draw_seeds(self.seed, start, stop)):
+            idx = np.random.default_rng(ss).integers(0, n, n)
+            Xb = x[idx]
+            try:
+                st = self._stats(Xb, None if ids is None else (ids[0], ids[1][idx]))
+            except (np.linalg.LinAlgError, ValueError):
+                status[j] = NOT_CONVERGED
+                continue
+            if self.missing == "listwise" and not np.isfinite(st.logdet):
+                status[j] = NOT_CONVERGED
+                continue
+            if self.missing == "fiml":
+                r = est.optimize(st, start=self.theta0, maxiter=100, hinv0=hinv0)
+            else:
+                r = est.optimize(st, start=self.theta0, maxiter=100)
+            if not r.converged:
+                status[j] = NOT_CONVERGED
+                continue
+            theta = r.theta
+            inadm = bool(len(var_par) and np.any(theta[var_par] < 0))
+            vals = est.values(theta, st)
+            if not inadm:
+                Sig = m.moments(vals)[0]
+                inadm = np.linalg.eigvalsh((Sig + Sig.T) / 2).min() <= 0
+            status[j] = INADMISSIBLE if inadm else OK
+            out[j, : m.npar] = theta
+            if nd:
+                out[j, m.npar:] = m.defined.evaluate(_env_first(m, vals))
+        return out, status
+
+
+def engine_bootstrap_draws(res, B: int, seed, *, workers: int | None = None,
+                           scheduler=None, chunk_size: int | None = None,
+                           progress: bool = True):
+    """Bootstrap draws of a fitted FIML or mean-structure model on local processes or Dask.
+
+    Parameters
+    ----------
+    res : SEMResult
+        A fit by :func:`pipeline.sem.fit` (``missing="fiml"`` or a mean
+        structure).
+    B : int
+    seed : int or numpy.random.SeedSequence
+        Draw *i* uses ``SeedSequence(seed).spawn(B)[i]``: the same draws as
+        :func:`pipeline.sem.bootstrap.bootstrap`'s in-process loop.
+    workers, scheduler, chunk_size
+        See :func:`pipeline.core.parallel.map_draws`; they never change the
+        results.
+    progress : bool
+
+    Returns
+    -------
+    est : ndarray (B, npar + n_defined)
+        NaN rows for failed draws.
+    status : ndarray (B,) of int8
+        0 ok, 1 failed (not converged, unusable resample), 2 inadmissible
+        (negative variance or non-positive-definite implied covariance).
+
+    In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = "coef", parallel =
+    "multicore", ncpus = workers)``.
+    """
+    from pipeline.core.parallel import map_draws
+    if int(B) != B or B < 1:
+        raise ValueError(f"B must be a positive integer, got {B!r}")
+    B = int(B)
+    hinv0 = None
+    if res.missing == "fiml" and np.all(np.isfinite(res.vcov)):
+        hinv0 = res.vcov * (res.nobs / 2.0)      # vcov = (H/2)^-1 / N
+    task = EngineBootstrapTask(res.model, res.stats.data, res.theta, seed,
+                               missing=res.missing, likelihood=res.likelihood, hinv0=hinv0)
+    k = res.model.npar + len(res.model.defined)
+    est = np.empty((B, k))
+    status = np.empty(B, dtype=np.int8)
+
+    def consume(start, r):
+        e, s = r
+        est[start:start + len(s)] = e
+        status[start:start + len(s)] = s
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=B, desc="bootstrap", unit="draw", leave=False)
+    try:
+        map_draws(task, B, consume=consume, workers=workers, chunk_size=chunk_size,
+                  scheduler=scheduler, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return est, status

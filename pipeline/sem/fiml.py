@@ -124,7 +124,7 @@ class MissingRows:
     """
 
     def __init__(self, X: np.ndarray | None = None, patterns=None, *, p: int | None = None,
-                 collapse: int | None = 0):
+                 collapse: int | None = 0, pattern_ids: tuple[np.ndarray, np.ndarray] | None = None):
         if (X is None) == (patterns is None):
             raise ValueError("give exactly one of X or patterns")
         if X is not None:
@@ -133,18 +133,25 @@ class MissingRows:
                 raise ValueError(f"X must be a 2-d array, got shape {X.shape}")
             N, p = X.shape
             miss = np.isnan(X)
-            keys, inv = np.unique(miss, axis=0, return_inverse=True)
+            if pattern_ids is None:
+                keys, inv = pattern_index(miss)
+            else:                          # known patterns (bootstrap draws): drop absent ones
+                keys, inv = pattern_ids
+                present, inv = np.unique(inv, return_inverse=True)
+                keys = keys[present]
             inv = inv.ravel()
             counts = np.bincount(inv, minlength=len(keys))
-            order = np.argsort(inv, kind="stable")
-            starts = np.r_[0, np.cumsum(counts)]
-            blocks = []
-            for g in range(len(keys)):
-                rows = order[starts[g]:starts[g + 1]]
-                q = int((~keys[g]).sum())
-                if collapse is None or counts[g] <= max(collapse, q + 1):
-                    blocks.append((g, np.where(miss[rows], 0.0, X[rows]), None))
-                else:
+            q = p - keys.sum(axis=1)
+            coll = np.zeros(len(keys), dtype=bool) if collapse is None else \
+                counts > np.maximum(collapse, q + 1)
+            keep_rows = ~coll[inv]
+            blocks = [(None, np.flatnonzero(keep_rows), np.where(miss[keep_rows], 0.0, X[keep_rows]),
+                       inv[keep_rows])]
+            if coll.any():
+                order = np.argsort(inv, kind="stable")
+                starts = np.r_[0, np.cumsum(counts)]
+                for g in np.flatnonzero(coll):
+                    rows = order[starts[g]:starts[g + 1]]
                     xo = X[np.ix_(rows, np.flatnonzero(~keys[g]))]
                     blocks.append((g, xo.mean(axis=0), (xo - xo.mean(axis=0)), counts[g]))
             self._build(N, p, keys, counts, blocks)
@@ -168,14 +175,14 @@ class MissingRows:
         D, pid, mrow, w = [], [], [], []
         for b in blocks:
             g = b[0]
-            o = np.flatnonzero(~self.keys[g])
-            if len(b) == 3:               # the cases themselves
-                rows = b[1]
+            if g is None:                 # the cases themselves (all patterns at once)
+                rows, pids = b[2], b[3]
                 D.append(rows)
-                pid.append(np.full(len(rows), g))
+                pid.append(pids)
                 mrow.append(np.ones(len(rows), dtype=bool))
                 w.append(np.ones(len(rows)))
                 continue
+            o = np.flatnonzero(~self.keys[g])
             mean, spread, n = b[1], b[2], b[3]
             r = np.zeros((1, p))
             r[0, o] = mean
@@ -213,7 +220,7 @@ class MissingRows:
             if k == 0 or k > p - k:
                 continue
             part = np.flatnonzero(nmiss == k)
-            idx = np.array([np.flatnonzero(self.keys[g]) for g in part]).reshape(len(part), k)
+            idx = np.nonzero(self.keys[part])[1].reshape(len(part), k)
             lookup = lookup0.copy()
             lookup[part] = np.arange(len(part))
             rws = np.flatnonzero(lookup[self.pattern] >= 0)
@@ -226,7 +233,7 @@ class MissingRows:
             if k == 0 or k <= p - k:
                 continue
             pats = np.flatnonzero(nmiss == k)
-            idx = np.array([np.flatnonzero(~self.keys[g]) for g in pats]).reshape(len(pats), p - k)
+            idx = np.nonzero(~self.keys[pats])[1].reshape(len(pats), p - k)
             lookup = lookup0.copy()
             lookup[pats] = np.arange(len(pats))
             rws = np.flatnonzero(lookup[self.pattern] >= 0)
@@ -267,6 +274,28 @@ class MissingRows:
                                   lookup[self.pattern[rows]]))
             self._all_direct = out
         return self._all_direct
+
+
+def pattern_index(miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a boolean missingness matrix and each row's pattern id.
+
+    The rows are packed into 64-bit words before sorting (``np.unique`` on a
+    boolean matrix sorts p-byte records).  Returns ``(keys, inverse)`` like
+    ``np.unique(miss, axis=0, return_inverse=True)``.
+    """
+    miss = np.asarray(miss, dtype=bool)
+    N, p = miss.shape
+    packed = np.packbits(miss, axis=1)
+    nb = packed.shape[1]
+    width = -(-nb // 8) * 8
+    if width != nb:
+        packed = np.concatenate([packed, np.zeros((N, width - nb), np.uint8)], axis=1)
+    words = np.ascontiguousarray(packed).view(">u8")
+    if words.shape[1] == 1:
+        u, first, inv = np.unique(words[:, 0], return_index=True, return_inverse=True)
+    else:
+        u, first, inv = np.unique(words, axis=0, return_index=True, return_inverse=True)
+    return miss[first], inv.ravel()
 
 
 def kernel_for(stats) -> MissingRows:
@@ -378,7 +407,7 @@ def fiml_value(rows: MissingRows, Sigma: np.ndarray, mu: np.ndarray, gradient: b
         mi = grp.idx[grp.local]
         V[grp.rows[:, None], mi] = v
         if gradient:
-            np.add.at(Q, grp.flat.ravel(), (Cmm * grp.n[:, None, None]).ravel())
+            Q += np.bincount(grp.flat.ravel(), (Cmm * grp.n[:, None, None]).ravel(), p * p)
     if rows.groups:
         R -= V @ W
         if gradient:
@@ -433,7 +462,7 @@ def _direct_group(grp: _Group, Sigma, D, R, gradient):
     if gradient:
         GW = np.zeros(p * p)
         flat = (idx[:, :, None] * p + idx[:, None, :]).reshape(len(idx), k * k)
-        np.add.at(GW, flat.ravel(), (Wo * grp.n[:, None, None]).reshape(-1))
+        GW += np.bincount(flat.ravel(), (Wo * grp.n[:, None, None]).reshape(-1), p * p)
         GW = GW.reshape(p, p)
     return ld, GW
 
@@ -548,7 +577,7 @@ def _em_step(rows: MissingRows, mu, sig):
         Xh[grp.rows[ri], miss[grp.local][vr]] = fill[vr]
         vv = valid[:, :, None] & valid[:, None, :]
         flat = miss[:, :, None] * p + miss[:, None, :]
-        np.add.at(cond, flat[vv], (Cmm * grp.n[:, None, None])[vv])
+        cond += np.bincount(flat[vv], (Cmm * grp.n[:, None, None])[vv], p * p)
     # moments about the current mu, then shift
     s1 = rows.w[mr] @ Xh[mr]
     Xw = Xh * np.sqrt(rows.w)[:, None]
@@ -832,20 +861,26 @@ def fit_fiml(model, data, **kwargs):
                          maxiter=maxiter)
 
 
-def fiml_sample_stats(X: np.ndarray, *, em: bool = True):
+def fiml_sample_stats(X: np.ndarray, *, em: bool = True, patterns: bool = True,
+                      pattern_ids: tuple[np.ndarray, np.ndarray] | None = None):
     """:class:`~pipeline.sem.estimate.SampleStats` for FIML with the batched EM.
+
+    ``patterns=False`` skips the per-pattern summaries (``stats.patterns``,
+    used only by the engine's per-pattern code); *pattern_ids* ``(keys,
+    inverse)`` reuses a known pattern index (bootstrap draws of the same cases).
 
     In R: ``lavInspect(fit, "sampstat")`` under ``missing = "ml"``.
     """
     from pipeline.sem.estimate import SampleStats, _patterns
     X = np.asarray(X, dtype=float)
-    rows = MissingRows(X)
+    rows = MissingRows(X, pattern_ids=pattern_ids)
     if em:
         mu, cov, ll, _ = em_saturated(rows)
     else:
         mu, cov, ll = np.nanmean(X, axis=0), np.diag(np.nanvar(X, axis=0)), math.nan
     sign, logdet = np.linalg.slogdet(cov)
-    st = SampleStats(nobs=X.shape[0], cov=cov, mean=mu, patterns=_patterns(X),
+    st = SampleStats(nobs=X.shape[0], cov=cov, mean=mu,
+                     patterns=_patterns(X) if patterns else [],
                      logdet=logdet if sign > 0 else math.nan, logl_h1=ll, data=X)
     st._fiml_rows = rows
     return st
