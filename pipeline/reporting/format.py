@@ -81,7 +81,10 @@ _EXACT: dict[str, str] = {
     "u2": "bounded", "com": "coef", "alpha": "bounded", "raw_alpha": "bounded",
     "std.alpha": "bounded", "omega": "bounded", "cr": "bounded", "ave": "bounded",
     "htmt": "bounded", "kmo": "bounded", "msa": "bounded", "r.drop": "bounded",
-    "r.cor": "bounded", "loading": "bounded",
+    "r.cor": "bounded", "loading": "bounded", "standardized": "bounded",
+    "standardized estimate": "bounded", "w": "bounded", "shapiro_w": "bounded",
+    "r_drop": "bounded", "r_cor": "bounded", "smc": "bounded", "max_r": "bounded",
+    "corrected item-total correlation": "bounded", "item-total correlation": "bounded",
     "z": "stat", "z-value": "stat", "z.value": "stat", "c.r.": "stat", "t": "stat",
     "f": "stat", "mi": "stat", "chisq": "stat", "chi2": "stat", "χ²": "stat", "x2": "stat",
     "cmin": "stat", "cmin_df": "stat", "cmin/df": "stat", "chisq/df": "stat", "aic": "stat",
@@ -98,7 +101,8 @@ for _m in ("cfi", "tli", "nnfi", "rfi", "nfi", "ifi", "rni", "gfi", "agfi", "pgf
 _EXACT.update({"scaled": "stat", "baseline": "stat"})
 #: segments of a dotted name that say nothing on their own
 _WEAK = frozenset({"lower", "upper", "ci", "scaled", "robust", "baseline", "b", "t", "f", "k",
-                   "n", "p", "r", "z", "sd", "min", "max", "var", "mean", "alpha"})
+                   "n", "p", "r", "z", "sd", "min", "max", "var", "mean", "alpha", "h2", "u2",
+                   "w", "beta", "com"})
 # then single tokens of a longer label ("Bartlett p", "ACSA %", "rmsea.ci.lower")
 _TOKENS: list[tuple[str, frozenset[str]]] = [
     ("p", frozenset({"p", "pvalue", "pclose"})),
@@ -117,6 +121,8 @@ _TOKENS: list[tuple[str, frozenset[str]]] = [
 _GENERIC = frozenset({"value", "values", "published", "computed", "reproduced", "result",
                       "observed", "expected", "difference", "diff", "delta", "stat_value",
                       "number", "x", "estimate_value", ""})
+#: one-letter labels that name variables far more often than statistics
+_VARIABLE_LIKE = frozenset({"r", "b", "t", "f", "k", "z", "w", "s", "l", "o", "c", "e"})
 _LABEL_COLUMNS = ("name", "measure", "statistic", "key", "quantity", "index", "parameter")
 _FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+)([eE][+-]?\d+)?$")
 _LONG_FLOAT_TEXT = re.compile(r"^[+-]?\d*\.\d{4,}([eE][+-]?\d+)?$")
@@ -365,10 +371,28 @@ def _row_kinds(df: pd.DataFrame) -> list[str] | None:
                 return kinds
     labels = [t[-1] if isinstance(t, tuple) else t for t in df.index]
     if labels and all(isinstance(v, str) for v in labels):
-        kinds = [column_kind(v) for v in labels]
+        kinds = ["number" if _normalize(v) in _VARIABLE_LIKE else column_kind(v) for v in labels]
         if any(k != "number" for k in kinds):
             return kinds
     return None
+
+
+def _square_kind(df: pd.DataFrame) -> str | None:
+    """A matrix of variables by variables (correlations, HTMT, Fornell-Larcker):
+    one kind for every column, ``bounded`` when every value lies in [-1, 1]."""
+    if df.shape[0] != df.shape[1] or df.shape[0] < 2:
+        return None
+    if [str(c) for c in df.columns] != [str(i) for i in df.index]:
+        return None
+    vals = pd.to_numeric(pd.Series(df.to_numpy().ravel()), errors="coerce").dropna()
+    if vals.empty:
+        return None
+    return "bounded" if bool((vals.abs() <= 1).all()) else "number"
+
+
+def _all_probabilities(series: pd.Series) -> bool:
+    vals = pd.to_numeric(series, errors="coerce").dropna()
+    return bool(((vals >= 0) & (vals <= 1)).all())
 
 
 def format_frame(df: pd.DataFrame, *, kinds: Mapping[Any, str] | None = None,
@@ -399,11 +423,14 @@ def format_frame(df: pd.DataFrame, *, kinds: Mapping[Any, str] | None = None,
 
     Notes
     -----
-    A column whose name is generic (``value``, ``published``, ``computed``
-    ...) is formatted row by row with the kind of the row's label (from a
-    ``name``/``measure``/``key`` column or the index), so a long fit table
-    prints ``df`` as an integer, ``pvalue`` as ``.034`` and ``cfi`` as
-    ``.956``.
+    A column whose name says nothing (``value``, ``published``,
+    ``computed``, ``questionnaires`` ...) is formatted row by row with the
+    kind of the row's label (from a ``name``/``measure``/``key`` column or the
+    index), so a long fit table prints ``df`` as an integer, ``pvalue`` as
+    ``.034`` and ``cfi`` as ``.956``.  A matrix whose rows and columns are the
+    same variables (correlations, HTMT) has one kind: ``bounded`` when every
+    value lies in [-1, 1].  The numbers of a column of kind ``number`` share
+    one format: integers only when all of them are whole.
 
     In R: ``papaja::apa_table(printnum(df))``.
     """
@@ -416,25 +443,45 @@ def format_frame(df: pd.DataFrame, *, kinds: Mapping[Any, str] | None = None,
         if k not in KINDS:
             raise ValueError(f"kinds: {col!r} has unknown kind {k!r}; known: {KINDS}")
     rows = _row_kinds(df)
+    square = _square_kind(df)
     out = pd.DataFrame(index=df.index, columns=df.columns, dtype=object)
     for j, col in enumerate(df.columns):
         series = df.iloc[:, j]
-        kind = kinds.get(col) or column_kind(col, series)
+        kind = kinds.get(col) or square or column_kind(col, series)
+        if kind == "p" and col not in kinds and not _all_probabilities(series):
+            kind = "number"                 # named p but not p-values (psych::mardia's p = k)
         d = digits.get(col) if isinstance(digits, Mapping) else digits
         if kind == "p" and d not in (None, 2, 3):
             d = None
         name = _normalize(col[-1] if isinstance(col, tuple) else col)
-        by_row = (rows is not None and col not in kinds and kind in ("number",)
-                  and (name in _GENERIC or name.split(".")[0] in _GENERIC))
+        by_row = (rows is not None and col not in kinds and square is None and kind == "number"
+                  and (name in _GENERIC or df.shape[1] == 1))
+        cell_kinds = [rows[i] if by_row and rows[i] != "number" else kind
+                      for i in range(len(series))]
+        # one number format per column: integers only when every number is whole
+        plain = [v for v, k in zip(series.tolist(), cell_kinds) if k == "number"
+                 and isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+                 and not _is_missing(v)]
+        d_number = d
+        if d is None and not by_row and plain and not all(math.isfinite(v) and float(v).is_integer()
+                                           for v in plain):
+            finite = [abs(v) for v in plain if math.isfinite(v)]
+            d_number = 3 if not finite or max(finite) < 100 else 2
         vals = []
         for i, v in enumerate(series.tolist()):
-            k = rows[i] if by_row and rows[i] != "number" else kind
-            dd = d if not (by_row and k == "p" and d not in (2, 3)) else None
+            k = cell_kinds[i]
+            if k == "number":
+                dd = d_number
+            elif k == "p":
+                dd = d if d in (2, 3) else None
+            else:
+                dd = d if not by_row else None
             try:
-                vals.append(format_value(v, k, digits=dd, na_rep=na_rep))
+                vals.append(format_value(v, k, digits=dd,
+                                         na_rep="" if k == "text" else na_rep))
             except (TypeError, ValueError) as exc:
                 if k != kind:                   # a row label's guess: shown as a number
-                    vals.append(format_value(v, kind, digits=d, na_rep=na_rep))
+                    vals.append(format_value(v, kind, digits=d_number, na_rep=na_rep))
                     continue
                 raise ValueError(f"column {col!r}, row {df.index[i]!r}: {exc}") from None
         out.iloc[:, j] = vals

@@ -136,7 +136,14 @@ def test_format_frame_overrides_and_errors():
     with pytest.raises(ValueError, match="kinds: 'a' has unknown kind 'pp'"):
         fmt.format_frame(df, kinds={"a": "pp"})
     with pytest.raises(ValueError, match=r"column 'pvalue', row 1: p: a p-value must lie"):
-        fmt.format_frame(pd.DataFrame({"pvalue": ["0.5", "1.5"]}))
+        fmt.format_frame(pd.DataFrame({"pvalue": ["0.5", "1.5"]}), kinds={"pvalue": "p"})
+    # a column only named like a p-value (psych::mardia's p = number of variables)
+    mardia = fmt.format_frame(pd.DataFrame({"p": [2.0, 3.0], "p_skew": [2.7e-9, 0.0312]}))
+    assert mardia["p"].tolist() == ["2", "3"]
+    assert mardia["p_skew"].tolist() == ["< .001", ".031"]
+    # empty text cells (NaN after a CSV round trip) stay blank, missing numbers are dashes
+    fit = fmt.format_frame(pd.DataFrame({"value": [0.5, np.nan], "verdict": ["meets", np.nan]}))
+    assert fit["verdict"].tolist() == ["meets", ""] and fit["value"].tolist() == ["0.500", "\u2014"]
     with pytest.raises(TypeError, match="df: expected a DataFrame"):
         fmt.format_frame([1, 2])
 
@@ -153,3 +160,27 @@ def test_html_table_is_apa_escaped_and_deterministic():
     assert '<td class="num">&lt; .001</td>' in html1
     assert not UNROUNDED.search(html1)
     assert "id=" not in html1                                   # no random Styler ids
+
+
+def test_matrices_long_tables_and_one_format_per_column():
+    # a correlation matrix (a factor named R is not a correlation column)
+    m = pd.DataFrame([[1.0, 0.329, 0.2], [0.329, 1.0, -0.081], [0.2, -0.081, 1.0]],
+                     index=["L", "R", "ICS"], columns=["L", "R", "ICS"])
+    out = fmt.format_frame(m)
+    assert out["L"].tolist() == ["1.000", ".329", ".200"]
+    assert out["R"].tolist() == [".329", "1.000", "-.081"]
+    # a one-column long table: the row labels decide
+    funnel = pd.DataFrame({"questionnaires": [150.0, 120.0, 20.0, 100.0, 66.66666666666667]},
+                          index=["distributed", "returned", "excluded", "valid",
+                                 "response rate (valid / distributed), %"])
+    assert fmt.format_frame(funnel)["questionnaires"].tolist() == ["150", "120", "20", "100", "66.7"]
+    # a column of plain numbers: integers only when every number is whole
+    loads = pd.DataFrame({"MR1": [1.0, 0.0862, -0.057], "line": [989.0, 990.0, 1030.0]})
+    out = fmt.format_frame(loads)
+    assert out["MR1"].tolist() == ["1.000", "0.086", "-0.057"]
+    assert out["line"].tolist() == ["989", "990", "1030"]
+    # scorecard keys: the last segment names the statistic, not a variable (H2, R)
+    sc = pd.DataFrame({"line": [1056, 3428], "published": [1.0, 0.72]},
+                      index=["cs2019.hypothesis.H2", "cs2019.alpha.R"])
+    out = fmt.format_frame(sc)
+    assert out["published"].tolist() == ["1", ".720"] and out["line"].tolist() == ["1056", "3428"]
