@@ -5,7 +5,7 @@ A study lists its hypotheses (YAML or a mapping); each test names
 * ``id`` and ``statement``;
 * what is tested, exactly one of
 
-  - ``effect``: a parameter, given as ``"lhs op rhs"`` (``"ICS ~ L"``), a
+  - ``effect``: a parameter, given as ``"lhs op rhs"`` (``"y ~ x1"``), a
     parameter label, or the name of a ``:=`` defined effect (``tot_L``);
   - ``compare: [a, b]``: the difference of two effects, ``a - b``;
   - ``all_of: [e1, e2, ...]``: every listed effect (bootstrap only);
@@ -119,7 +119,7 @@ def adjust_pvalues(p: Sequence[float], method: str | None) -> np.ndarray:
 def find_parameter(parameters: pd.DataFrame, name: str) -> int:
     """Row position of *name* in a lavaan-style parameter table.
 
-    *name* is ``"lhs op rhs"`` (``"ICS ~ L"``), a ``:=`` effect's name, or a
+    *name* is ``"lhs op rhs"`` (``"y ~ x1"``), a ``:=`` effect's name, or a
     parameter label.
     """
     pt = parameters.reset_index(drop=True)

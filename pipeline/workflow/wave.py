@@ -902,7 +902,7 @@ ANALYSES: dict[str, Callable[[_Context], None]] = {
 _OPS = {">": lambda v, t: v > t, "<": lambda v, t: v < t,
         ">=": lambda v, t: v >= t, "<=": lambda v, t: v <= t}
 
-#: Table 12's rows in the thesis's order, plus what AMOS/lavaan add.
+#: Fit-table rows in AMOS's order (CMIN, GFI, AGFI, RMSEA ...), plus what lavaan adds.
 FIT_ROWS = [("chisq", "Chi-square (CMIN)"), ("df", "Degrees of freedom"), ("pvalue", "P-value"),
             ("gfi", "GFI"), ("agfi", "AGFI"), ("rmsea", "RMSEA"),
             ("rmsea.ci.lower", "RMSEA 90% CI, lower"), ("rmsea.ci.upper", "RMSEA 90% CI, upper"),
@@ -912,7 +912,7 @@ FIT_ROWS = [("chisq", "Chi-square (CMIN)"), ("df", "Degrees of freedom"), ("pval
 
 
 def fit_table(measures: pd.Series, thresholds: dict[str, Any], *, likelihood: str) -> pd.DataFrame:
-    """Table 12 form: measure, threshold, value and verdict.
+    """Fit table: measure, threshold, value and verdict.
 
     Parameters
     ----------
@@ -945,7 +945,7 @@ def fit_table(measures: pd.Series, thresholds: dict[str, Any], *, likelihood: st
 
 
 def paths_table(parameters: pd.DataFrame) -> pd.DataFrame:
-    """Table K.2 form (AMOS "Regression Weights"): Estimate, S.E., C.R., P, standardized.
+    """AMOS's "Regression Weights" form: Estimate, S.E., C.R., P, standardized.
 
     Loadings are printed as ``item <--- factor``, regressions as
     ``outcome <--- predictor``; fixed markers have no S.E.
