@@ -84,6 +84,8 @@ _EXACT: dict[str, str] = {
     "r.cor": "bounded", "loading": "bounded", "standardized": "bounded",
     "standardized estimate": "bounded", "w": "bounded", "shapiro_w": "bounded",
     "r_drop": "bounded", "r_cor": "bounded", "smc": "bounded", "max_r": "bounded",
+    "rank_biserial": "bounded", "cramers_v": "bounded", "cles": "bounded", "kendall_w": "bounded",
+    "eta2": "bounded", "epsilon2": "bounded", "omega2": "bounded", "phi": "bounded",
     "corrected item-total correlation": "bounded", "item-total correlation": "bounded",
     "z": "stat", "z-value": "stat", "z.value": "stat", "c.r.": "stat", "t": "stat",
     "f": "stat", "mi": "stat", "chisq": "stat", "chi2": "stat", "χ²": "stat", "x2": "stat",
