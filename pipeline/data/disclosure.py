@@ -304,7 +304,7 @@ class DisclosureLedger:
         if len(self._stmts) == before:
             return True
         touching = set().union(*(st.variables() for st in self._stmts[before:]))
-        if self.check(integer=integer, _touching=touching, _new_from=before).ok:
+        if self.check(integer=integer, lp=False, _touching=touching, _new_from=before).ok:
             return True
         del self._stmts[before:]
         return False
@@ -376,9 +376,18 @@ class DisclosureLedger:
         self._stmts.append(_Stmt("test", str(output), {}, name, cells=cs))
 
     # ------------------------------------------------------------ the check
-    def check(self, *, integer: bool = True, _touching: set[str] | None = None,
+    def check(self, *, integer: bool = True, lp: bool = True, _touching: set[str] | None = None,
               _new_from: int = 0) -> DisclosureReport:
         """Direct rules, then the joint attack on every protected cell.
+
+        Parameters
+        ----------
+        integer : bool
+            Integer programming (the exact attack); ``False``: the linear
+            relaxation only (weaker, faster).
+        lp : bool
+            Also report the linear-programming bounds (``lp_lower``,
+            ``lp_upper``); ``False`` skips them when *integer* is set.
 
         Returns a :class:`DisclosureReport`; :meth:`assert_safe` raises
         instead.
@@ -414,12 +423,13 @@ class DisclosureLedger:
             outs_all = tuple(sorted({st.output for st in stmts}))
             for output, where, true in prots:
                 sel = self._select(where, gvars, atoms)
-                lp = self._bounds(sel, cons, len(atoms), integer=False)
-                il = self._bounds(sel, cons, len(atoms), integer=True) if integer else lp
+                lpb = (self._bounds(sel, cons, len(atoms), integer=False)
+                       if (lp or not integer) else (math.nan, math.nan))
+                il = self._bounds(sel, cons, len(atoms), integer=True) if integer else lpb
                 disclosed = il is not None and abs(il[1] - il[0]) < 0.5
                 rows.append({"cell": cell_label(where), "output": output, "true": true,
-                             "lp_lower": None if lp is None else lp[0],
-                             "lp_upper": None if lp is None else lp[1],
+                             "lp_lower": None if lpb is None else lpb[0],
+                             "lp_upper": None if lpb is None else lpb[1],
                              "ilp_lower": None if il is None else il[0],
                              "ilp_upper": None if il is None else il[1], "disclosed": disclosed})
                 if il is None:
