@@ -88,6 +88,13 @@ def test_generic_commands_show_every_default_in_help(capsys):
         assert text.count("(default:") >= len(flags), mod.__name__
         for f in flags:
             assert f in text
+    from pipeline.cli import power as P
+    with pytest.raises(SystemExit):
+        P.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: 100,200,300,500)", "(default: 1000)", "(default: 0.05)",
+                    "(default: normal)", "(default: 1)"):
+        assert default in text, default
     with pytest.raises(SystemExit):
         E.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
