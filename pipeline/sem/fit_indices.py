@@ -1363,7 +1363,8 @@ def wls_fit_measures(result, *, rmsea_ci_level: float = 0.90, close_h0: float = 
     if test is not None:
         extra = scaled_fit_measures(
             x, d, N, test, x0, d0, getattr(result, "baseline_test_scaled", None),
-            robust=not w.ordinal, rmsea_ci_level=rmsea_ci_level, close_h0=close_h0,
+            robust=not w.ordinal or bool(test.get("catml")), rmsea_ci_level=rmsea_ci_level,
+            close_h0=close_h0,
             notclose_h0=notclose_h0)
         extra.pop("scaling.factor.h1")
         extra.pop("scaling.factor.h0")
