@@ -144,3 +144,27 @@ def test_reverse_candidates_flip_until_no_negative_item_rest_correlation():
     d["i4"] = -f + rng.normal(size=500)
     assert list(reverse_candidates(d, list(d.columns))) == ["i4"]
     assert reverse_candidates(d, ["i0", "i1"]) == {}
+
+
+def test_dotted_and_unicode_names_run_through_the_stages(tmp_path):
+    """Names with dots and Kazakh/Cyrillic letters (issue 11 item 7): inferred, fitted."""
+    rng = np.random.default_rng(3)
+    n = 200
+    f, g = rng.normal(size=n), rng.normal(size=n)
+    d = pd.DataFrame({"id": range(1, n + 1)})
+    for k in (1, 2, 3):
+        d[f"clutched.up{k}"] = np.clip(np.round(3 + f + rng.normal(size=n)), 1, 5).astype(int)
+        d[f"Лидер{k}"] = np.clip(np.round(3 + g + 0.5 * f + rng.normal(size=n)), 1, 5).astype(int)
+    d["қызмет"] = rng.choice(["а", "ә"], size=n)
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    d.to_csv(tmp_path / "uni.csv", index=False)
+    r = _run(tmp_path, "new-study", "uni", "--data", str(tmp_path / "uni.csv"), "--group", "қызмет")
+    assert r.returncode == 0, r.stderr
+    cfa = (tmp_path / "studies" / "uni" / "models" / "cfa.lav").read_text(encoding="utf-8")
+    assert "Лидер =~ Лидер1 + Лидер2 + Лидер3" in cfa
+    assert "clutched_up =~ clutched.up1 + clutched.up2 + clutched.up3" in cfa
+    for stage in ("prepare", "analyze"):
+        r = _run(tmp_path, "stage", stage, "--wave", "uni")
+        assert r.returncode == 0, (stage, r.stderr[-1500:])
+    fit = pd.read_csv(tmp_path / "data" / "processed" / "uni" / "results" / "cfa" / "loadings.csv")
+    assert "Лидер2 <--- Лидер" in set(fit["path"])
