@@ -85,7 +85,9 @@ GROUPS: dict[str, dict[str, Field]] = {
         "group_column": F("str", None, nullable=True),
     },
     "loading": {"encoding": F("str", None, nullable=True)},
-    "privacy": {"k": F("int", 5, doc="small-cell suppression threshold")},
+    "privacy": {"k": F("int", 5, doc="small-cell suppression threshold"),
+                "pseudonym_key_file": F("path", None, nullable=True,
+                                        doc="file holding the key of respondent-id pseudonyms")},
     "descriptives": {"construct_min_share": F("float", 1.0)},
     # psych::alpha / omega defaults
     "reliability": {
