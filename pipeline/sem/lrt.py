@@ -244,24 +244,33 @@ def _satorra_2000(m1, m0, dT, m, test, scaled_shifted=True):
     from pipeline.sem import robust
     from pipeline.sem.multigroup import _Objective, _augmented_inverse, _deltas
     fg = np.array(m1.nobs, dtype=float) / m1.ntotal
-    D1 = _deltas(m1.mg, m1.estimators, m1.stats, m1.theta)
-    D0 = _deltas(m0.mg, m0.estimators, m0.stats, m0.theta)
-    Delta1 = np.vstack([d for *_, d in D1])
-    Delta0 = np.vstack([d for *_, d in D0])
+    if getattr(m1, "wls", None) is not None:
+        # least squares (WLSMV): Delta, W = diag weights and Gamma of each group
+        PI = list(m1.wls["delta"])
+        Delta1 = np.vstack(PI)
+        Delta0 = np.vstack(m0.wls["delta"])
+        V = [np.diag(w) for w in m1.wls["weights"]]
+        Gam = list(m1.wls["gamma"])
+        P = sum(f * d.T @ v @ d for f, d, v in zip(fg, PI, V))
+    else:
+        D1 = _deltas(m1.mg, m1.estimators, m1.stats, m1.theta)
+        D0 = _deltas(m0.mg, m0.estimators, m0.stats, m0.theta)
+        PI = [d for *_, d in D1]
+        Delta1 = np.vstack(PI)
+        Delta0 = np.vstack([d for *_, d in D0])
+        obj = _Objective(m1.estimators, m1.stats, list(fg))
+        P = (obj.observed_information(m1.theta) if m1.information == "observed"
+             else obj.expected_information(m1.theta))
+        ms = m1.mg.meanstructure
+        V = [robust.h1_expected_information(S, ms) for S, _, _ in D1]
+        Gam = [robust.gamma_adf(s.data, ms) for s in m1.stats]
     A = _orth_complement(np.linalg.pinv(Delta1) @ Delta0).T
-    obj = _Objective(m1.estimators, m1.stats, list(fg))
-    P = (obj.observed_information(m1.theta) if m1.information == "observed"
-         else obj.expected_information(m1.theta))
     P_inv = _augmented_inverse(P, None)
     APA = A @ P_inv @ A.T
     keep = ~((np.abs(APA.sum(axis=0)) < np.sqrt(np.finfo(float).eps))
              & (np.abs(APA.sum(axis=1)) < np.sqrt(np.finfo(float).eps)))
     A = A[keep]
     PAAPAAP = P_inv @ A.T @ np.linalg.pinv(A @ P_inv @ A.T) @ A @ P_inv
-    ms = m1.mg.meanstructure
-    V = [robust.h1_expected_information(S, ms) for S, _, _ in D1]
-    Gam = [robust.gamma_adf(s.data, ms) for s in m1.stats]
-    PI = [d for *_, d in D1]
     tr = 0.0
     for g in range(len(PI)):
         UG = V[g] @ Gam[g] @ V[g] @ PI[g] @ PAAPAAP @ PI[g].T

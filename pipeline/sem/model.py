@@ -170,7 +170,7 @@ class Constraints:
 
 def ram_cells(idx: dict[str, int], triples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """RAM cell of each ``(lhs, op, rhs)``: kind (0 = A, 1 = S, 2 = mean,
-    3 = threshold, outside the RAM matrices), row, column.
+    3 = threshold, 4 = scale factor, both outside the RAM matrices), row, column.
 
     ``=~`` puts the loading at A[indicator, factor]; ``~`` at A[outcome,
     predictor]; ``~~`` at S[lhs, rhs]; ``~1`` at m[lhs].
@@ -187,6 +187,8 @@ def ram_cells(idx: dict[str, int], triples) -> tuple[np.ndarray, np.ndarray, np.
             kind.append(2); ii.append(idx[lhs]); jj.append(0)
         elif op == "|":   # threshold: not a RAM cell (used by the ordinal estimators)
             kind.append(3); ii.append(idx[lhs]); jj.append(0)
+        elif op == "~*~":   # scale factor (delta parameterization): not a RAM cell
+            kind.append(4); ii.append(idx[lhs]); jj.append(0)
         else:  # pragma: no cover - parser only emits the above
             raise ModelSpecificationError(f"unsupported operator {op}")
     return np.array(kind, dtype=int), np.array(ii, dtype=int), np.array(jj, dtype=int)
@@ -245,6 +247,7 @@ class SEMModel:
                                       else r["ustart"] for r in self.rows])
         self.is_A, self.is_S, self.is_m = self.kind == 0, self.kind == 1, self.kind == 2
         self.is_th = self.kind == 3
+        self.is_scale = self.kind == 4
         # flat positions for fast fill
         n = self.n
         self._A_pos = self.ii[self.is_A] * n + self.jj[self.is_A]

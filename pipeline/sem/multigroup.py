@@ -97,6 +97,51 @@ def parse_group_partial(items) -> set[tuple[str, str, str]]:
     return out
 
 
+def _add_ordinal_rows(pt, nthresholds: dict[str, int], ngroups: int, free_scale: bool) -> None:
+    """lavaan's rows of ordinal indicators (delta parameterization), in lavaan's order."""
+    unknown = [v for v in nthresholds if v not in pt.observed]
+    if unknown:
+        raise ModelSpecificationError(f"ordered= names variable(s) not in the model: "
+                                      f"{', '.join(unknown)}")
+    rows = pt.rows
+    have = {(r["lhs"], r["op"], r["rhs"]) for r in rows}
+    nuser = 0
+    while nuser < len(rows) and rows[nuser]["user"] == 1:
+        nuser += 1
+    base = {"user": 0, "free": True, "ustart": math.nan, "label": "", "exo": False,
+            "start": math.nan}
+    th = []
+    for v in pt.observed:
+        if v not in nthresholds:
+            continue
+        for k in range(1, nthresholds[v] + 1):
+            if (v, "|", f"t{k}") not in have:
+                th.append({**base, "lhs": v, "op": "|", "rhs": f"t{k}"})
+    user_th = [r for r in rows if r["op"] == "|"]
+    for r in user_th:
+        k = int(r["rhs"][1:])
+        if r["lhs"] not in nthresholds or k > nthresholds[r["lhs"]]:
+            raise ModelSpecificationError(
+                f"threshold {r['lhs']} | {r['rhs']}: the item has "
+                f"{nthresholds.get(r['lhs'], 0)} threshold(s) in the data")
+    rows[nuser:nuser] = th
+    for r in rows:
+        if r["lhs"] in nthresholds and r["op"] == "~~" and r["lhs"] == r["rhs"]:
+            if r["user"] and not r["free"]:
+                raise NotImplementedError(
+                    f"a fixed residual variance of the ordinal item {r['lhs']} needs the theta "
+                    "parameterization, which is not implemented")
+            r["free"], r["ustart"], r["derived"] = False, 1.0, True
+        elif r["lhs"] in nthresholds and r["op"] == "~1" and r["user"] == 0:
+            r["free"], r["ustart"] = False, 0.0
+    if ngroups > 1:
+        first_int = next((i for i, r in enumerate(rows) if r["op"] == "~1"), len(rows))
+        sc = [{**base, "lhs": v, "op": "~*~", "rhs": v, "free": free_scale,
+               "ustart": math.nan if free_scale else 1.0}
+              for v in pt.observed if v in nthresholds and (v, "~*~", v) not in have]
+        rows[first_int:first_int] = sc
+
+
 def _row_type(r: dict, lv: set[str]) -> str | None:
     """The ``group.equal`` keyword a parameter-table row belongs to."""
     op, lhs, rhs = r["op"], r["lhs"], r["rhs"]
@@ -159,7 +204,9 @@ class MultiGroupModel:
 
 def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
                      group_partial=(), fixed_x: bool = True,
-                     meanstructure: bool = True) -> MultiGroupModel:
+                     meanstructure: bool = True,
+                     nthresholds: dict[str, int] | None = None,
+                     ordinal_id: str = "lavaan") -> MultiGroupModel:
     """Parameter tables of *ngroups* groups and their shared parameter vector.
 
     Parameters
@@ -178,6 +225,22 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
         lavaan's ``fixed.x``.
     meanstructure : bool
         Intercepts and means (always, as lavaan, with two or more groups).
+    nthresholds : dict, optional
+        Ordinal indicators and their number of thresholds (categories - 1):
+        lavaan's rows for the delta parameterization are added -- thresholds
+        ``x | t1 ...`` after the written rows, the residual variances fixed
+        (derived: ``1/Delta^2 - explained``), the scale factors ``x ~*~ x``
+        (fixed to 1; with two or more groups and equal thresholds, free in
+        groups 2..G, as lavaan), intercepts fixed to 0.
+    ordinal_id : {"lavaan", "wu.estabrook.2016"}
+        Identification of ordinal models with equal thresholds.  ``lavaan``
+        (``group.equal`` as lavaan does it): scale factors and latent means
+        free in groups 2..G, item intercepts fixed to 0.
+        ``wu.estabrook.2016`` (Wu & Estabrook 2016; semTools'
+        ``ID.cat = "Wu.Estabrook.2016"``): scale factors free in groups
+        2..G; without equal ``intercepts`` the item intercepts are free in
+        groups 2..G and the latent means stay 0; with equal intercepts the
+        latent means are free in groups 2..G.
 
     Returns
     -------
@@ -198,6 +261,10 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
         meanstructure = True
     pts = [lavaanify(parsed, meanstructure=meanstructure, fixed_x=fixed_x, ngroups=ngroups,
                      group=g) for g in range(ngroups)]
+    if nthresholds:
+        for g, pt in enumerate(pts):
+            _add_ordinal_rows(pt, nthresholds, ngroups,
+                              free_scale=g > 0 and "thresholds" in group_equal)
     keys0 = [(r["lhs"], r["op"], r["rhs"]) for r in pts[0].rows]
     for pt in pts[1:]:
         if [(r["lhs"], r["op"], r["rhs"]) for r in pt.rows] != keys0:  # pragma: no cover
@@ -208,9 +275,19 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
     if unknown:
         raise ValueError("group_partial names parameter(s) not in the model: "
                          + ", ".join(f"{a}{o}{b}" for a, o, b in sorted(unknown)))
+    if ordinal_id not in ("lavaan", "wu.estabrook.2016"):
+        raise ValueError(f"ordinal_id must be 'lavaan' or 'wu.estabrook.2016', got {ordinal_id!r}")
+    we = bool(nthresholds) and ordinal_id == "wu.estabrook.2016"
+    if we and "thresholds" in group_equal and "intercepts" not in group_equal:
+        for pt in pts[1:]:
+            for r in pt.rows:
+                if r["op"] == "~1" and r["lhs"] in nthresholds and r["user"] == 0:
+                    r["free"], r["ustart"] = True, math.nan
     # lavaan: equal intercepts/thresholds (but not means) free the latent means
-    # of groups 2..G
-    if ("intercepts" in group_equal or "thresholds" in group_equal) and "means" not in group_equal:
+    # of groups 2..G (Wu & Estabrook: equal intercepts only)
+    free_means = ("intercepts" in group_equal
+                  or ("thresholds" in group_equal and not we))
+    if free_means and "means" not in group_equal:
         for pt in pts[1:]:
             for r in pt.rows:
                 if r["op"] == "~1" and r["lhs"] in lv and r["user"] == 0:
@@ -364,6 +441,8 @@ class MultiGroupResult:
 
     def fit_measures(self) -> pd.Series:
         """lavaan's ``fitMeasures()`` of the whole multi-group model."""
+        if getattr(self, "wls", None) is not None:
+            return _fit_measures_wls(self)
         return _fit_measures(self)
 
     def to_frame(self) -> pd.DataFrame:
@@ -563,7 +642,8 @@ def _constrained(mg, obj, ests, sts, theta):
 
 def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: str | None, *,
                    group_equal=(), group_partial=(), estimator: str = "ML",
-                   meanstructure: bool | None = None,
+                   meanstructure: bool | None = None, ordered=None,
+                   ordinal_id: str = "lavaan",
                    likelihood: str = "normal", missing: str = "listwise",
                    fixed_x: bool = True, se: bool = True, baseline: bool = True,
                    emit_warnings: bool = True, source: str | None = None,
@@ -587,6 +667,12 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
         ``["loadings", "intercepts"]`` or ``"loadings,intercepts"``.
     group_partial : sequence of str or str
         lavaan's ``group.partial``: rows exempt from ``group_equal``.
+    ordered : list of str or "all", optional
+        Ordinal indicators: WLSMV (default) or DWLS with thresholds,
+        polychoric correlations and the delta parameterization.
+    ordinal_id : {"lavaan", "wu.estabrook.2016"}
+        Identification of ordinal models with equal thresholds (see
+        :func:`build_multigroup`).
     meanstructure : bool, optional
         Default: True with two or more groups (always, as lavaan), else True
         only if the syntax has intercepts or under FIML.
@@ -626,7 +712,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     """
     from pipeline.sem.results import _read_model_text, prepare_data, count_moments
     estimator = str(estimator).upper()
-    if estimator not in ESTIMATORS:
+    if estimator not in ESTIMATORS + WLS_ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS} for multi-group fits, "
                          f"got {estimator!r}")
     if missing in ("ml", "FIML"):
@@ -635,6 +721,14 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
         raise ValueError(f"missing must be 'listwise' or 'fiml', got {missing!r}")
     if likelihood not in ("normal", "wishart"):
         raise ValueError(f"likelihood must be 'normal' or 'wishart', got {likelihood!r}")
+    if estimator in WLS_ESTIMATORS or ordered:
+        estimator = "WLSMV" if estimator == "ML" else estimator
+        if estimator not in WLS_ESTIMATORS:
+            raise ValueError(f"ordered items need estimator WLSMV or DWLS, got {estimator!r}")
+        if not ordered:
+            raise ValueError(f"estimator={estimator!r} needs ordered= items")
+        if missing != "listwise":
+            raise ValueError(f"estimator={estimator!r} uses listwise deletion (missing='listwise')")
     if estimator == "MLM" and missing == "fiml":
         raise ValueError("estimator='MLM' needs complete data; use 'MLR' with missing='fiml'")
     if isinstance(model, ParsedModel):
@@ -652,6 +746,15 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     else:
         labels, parts, n_dropped = split_groups(data, group, source=source)
     G = len(labels)
+    if ordered:
+        warn_list0: list[str] = []
+        if n_dropped:
+            warn_list0.append(f"{n_dropped} row(s) with a missing {group!r} were not used")
+        res = _fit_ordinal(parsed, text, data, group, labels, parts, ordered=ordered,
+                           group_equal=group_equal, group_partial=group_partial,
+                           estimator=estimator, se=se, source=source, emit=emit_warnings,
+                           warn_list=warn_list0, ordinal_id=ordinal_id)
+        return res
     if meanstructure is None or G > 1:
         meanstructure = (G > 1 or missing == "fiml"
                          or any(f.op == "~1" for f in parsed.formulas)) \
@@ -1096,3 +1199,372 @@ def _tli_robust(x, d, x0, d0, c, c0):
     t1 = (x - c * d) * d0
     t2 = (x0 - c0 * d0) * d
     return 1.0 - t1 / t2 if d > 0 and abs(t2) > 0 else math.nan
+
+
+# ------------------------------------------------------------- ordinal (WLS)
+WLS_ESTIMATORS = ("WLSMV", "DWLS")
+
+
+class _OrdinalGroup:
+    """sigma_g(theta) of one group for ordinal indicators (delta parameterization).
+
+    With ``Sigma*`` and ``mu*`` the RAM moments of the latent responses
+    (residual variances of the items derived so that ``diag(Sigma*) =
+    1 / Delta^2``), the model implies the standardized thresholds
+    ``(tau_jk - mu*_j) Delta_j`` and the polychoric correlations
+    ``Delta_i Delta_j Sigma*_ij``, stacked as lavaan's ``WLS.est``
+    (thresholds in item and category order, then ``vech(R, diagonal=FALSE)``).
+
+    In R: ``lavaan:::lav_model_implied`` + ``lav_model_wls_est`` with
+    ``parameterization = "delta"``.
+    """
+
+    def __init__(self, m: SEMModel, ws):
+        self.m = m
+        p = m.p
+        pos = {v: i for i, v in enumerate(m.observed)}
+        th_key = {(r["lhs"], r["rhs"]): k for k, r in enumerate(m.rows) if r["op"] == "|"}
+        self.th_rows = np.array([th_key[tuple(n.split("|"))] for n in ws.th_names], dtype=int)
+        self.th_node = np.array([pos[n.split("|")[0]] for n in ws.th_names], dtype=int)
+        self.scale_rows = np.array([k for k, r in enumerate(m.rows) if r["op"] == "~*~"],
+                                   dtype=int)
+        self.scale_node = m.ii[self.scale_rows] if len(self.scale_rows) else np.zeros(0, int)
+        self.dv_rows = np.array([k for k, r in enumerate(m.rows) if r.get("derived")], dtype=int)
+        self.dv_node = m.ii[self.dv_rows]
+        self.r = np.array([i for i, _ in ws.pairs], dtype=int)
+        self.c = np.array([j for _, j in ws.pairs], dtype=int)
+        self.p = p
+
+    def values(self, theta):
+        return self.derive(self.m.row_values(theta))
+
+    def derive(self, vals):
+        """Row values with the derived residual variances, and the scale factors."""
+        m = self.m
+        vals = np.array(vals, dtype=float)
+        delta = np.ones(self.p)
+        if len(self.scale_rows):
+            delta[self.scale_node] = vals[self.scale_rows]
+        target = 1.0 / delta[self.dv_node] ** 2
+        vals[self.dv_rows] = 0.0
+        for _ in range(len(self.dv_rows) + 2):
+            Sigma = m.moments(vals)[0]
+            gap = target - np.diag(Sigma)[self.dv_node]
+            vals[self.dv_rows] += gap
+            if np.max(np.abs(gap), initial=0.0) < 1e-14:
+                break
+        return vals, delta
+
+    def implied(self, theta):
+        return self.implied_rows(self.m.row_values(theta))
+
+    def implied_rows(self, vals):
+        """sigma_g from the row values (free rows may be perturbed independently:
+        lavaan's unconstrained parameters, for score tests)."""
+        vals, delta = self.derive(vals)
+        Sigma, mu, *_ = self.m.moments(vals)
+        th = (vals[self.th_rows] - mu[self.th_node]) * delta[self.th_node]
+        cor = delta[self.r] * delta[self.c] * Sigma[self.r, self.c]
+        return np.concatenate([th, cor])
+
+
+def _num_jacobian(fun, theta, h=1e-6):
+    f0 = fun(theta)
+    J = np.zeros((len(f0), len(theta)))
+    for j in range(len(theta)):
+        step = h * max(1.0, abs(theta[j]))
+        tp, tm = theta.copy(), theta.copy()
+        tp[j] += step
+        tm[j] -= step
+        J[:, j] = (fun(tp) - fun(tm)) / (2 * step)
+    return f0, J
+
+
+def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equal,
+                 group_partial, estimator, se, source, emit, warn_list,
+                 ordinal_id="lavaan") -> MultiGroupResult:
+    """Multi-group WLSMV / DWLS for ordinal indicators (see :class:`_OrdinalGroup`).
+
+    ``F = sum_g (n_g / N) (s_g - sigma_g)' W_g (s_g - sigma_g)`` with
+    ``W_g = diag(Gamma_g)^-1``; robust (``robust.sem``) standard errors
+    ``E^-1 (sum_g f_g Delta_g' W_g Gamma_g W_g Delta_g) E^-1 / N`` with
+    ``E = sum_g f_g Delta_g' W_g Delta_g`` (lavaan divides by N - G); the
+    chi-square ``sum_g (n_g - 1) F_g`` and (WLSMV) the scaled-shifted test of Asparouhov &
+    Muthén (2010) from ``tr(U Gamma)`` and ``tr((U Gamma)^2)`` over groups.
+    """
+    from pipeline.sem.ordinal import wls_stats
+    from pipeline.sem.results import prepare_data
+    from pipeline.sem.syntax import model_variables
+    observed, _ = model_variables(parsed)
+    if ordered == "all":
+        ordered = list(observed)
+    ordered = list(ordered)
+    unknown = [v for v in ordered if v not in observed]
+    if unknown:
+        raise ModelSpecificationError(f"ordered= names variable(s) not in the model: "
+                                      f"{', '.join(unknown)}")
+    cont = [v for v in observed if v not in ordered]
+    if cont:
+        raise NotImplementedError(
+            f"estimator={estimator!r}: continuous variables in the model ({', '.join(cont)}) "
+            "are not implemented; declare them ordered or use ML/MLR")
+    # categories from the whole data: an empty category in a group is an error
+    allv = pd.concat(parts)[ordered].apply(pd.to_numeric, errors="coerce")
+    levels = {v: sorted(allv[v].dropna().unique().tolist()) for v in ordered}
+    nth = {v: len(levels[v]) - 1 for v in ordered}
+    G = len(parts)
+    mg = build_multigroup(parsed, G, group_equal=group_equal, group_partial=group_partial,
+                          fixed_x=False, meanstructure=True, nthresholds=nth,
+                          ordinal_id=ordinal_id)
+    if any(m.pt.ov_x for m in mg.models):  # pragma: no cover - fixed_x=False above
+        raise NotImplementedError("exogenous covariates with ordinal indicators")
+    Xs, wss, probs = [], [], []
+    for g, (m, part) in enumerate(zip(mg.models, parts)):
+        src = f"{source or 'data'}, {group} = {labels[g]}"
+        X, kept = prepare_data(part, m, missing="listwise", source=src)
+        ws = wls_stats(X, list(m.observed), ordered, levels=levels, source=src,
+                       row_numbers=np.asarray(part.index)[kept] + 2)
+        Xs.append(X)
+        wss.append(ws)
+        probs.append(_OrdinalGroup(m, ws))
+    nobs = [ws.nobs for ws in wss]
+    N = sum(nobs)
+    fg = np.array(nobs, dtype=float) / N
+    ws_w = [(1.0 / np.diag(ws.gamma)) if estimator in ("WLSMV", "DWLS") else
+            np.ones(len(ws.obs)) for ws in wss]
+    ndat = sum(len(ws.obs) for ws in wss)
+    df = ndat - mg.npar
+    if df < 0:
+        raise ModelSpecificationError(
+            f"the model has more free parameters ({mg.npar}) than sample statistics ({ndat}): "
+            f"df = {df} < 0")
+    # start values: the ML starts on the polychoric correlations, sample thresholds
+    theta0 = np.zeros(mg.npar)
+    seen = np.zeros(mg.npar, dtype=bool)
+    for m, ws, pr in zip(mg.models, wss, probs):
+        from pipeline.sem.estimate import SampleStats
+        est0 = Estimator(m, meanstructure=True)
+        t = est0.start_values(SampleStats(nobs=ws.nobs, cov=ws.cor, mean=np.zeros(m.p)))
+        for k, r in enumerate(m.rows):
+            j = r["par"]
+            if j < 0:
+                continue
+            if r["op"] == "|":
+                t[j] = ws.th[list(pr.th_rows).index(k)]
+            elif r["op"] == "~*~":
+                t[j] = 1.0
+            elif r["op"] == "~1":
+                t[j] = 0.0
+        used = np.zeros(mg.npar, dtype=bool)
+        used[m.par[m.free_mask]] = True
+        take = used & ~seen
+        theta0[take] = t[take]
+        seen |= used
+    sw = [np.sqrt(f * w) for f, w in zip(fg, ws_w)]
+
+    def resid(t):
+        return np.concatenate([s_ * (ws.obs - pr.implied(t)) for s_, ws, pr in zip(sw, wss, probs)])
+
+    def jac(t):
+        return -np.vstack([s_[:, None] * _num_jacobian(pr.implied, t)[1]
+                           for s_, pr in zip(sw, probs)])
+    with single_thread_blas():
+        sol = optimize.least_squares(resid, theta0, jac=jac, method="trf", xtol=1e-15,
+                                     ftol=1e-15, gtol=1e-12, max_nfev=500)
+        theta = sol.x
+        grad = sol.jac.T @ sol.fun
+        ok = bool(sol.success or np.max(np.abs(grad)) < 1e-7)
+        if not ok:
+            _warn(warn_list, f"the least-squares optimizer did not converge ({sol.message})",
+                  ConvergenceWarning, emit)
+        Js, sigs, Fg = [], [], []
+        for ws, pr, w in zip(wss, probs, ws_w):
+            sig, J = _num_jacobian(pr.implied, theta)
+            Js.append(J)
+            sigs.append(sig)
+            Fg.append(float(np.sum(w * (ws.obs - sig) ** 2)))
+        chisq_g = [(n - 1) * F for n, F in zip(nobs, Fg)]   # lavaan: (n_g - 1) F_g
+        chisq = float(sum(chisq_g))
+        E = sum(f * J.T @ (w[:, None] * J) for f, J, w in zip(fg, Js, ws_w))
+        vcov = np.full((mg.npar, mg.npar), np.nan)
+        test = None
+        admissible = ok
+        try:
+            E_inv = _augmented_inverse(E, None)
+        except np.linalg.LinAlgError:
+            E_inv = None
+            _warn(warn_list, "the information matrix is singular: the model may not be "
+                  "identified; standard errors are not available", IdentificationWarning, emit)
+            admissible = False
+        gam = [ws.gamma for ws in wss]
+        if E_inv is not None:
+            robust_se = estimator == "WLSMV"
+            if se:
+                # lavaan divides by N - G for least-squares estimators
+                if robust_se:
+                    vcov = robust.sandwich_vcov(E_inv, robust.robust_sem_meat(Js, ws_w, gam, nobs),
+                                                N - G)
+                else:
+                    vcov = E_inv / (N - G)
+            if robust_se:
+                tr, tr2 = robust.ugamma_traces(Js, ws_w, gam, nobs, E_inv)
+                test = robust.scaled_test(chisq, df, tr, tr2, "scaled.shifted")
+    # parameter table: the derived residual variances as values
+    recs = []
+    with np.errstate(invalid="ignore"):
+        dv = np.diag(vcov)
+        se_par = np.where(dv >= 0, np.sqrt(np.abs(dv)), np.nan)
+    from pipeline.sem.standardize import standardize
+    for g, (m, pr) in enumerate(zip(mg.models, probs)):
+        vals, _ = pr.values(theta)
+        C = m.moments(vals)[3]
+        std_lv, std_all = standardize(m, vals, C)
+        for k, r in enumerate(m.rows):
+            recs.append({"lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "group": g + 1,
+                         "label": mg.plabels[g][k], "est": float(vals[k]),
+                         "se": se_par[r["par"]] if r["par"] >= 0 else 0.0,
+                         "std.lv": std_lv[k], "std.all": std_all[k]})
+    params = pd.DataFrame.from_records(recs)
+    est_, sev = params["est"].to_numpy(float), params["se"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sev > 0, est_ / sev, np.nan)
+    params["z"] = z
+    params["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+    params["ci.lower"] = est_ - _Z975 * sev
+    params["ci.upper"] = est_ + _Z975 * sev
+    params = params[PARAM_COLUMNS]
+    sts = [SampleStatsLite(ws.nobs, ws.cor, np.zeros(len(ws.cor)), X) for ws, X in zip(wss, Xs)]
+    res = MultiGroupResult(
+        mg=mg, estimators=[], stats=sts, groups=list(labels), group_column=group,
+        nobs=nobs, theta=theta, estimator=estimator, likelihood="normal", missing="listwise",
+        npar=mg.npar, df=int(df), fmin=chisq / (2 * N),
+        chisq=chisq, chisq_group=chisq_g, baseline_chisq=math.nan, baseline_df=0,
+        logl=math.nan, logl_unrestricted=math.nan, converged=ok, admissible=admissible,
+        warnings=warn_list, parameters=params, vcov=vcov, information="expected",
+        iterations=int(sol.nfev), optimizer="least_squares", model_text=text,
+        test_scaled=test, E_inv=E_inv)
+    res.wls = {"obs": [ws.obs for ws in wss], "implied": sigs, "weights": ws_w, "gamma": gam,
+               "delta": Js, "stats": wss, "problems": probs}
+    # baseline: thresholds free per group, correlations 0
+    b_chisq, Ds = 0.0, []
+    offs = np.cumsum([0] + [len(ws.th) for ws in wss])
+    for g, (ws, w) in enumerate(zip(wss, ws_w)):
+        nthg = len(ws.th)
+        r_ = ws.obs.copy()
+        r_[:nthg] = 0.0
+        b_chisq += (nobs[g] - 1) * float(np.sum(w * r_ ** 2))
+        D = np.zeros((len(ws.obs), int(offs[-1])))
+        D[np.arange(nthg), offs[g] + np.arange(nthg)] = 1.0
+        Ds.append(D)
+    res.baseline_chisq = b_chisq
+    res.baseline_df = int(sum(len(ws.obs) - len(ws.th) for ws in wss))
+    if estimator == "WLSMV":
+        tr, tr2 = robust.ugamma_traces(Ds, ws_w, gam, nobs)
+        res.baseline_test_scaled = robust.scaled_test(b_chisq, res.baseline_df, tr, tr2,
+                                                      "scaled.shifted")
+    res.options.update({"estimator": estimator, "ordered": ordered, "parameterization": "delta",
+                        "ordinal_id": ordinal_id,
+                        "group": group, "group.equal": list(mg.group_equal),
+                        "group.partial": sorted(f"{a}{o}{b}" for a, o, b in mg.group_partial
+                                                if not (o == "~~" and a > b))})
+    return res
+
+
+@dataclass
+class SampleStatsLite:
+    """Per-group sample statistics of an ordinal fit: polychoric ``cov``, zero means."""
+
+    nobs: int
+    cov: np.ndarray
+    mean: np.ndarray
+    data: np.ndarray | None = None
+
+
+def _fit_measures_wls(res: MultiGroupResult) -> pd.Series:
+    """lavaan's fitMeasures() of a multi-group WLSMV / DWLS fit of ordinal items.
+
+    The chi-square-based indices as for ML (``N`` the total sample size minus
+    the number of groups, as lavaan for least-squares estimators,
+    RMSEA with the sqrt(G) correction; the scaled versions from the
+    scaled-shifted statistic with its df); the residual indices on the
+    polychoric correlations (``srmr``: lavaan's choice for categorical data,
+    the residuals of the correlations, diagonal included as zeros) and
+    thresholds (``rmr``/``srmr_bentler``: thresholds as the "means"), ``n_g/N``
+    weighted; ``wrmr = sqrt(chisq / nel)`` with nel the statistics of the
+    first group (as lavaan); GFI with the DWLS weights.  The robust
+    (cat-ML based) CFI/TLI/RMSEA of lavaan are not computed.
+    """
+    x, d, G = res.chisq, float(res.df), res.ngroups
+    # lavaan (lav_utils_get_ntotal): N - G for least-squares estimators
+    N = float(res.ntotal) - G
+    x0, d0 = res.baseline_chisq, float(res.baseline_df)
+    npar = float(res.npar)
+    out: dict[str, float] = {"npar": npar, "fmin": res.fmin, "chisq": x, "df": d,
+                             "pvalue": fi.chisq_pvalue(x, d)}
+    ts, tb = res.test_scaled, res.baseline_test_scaled
+    if ts is not None:
+        out.update({"chisq.scaled": ts["stat"], "df.scaled": ts["df"],
+                    "pvalue.scaled": ts["pvalue"], "chisq.scaling.factor": ts["scaling_factor"]})
+    out.update({"baseline.chisq": x0, "baseline.df": d0,
+                "baseline.pvalue": fi.chisq_pvalue(x0, d0)})
+    if ts is not None and tb is not None:
+        out.update({"baseline.chisq.scaled": tb["stat"], "baseline.df.scaled": tb["df"],
+                    "baseline.pvalue.scaled": tb["pvalue"],
+                    "baseline.chisq.scaling.factor": tb["scaling_factor"]})
+    out.update({"cfi": fi.cfi(x, d, x0, d0), "tli": fi.tli(x, d, x0, d0)})
+    if ts is not None and tb is not None:
+        xs, x0s = ts["stat"], tb["stat"]
+        out.update({"cfi.scaled": fi.cfi(xs, d, x0s, d0), "tli.scaled": fi.tli(xs, d, x0s, d0)})
+    out.update({"nnfi": fi.tli(x, d, x0, d0), "rfi": fi.rfi(x, d, x0, d0),
+                "nfi": fi.nfi(x, d, x0, d0), "pnfi": fi.pnfi(x, d, x0, d0),
+                "ifi": fi.ifi(x, d, x0, d0), "rni": fi.rni(x, d, x0, d0)})
+    if ts is not None and tb is not None:
+        out.update({"nnfi.scaled": fi.tli(xs, d, x0s, d0), "rfi.scaled": fi.rfi(xs, d, x0s, d0),
+                    "nfi.scaled": fi.nfi(xs, d, x0s, d0), "pnfi.scaled": fi.pnfi(xs, d, x0s, d0),
+                    "ifi.scaled": fi.ifi(xs, d, x0s, d0), "rni.scaled": fi.rni(xs, d, x0s, d0)})
+    sg = math.sqrt(G)
+    out["rmsea"] = _rmsea(x, d, N, G)
+    lo, hi = fi.rmsea_ci(x, d, N, 0.90)
+    out.update({"rmsea.ci.lower": lo * sg, "rmsea.ci.upper": hi * sg, "rmsea.ci.level": 0.90,
+                "rmsea.pvalue": fi.rmsea_pvalue(x, d, N, 0.05 / sg), "rmsea.close.h0": 0.05,
+                "rmsea.notclose.pvalue": fi.rmsea_notclose_pvalue(x, d, N, 0.08 / sg),
+                "rmsea.notclose.h0": 0.08})
+    if ts is not None:
+        out["rmsea.scaled"] = _rmsea(xs, d, N, G)
+        lo, hi = fi.rmsea_ci(xs, d, N, 0.90)
+        out.update({"rmsea.ci.lower.scaled": lo * sg, "rmsea.ci.upper.scaled": hi * sg,
+                    "rmsea.pvalue.scaled": fi.rmsea_pvalue(xs, d, N, 0.05 / sg),
+                    "rmsea.notclose.pvalue.scaled": fi.rmsea_notclose_pvalue(xs, d, N,
+                                                                             0.08 / sg)})
+    acc = {k: 0.0 for k in ("rmr", "rmr_nomean", "srmr", "srmr_bentler", "srmr_bentler_nomean",
+                            "crmr", "crmr_nomean", "gfi")}
+    w_ = res.wls
+    for g in range(G):
+        wg = res.nobs[g] / float(res.ntotal)
+        ws = w_["stats"][g]
+        nth = len(ws.th)
+        e = w_["obs"][g] - w_["implied"][g]
+        p = len(ws.cor)
+        ecor = e[nth:]
+        eth = e[:nth]
+        ss_cor = float(np.sum(ecor ** 2))
+        nomean = math.sqrt(ss_cor / (p * (p + 1) / 2))
+        withmean = math.sqrt((ss_cor + float(np.sum(eth ** 2))) / (p * (p + 1) / 2 + nth))
+        crmr_nm = math.sqrt(ss_cor / (p * (p - 1) / 2))
+        crmr_m = math.sqrt((ss_cor + float(np.sum(eth ** 2))) / (p * (p - 1) / 2 + nth))
+        sv = w_["obs"][g]
+        wv = w_["weights"][g]
+        gfi_g = 1.0 - float(np.sum(wv * e ** 2)) / float(np.sum(wv * sv ** 2))
+        for k, v in (("rmr", withmean), ("rmr_nomean", nomean), ("srmr", nomean),
+                     ("srmr_bentler", withmean), ("srmr_bentler_nomean", nomean),
+                     ("crmr", crmr_m), ("crmr_nomean", crmr_nm), ("gfi", gfi_g)):
+            acc[k] += wg * v
+    out.update(acc)
+    nel = float(sum(len(o) for o in w_["obs"]))
+    out["agfi"] = fi.agfi(acc["gfi"], nel, d)
+    out["pgfi"] = fi.pgfi(acc["gfi"], nel, d)
+    out["cn_05"] = fi.hoelter_cn(x, d, N, 0.05)
+    out["cn_01"] = fi.hoelter_cn(x, d, N, 0.01)
+    out["mfi"] = fi.mfi(x, d, N)
+    out["wrmr"] = math.sqrt(x / len(w_["obs"][0]))
+    return pd.Series(out, dtype=float, name="fit")

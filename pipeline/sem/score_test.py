@@ -97,6 +97,8 @@ def score_test(res, *, univariate: bool = True) -> dict:
     x = len(free)
     score = np.zeros(x)
     info = np.zeros((x, x))
+    if getattr(res, "wls", None) is not None:
+        _wls_pieces(res, free, pos, score, info)
     for g, (m, e, s) in enumerate(zip(res.models, res.estimators, res.stats)):
         w = s.nobs / N
         rows = np.array([k for (gg, k) in free if gg == g], dtype=int)
@@ -114,6 +116,29 @@ def score_test(res, *, univariate: bool = True) -> dict:
         R[r, pos[b]] = -1.0
     with single_thread_blas():
         return _tests(res, pairs, pos, offsets, info, score, R, N, x, univariate)
+
+
+def _wls_pieces(res, free, pos, score, info) -> None:
+    """Least squares: ``s = sum_g (n_g - 1)/N Delta_g' W_g (s_g - sigma_g)`` (the
+    gradient of lavaan's fmin, which weights the groups by n_g - 1) and
+    ``J = bdiag(n_g/N Delta_g' W_g Delta_g)`` in the unconstrained parameters."""
+    from pipeline.sem.multigroup import _num_jacobian
+    N = res.ntotal
+    w_ = res.wls
+    for g, (m, pr) in enumerate(zip(res.models, w_["problems"])):
+        rows = np.array([k for (gg, k) in free if gg == g], dtype=int)
+        idx = np.array([pos[(g, k)] for k in rows], dtype=int)
+        base = m.row_values(res.theta)
+
+        def sig(v, rows=rows, base=base, pr=pr):
+            full = base.copy()
+            full[rows] = v
+            return pr.implied_rows(full)
+        s0, J = _num_jacobian(sig, base[rows])
+        wv = w_["weights"][g]
+        e = w_["obs"][g] - s0
+        score[idx] = (res.nobs[g] - 1) / N * J.T @ (wv * e)
+        info[np.ix_(idx, idx)] = res.nobs[g] / N * J.T @ (wv[:, None] * J)
 
 
 def _ginv_solve(Z: np.ndarray, b: np.ndarray) -> np.ndarray:

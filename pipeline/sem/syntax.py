@@ -10,6 +10,7 @@ The parser reads the subset of lavaan syntax used by single-group SEM:
   ``a + b == 1``, ``a > 0``, ``b < a`` general (in)equality constraints over
   labels (:attr:`ParTable.constraints`)
 * ``x1 | t1 + t2``   thresholds of an ordinal indicator (op ``|``)
+* ``x1 ~*~ x1``      scale factor of an ordinal indicator (delta parameterization)
 * modifiers ``a1*x`` (label), ``0.5*x`` (fixed value), ``NA*x`` (free, e.g.
   the marker), ``start(0.5)*x``, ``label("a")*x``, ``equal("a")*x``; modifiers
   may be chained (``NA*a1*x``); shared labels are equality constraints;
@@ -350,7 +351,7 @@ def parse_model(text: str) -> ParsedModel:
             raise _err(lineno, stmt, "no operator (=~, ~, ~~, :=, ==, <, >, |)")
         op = m.group(0)
         lhs, rhs = stmt[:m.start()].strip(), stmt[m.end():].strip()
-        if op in ("<~", "~*~"):
+        if op == "<~":
             raise _err(lineno, stmt, f"the operator {op!r} is not supported by this engine")
         if not lhs or not rhs:
             raise _err(lineno, stmt, "incomplete formula (a side is empty)")
@@ -382,6 +383,11 @@ def parse_model(text: str) -> ParsedModel:
             for t in terms:
                 if not _THRESHOLD_RE.match(t.name):
                     raise _err(lineno, stmt, f"threshold names are t1, t2, ...; got {t.name!r}")
+        if op == "~*~":
+            for t in terms:
+                if t.name not in lhs_names:
+                    raise _err(lineno, stmt, "a scale factor is written 'y ~*~ y' (same variable "
+                                             "on both sides)")
         for nm in lhs_names:
             if op == "~" and all(t.name == "1" for t in terms):
                 formulas.append(Formula(lhs=nm, op="~1", terms=terms, line=lineno, text=stmt))
@@ -410,7 +416,7 @@ def model_variables(model: str | ParsedModel) -> tuple[list[str], list[str]]:
     seen: set[str] = set()
     observed: list[str] = []
     for f in parsed.formulas:
-        if f.op not in ("=~", "~", "~~", "~1", "|"):
+        if f.op not in ("=~", "~", "~~", "~1", "|", "~*~"):
             continue
         names = [f.lhs] + ([t.name for t in f.terms] if f.op not in ("~1", "|") else [])
         for nm in names:
@@ -554,7 +560,7 @@ def lavaanify(model: str | ParsedModel, *, meanstructure: bool = False,
                     f"model syntax line {f.line}: the modifier c(...) of {t.name!r} has {k} "
                     f"element(s) but the fit has {ngroups} group(s) in {f.text.strip()!r}"
                     + (" (group-specific values need group=...)" if ngroups == 1 else ""))
-    flat = [f for f in parsed.formulas if f.op in ("=~", "~", "~~", "~1", "|")]
+    flat = [f for f in parsed.formulas if f.op in ("=~", "~", "~~", "~1", "|", "~*~")]
     # user rows (duplicates: the later modifier wins, as lavaan merges them)
     user: dict[tuple, dict] = {}
     for f in flat:
@@ -593,7 +599,8 @@ def lavaanify(model: str | ParsedModel, *, meanstructure: bool = False,
     ov_x = [v for v in ov_x if v not in user_vars]
     ov_cov = [v for r in user_rows if r["op"] == "~~" for v in (r["lhs"], r["rhs"])
               if v not in lv_set]
-    ov_int = [r["lhs"] for r in user_rows if r["op"] in ("~1", "|") and r["lhs"] not in lv_set]
+    ov_int = [r["lhs"] for r in user_rows if r["op"] in ("~1", "|", "~*~")
+              and r["lhs"] not in lv_set]
     ov_tmp = _uniq(ov_ind + ov_y_tmp + [v for v in eqs_x if v not in lv_set
                                          and v not in ov_ind_set and v not in ov_y_tmp_set])
     ov_extra = _uniq(ov_cov + ov_int)

@@ -19,6 +19,7 @@
 suppressPackageStartupMessages({
   library(lavaan)
   library(jsonlite)
+  library(semTools)
 })
 
 get_script_dir <- function() {
@@ -149,6 +150,78 @@ constrained <- list(call = "cfa(model, data = HolzingerSwineford1939)", model = 
                     npar = num(fm[["npar"]]), df = num(fm[["df"]]),
                     fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
 
+# ordinal items (WLSMV, delta parameterization), bfi by gender: A1-A3, C1-C3
+BFI <- read.csv(file.path(ref_dir, "data", "bfi.csv"))
+ORD_ITEMS <- c("A1", "A2", "A3", "C1", "C2", "C3")
+BFI_D <- BFI[complete.cases(BFI[c(ORD_ITEMS, "gender")]), c(ORD_ITEMS, "gender")]
+ORD_MODEL <- "
+agree =~ A1 + A2 + A3
+consc =~ C1 + C2 + C3
+"
+ord_fits <- list()
+ordinal <- list()
+for (nm in c("configural", "thresholds", "metric")) {
+  ge <- switch(nm, configural = "", thresholds = "thresholds",
+               metric = c("thresholds", "loadings"))
+  fit <- cfa(ORD_MODEL, data = BFI_D, ordered = ORD_ITEMS, group = "gender",
+             estimator = "WLSMV", group.equal = ge)
+  ord_fits[[nm]] <- fit
+  pe <- parameterEstimates(fit)
+  if (is.null(pe$label)) pe$label <- ""
+  pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+  fm <- fitMeasures(fit)
+  ordinal[[nm]] <- list(
+    call = sprintf('cfa(model, bfi_complete, ordered = items, group = "gender", estimator = "WLSMV", group.equal = c(%s))',
+                   paste0('"', ge, '"', collapse = ", ")),
+    group_equal = if (nchar(ge[1])) ge else character(0),
+    nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+    fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+}
+ordinal_lrt <- list(
+  thresholds_vs_configural = records(as.data.frame(lavTestLRT(ord_fits$configural, ord_fits$thresholds))),
+  metric_vs_thresholds = records(as.data.frame(lavTestLRT(ord_fits$thresholds, ord_fits$metric))))
+# Wu & Estabrook (2016) sequence: semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016",
+# ID.fac = "std.lv", parameterization = "delta"); the fit does not depend on the
+# factor identification, so the marker-variable models of the engine must agree
+we <- list()
+we_fits <- list()
+for (nm in c("configural", "thresholds", "metric", "scalar")) {
+  ge <- switch(nm, configural = "", thresholds = "thresholds",
+               metric = c("thresholds", "loadings"),
+               scalar = c("thresholds", "loadings", "intercepts"))
+  syn <- measEq.syntax(configural.model = ORD_MODEL, data = BFI_D, ordered = ORD_ITEMS,
+                       parameterization = "delta", ID.fac = "std.lv",
+                       ID.cat = "Wu.Estabrook.2016", group = "gender", group.equal = ge)
+  fit <- cfa(as.character(syn), data = BFI_D, ordered = ORD_ITEMS, group = "gender",
+             estimator = "WLSMV")
+  we_fits[[nm]] <- fit
+  fm <- fitMeasures(fit)
+  we[[nm]] <- list(group_equal = if (nchar(ge[1])) ge else character(0),
+                   npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+                   fit = as.list(setNames(num(fm), names(fm))))
+}
+we_lrt <- list()
+steps <- names(we_fits)
+for (i in 2:length(steps)) {
+  tab <- as.data.frame(lavTestLRT(we_fits[[steps[i - 1]]], we_fits[[steps[i]]]))
+  we_lrt[[paste0(steps[i], "_vs_", steps[i - 1])]] <- records(tab)
+}
+ord_score <- lavTestScore(ord_fits$metric)
+ord_pt <- parTable(ord_fits$metric)
+ord_uni <- as.data.frame(ord_score$uni)
+ord_rowinfo <- function(pl) {
+  r <- ord_pt[ord_pt$plabel == pl, ]
+  sprintf("%s %s %s g%d", r$lhs, r$op, r$rhs, r$group)
+}
+ord_uni$lhs_row <- vapply(ord_uni$lhs, ord_rowinfo, "")
+
+ordinal_info <- list(model = ORD_MODEL, items = ORD_ITEMS, data = "bfi.csv", group = "gender",
+                     group_labels = lavInspect(ord_fits$configural, "group.label"),
+                     fits = ordinal, lrt = ordinal_lrt,
+                     wu_estabrook = list(call = 'measEq.syntax(ORD_MODEL, data, ordered = items, parameterization = "delta", ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", group = "gender", group.equal = ...)',
+                                         fits = we, lrt = we_lrt),
+                     score_metric = list(test = records(ord_score$test), uni = records(ord_uni)))
+
 lrt <- list()
 for (est in c("ml", "mlr", "mlm")) {
   f <- function(n) fits[[paste0(n, "_", est)]]
@@ -188,11 +261,13 @@ for (key in c("metric_ml", "scalar_ml", "strict_ml", "scalar_mlr", "metric_mlr")
 
 out <- list(
   versions = list(lavaan = as.character(packageVersion("lavaan")),
+                  semTools = as.character(packageVersion("semTools")),
                   R = paste(R.version$major, R.version$minor, sep = ".")),
   data = "holzinger_swineford.csv",
   group = "school",
   group_labels = lavInspect(fits[["configural_ml"]], "group.label"),
-  cases = out_cases, lrt = lrt, score = score, constrained = constrained)
+  cases = out_cases, lrt = lrt, score = score, constrained = constrained,
+  ordinal = ordinal_info)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", null = "null", pretty = TRUE),
            file.path(fix_dir, "lavaan_multigroup.json"))
 cat("wrote", file.path(fix_dir, "lavaan_multigroup.json"), "\n")
