@@ -798,9 +798,17 @@ def robust_ml_pieces(est: Estimator, st: SampleStats, theta: np.ndarray, estimat
     Sigma, mu, dS, dm = est.jacobian(theta, st)
     Sigma = (Sigma + Sigma.T) / 2
     Delta = robust.vech_jacobian(dS, dm if ms else None)
+    xi = list(est.x_idx)
+    if xi:   # fixed.x: the covariates' moments are not modelled (zero rows, as lavaan)
+        r_, c_ = robust.vech_indices(est.p)
+        xs = set(xi)
+        zero = [k for k, (a, b) in enumerate(zip(r_, c_)) if a in xs and b in xs]
+        zero = ([j for j in xi] if ms else []) + [(est.p if ms else 0) + k for k in zero]
+        Delta = Delta.copy()
+        Delta[zero] = 0.0
     if estimator == "MLM":
         A1 = robust.h1_expected_information(Sigma, ms)
-        Gam = robust.gamma_adf(X, ms)
+        Gam = robust.gamma_adf(X, ms, xi)
         E_inv = linalg.inv(Delta.T @ A1 @ Delta)
         vcov = robust.sandwich_vcov(E_inv, robust.robust_sem_meat(Delta, A1, Gam, N), N)
         tr, tr2 = robust.ugamma_traces(Delta, A1, Gam, N, E_inv)
@@ -819,6 +827,13 @@ def robust_ml_pieces(est: Estimator, st: SampleStats, theta: np.ndarray, estimat
             A1 = robust.h1_expected_information(st.cov, ms)
             s1 = robust.ml_moment_scores(X, st.cov, st.mean, ms)
         B1 = s1.T @ s1 / N
+        if xi:   # lavaan's h1 information has zero rows for the fixed.x moments
+            A1 = A1.copy()
+            B1 = B1.copy()
+            A1[zero] = 0.0
+            A1[:, zero] = 0.0
+            B1[zero] = 0.0
+            B1[:, zero] = 0.0
         yb = robust.yuan_bentler_mplus_trace(A1, B1, B0, E_inv, N)
         test = robust.scaled_test(chisq, df, yb["trace"], math.nan, "yuan.bentler.mplus")
         test["scaling_factor_h1"] = sum(yb["h1"]) / sum(yb["h1_ndat"])
@@ -831,17 +846,28 @@ def robust_ml_pieces(est: Estimator, st: SampleStats, theta: np.ndarray, estimat
 def _baseline_model(res: SEMResult) -> SEMModel:
     """The independence model of *res* (variances, means if any; fixed.x block kept)."""
     lines = [f"{v} ~~ {v}" for v in res.observed]
+    ov_x = list(res.model.pt.ov_x)
+    lines += [f"{a} ~~ {b}" for i, a in enumerate(ov_x) for b in ov_x[i + 1:]]
     if res.meanstructure:
         lines += [f"{v} ~ 1" for v in res.observed]
-    return build_model("\n".join(lines), meanstructure=res.meanstructure, fixed_x=False)
+    m = build_model("\n".join(lines), meanstructure=res.meanstructure, fixed_x=False)
+    if not ov_x:
+        return m
+    # fixed.x: the covariates' (co)variances and means are sample values, not parameters
+    import copy
+    pt = copy.copy(m.pt)
+    pt.rows = [dict(r) for r in m.pt.rows]
+    for r in pt.rows:
+        if r["lhs"] in ov_x and (r["op"] == "~1" or (r["op"] == "~~" and r["rhs"] in ov_x)):
+            r["free"] = False
+            r["exo"] = True
+            r["label"] = ""
+    pt.ov_x = ov_x
+    return SEMModel(pt)
 
 
 def _apply_robust(res: SEMResult, estimator: str, *, se: bool, emit: bool) -> None:
     """Replace the ML standard errors and add the scaled tests (model and baseline)."""
-    if res.model.pt.ov_x:
-        raise NotImplementedError(
-            f"estimator={estimator!r} with fixed.x covariates "
-            f"({', '.join(res.model.pt.ov_x)}) is not implemented yet; use fixed_x=False")
     est, st = res.estimator, res.stats
     pieces = robust_ml_pieces(est, st, res.theta, estimator, res.chisq, res.df)
     res.test_scaled = pieces["test"]

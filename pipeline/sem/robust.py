@@ -26,7 +26,8 @@ Functions
 
 ``vech_indices(p)`` -> (rows, cols)
 ``vech_jacobian(dSigma, dmu=None)`` -> Delta (nmom x k) from (p,p,k) / (p,k) arrays
-``gamma_adf(X, meanstructure=False)`` -> ADF Gamma (divisor N, lavaan default)
+``gamma_adf(X, meanstructure=False, x_idx=None)`` -> ADF Gamma (divisor N, lavaan default;
+    fixed.x covariates by lavaan's residual approach)
 ``gamma_nt(Sigma, mu=None, meanstructure=False)`` -> normal-theory Gamma
 ``h1_expected_information(Sigma, meanstructure=False)`` -> A1 (= gamma_nt^-1)
 ``ml_moment_scores(X, Sigma, mu, meanstructure)`` -> N x nmom casewise scores of
@@ -94,22 +95,38 @@ def vech_jacobian(dSigma: np.ndarray, dmu: np.ndarray | None = None) -> np.ndarr
     return d
 
 
-def gamma_adf(X: np.ndarray, meanstructure: bool = False) -> np.ndarray:
+def gamma_adf(X: np.ndarray, meanstructure: bool = False,
+              x_idx: list[int] | None = None) -> np.ndarray:
     """Asymptotically distribution-free Gamma: covariance of the case-wise moments.
 
-    ``z_i = [x_i - xbar ; vech((x_i - xbar)(x_i - xbar)')]``,
+    ``z_i = [x_i ; vech((x_i - xbar)(x_i - xbar)')]``,
     ``Gamma = 1/N sum (z_i - zbar)(z_i - zbar)'`` (Browne 1984; lavaan's
     default ``gamma.n.minus.one = FALSE``, ``gamma.unbiased = FALSE``).
+    With fixed.x covariates (*x_idx*), ``z_i`` is replaced by
+    ``z(x_i) - z(xhat_i)`` where ``xhat`` has the non-covariates replaced by
+    their OLS predictions from the covariates, so that the covariates'
+    moments carry no sampling variance.
 
-    In R: ``lavaan:::lav_samplestats_Gamma(Y, meanstructure=)``.
+    In R: ``lavaan:::lav_samplestats_Gamma(Y, x.idx =, fixed.x =, meanstructure =)``.
     """
     X = np.asarray(X, dtype=float)
     n, p = X.shape
-    Xc = X - X.mean(axis=0)
     r, c = vech_indices(p)
-    Z = Xc[:, r] * Xc[:, c]
-    if meanstructure:
-        Z = np.hstack([Xc, Z])
+
+    def z(Y):
+        Yc = Y - Y.mean(axis=0)
+        Z = Yc[:, r] * Yc[:, c]
+        return np.hstack([Y, Z]) if meanstructure else Z
+
+    Z = z(X)
+    if x_idx:
+        xi = list(x_idx)
+        yi = [j for j in range(p) if j not in xi]
+        D = np.hstack([np.ones((n, 1)), X[:, xi]])
+        coef, *_ = np.linalg.lstsq(D, X[:, yi], rcond=None)
+        Yhat = X.copy()
+        Yhat[:, yi] = D @ coef
+        Z = Z - z(Yhat)
     Z = Z - Z.mean(axis=0)
     return Z.T @ Z / n
 

@@ -42,7 +42,19 @@ ind   := a*b
 total := c + a*b
 "
 
+FIXEDX_MODEL <- "
+visual  =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+visual  ~ ageyr + agemo
+textual ~ ageyr
+"
 cases <- list(
+  hs_fixedx_mlm = list(model = FIXEDX_MODEL, data = "holzinger_swineford.csv", d = HS,
+                call = 'sem(model, data, estimator = "MLM")  # fixed.x = TRUE',
+                fit = function(m, d) sem(m, data = d, estimator = "MLM")),
+  hs_fixedx_mlr = list(model = FIXEDX_MODEL, data = "holzinger_swineford.csv", d = HS,
+                call = 'sem(model, data, estimator = "MLR")  # fixed.x = TRUE',
+                fit = function(m, d) sem(m, data = d, estimator = "MLR")),
   hs_mlm = list(model = HS_MODEL, data = "holzinger_swineford.csv", d = HS,
                 call = 'cfa(model, data, estimator = "MLM")',
                 fit = function(m, d) cfa(m, data = d, estimator = "MLM")),

@@ -21,7 +21,9 @@ FIX = json.loads((REF / "fixtures" / "lavaan_robust.json").read_text())
 CASES = {"hs_mlm": dict(estimator="MLM"), "poldem_mlm": dict(estimator="MLM"),
          "hs_mlr": dict(estimator="MLR"), "poldem_mlr": dict(estimator="MLR"),
          "hs_mlr_ms": dict(estimator="MLR", meanstructure=True),
-         "hs_mlr_fiml": dict(estimator="MLR", missing="fiml")}
+         "hs_mlr_fiml": dict(estimator="MLR", missing="fiml"),
+         # fixed.x covariates (ageyr, agemo): lavaan's residual-based Gamma
+         "hs_fixedx_mlm": dict(estimator="MLM"), "hs_fixedx_mlr": dict(estimator="MLR")}
 
 
 def test_fixture_versions():
