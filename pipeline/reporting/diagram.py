@@ -262,6 +262,36 @@ def _points_in_rect(points: np.ndarray, r: tuple[float, float, float, float]) ->
     return int(inside.sum())
 
 
+def _covariance_arcs(rows: list[dict[str, Any]], arcs: set[int], objs: Mapping[str, Any]
+                     ) -> dict[str, dict[str, Any]]:
+    """Two-headed arcs on the right of a column of variables (a measurement model).
+
+    An arc leaves each variable horizontally from its right side and bulges
+    by an amount that grows with the number of variables it spans, so that
+    arcs nest and none enters the column; its label width is estimated
+    (Helvetica, 10 points: 5.6 points a character).
+    """
+    column = sorted({rows[k]["tail"] for k in arcs} | {rows[k]["head"] for k in arcs},
+                    key=lambda n: -float(objs[n]["pos"].split(",")[1]))
+    order = {n: i for i, n in enumerate(column)}
+    out = {}
+    tip = 5.0
+    for k in sorted(arcs):
+        a, b = rows[k]["tail"], rows[k]["head"]
+        (xa, ya), (xb, yb) = ((float(v) for v in objs[n]["pos"].split(",")) for n in (a, b))
+        ra, rb = float(objs[a]["width"]) * 36, float(objs[b]["width"]) * 36
+        bulge = 22.0 + 26.0 * abs(order[a] - order[b])
+        sa, sb = (xa + ra, ya), (xb + rb, yb)
+        x_out = max(sa[0], sb[0]) + bulge
+        ctrl = [(sa[0] + tip, ya), (x_out, ya), (x_out, yb), (sb[0] + tip, yb)]
+        pos = (f"s,{sa[0]:.2f},{ya:.2f} e,{sb[0]:.2f},{yb:.2f} "
+               + " ".join(f"{x:.2f},{y:.2f}" for x, y in ctrl))
+        width = 5.6 * len(rows[k]["label"])
+        out[f"e{k}"] = {"id": f"e{k}", "pos": pos,
+                        "_ldraw_": [{"op": "T", "width": width, "text": rows[k]["label"]}]}
+    return out
+
+
 @dataclass
 class PathDiagram:
     """A laid-out path diagram: Graphviz source with every position fixed.
@@ -293,7 +323,7 @@ class PathDiagram:
         import graphviz
 
         return graphviz.Source(source or self.source, engine="neato").pipe(
-            format=fmt, neato_no_op=2)
+            format=fmt, neato_no_op=2, quiet=True)
 
     def svg(self) -> bytes:
         """SVG bytes (the Graphviz version comment removed)."""
@@ -414,6 +444,12 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
     latents = list(dict.fromkeys(loadings.lhs))
     endogenous = list(dict.fromkeys(regs.lhs))
     struct = list(dict.fromkeys(list(latents) + list(regs.rhs) + list(regs.lhs)))
+    if show_covariances:     # an observed variable that only covaries (a one-item construct)
+        ind_set = set(loadings.rhs)
+        for r in pt[(pt.op == "~~") & (pt.lhs != pt.rhs)].itertuples():
+            for v in (r.lhs, r.rhs):
+                if v not in struct and v not in ind_set:
+                    struct.append(v)
     indicators = [] if not show_indicators else list(dict.fromkeys(
         r for r in loadings.rhs if r not in struct))
     names = struct + indicators
@@ -441,6 +477,7 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
         return f"<{name}>"
 
     node_lines, edge_lines, same_rank = [], [], []
+    arcs: set[int] = set()           # covariances drawn as arcs in pass 2, not routed by dot
     rows: list[dict[str, Any]] = []
     for n in names:
         shape = "ellipse" if n in latents else "box"
@@ -480,6 +517,8 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
             add_edge("covariance", ids[r.lhs], ids[r.rhs],
                      coef(r[scol], r["pvalue"] if has_p else None),
                      'dir=both, style=dashed, constraint=false, color="#555555", arrowsize=0.6', r)
+            if regs.empty:           # a measurement model: arcs on the free right side
+                arcs.add(len(rows) - 1)
     # keep the reading order of the model: exogenous variables top to bottom
     # in one column, each factor's indicators together and in order
     exo_nodes = [ids[n] for n in struct if n not in endogenous]
@@ -506,9 +545,10 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
         f"graph [{graph_attrs}];",
         f'node [fontname={_quote(font)}, fontsize=12, margin="0.12,0.05"];',
         f'edge [fontname={_quote(font)}, fontsize=10, arrowsize=0.8];',
-        *node_lines, *same_rank, *edge_lines, "}"])
+        *node_lines, *same_rank, *(e for k, e in enumerate(edge_lines) if k not in arcs), "}"])
     import graphviz
-    lay = json.loads(graphviz.Source(pass1, engine="dot").pipe(format="json").decode("utf-8"))
+    lay = json.loads(graphviz.Source(pass1, engine="dot").pipe(format="json", quiet=True)
+                     .decode("utf-8"))
 
     # ---- pass 2: pin everything, move each label onto its arrow ----------
     objs = {o["name"]: o for o in lay.get("objects", [])}
@@ -520,6 +560,12 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
         w, h = float(o["width"]) * 72 / 2, float(o["height"]) * 72 / 2
         node_rects[name] = (x - w, y - h, x + w, y + h)
     edges_json = {e.get("id"): e for e in lay.get("edges", [])}
+    if arcs:
+        edges_json.update(_covariance_arcs(rows, arcs, objs))
+        x_right = max(max(p[0] for p in edge_path(edges_json[f"e{k}"]["pos"])) for k in arcs)
+        lay["bb"] = ",".join(str(v) for v in (*[float(b) for b in lay["bb"].split(",")[:2]],
+                                              max(float(lay["bb"].split(",")[2]), x_right + 30),
+                                              float(lay["bb"].split(",")[3])))
     paths = {eid: edge_path(e["pos"], per_segment=64) for eid, e in edges_json.items()}
     pinned_nodes = []
     for line in node_lines:
@@ -607,8 +653,14 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
     note = ("Standardized estimates" + (f"; {marks}" if marks else "")
             + ("; dashed: covariances" if any(r["kind"] == "covariance" for r in rows) else "")
             + ("; circles: disturbances" if endogenous else "") + ".")
-    note_h = 16.0
-    pinned_nodes.append(f'note [label={_quote(note)}, shape=plaintext, fontsize=9, margin="0,0", '
+    import textwrap
+    per_line = max(20, int((x1 - x0) / 5.2))          # ~5 points a character at 9 points
+    lines = textwrap.wrap(note, per_line)
+    note_h = 12.0 * len(lines) + 4
+    note_w = max(len(line) for line in lines) * 5.2
+    x1 = max(x1, x0 + note_w)
+    note_label = "\\n".join(lines)
+    pinned_nodes.append(f'note [label="{note_label}", shape=plaintext, fontsize=9, margin="0,0", '
                         f'width={(x1 - x0) / 72:.4f}, height={note_h / 72:.4f}, fixedsize=true, '
                         f'pos="{(x0 + x1) / 2:.2f},{y0 - note_h / 2 - 4:.2f}!"]')
     bb = f"{x0:.2f},{y0 - note_h - 8:.2f},{x1:.2f},{y1:.2f}"

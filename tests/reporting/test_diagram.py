@@ -43,11 +43,34 @@ def _thesis_shaped() -> tuple[pd.DataFrame, dict[str, float]]:
     return pt, {"M": 0.2118, "Y": 0.6859}
 
 
+def _cfa() -> pd.DataFrame:
+    """A measurement model: four correlated factors and an observed covariate c."""
+    pt, _ = _thesis_shaped()
+    keep = pt[(pt.op == "=~") & pt.lhs.isin(["X1", "X2", "X3", "X4"])]
+    rows = [("X1", "~~", "X2", 0.3, 0.01), ("X1", "~~", "X3", 0.21, 0.04),
+            ("X1", "~~", "X4", -0.05, 0.6), ("X2", "~~", "X3", 0.44, 1e-5),
+            ("X2", "~~", "X4", 0.12, 0.2), ("X3", "~~", "X4", 0.27, 0.003)]
+    rows += [("c", "~~", f, 0.1 * i, 0.5) for i, f in enumerate(["X1", "X2", "X3", "X4"], 1)]
+    cov = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "est.std", "pvalue"])
+    return pd.concat([keep, cov], ignore_index=True)
+
+
 @pytest.fixture(scope="module")
 def drawn() -> tuple[PathDiagram, dict]:
     pt, r2 = _thesis_shaped()
     d = sem_path_diagram(pt, r2, title="model")
     return d, d.layout()
+
+
+@pytest.fixture(scope="module")
+def cfa_drawn() -> tuple[PathDiagram, dict]:
+    d = sem_path_diagram(_cfa(), title="a measurement model with a long title")
+    return d, d.layout()
+
+
+@pytest.fixture(scope="module", params=["sem", "cfa"])
+def any_drawn(request, drawn, cfa_drawn) -> tuple[PathDiagram, dict]:
+    return drawn if request.param == "sem" else cfa_drawn
 
 
 def _nodes(layout: dict) -> dict[str, dict]:
@@ -105,12 +128,12 @@ def test_every_parameter_is_drawn_with_its_mark(drawn):
     assert svg.count('stroke-dasharray="5,2"') == 10
 
 
-def test_labels_sit_on_their_arrows(drawn):
-    d, layout = drawn
+def test_labels_sit_on_their_arrows(any_drawn):
+    d, layout = any_drawn
     nodes = _nodes(layout)
     edges = {e["id"]: e for e in _edges(layout)}
     labelled = d.edges[d.edges.label != ""]
-    assert len(labelled) == 39
+    assert len(labelled) == (39 if "Y" in d.node_ids else 13 + 10)
     for k, row in labelled.iterrows():
         lab = nodes[row.label_node]
         path = edges[f"e{k}"]["path"]
@@ -129,11 +152,14 @@ def test_labels_sit_on_their_arrows(drawn):
             assert not overlap, (a, b)
 
 
-def test_no_arrow_runs_through_a_box(drawn):
-    _, layout = drawn
+def test_no_arrow_runs_through_a_box(any_drawn):
+    d, layout = any_drawn
     nodes = _nodes(layout)
-    boxes = {n: v for n, v in nodes.items() if n.startswith(("n", "d"))}
-    assert len(boxes) == 18 + 8 + 2      # indicators, structural variables, disturbances
+    boxes = {n: v for n, v in nodes.items() if re.fullmatch(r"[nd]\d+", n)}
+    if "Y" in d.node_ids:
+        assert len(boxes) == 18 + 7 + 2      # indicators, X1-X5 M Y, disturbances
+    else:
+        assert len(boxes) == 13 + 4 + 1      # indicators, factors, the observed covariate
     checked = 0
     for e in _edges(layout):
         for name, node in boxes.items():
@@ -142,7 +168,23 @@ def test_no_arrow_runs_through_a_box(drawn):
             hits = int(_inside(node, e["path"]).sum())
             assert hits == 0, (e["tail"], e["head"], "through", name)
             checked += 1
-    assert checked == 41 * 26
+    assert checked == len(_edges(layout)) * (len(boxes) - 2)
+    # the note under the diagram lies inside the drawing
+    x0, y0, x1, y1 = (float(v) for v in layout["bb"].split(","))
+    note = nodes["note"]
+    assert x0 <= note["x"] - note["a"] and note["x"] + note["a"] <= x1 + 1
+
+
+def test_measurement_model_covariances_arc_on_the_right(cfa_drawn):
+    d, layout = cfa_drawn
+    nodes = _nodes(layout)
+    factors = [d.node_ids[f] for f in ("X1", "X2", "X3", "X4", "c")]
+    assert len({round(nodes[f]["x"], 1) for f in factors}) == 1          # one column
+    right = max(nodes[f]["x"] + nodes[f]["a"] for f in factors)
+    arcs = [e for e in _edges(layout) if e["tail"] in factors and e["head"] in factors]
+    assert len(arcs) == 10
+    for e in arcs:                    # every point of every arc right of the column
+        assert e["path"][:, 0].min() >= right - 0.01, (e["tail"], e["head"])
 
 
 def test_structural_order_left_to_right(drawn):
