@@ -332,7 +332,8 @@ def write_report_docx(path: str | os.PathLike, items: Iterable[Mapping[str, Any]
     title : str
         First line of the document.
     banner : str, optional
-        Printed in bold red under the title (the synthetic-data banner).
+        Printed in bold red under the title (the synthetic-data banner;
+        HTML such as ``report.synthetic_banner(meta)`` is reduced to its text).
 
     Returns
     -------
@@ -345,7 +346,7 @@ def write_report_docx(path: str | os.PathLike, items: Iterable[Mapping[str, Any]
     doc = new_document(title=title)
     add_heading(doc, title, level=1)
     if banner:
-        add_paragraph(doc, banner, bold=True, color="AA0000")
+        add_paragraph(doc, _plain(banner), bold=True, color="AA0000")
     n_table = n_figure = 0
     for item in items:
         kind = item.get("kind")
@@ -370,6 +371,12 @@ def write_report_docx(path: str | os.PathLike, items: Iterable[Mapping[str, Any]
         else:
             raise ValueError(f"items: unknown kind {kind!r} (heading, text, warning, table, figure)")
     return save_document(doc, path)
+
+
+def _plain(text: str) -> str:
+    """Text of an HTML fragment (the report's banner is HTML): tags removed, entities decoded."""
+    import html as _h
+    return _h.unescape(re.sub(r"<[^>]+>", "", str(text))).strip()
 
 
 def sections_to_docx(results_dir: str | os.PathLike, keys: Sequence[str],

@@ -117,6 +117,11 @@ def test_report_docx_from_sections(tmp_path):
     again = rdocx.sections_to_docx(results, ["fit", "diagram"], tmp_path / "again.docx",
                                    title="cs2019 report", banner="SYNTHETIC DATA")
     assert again.read_bytes() == out.read_bytes()
+    from pipeline.reporting.report import synthetic_banner
+    html_banner = rdocx.sections_to_docx(results, ["fit"], tmp_path / "b.docx", title="t",
+                                         banner=synthetic_banner({"seed": 7, "generator_version": "g"}))
+    second = [p.text for p in docx.Document(str(html_banner)).paragraphs if p.text][1]
+    assert second.startswith("SYNTHETIC DATA") and "seed 7" in second and "<" not in second
     with zipfile.ZipFile(out) as z:
         for name in z.namelist():
             if name.endswith(".xml") or name.endswith(".rels"):
