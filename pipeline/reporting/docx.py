@@ -381,7 +381,8 @@ def _plain(text: str) -> str:
 
 def sections_to_docx(results_dir: str | os.PathLike, keys: Sequence[str],
                      path: str | os.PathLike, *, title: str, banner: str | None = None,
-                     titles: Mapping[str, str] | None = None) -> Path:
+                     titles: Mapping[str, str] | None = None,
+                     tables_dir: str | os.PathLike | None = None) -> Path:
     """A wave's ``report.docx`` from the sections the analyze stage stored.
 
     Reads ``<results_dir>/<key>/manifest.json`` (written by
@@ -402,6 +403,9 @@ def sections_to_docx(results_dir: str | os.PathLike, keys: Sequence[str],
         See :func:`write_report_docx`.
     titles : mapping, optional
         ``{key: heading}`` overriding the manifests' titles.
+    tables_dir : path, optional
+        Also write every table as its own ``<tables_dir>/<key>_<name>.docx``,
+        numbered as in the report.
 
     Returns
     -------
@@ -425,7 +429,8 @@ def sections_to_docx(results_dir: str | os.PathLike, keys: Sequence[str],
                                  index_col=list(range(ncols)) or None)
                 items.append({"kind": "table", "df": df,
                               "title": it.get("caption") or it["name"],
-                              "note": it.get("note") or None, "index": bool(ncols)})
+                              "note": it.get("note") or None, "index": bool(ncols),
+                              "file": f"{key}_{it['name']}.docx"})
             elif kind == "figure":
                 items.append({"kind": "figure", "image": root / key / f"{it['name']}.png",
                               "title": it.get("caption") or it["name"]})
@@ -433,5 +438,11 @@ def sections_to_docx(results_dir: str | os.PathLike, keys: Sequence[str],
                 items.append({"kind": "text", "text": it["markdown"]})
             elif kind == "warning":
                 items.append({"kind": "warning", "text": it["message"]})
-    return write_report_docx(path, items, title=title, banner=banner)
+    out = write_report_docx(path, items, title=title, banner=banner)
+    if tables_dir is not None:
+        tables = [it for it in items if it["kind"] == "table"]
+        for number, it in enumerate(tables, 1):
+            write_table_docx(it["df"], Path(tables_dir) / it["file"], number=number,
+                             title=it["title"], note=it["note"], index=it["index"])
+    return out
 

@@ -115,7 +115,14 @@ def test_report_docx_from_sections(tmp_path):
     assert [c.text for c in doc.tables[0].columns[1].cells] == ["value", "293.16", "188", ".034", ".956"]
     assert [c.text for c in doc.tables[1].rows[1].cells] == ["Y", ".412"]
     again = rdocx.sections_to_docx(results, ["fit", "diagram"], tmp_path / "again.docx",
-                                   title="cs2019 report", banner="SYNTHETIC DATA")
+                                   title="cs2019 report", banner="SYNTHETIC DATA",
+                                   tables_dir=tmp_path / "tables")
+    # every table also on its own, numbered as in the report
+    assert sorted(p.name for p in (tmp_path / "tables").iterdir()) == ["diagram_r2.docx",
+                                                                      "fit_fit.docx"]
+    own = [p.text for p in docx.Document(str(tmp_path / "tables" / "diagram_r2.docx")).paragraphs
+           if p.text]
+    assert own[:2] == ["Table 2", "Explained variance"]
     assert again.read_bytes() == out.read_bytes()
     from pipeline.reporting.report import synthetic_banner
     html_banner = rdocx.sections_to_docx(results, ["fit"], tmp_path / "b.docx", title="t",
