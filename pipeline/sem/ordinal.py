@@ -29,7 +29,7 @@ and passes the per-group pieces to :mod:`pipeline.sem.robust`)
     ``vech(diagonal=FALSE)`` order: column-major lower triangle).
     Only ordered variables in the WLS *model* for now (mixed continuous
     variables: polychoric/polyserial correlations are available, the model
-    fit raises NotImplementedError).
+    fit raises ModelSpecificationError).
 
 In R: ``lavCor(data, ordered=)``; ``lavInspect(fit, "sampstat")``;
 ``lavInspect(fit, "gamma")``; ``lavaan:::muthen1984``.
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-from pipeline.core.exceptions import DataValidationError
+from pipeline.core.exceptions import DataValidationError, ModelSpecificationError
 
 __all__ = ["check_ordinal", "thresholds", "bvn_cdf", "bvn_pdf", "polychoric", "polyserial",
            "wls_stats", "WLSStats", "pairs_vech"]
@@ -417,7 +417,7 @@ def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
     X = np.asarray(X, dtype=float)
     not_ord = [v for v in names if v not in ordered]
     if not_ord:
-        raise NotImplementedError(
+        raise ModelSpecificationError(
             "WLS with continuous variables in the model is not implemented yet: "
             f"{', '.join(not_ord)} (declare them ordered, or use ML/MLR)")
     ok = ~np.isnan(X).any(axis=1)

@@ -66,7 +66,7 @@ def _strip_thresholds(pt):
     rows = [r for r in pt.rows if r["op"] == "|"]
     for r in rows:
         if not r["free"] or r.get("label"):
-            raise NotImplementedError(
+            raise ModelSpecificationError(
                 f"fixed or labelled thresholds ({r['lhs']} | {r['rhs']}) are not supported by "
                 "the single-group WLS fit yet; thresholds are free")
     pt2 = copy.copy(pt)
@@ -80,14 +80,14 @@ def _ordinal_partable(pt, ordered: list[str]):
     for r in pt2.rows:
         if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in ordered:
             if not r["free"] and r.get("user"):
-                raise NotImplementedError(
+                raise ModelSpecificationError(
                     f"a fixed residual variance of the ordinal item {r['lhs']} needs the theta "
                     "parameterization, which is not implemented")
             r["free"] = False
             r["ustart"] = 0.0
             r["label"] = r.get("label") or ""
         if r["op"] == "~1" and r["lhs"] in ordered:
-            raise NotImplementedError(f"intercepts of ordinal items ({r['lhs']} ~ 1) are fixed "
+            raise ModelSpecificationError(f"intercepts of ordinal items ({r['lhs']} ~ 1) are fixed "
                                       "at 0 in the delta parameterization")
     return pt2
 
@@ -289,7 +289,7 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     base = build_model(parsed, meanstructure=bool(meanstructure) and not ordinal,
                        fixed_x=fixed_x)
     if base.pt.ov_x:
-        raise NotImplementedError(
+        raise ModelSpecificationError(
             f"estimator={estimator!r} with exogenous observed covariates "
             f"({', '.join(base.pt.ov_x)}) is not implemented yet")
     observed = list(base.observed)

@@ -482,3 +482,18 @@ def test_thesis_sem_fit_measures(case):
     for name in fi.FIT_MEASURE_NAMES:
         if name != "cmin_df" and lav[name] is not None:
             assert eng[name] == pytest.approx(lav[name], abs=1e-3), name
+
+
+def test_c_hat_and_robust_incremental_indices():
+    # Brosseau-Liard & Savalei (2014): chisq - c df replaces chisq - df when both
+    # scaling factors differ from 1; scaled-shifted: c (df - b) / df
+    from pipeline.sem import fit_indices as fi
+    assert fi.c_hat({"test": "satorra.bentler", "scaling_factor": 1.2, "df": 10}) == 1.2
+    t = {"test": "scaled.shifted", "scaling_factor": 2.0, "shift_parameter": 4.0, "df": 10.0}
+    assert fi.c_hat(t) == pytest.approx(2.0 * 6.0 / 10.0)
+    assert fi.cfi(30.0, 10.0, 500.0, 20.0, 1.5, 2.0) == pytest.approx(1 - 15.0 / 460.0)
+    assert fi.tli(30.0, 10.0, 500.0, 20.0, 1.5, 2.0) == pytest.approx(
+        1 - (15.0 * 20.0) / (460.0 * 10.0))
+    # a factor of exactly 1 on either side falls back to the plain index (lavaan)
+    assert fi.cfi(30.0, 10.0, 500.0, 20.0, 1.0, 2.0) == fi.cfi(30.0, 10.0, 500.0, 20.0)
+    assert fi.rmsea(30.0, 10.0, 100.0, 2.0) == pytest.approx(math.sqrt(30 / 100 / 10 - 2 / 100))

@@ -115,3 +115,16 @@ def test_mlm_refuses_fiml_and_unknown_estimator():
         fit(model, data, estimator="MLM", missing="fiml")
     with pytest.raises(ValueError, match="estimator must be one of"):
         fit(model, data, estimator="GLS")
+
+
+def test_mlr_bootstrap_uses_the_ml_fast_path(fits):
+    # MLR estimates are the ML estimates: the bootstrap of an MLR fit is the
+    # ML bootstrap (same draws for the same seed), on the fast path
+    from pipeline.sem.bootstrap import bootstrap
+    case = FIX["cases"]["hs_mlr"]
+    data = pd.read_csv(REF / "data" / case["data"])
+    b_mlr = bootstrap(fits["hs_mlr"], B=20, seed=7, progress=False, workers=1)
+    b_ml = bootstrap(fit(case["model"], data), B=20, seed=7, progress=False, workers=1)
+    assert b_mlr.n_ok == 20
+    assert np.array_equal(b_mlr.draws, b_ml.draws)
+    assert fits["hs_mlr"].options["estimator"] == "MLR"

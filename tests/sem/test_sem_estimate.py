@@ -198,3 +198,13 @@ def test_fiml_on_complete_data_equals_ml():
                                [0.109247, 0.117267, 0.150288, 0.195123], atol=2e-6)
     with pytest.raises(ValueError, match="wishart"):
         fit(ref["model"], data, missing="fiml", likelihood="wishart")
+
+
+def test_infinite_cell_is_an_error_naming_the_cell():
+    from pipeline.core.exceptions import DataValidationError
+    data = pd.read_csv(REFERENCE / "data" / "holzinger_swineford.csv")
+    data.loc[4, "x2"] = np.inf
+    data.loc[9, "x3"] = -np.inf
+    with pytest.raises(DataValidationError, match=r"2 cell\(s\): x2 row 6 \(\+inf\), x3 row 11 "
+                                                  r"\(-inf\)"):
+        fit("visual =~ x1 + x2 + x3", data)
