@@ -129,7 +129,10 @@ def _run(par: Any, text: str, *, bold: bool = False, italic: bool = False,
 
 
 def add_heading(doc: Any, text: str, level: int = 1) -> Any:
-    """A bold (level 1: centred) APA heading."""
+    """A bold (level 1: centred) APA heading.
+
+    In R: ``officer::body_add_par(doc, text, style = "heading 1")``.
+    """
     from docx.enum.text import WD_ALIGN_PARAGRAPH
 
     par = doc.add_paragraph()
@@ -141,7 +144,10 @@ def add_heading(doc: Any, text: str, level: int = 1) -> Any:
 
 def add_paragraph(doc: Any, text: str, *, bold: bool = False, italic: bool = False,
                   color: str | None = None) -> Any:
-    """A paragraph of plain text (``**bold**`` and backticks of Markdown are removed)."""
+    """A paragraph of plain text (``**bold**`` and backticks of Markdown are removed).
+
+    In R: ``officer::body_add_par(doc, text)``.
+    """
     from docx.shared import RGBColor
 
     par = doc.add_paragraph()
@@ -252,10 +258,13 @@ def add_table(doc: Any, df: pd.DataFrame, *, number: int | str, title: str,
 
 
 def add_figure(doc: Any, image: str | os.PathLike, *, number: int | str, title: str,
-               note: str | None = None, width_inches: float = 6.0) -> None:
+               note: str | None = None, width_inches: float = 6.0,
+               max_height_inches: float = 7.5) -> None:
     """Append an APA figure: "**Figure n**", the italic title, the image, an optional note.
 
     *image* is a PNG or JPEG file (Word shows no SVG through python-docx).
+    It is *width_inches* wide, or *max_height_inches* high when it would
+    otherwise not fit on a page (a tall path diagram).
 
     In R: ``officer::body_add_img()``.
     """
@@ -271,12 +280,24 @@ def add_figure(doc: Any, image: str | os.PathLike, *, number: int | str, title: 
     cap = doc.add_paragraph()
     _run(cap, str(title), italic=True)
     cap.paragraph_format.keep_with_next = True
-    doc.add_picture(str(path), width=Inches(width_inches))
+    size = _png_size(path)
+    if size and size[1] / size[0] * width_inches > max_height_inches:
+        doc.add_picture(str(path), height=Inches(max_height_inches))
+    else:
+        doc.add_picture(str(path), width=Inches(width_inches))
     if note:
         par = doc.add_paragraph()
         _run(par, "Note.", italic=True)
         _run(par, f" {note}")
     doc.add_paragraph()
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) in pixels from a PNG's IHDR chunk; None for other files."""
+    head = path.read_bytes()[:24]
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def save_document(doc: Any, path: str | os.PathLike) -> Path:

@@ -112,6 +112,7 @@ def test_report_docx_from_sections(tmp_path):
     assert text.index("Table 1") < text.index("Figure 1") < text.index("Table 2")
     assert "Warning: solution is admissible" in text
     assert len(doc.tables) == 2 and len(doc.inline_shapes) == 1
+    assert abs(doc.inline_shapes[0].width.inches - 6.0) < 0.01     # 2 x 1 inch figure: full width
     assert [c.text for c in doc.tables[0].columns[1].cells] == ["value", "293.16", "188", ".034", ".956"]
     assert [c.text for c in doc.tables[1].rows[1].cells] == ["Y", ".412"]
     again = rdocx.sections_to_docx(results, ["fit", "diagram"], tmp_path / "again.docx",
@@ -135,3 +136,17 @@ def test_report_docx_from_sections(tmp_path):
                 assert str(tmp_path) not in z.read(name).decode(), name   # no absolute path
     with pytest.raises(FileNotFoundError, match="section 'sem' was not computed"):
         rdocx.sections_to_docx(results, ["sem"], tmp_path / "x.docx", title="x")
+
+
+def test_tall_figure_fits_the_page(tmp_path):
+    """A tall path diagram is scaled to the page height, not to 6 inches wide."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(2, 6))
+    fig.savefig(tmp_path / "tall.png", dpi=50)
+    plt.close(fig)
+    out = rdocx.write_report_docx(tmp_path / "r.docx", [{"kind": "figure", "image": tmp_path / "tall.png",
+                                                        "title": "tall"}], title="x")
+    shape = docx.Document(str(out)).inline_shapes[0]
+    assert abs(shape.height.inches - 7.5) < 0.01 and shape.width.inches < 3
