@@ -40,6 +40,13 @@ Functions
 ``yuan_bentler_mplus_trace(A1, B1, B0, E_inv, nobs)`` -> trace(UGamma) (lists)
 ``sandwich_vcov(E_inv, meat, ntotal)`` -> ``E_inv meat E_inv / N``
 ``robust_sem_meat(Delta, W, Gamma, nobs)`` -> ``sum fg Delta' W Gamma W Delta``
+``scaled_difference_test(chisq0, df0, c0, chisq1, df1, c1)`` -> Satorra-Bentler 2001
+    scaled difference of nested models (lavTestLRT's default for MLM/MLR)
+
+Single-group fits: :func:`pipeline.sem.results.robust_ml_pieces` (MLM/MLR: vcov,
+test, E_inv, Delta) and :mod:`pipeline.sem.wls` (``_WLSProblem.implied`` gives
+sigma and Delta of a compiled model; :func:`pipeline.sem.ordinal.wls_stats`
+the per-group s, Gamma and DWLS weights).
 
 In R: ``lavaan:::lav_test_satorra_bentler``, ``lav_test_yuan_bentler``,
 ``lav_model_nvcov_robust_sem``, ``lav_model_nvcov_robust_sandwich``.
@@ -53,7 +60,7 @@ from scipy import stats
 
 __all__ = ["vech_indices", "vech_jacobian", "gamma_adf", "gamma_nt", "h1_expected_information",
            "ml_moment_scores", "ugamma_traces", "scaled_test", "yuan_bentler_mplus_trace",
-           "sandwich_vcov", "robust_sem_meat", "duplication"]
+           "sandwich_vcov", "robust_sem_meat", "duplication", "scaled_difference_test"]
 
 
 def _aslist(x):
@@ -345,3 +352,34 @@ def sandwich_vcov(E_inv: np.ndarray, meat: np.ndarray, ntotal: int) -> np.ndarra
     """
     V = E_inv @ meat @ E_inv / float(ntotal)
     return (V + V.T) / 2
+
+
+def scaled_difference_test(chisq0: float, df0: float, c0: float,
+                           chisq1: float, df1: float, c1: float) -> dict:
+    """Satorra-Bentler (2001) scaled chi-square difference of nested models.
+
+    Model 0 is the restricted one (more df).  With the unscaled statistics
+    ``T0, T1``, their df ``r0 > r1`` and scaling factors ``c0, c1``
+    (``c1 = 1`` for a saturated model),
+
+        c_d = (r0 c0 - r1 c1) / (r0 - r1),   T_d = (T0 - T1) / c_d,
+
+    on ``r0 - r1`` df; ``c_d < 0`` gives NaN (lavaan warns).  lavaan's
+    ``lavTestLRT`` default for MLM / MLR (``method = "satorra.bentler.2001"``).
+
+    Returns ``{"stat", "df", "pvalue", "scaling_factor"}``.
+
+    In R: ``lavTestLRT(fit1, fit0)`` (``lavaan:::lav_test_diff_SatorraBentler2001``).
+    """
+    if df1 == 0:
+        c1 = 1.0
+    m = df0 - df1
+    if m == 0:
+        return {"stat": chisq0 - chisq1, "df": 0.0, "pvalue": math.nan,
+                "scaling_factor": math.nan}
+    cd = (df0 * c0 - df1 * c1) / m
+    if not cd >= 0:
+        cd = math.nan
+    t = (chisq0 - chisq1) / cd
+    return {"stat": float(t), "df": float(m), "scaling_factor": float(cd),
+            "pvalue": float(stats.chi2.sf(t, m)) if np.isfinite(t) else math.nan}

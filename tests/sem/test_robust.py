@@ -128,3 +128,20 @@ def test_mlr_bootstrap_uses_the_ml_fast_path(fits):
     assert b_mlr.n_ok == 20
     assert np.array_equal(b_mlr.draws, b_ml.draws)
     assert fits["hs_mlr"].options["estimator"] == "MLR"
+
+
+def test_scaled_difference_matches_lavTestLRT(fits):
+    # lavTestLRT(f1, f0) with estimator = "MLR" (lavaan 0.6-14, R 4): the
+    # Satorra-Bentler 2001 scaled difference, Chisq diff 10.8594293779 on 2 df,
+    # Pr = 0.0043843 (m0 adds x2 = x3 and x5 = x6 loading equalities)
+    data = pd.read_csv(REF / "data" / "holzinger_swineford.csv")
+    m0 = ("visual =~ x1 + a*x2 + a*x3\ntextual =~ x4 + b*x5 + b*x6\n"
+          "speed =~ x7 + x8 + x9")
+    f0 = fit(m0, data, estimator="MLR")
+    f1 = fits["hs_mlr"]
+    t0, t1 = f0.test_scaled, f1.test_scaled
+    out = robust.scaled_difference_test(f0.chisq, f0.df, t0["scaling_factor"],
+                                        f1.chisq, f1.df, t1["scaling_factor"])
+    assert out["df"] == 2
+    assert out["stat"] == pytest.approx(10.8594293779, abs=1e-4)
+    assert out["pvalue"] == pytest.approx(0.0043843, abs=1e-6)
