@@ -262,6 +262,36 @@ def _points_in_rect(points: np.ndarray, r: tuple[float, float, float, float]) ->
     return int(inside.sum())
 
 
+def _bend(pos: str, bulge: float = 16.0) -> str:
+    """A straight edge (one Bezier segment on its chord) bent into an arc.
+
+    The arc bulges by *bulge* points to the left of the chord's direction
+    of travel rotated to face -x (the side of a column's indicators in a
+    left-to-right layout); arrow tips stay where Graphviz put them.
+    """
+    toks = pos.split()
+    tips = [t for t in toks if t.startswith(("s,", "e,"))]
+    pts = np.array([[float(v) for v in t.split(",")[:2]] for t in toks
+                    if not t.startswith(("s,", "e,"))])
+    if len(pts) != 4:
+        return pos
+    p0, p3 = pts[0], pts[-1]
+    chord = p3 - p0
+    length = float(np.hypot(*chord))
+    if length < 1e-6:
+        return pos
+    normal = np.array([-chord[1], chord[0]]) / length
+    if normal[0] > 0:
+        normal = -normal
+    off = np.abs((pts[1:3] - p0) @ normal).max()
+    if off > 3.0:                      # already a curve
+        return pos
+    p1 = p0 + chord / 3 + normal * bulge
+    p2 = p0 + 2 * chord / 3 + normal * bulge
+    ctrl = " ".join(f"{x:.2f},{y:.2f}" for x, y in (p0, p1, p2, p3))
+    return " ".join(tips + [ctrl])
+
+
 def _covariance_arcs(rows: list[dict[str, Any]], arcs: set[int], objs: Mapping[str, Any]
                      ) -> dict[str, dict[str, Any]]:
     """Two-headed arcs on the right of a column of variables (a measurement model).
@@ -566,6 +596,9 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
         lay["bb"] = ",".join(str(v) for v in (*[float(b) for b in lay["bb"].split(",")[:2]],
                                               max(float(lay["bb"].split(",")[2]), x_right + 30),
                                               float(lay["bb"].split(",")[3])))
+    for k, row in enumerate(rows):        # covariances are curves, also between neighbours
+        if row["kind"] == "covariance" and k not in arcs and f"e{k}" in edges_json:
+            edges_json[f"e{k}"]["pos"] = _bend(edges_json[f"e{k}"]["pos"])
     paths = {eid: edge_path(e["pos"], per_segment=64) for eid, e in edges_json.items()}
     pinned_nodes = []
     for line in node_lines:
