@@ -502,9 +502,12 @@ class DisclosureLedger:
             gvars = sorted(set().union(*(items[i][0] for i in members)))
             # a group's conditioning variables: their published margins join the group
             stmts = [items[i][1] for i in members if isinstance(items[i][1], _Stmt)]
-            for v in cond & set(gvars):
-                stmts += [st for st in self._stmts if st.kind == "count" and set(st.where) == {v}
-                          and st not in stmts]
+            # statements only on conditioning variables (their margins, the grand total)
+            # constrain every group that holds those variables
+            for st in self._stmts:
+                if st.kind != "test" and st.variables() <= cond & set(gvars) \
+                        and not any(st is x for x in stmts):
+                    stmts.append(st)
             out.append((gvars, stmts, prots))
         return out
 
@@ -587,10 +590,11 @@ class DisclosureLedger:
                               A_eq=A[eq] if eq.any() else None, b_eq=lo[eq] if eq.any() else None,
                               bounds=(0, None), method="highs")
                 status, fun = res.status, res.fun
-            if status == 2 or (integer and status not in (0, 1, 3) and res.x is None):
+            if status == 2:
                 return None                              # infeasible
-            if status == 3 or fun is None:
-                out.append(math.inf if sign < 0 else 0.0)  # unbounded
+            if status == 3 or fun is None or res.x is None:
+                # unbounded (HiGHS may report a MIP's unboundedness as "other")
+                out.append(math.inf if sign < 0 else 0.0)
             else:
                 out.append(sign * fun)
         return (out[0], out[1])

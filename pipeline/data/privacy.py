@@ -725,7 +725,8 @@ def suppress_small_cells(table: pd.DataFrame | pd.Series, k: int | None = None, 
     if not margins:
         full_df, prim_df, comp_df = (d.iloc[:r, :c] for d in (full_df, prim_df, comp_df))
     else:
-        keep_r = list(range(r + 1)) if has_col_tot else list(range(r)) + [r]
+        # a one-row table has no column totals: a "Total" row would repeat its cells unsuppressed
+        keep_r = list(range(r + 1)) if has_col_tot else list(range(r))
         keep_c = list(range(c + 1)) if has_row_tot else list(range(c))
         full_df, prim_df, comp_df = (d.iloc[keep_r, keep_c] for d in (full_df, prim_df, comp_df))
     display = full_df.astype(str).mask(prim_df, f"<{k}").mask(comp_df, "[c]")

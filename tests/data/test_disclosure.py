@@ -318,3 +318,37 @@ def test_distribution_display_prints_no_count_below_k(wave):
     assert led.check().ok
     assert mask_count(3, 5) == "<5" and mask_count(0, 5) == 0 and mask_count(7, 5) == 7
     assert mask_count("x", 5) == "x" and mask_count(float("nan"), 5) != mask_count(float("nan"), 5)
+
+
+def test_grand_total_joins_the_attack_and_unbounded_cells_are_not_inconsistent():
+    res = suppress_small_cells(pd.DataFrame([[0, 4], [4, 10]], index=["r0", "r1"], columns=["c0", "c1"]), K)
+    led = DisclosureLedger({"R": ["r0", "r1"], "C": ["c0", "c1"]}, K)
+    led.table("t", res, "R", "C")
+    rep = led.check()
+    assert rep.ok, rep.summary()
+    b = rep.bounds.set_index("cell")
+    assert b.loc["C=c1, R=r1", "ilp_upper"] == 18          # bounded by the printed grand total 18
+    free = DisclosureLedger({"R": ["r0", "r1"]}, K)
+    free.protect("t", {"R": "r0"}, 3)                       # nothing published: [0, inf)
+    fb = free.check().bounds.iloc[0]
+    assert fb.ilp_lower == 0 and fb.ilp_upper == np.inf
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.lists(st.lists(st.integers(0, 9), min_size=2, max_size=4), min_size=1, max_size=4)
+       .filter(lambda rows: len({len(r) for r in rows}) == 1),
+       k=st.integers(2, 7))
+def test_no_suppressed_cell_of_a_single_table_falls_to_the_integer_attack(data, k):
+    """suppress_small_cells guards against linear (rank) disclosure; with non-negativity
+    and integrality an attacker may know more: the integer attack recovers no cell."""
+    t = pd.DataFrame(data, index=[f"r{i}" for i in range(len(data))],
+                     columns=[f"c{j}" for j in range(len(data[0]))])
+    res = suppress_small_cells(t, k)
+    led = DisclosureLedger({"R": list(t.index), "C": list(t.columns)}, k)
+    led.table("t", res, "R", "C" if len(t.columns) > 1 else None)
+    rep = led.check(lp=False)
+    assert rep.ok, (data, k, rep.summary())

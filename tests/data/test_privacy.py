@@ -336,3 +336,13 @@ def test_pseudonyms_are_stable_keyed_and_not_the_id(monkeypatch):
     assert pseudonym_key() is None
     with pytest.raises(ValueError, match="key"):
         pseudonymize("x", "short")
+
+
+def test_one_row_table_prints_no_total_row_repeating_its_cells():
+    """A one-row table has no column totals: a "Total" row would print the suppressed
+    cells again (found by the integer attack of test_disclosure.py)."""
+    res = suppress_small_cells(pd.DataFrame({"c0": [5], "c1": [4], "c2": [2]}, index=["r0"]), k=6)
+    assert list(res.display.index) == ["r0"]
+    assert res.display.loc["r0", ["c0", "c1", "c2"]].tolist() == ["<6", "<6", "<6"]
+    assert res.display.loc["r0", "Total"] == "11"
+    assert not (res.display == "4").to_numpy().any() and not (res.display == "2").to_numpy().any()
