@@ -261,3 +261,16 @@ def test_diagram_labels():
 def test_diagram_rejects_table_without_std():
     with pytest.raises(ValueError, match="std.all"):
         path_diagram(_pt().drop(columns="std.all"))
+
+
+def test_covariances_are_curved(any_drawn):
+    """Every two-headed arrow is an arc: its path leaves the chord by more than 8 points."""
+    d, layout = any_drawn
+    cov_ids = {f"e{k}" for k in d.edges.index[d.edges.kind == "covariance"]}
+    edges = [e for e in _edges(layout) if e["id"] in cov_ids]
+    assert len(edges) == 10
+    for e in edges:
+        p = e["path"]
+        chord = p[-1] - p[0]
+        normal = np.array([-chord[1], chord[0]]) / np.hypot(*chord)
+        assert np.abs((p - p[0]) @ normal).max() > 8.0, (e["tail"], e["head"])
