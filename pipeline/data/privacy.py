@@ -224,8 +224,16 @@ def _iin_like(digits: str) -> bool:
     return 1 <= mm <= 12 and 1 <= dd <= 31 and c in "123456"
 
 
+_INVISIBLE_RE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
 def redact(text: Any, names: Iterable[str] = ()) -> tuple[Any, dict[str, int]]:
     """Remove personal data from one free-text answer.
+
+    Invisible characters (zero-width spaces and joiners, soft hyphens,
+    direction marks) are removed first, so ``Тока\u200bев`` is still a
+    name; where Unicode compatibility forms hide personal data (a fullwidth
+    ``＠``, ``ｍａｉｌ``), the NFKC-normalised text is redacted instead.
 
     Parameters
     ----------
@@ -244,11 +252,24 @@ def redact(text: Any, names: Iterable[str] = ()) -> tuple[Any, dict[str, int]]:
 
     In R: no single equivalent (``stringr::str_replace_all`` with patterns).
     """
-    counts = dict.fromkeys(PII_KINDS, 0)
-    if not isinstance(text, str) or not text:
-        return text, counts
     if isinstance(names, str):
         raise TypeError("names must be an iterable of names, not a single string")
+    if not isinstance(text, str) or not text:
+        return text, dict.fromkeys(PII_KINDS, 0)
+    names = list(names)
+    text = _INVISIBLE_RE.sub("", text)
+    out, counts = _redact(text, names)
+    import unicodedata
+    norm = unicodedata.normalize("NFKC", text)
+    if norm != text:
+        out2, counts2 = _redact(norm, names)
+        if sum(counts2.values()) > sum(counts.values()):
+            return out2, counts2
+    return out, counts
+
+
+def _redact(text: str, names: list[str]) -> tuple[str, dict[str, int]]:
+    counts = dict.fromkeys(PII_KINDS, 0)
 
     def sub(rx: re.Pattern[str], kind: str, s: str, group: int = 0) -> str:
         def repl(m: re.Match[str]) -> str:

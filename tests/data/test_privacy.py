@@ -346,3 +346,18 @@ def test_one_row_table_prints_no_total_row_repeating_its_cells():
     assert res.display.loc["r0", ["c0", "c1", "c2"]].tolist() == ["<6", "<6", "<6"]
     assert res.display.loc["r0", "Total"] == "11"
     assert not (res.display == "4").to_numpy().any() and not (res.display == "2").to_numpy().any()
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("Тока\u200bев сказал", "name"),
+    ("ivan\u200b.petrov@mail.ru", "email"),
+    ("ivan＠mail．ru", "email"),
+    ("тел ８ ７０１ １２３ ４５ ６７", "phone"),
+])
+def test_invisible_and_compatibility_characters_do_not_hide_pii(text, kind):
+    out, counts = redact(text, ["Токаев"])
+    assert counts[kind] == 1, (out, counts)
+
+
+def test_non_text_and_unchanged_text_keep_their_form():
+    assert redact("м² и 5 ½ ставки", [])[0] == "м² и 5 ½ ставки"    # no PII: not normalised
