@@ -42,6 +42,8 @@ Functions
 ``robust_sem_meat(Delta, W, Gamma, nobs)`` -> ``sum fg Delta' W Gamma W Delta``
 ``scaled_difference_test(chisq0, df0, c0, chisq1, df1, c1)`` -> Satorra-Bentler 2001
     scaled difference of nested models (lavTestLRT's default for MLM/MLR)
+``satorra2000_difference(chisq0, df0, chisq1, df1, Delta1, W1, Gamma, nobs, P_inv, A)``
+    -> Satorra (2000) scaled-shifted difference (lavTestLRT's method for WLSMV)
 
 Single-group fits: :func:`pipeline.sem.results.robust_ml_pieces` (MLM/MLR: vcov,
 test, E_inv, Delta) and :mod:`pipeline.sem.wls` (``_WLSProblem.implied`` gives
@@ -60,7 +62,8 @@ from scipy import stats
 
 __all__ = ["vech_indices", "vech_jacobian", "gamma_adf", "gamma_nt", "h1_expected_information",
            "ml_moment_scores", "ugamma_traces", "scaled_test", "yuan_bentler_mplus_trace",
-           "sandwich_vcov", "robust_sem_meat", "duplication", "scaled_difference_test"]
+           "sandwich_vcov", "robust_sem_meat", "duplication", "scaled_difference_test",
+           "satorra2000_difference"]
 
 
 def _aslist(x):
@@ -383,3 +386,85 @@ def scaled_difference_test(chisq0: float, df0: float, c0: float,
     t = (chisq0 - chisq1) / cd
     return {"stat": float(t), "df": float(m), "scaling_factor": float(cd),
             "pvalue": float(stats.chi2.sf(t, m)) if np.isfinite(t) else math.nan}
+
+
+def satorra2000_difference(chisq0: float, df0: float, chisq1: float, df1: float, Delta1, W1,
+                           Gamma, nobs, P_inv: np.ndarray, A: np.ndarray | None = None, *,
+                           Delta0=None, scaled_shifted: bool = True) -> dict:
+    """Satorra (2000) scaled difference of nested models (lavTestLRT's WLSMV method).
+
+    Model 1 is the larger model, model 0 adds restrictions ``a(theta1) = 0``
+    with Jacobian ``A`` (rows = restrictions, columns = model 1's free
+    parameters).  lavaan's default (``A.method = "delta"``) does not use the
+    restrictions themselves but ``A`` = the orthogonal complement of
+    ``H = Delta1^+ Delta0`` with ``Delta0`` model 0's Jacobian at *its*
+    estimates (columns = model 0's free parameters): pass ``Delta0`` (list
+    per group) instead of ``A`` to get lavaan's numbers.  With ``P^-1`` the
+    inverse of model 1's per-case information,
+    ``Q = P^-1 A' (A P^-1 A')^+ A P^-1``,
+
+        tr(UG)    = sum_g fg tr(W_g Gamma_g W_g Delta_g Q Delta_g'),
+        tr(UG^2)  = tr((V D Q D' V Gamma_f)^2),  V = bdiag(W_g), Gamma_f = bdiag(fg Gamma_g),
+
+    and for ``scaled_shifted`` (lavaan's default for WLSMV):
+    ``a = sqrt(m / tr(UG^2))``, ``b = m - a tr(UG)``, ``T = a (T0 - T1) + b``
+    on ``m = df0 - df1`` df; otherwise ``T = (T0 - T1) / (tr(UG) / m)``.
+    Restrictions whose row of ``A P^-1 A'`` is empty are dropped, as lavaan.
+    Lists as in the module docstring (per-group Delta, W, Gamma of model 1).
+
+    Returns ``{"stat", "df", "pvalue", "scaling_factor", "a", "b",
+    "trace_UGamma", "trace_UGamma2"}``.
+
+    In R: ``lavTestLRT(fit1, fit0)`` for WLSMV (``method = "satorra.2000"``,
+    ``lavaan:::lav_test_diff_Satorra2000``).
+    """
+    Delta1, W1, Gamma, nobs = _aslist(Delta1), _aslist(W1), _aslist(Gamma), _aslist(nobs)
+    m = df0 - df1
+    nan = math.nan
+    if m == 0:
+        return {"stat": chisq0 - chisq1, "df": 0.0, "pvalue": nan, "scaling_factor": nan,
+                "a": nan, "b": nan, "trace_UGamma": nan, "trace_UGamma2": nan}
+    if A is None:
+        if Delta0 is None:
+            raise ValueError("satorra2000_difference needs A (restriction Jacobian) or Delta0")
+        H = np.linalg.pinv(np.vstack(Delta1)) @ np.vstack(_aslist(Delta0))
+        rank = np.linalg.matrix_rank(H)
+        Qh = np.linalg.qr(H, mode="complete")[0]
+        A = Qh[:, rank:].T
+    A = np.atleast_2d(np.asarray(A, dtype=float))
+    APA = A @ P_inv @ A.T
+    eps = math.sqrt(np.finfo(float).eps)
+    keep = ~((np.abs(APA.sum(axis=0)) < eps) & (np.abs(APA.sum(axis=1)) < eps))
+    A = A[keep]
+    Q = P_inv @ A.T @ np.linalg.pinv(A @ P_inv @ A.T) @ A @ P_inv
+    N = float(sum(nobs))
+    fg = [n / N for n in nobs]
+    tr = 0.0
+    for D, w, G, f in zip(Delta1, W1, Gamma, fg):
+        Wm = _diag_or_matrix(w)
+        tr += f * float(np.trace(Wm @ np.asarray(G) @ Wm @ D @ Q @ D.T))
+    tr2 = nan
+    if scaled_shifted:
+        sizes = [np.asarray(G).shape[0] for G in Gamma]
+        tot = sum(sizes)
+        V = np.zeros((tot, tot))
+        Gf = np.zeros((tot, tot))
+        o = 0
+        for w, G, f, s in zip(W1, Gamma, fg, sizes):
+            V[o:o + s, o:o + s] = _diag_or_matrix(w)
+            Gf[o:o + s, o:o + s] = f * np.asarray(G)
+            o += s
+        D = np.vstack(Delta1)
+        UG = V @ D @ Q @ D.T @ V @ Gf
+        tr2 = float(np.trace(UG @ UG))
+        a = math.sqrt(m / tr2)
+        b = m - a * tr
+        t = (chisq0 - chisq1) * a + b
+        cd = nan
+    else:
+        a = b = nan
+        cd = tr / m
+        t = (chisq0 - chisq1) / cd
+    return {"stat": float(t), "df": float(m), "scaling_factor": cd, "a": a, "b": b,
+            "trace_UGamma": tr, "trace_UGamma2": tr2,
+            "pvalue": float(stats.chi2.sf(t, m)) if np.isfinite(t) else nan}

@@ -153,3 +153,24 @@ def test_ordered_needs_a_least_squares_estimator(bfi):
         fit(FIX["cases"]["bfi_wlsmv"]["model"], bfi, estimator="MLR", ordered=ITEMS)
     with pytest.raises(ValueError, match="needs ordered items"):
         fit(FIX["cases"]["bfi_wlsmv"]["model"], bfi, estimator="WLSMV")
+
+
+def test_satorra2000_difference_matches_lavTestLRT(bfi):
+    # lavTestLRT(f1, f0) for WLSMV (lavaan 0.6-14): Chisq diff 2440.96941325 on
+    # 2 df (method "satorra.2000", scaled-shifted, A by the "delta" method);
+    # lav_test_diff_Satorra2000: trace.UGamma 5.51, trace.UGamma2 20.9, a 0.31
+    from pipeline.sem import robust
+    items = [f"A{i}" for i in range(1, 6)] + [f"E{i}" for i in range(1, 6)]
+    d = bfi[items].dropna()
+    f1 = fit("agree =~ A1 + A2 + A3 + A4 + A5\nextra =~ E1 + E2 + E3 + E4 + E5", d,
+             ordered="all")
+    f0 = fit("agree =~ A1 + a*A2 + a*A3 + A4 + A5\nextra =~ E1 + b*E2 + E3 + E4 + b*E5", d,
+             ordered="all")
+    w = f1.wls
+    P_inv = np.linalg.inv(w.delta.T @ (w.weights[:, None] * w.delta))
+    out = robust.satorra2000_difference(f0.chisq, f0.df, f1.chisq, f1.df, w.delta, w.weights,
+                                        w.gamma, f1.nobs, P_inv, Delta0=f0.wls.delta)
+    assert out["df"] == 2
+    assert out["stat"] == pytest.approx(2440.96941325, rel=1e-6)
+    assert out["trace_UGamma"] == pytest.approx(5.51, abs=0.005)
+    assert out["a"] == pytest.approx(0.31, abs=0.0005)
