@@ -241,6 +241,8 @@ def check_group(path: str, group: str, value: Any) -> None:
         raise SettingsError(f"{path}: unknown settings group; allowed: {sorted(GROUPS)}")
     if group in ("hypotheses", "report") and isinstance(value, str):
         return  # a file, checked when read
+    if group == "hypotheses" and isinstance(value, list):
+        value = {"tests": value}          # a bare list of tests
     if value is None:
         return
     _check_map(path, value, GROUPS[group])
@@ -338,6 +340,8 @@ def wave_settings(params: Mapping[str, Any], wave: str) -> dict[str, Any]:
                 continue
             if isinstance(v, str):          # hypotheses / report given as a file
                 groups[g]["file"] = v
+            elif isinstance(v, list):       # hypotheses given as a bare list of tests
+                groups[g]["tests"] = copy.deepcopy(v)
             else:
                 groups[g].update(copy.deepcopy(dict(v)))
     out.update(groups)

@@ -107,3 +107,14 @@ def test_stage_params_finds_study_groups():
     assert config.stage_params("screening")["group_column"] == "org"  # the first study's settings
     with pytest.raises(KeyError, match="no group"):
         config.stage_params("nonexistent")
+
+
+def test_hypotheses_as_a_file_a_mapping_or_a_bare_list():
+    p = _minimal()
+    p["waves"]["w"]["hypotheses"] = [{"id": "H1", "effect": "y ~ x", "test": "wald"}]
+    assert wave_settings(p, "w")["hypotheses"]["tests"][0]["id"] == "H1"
+    p["waves"]["w"]["hypotheses"] = [{"id": "H1", "efect": "y ~ x"}]
+    with pytest.raises(SettingsError, match=r"waves.w.hypotheses.tests\[0\].efect: unknown key"):
+        validate_params(p)
+    p["waves"]["w"]["hypotheses"] = "m/hypotheses.yaml"
+    assert wave_settings(p, "w")["hypotheses"]["file"] == "m/hypotheses.yaml"
