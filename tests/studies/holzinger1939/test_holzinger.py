@@ -115,3 +115,15 @@ def test_report_has_its_own_words_only(project):
     sections = json.loads((_results(project) / "sections.json").read_text(encoding="utf-8"))
     assert [k for k, _ in sections] == ["screening", "demographics", "descriptives", "reliability",
                                         "efa", "cfa", "groups", "diagram"]
+
+
+def test_codebook_is_exactly_what_new_study_infers():
+    """The committed codebook is new-study's output, unedited (only the model and
+    the settings were edited afterwards)."""
+    from pipeline.cli.new_study import infer_codebook
+    from pipeline.data.loading import read_table
+    df = read_table(ROOT / "data" / "raw" / WAVE / "holzinger_swineford.csv")
+    committed = yaml.safe_load((ROOT / "studies" / WAVE / "codebook.yaml").read_text(encoding="utf-8"))
+    cb = infer_codebook(df, WAVE, group="school", source=committed["source"])
+    cb["title"] = committed["title"]
+    assert yaml.safe_load(yaml.safe_dump(cb, allow_unicode=True)) == committed
