@@ -1,4 +1,6 @@
-"""The two environment descriptions pin the same versions, and the CLI lists its commands."""
+"""pyproject.toml, environment.yml and constraints.txt pin the same versions; the running
+environment is the locked one; test-only packages stay out of the library; the CLI lists
+its commands."""
 from __future__ import annotations
 
 import re
@@ -42,6 +44,75 @@ def _conda_pins() -> dict[str, str]:
             name, _, version = dep.partition("=")
             pins[_norm(name)] = version
     return pins
+
+
+def _constraints() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for n, line in enumerate((ROOT / "constraints.txt").read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)", line)
+        assert m, f"constraints.txt line {n}: {line!r} is not name==version"
+        name = _norm(m.group(1))
+        assert name not in pins, f"constraints.txt line {n}: {name} pinned twice"
+        pins[name] = m.group(2)
+    return pins
+
+
+def test_constraints_lock_every_pin_of_pyproject():
+    locked, py = _constraints(), _pyproject_pins()
+    assert {k: locked.get(k) for k in py} == py
+    assert "amirova-sem-pipeline" not in locked               # the project itself is not locked
+    assert len(locked) > 150                                   # the whole tree, not the direct pins
+
+
+def test_scikit_learn_is_not_held_back():
+    """Issue 11 item 9: no runtime pin below 1.8; the lock has a current release."""
+    from packaging.version import Version
+
+    assert "scikit-learn" not in _pyproject_pins()             # nothing of ours imports it
+    assert Version(_constraints()["scikit-learn"]) >= Version("1.8")
+    assert not re.search(r"scikit-learn\s*[<=]", (ROOT / "environment.yml").read_text())
+
+
+def test_installed_environment_is_the_locked_one():
+    from importlib.metadata import PackageNotFoundError, version
+
+    wrong = {}
+    for name, pinned in _constraints().items():
+        try:
+            got = version(name)
+        except PackageNotFoundError:
+            got = None
+        if got != pinned:
+            wrong[name] = (got, pinned)
+    assert not wrong, f"installed != constraints.txt (run bash scripts/venv.sh): {wrong}"
+
+
+def test_python_311_to_313_are_supported():
+    from packaging.specifiers import SpecifierSet
+
+    spec = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    assert [v for v in ("3.10", "3.11", "3.12", "3.13", "3.14") if v in spec] == ["3.11", "3.12", "3.13"]
+    assert f"{sys.version_info.major}.{sys.version_info.minor}" in spec
+
+
+def test_venv_script_installs_from_the_lock():
+    script = (ROOT / "scripts" / "venv.sh").read_text()
+    assert re.search(r'pip install --quiet -c constraints\.txt -e "\.\[dev\]"', script)
+    assert "cat pyproject.toml constraints.txt | sha256sum" in script       # reinstall on change
+
+
+def test_test_only_packages_stay_out_of_the_library():
+    """semopy, factor_analyzer and scikit-learn are oracles of the tests, not run-time code."""
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert {_norm(r.partition("==")[0]) for r in dev} >= {"semopy", "factor-analyzer"}
+    pat = re.compile(r"^\s*(?:import|from)\s+(semopy|factor_analyzer|sklearn)\b", re.M)
+    hits = [f"{f.relative_to(ROOT)}: {m.group(1)}"
+            for d in ("pipeline", "studies") for f in sorted((ROOT / d).rglob("*.py"))
+            for m in pat.finditer(f.read_text(encoding="utf-8"))]
+    assert hits == []
 
 
 def test_environment_yml_agrees_with_pyproject():

@@ -1,5 +1,9 @@
-"""Version-drift smoke test: the pinned libraries import and run one tiny
-EFA (factor_analyzer on the pinned scikit-learn), one SEM fit and one alpha."""
+"""Version-drift smoke test: the locked run-time libraries import and do their job --
+statsmodels adjusts p-values, pingouin runs a Welch test, python-docx writes a document,
+graphviz builds a DOT source -- and the project's own fit, EFA and alpha run.
+
+semopy and factor_analyzer are test-only oracles: tests/oracles/.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -14,28 +18,28 @@ def _one_factor_data(n=300, k=5, seed=1):
     return pd.DataFrame(x, columns=[f"x{i + 1}" for i in range(k)])
 
 
-@pytest.mark.filterwarnings("ignore:'force_all_finite' was renamed:FutureWarning")
-def test_factor_analyzer_runs_on_pinned_sklearn():
-    from factor_analyzer import FactorAnalyzer
+def test_runtime_roles_of_statsmodels_and_pingouin():
+    from pipeline.psychometrics.comparison import adjust_pvalues, welch_t
 
-    df = _one_factor_data()
-    fa = FactorAnalyzer(n_factors=1, rotation=None, method="ml")
-    fa.fit(df.to_numpy())
-    loadings = np.abs(fa.loadings_.ravel())
-    # population loading 0.7 / sqrt(0.7^2 + 0.6^2) = 0.759
-    assert np.all(np.abs(loadings - 0.759) < 0.08)
+    # Holm by hand: sorted .01 .02 .03 -> 3*.01, 2*.02, 1*.03 (cummax) = .03 .04 .04
+    np.testing.assert_allclose(adjust_pvalues([0.02, 0.01, 0.03], "holm"), [0.04, 0.03, 0.04])
+    r = welch_t([1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0, 8.0, 10.0])
+    # by hand: means 2.5 / 6, variances 5/3 and 10: se² = 5/12 + 2, t = -3.5 / sqrt(29/12)
+    assert r.statistic == pytest.approx(-3.5 / np.sqrt(29 / 12), rel=1e-12)
+    assert r.df == pytest.approx((29 / 12) ** 2 / ((5 / 12) ** 2 / 3 + 2 ** 2 / 4), rel=1e-12)
 
 
-def test_semopy_fits_one_factor_model():
-    import semopy
+def test_python_docx_and_graphviz_bindings(tmp_path):
+    import docx
+    import graphviz
 
-    df = _one_factor_data()
-    m = semopy.Model("F =~ x1 + x2 + x3 + x4 + x5")
-    m.fit(df)
-    est = m.inspect()
-    lam = est[(est.op == "~") & (est.rval == "F")]["Estimate"].to_numpy()
-    assert lam[0] == 1.0
-    assert np.all(np.abs(lam[1:] - 1.0) < 0.2)
+    d = docx.Document()
+    d.add_paragraph("Лидер1 ≥ .70")
+    d.save(tmp_path / "a.docx")
+    assert docx.Document(tmp_path / "a.docx").paragraphs[0].text == "Лидер1 ≥ .70"
+    g = graphviz.Digraph()
+    g.edge("F", "x1")
+    assert "F -> x1" in g.source
 
 
 def test_project_stack_runs_one_tiny_fit_efa_and_alpha():
