@@ -29,11 +29,6 @@ FORBIDDEN_FOR_LIBRARY = APP + ("studies",)
 #: Ties that are known, named and on their way out: file -> (module, why).  Each entry is
 #: checked to still exist, so a stale entry fails too.
 TRANSITIONAL: dict[str, tuple[str, str]] = {
-    "pipeline/sem/power.py": (
-        "pipeline.cli.power",
-        "module __getattr__ hands `main` and `_parse_thresholds` to tests/sem/test_power.py, "
-        "which still imports them from pipeline.sem.power (requested: import them from "
-        "pipeline.cli.power, then delete the shim)"),
     "pipeline/data/privacy.py": (
         "pipeline.cli.config",
         "default_k() reads privacy.k from params.yaml (requested from its owner: k as an "

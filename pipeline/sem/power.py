@@ -529,10 +529,3 @@ def discretized_moments(sigma, cuts) -> tuple[np.ndarray, np.ndarray]:
     return mean, cov
 
 
-def __getattr__(name: str) -> Any:
-    # Transitional: the command moved to pipeline.cli.power.  tests/sem/test_power.py
-    # (not this module's owner's) still imports main and _parse_thresholds from here.
-    if name in ("main", "_parse_thresholds"):
-        import importlib
-        return getattr(importlib.import_module("pipeline.cli.power"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

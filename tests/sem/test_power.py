@@ -15,7 +15,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from pipeline.sem.power import PowerTask, analytic_power, main, power_analysis
+from pipeline.cli.power import _parse_thresholds, main
+from pipeline.sem.power import PowerTask, analytic_power, power_analysis
 
 REG = "y ~ 0.2*x"
 NULL = "y ~ 0*x"
@@ -147,7 +148,6 @@ def test_bad_arguments_name_the_argument():
 
 
 def test_threshold_options_follow_the_synthetic_generator():
-    from pipeline.sem.power import _parse_thresholds
     from studies.amirova2021.synth import load_targets, thresholds_from_shares
     shares = [0.02, 0.05, 0.13, 0.42, 0.38]
     np.testing.assert_allclose(_parse_thresholds(None, ",".join(map(str, shares))),
@@ -156,6 +156,6 @@ def test_threshold_options_follow_the_synthetic_generator():
     cuts = _parse_thresholds("synth", None).for_items(["L1", "HC1"])
     cats = load_targets()["cs2019"]["categories"]
     np.testing.assert_allclose(cuts["L1"], thresholds_from_shares(cats["L1"]))
-    np.testing.assert_allclose(cuts["HC1"], thresholds_from_shares(cats["default"]))
+    np.testing.assert_allclose(cuts["HC1"], thresholds_from_shares(cats.get("HC1", cats["default"])))
     with pytest.raises(ValueError, match="not both"):
         _parse_thresholds("-1,0", "0.5,0.5")
