@@ -282,6 +282,27 @@ def polychoric(x: np.ndarray, y: np.ndarray, tx: np.ndarray | None = None,
         P = np.clip(_cell_probs(tx, ty, r), 1e-300, None)
         return -float(np.sum(n * np.log(P)))
 
+    # Fisher scoring from the Pearson correlation of the codes (a few steps),
+    # Brent's bounded search if it does not settle
+    ok = (x >= 0) & (y >= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = float(np.corrcoef(x[ok], y[ok])[0, 1]) if ok.sum() > 2 else 0.0
+    r = 0.0 if not np.isfinite(r) else max(min(r, 0.95), -0.95)
+    N = n.sum()
+    for _ in range(50):
+        P = np.clip(_cell_probs(tx, ty, r), 1e-300, None)
+        dP = _cell_dprob_drho(tx, ty, r)
+        score = float(np.sum(n * dP / P))
+        info = float(N * np.sum(dP * dP / P))
+        if not (info > 0 and np.isfinite(score)):
+            break
+        step = score / info
+        new = r + step
+        if not -0.9999 < new < 0.9999:
+            break
+        r = new
+        if abs(step) < 1e-11:
+            return float(r)
     res = optimize.minimize_scalar(nll, bounds=(-0.9999, 0.9999), method="bounded",
                                    options={"xatol": 1e-10})
     return float(res.x)

@@ -449,9 +449,10 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         raise ValueError(f"estimator={estimator!r} needs ordered items (ordered=...)")
     if estimator in ("WLSMV", "DWLS", "ULSMV", "ULS"):
         from pipeline.sem.wls import fit_wls
-        return fit_wls(model, data, estimator=estimator, ordered=ordered, se=se,
-                       emit_warnings=emit_warnings, source=source, fixed_x=fixed_x,
-                       meanstructure=meanstructure, missing=missing)
+        with single_thread_blas():
+            return fit_wls(model, data, estimator=estimator, ordered=ordered, se=se,
+                           emit_warnings=emit_warnings, source=source, fixed_x=fixed_x,
+                           meanstructure=meanstructure, missing=missing)
     if estimator == "MLM" and missing == "fiml":
         raise ValueError("estimator='MLM' needs complete data (missing='listwise'); "
                          "use estimator='MLR' with missing='fiml'")

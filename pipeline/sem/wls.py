@@ -342,9 +342,7 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     start = est0.start_values(st0)
     if ordinal:
         start = np.concatenate([start, ws.th])
-    from pipeline.sem.estimate import single_thread_blas
-    with single_thread_blas():
-        theta, ok, nfev, msg = _solve(problem, s, w, start)
+    theta, ok, nfev, msg = _solve(problem, s, w, start)
     admissible = True
     if not ok:
         _warn(warn_list, f"the least-squares optimizer did not converge ({msg})",
