@@ -291,6 +291,9 @@ def validate_params(params: Mapping[str, Any], *, root: Any = None) -> None:
         raise SettingsError("studies: must be a mapping study -> settings")
     for s, spec in studies.items():
         _check_map(f"studies.{s}", spec or {}, STUDY_KEYS)
+        if not isinstance((spec or {}).get("settings"), Mapping):
+            raise SettingsError(f"studies.{s}.settings: required, a mapping (may be {{}}): "
+                                "dvc.yaml's stages depend on it")
         for g, v in ((spec or {}).get("settings") or {}).items():
             check_group(f"studies.{s}.settings.{g}", g, v)
     waves = params.get("waves") or {}

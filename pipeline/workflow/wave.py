@@ -151,6 +151,8 @@ def check_wave(wave: str) -> dict[str, Any]:
         if f and not _inside(f, ws["models"]):
             raise SettingsError(f"{where}.{group}: {f} lies outside the wave's models folder "
                                 f"{ws['models']}")
+    if ws.get("published") and not paths.resolve(ws["published"]).is_dir():
+        raise SettingsError(f"{where}.published: {ws['published']} is not a folder")
     report_spec(ws)
     spec = hypotheses_spec(ws)
     if spec["tests"]:

@@ -56,6 +56,7 @@ def test_unknown_keys_are_rejected_with_their_path(edit, path):
      r"give exactly one of effect, compare, all_of"),
     (lambda p: p["waves"]["w"].update(hypotheses={"tests": [{"id": "H1", "all_of": ["a"]}]}),
      r"all_of: needs test: bootstrap"),
+    (lambda p: p["studies"]["s"].pop("settings"), r"studies.s.settings: required"),
     (lambda p: p["waves"]["w"].update(hypotheses={"tests": [{"id": "H1", "effect": "a"},
                                                                {"id": "H1", "effect": "b"}]}),
      r"tests\[1\].id: duplicate id"),
