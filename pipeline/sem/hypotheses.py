@@ -286,8 +286,10 @@ def hypotheses_table(spec: Mapping[str, Any], result: Any, boot: Any = None) -> 
     """Decide *spec* on a fitted model (:class:`pipeline.sem.SEMResult`) and its bootstrap.
 
     The thin wrapper of :func:`decide_hypotheses`: takes the parameter
-    table, the covariance of the free estimates (Wald comparisons of two
-    free parameters) and the bootstrap draws (bootstrap comparisons).
+    table, the covariance of the estimates (Wald comparisons: the delta
+    method, ``var(a - b) = (g_a - g_b)' V (g_a - g_b)`` with g the gradient
+    of each effect in the free parameters) and the bootstrap draws
+    (bootstrap comparisons).
 
     In R: ``parameterEstimates(fit, boot.ci.type = "perc")``.
     """
@@ -302,14 +304,29 @@ def hypotheses_table(spec: Mapping[str, Any], result: Any, boot: Any = None) -> 
                 j = _draw_column(result, find_parameter(pt, str(name)))
                 draws[str(name)] = boot.draws[:, j] if j >= 0 else np.zeros(len(boot.draws))
 
+    grads: dict[int, np.ndarray] = {}
+    J = None
+
+    def gradient(i: int) -> np.ndarray:
+        """d(row i)/d(theta): a unit vector (free), a row of the := Jacobian, or 0 (fixed)."""
+        nonlocal J
+        if i not in grads:
+            c = _draw_column(result, i)
+            g = np.zeros(result.model.npar)
+            if 0 <= c < result.model.npar:
+                g[c] = 1.0
+            elif c >= result.model.npar:
+                if J is None:
+                    from pipeline.sem.results import defined_jacobian
+                    exo = result.estimator.exo_values(result.stats)
+                    J = defined_jacobian(result.model, None, result.theta, exo)[1]
+                g = J[c - result.model.npar]
+            grads[i] = g
+        return grads[i]
+
     def vcov(i: int, j: int) -> float:
-        ci, cj = _draw_column(result, i), _draw_column(result, j)
-        if ci >= result.model.npar or cj >= result.model.npar:
-            raise ValueError("hypotheses: a Wald comparison of defined (:=) effects needs the "
-                             "difference defined with := in the model, or test: bootstrap")
-        if ci < 0 or cj < 0:
-            return 0.0
-        return float(result.vcov[ci, cj])
+        # delta method: cov(f_i, f_j) = g_i' V g_j (lavaan's SEs of := rows)
+        return float(gradient(i) @ result.vcov @ gradient(j))
 
     return decide_hypotheses(spec, pt, boot_table=None if boot is None else boot.table,
                              draws=draws, vcov=vcov,

@@ -21,6 +21,9 @@ MODEL = """visual  =~ x1 + a*x2 + b*x3
 textual =~ x4 + x5 + x6
 speed   =~ x7 + x8 + x9
 d := a - b
+ta := 2*a
+tb := a*b
+dt := 2*a - a*b
 """
 
 
@@ -106,3 +109,17 @@ def test_comparison_of_two_effects_equals_the_defined_difference(hs_fit):
     assert h.loc["B", "decision"] == h.loc["Bd", "decision"]
     # lavaan 0.6-14 (lavaan_hs_normal.json): x2 loading .554, x3 .729 -> a - b = -.175
     assert h.loc["W", "estimate"] == pytest.approx(0.5535003 - 0.7294561, abs=1e-4)
+
+
+def test_wald_comparison_of_defined_effects_is_the_delta_method(hs_fit):
+    """compare: [ta, tb] of two := effects equals the := difference dt (lavaan's delta-method SE)."""
+    res, boot = hs_fit
+    spec = {"tests": [{"id": "W", "compare": ["ta", "tb"], "test": "wald", "direction": "nonzero"}]}
+    h = hypotheses_table(spec, res, boot)
+    dt = res.parameters[res.parameters.lhs == "dt"].iloc[0]
+    assert h.loc["W", "estimate"] == pytest.approx(dt.est, abs=1e-12)
+    assert h.loc["W", "se"] == pytest.approx(dt.se, rel=1e-5)
+    # a free parameter against a defined effect: a - ta = -a, SE of a
+    h2 = hypotheses_table({"tests": [{"id": "X", "compare": ["a", "ta"], "test": "wald"}]}, res)
+    a = res.parameters[res.parameters.label == "a"].iloc[0]
+    assert h2.loc["X", "se"] == pytest.approx(a.se, rel=1e-5)
