@@ -3,7 +3,8 @@
 Headless Chromium (Debian's ``chromium`` package) opens ``index.html`` and
 every ``report.html`` and checks, at a 1,400 px wide window:
 
-* no console error, no uncaught exception, no failed resource load;
+* no console error, no uncaught exception, no failed resource load, and
+  nothing loaded from the network (scripts, styles, images, frames);
 * the synthetic-data banner is visible (rendered, not hidden, in the first
   screen) on every page whose data are synthetic;
 * every image has loaded (``naturalWidth > 0``);
@@ -120,7 +121,7 @@ class Browser:
 
 
 # Everything the page is checked for, measured in the page itself.
-PROBE = """(() => {
+PROBE = r"""(() => {
   const vw = document.documentElement.clientWidth;
   const banners = [...document.querySelectorAll('div, p, section, header')]
     .filter(e => /SYNTHETIC DATA/.test(e.textContent) && ![...e.children].some(
@@ -138,6 +139,9 @@ PROBE = """(() => {
       return {k: k, width: Math.round(r.width), right: Math.round(r.right + window.scrollX),
               caption: (t.caption ? t.caption.textContent : t.textContent).slice(0, 60)}; }),
     scroll_width: document.documentElement.scrollWidth,
+    external: [...document.querySelectorAll('script[src], link[href], img[src], iframe[src]')]
+      .map(e => e.getAttribute('src') || e.getAttribute('href'))
+      .filter(u => /^(https?:)?\/\//.test(u)),
   };
 })()"""
 
@@ -180,6 +184,8 @@ def problems(name: str, probe: dict[str, Any]) -> list[str]:
     vw = probe["viewport"]
     out += [f"{name}: table {t['k']} ({t['caption']!r}) is {t['width']} px wide, the page {vw} px"
             for t in probe["tables"] if t["width"] > vw or t["right"] > vw + 1]
+    out += [f"{name}: loads {u} from the network (a report must open offline)"
+            for u in probe["external"]]
     if probe["scroll_width"] > vw + 1:
         out.append(f"{name}: the page scrolls sideways ({probe['scroll_width']} px > {vw} px)")
     return out
@@ -292,6 +298,7 @@ def test_probe_detects_the_failures_it_looks_for(browser, tmp_path):
     page.write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>"
         "<div style='display:none'>SYNTHETIC DATA - hidden</div>"
+        "<script src='https://cdn.example.org/x.js'></script>"
         "<img src='missing.png'><table><tr><td style='white-space:nowrap'>" + "x" * 400
         + "</td></tr></table><script>console.error('boom'); undefined_function();</script>"
         "</body></html>", encoding="utf-8")
@@ -302,6 +309,7 @@ def test_probe_detects_the_failures_it_looks_for(browser, tmp_path):
     assert "synthetic-data banner is not visible" in text
     assert "image did not load" in text and "missing.png" in text
     assert "px wide, the page 1400 px" in text
+    assert "loads https://cdn.example.org/x.js from the network" in text
 
 
 def _check_set(browser: Browser, root: Path, pages: list[Path]) -> list[str]:
