@@ -30,7 +30,7 @@ values; ``nullable`` allows ``null``.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 __all__ = ["Field", "GROUPS", "WAVE_KEYS", "STUDY_KEYS", "SettingsError", "validate_params",
