@@ -145,3 +145,28 @@ def test_scaled_difference_matches_lavTestLRT(fits):
     assert out["df"] == 2
     assert out["stat"] == pytest.approx(10.8594293779, abs=1e-4)
     assert out["pvalue"] == pytest.approx(0.0043843, abs=1e-6)
+
+
+def test_cli_estimator_and_ordered_options(tmp_path, capsys):
+    from pipeline.cli.fit import main
+    model = tmp_path / "hs.lav"
+    model.write_text(FIX["cases"]["hs_mlr"]["model"])
+    out = tmp_path / "fit.json"
+    assert main([str(REF / "data" / "holzinger_swineford.csv"), str(model), "--estimator",
+                 "mlr", "--json", str(out), "--no-progress"]) == 0
+    res = json.loads(out.read_text())
+    ref = FIX["cases"]["hs_mlr"]["fit"]
+    assert res["options"]["estimator"] == "MLR"
+    assert res["fit"]["chisq.scaled"] == pytest.approx(ref["chisq.scaled"], abs=1e-3)
+    assert res["fit"]["cfi.robust"] == pytest.approx(ref["cfi.robust"], abs=1e-3)
+    text = capsys.readouterr().out
+    assert "Yuan-Bentler (Mplus variant) scaled chi-square" in text
+    bfi = tmp_path / "bfi.csv"
+    pd.read_csv(REF / "data" / "bfi.csv")[["A1", "A2", "A3", "A4", "A5"]].head(400).to_csv(
+        bfi, index=False)
+    model.write_text("agree =~ A1 + A2 + A3 + A4 + A5")
+    assert main([str(bfi), str(model), "--ordered", "all", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["options"]["estimator"] == "WLSMV"
+    assert sum(p["op"] == "|" for p in res["parameters"]) == 25
+    assert "chisq.scaled" in res["fit"]
