@@ -42,7 +42,7 @@ __all__ = ["new_document", "add_table", "add_figure", "add_heading", "add_paragr
 #: Fixed zip timestamp of every part (the earliest a zip can hold).
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _FONT = "Times New Roman"
-_NUMERIC = re.compile(r"^(<|>)?\s*[+-]?[\d,]*\.?\d+\*{0,3}$|^\u2014$")
+_NUMERIC = re.compile(r"^(<|>)?\s*[+-]?[\d,]*\.?\d+\*{0,3}$|^\u2014$|^\[[a-z]\]$")
 
 
 def new_document(*, title: str = "", font: str = _FONT, size: float = 11) -> Any:

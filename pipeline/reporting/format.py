@@ -524,7 +524,7 @@ table.apa tbody th { text-align: left; font-weight: normal; }
 p.apa-note { font-size: 0.85em; margin-top: 0.2em; max-width: 100%; }
 """.strip()
 
-_NUMERIC_TEXT = re.compile(r"^(<|>)?\s*[+-]?[\d,]*\.?\d+\*{0,3}$|^\u2014$")
+_NUMERIC_TEXT = re.compile(r"^(<|>)?\s*[+-]?[\d,]*\.?\d+\*{0,3}$|^\u2014$|^\[[a-z]\]$")
 
 
 def html_table(df: pd.DataFrame, *, caption: str | None = None, number: int | str | None = None,

@@ -39,6 +39,16 @@ figure img { max-width: 100%; height: auto; }
 figcaption { font-style: italic; }
 .jp-RenderedHTMLCommon table { max-width: 100%; }
 .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { overflow-wrap: anywhere; }
+/* nbconvert's lab styles stripe, centre and right-align every table: not an APA table */
+.jp-RenderedHTMLCommon table.apa { margin-left: 0; margin-right: auto; table-layout: auto; }
+.jp-RenderedHTMLCommon table.apa tbody tr,
+.jp-RenderedHTMLCommon table.apa tbody tr:hover { background: transparent; }
+.jp-RenderedHTMLCommon table.apa td, .jp-RenderedHTMLCommon table.apa th { text-align: left;
+  padding: 0.25em 0.6em; }
+.jp-RenderedHTMLCommon table.apa td.num { text-align: right; }
+.jp-RenderedHTMLCommon table.apa thead th { text-align: center; font-weight: normal; }
+.jp-RenderedHTMLCommon table.apa tbody th { font-weight: normal; }
+.jp-RenderedHTMLCommon table.apa thead { border-bottom: 1px solid #000; }
 """
 
 
