@@ -1,7 +1,8 @@
 """``python -m pipeline invariance DATA MODEL --group COL [options]``: measurement invariance.
 
 Fits configural, metric, scalar and strict multi-group models (lavaan's
-group.equal), compares each with the step before by the chi-square
+group.equal; ordinal items: configural, thresholds, metric, scalar after Wu &
+Estabrook 2016, by WLSMV), compares each with the step before by the chi-square
 difference test (scaled, Satorra-Bentler 2001, for MLM/MLR, as lavTestLRT),
 reports delta CFI / RMSEA / SRMR with named decision rules (Cheung & Rensvold
 2002; Chen 2007) and, where a step fails, score tests (lavTestScore) of its
@@ -23,21 +24,25 @@ __all__ = ["main"]
 
 
 def _parser():
-    from pipeline.sem.invariance import DECISION_RULES, STEPS
+    from pipeline.sem.invariance import DECISION_RULES, ORDINAL_STEPS, STEPS
     ap = parser("invariance", __doc__.split("\n\n")[1])
     ap.add_argument("data", help="data file (.csv, .xlsx, .sav)")
     ap.add_argument("model", help="lavaan model: a .lav file or the syntax itself")
     ap.add_argument("--group", required=True, metavar="COL", help="the grouping column")
     ap.add_argument("--estimator", type=str.upper, default="ML",
-                    choices=["ML", "MLM", "MLR", "WLSMV"],
+                    choices=["ML", "MLM", "MLR", "WLSMV", "DWLS"],
                     help="ML (lavaan's default); MLM/MLR: scaled difference test and robust "
-                         "CFI/RMSEA; WLSMV (ordinal items): not available yet")
+                         "CFI/RMSEA; WLSMV (implied by --ordered): scaled-shifted difference "
+                         "(Satorra 2000) and scaled CFI/RMSEA")
     ap.add_argument("--ordered", default=None, metavar="ITEM,ITEM,...|all",
-                    help="ordinal items (Wu & Estabrook 2016 sequence; needs WLSMV)")
+                    help="ordinal items: thresholds, polychoric correlations, delta "
+                         "parameterization; steps configural, thresholds, metric, scalar "
+                         "(Wu & Estabrook 2016)")
     ap.add_argument("--missing", choices=["listwise", "fiml"], default="listwise",
                     help="listwise deletion (lavaan) or full-information ML")
-    ap.add_argument("--steps", default=",".join(STEPS),
-                    help=f"comma-separated steps, in order, from {', '.join(STEPS)}")
+    ap.add_argument("--steps", default=None,
+                    help=f"comma-separated steps, in order, from {', '.join(STEPS)} "
+                         f"(ordinal: {', '.join(ORDINAL_STEPS)}); default: all")
     ap.add_argument("--rule", choices=list(DECISION_RULES), default="chen_2007",
                     help="the decision rule of each step (all are reported)")
     ap.add_argument("--alpha", type=float, default=0.05,
@@ -61,19 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.ordered:
         ordered = "all" if args.ordered.strip().lower() == "all" else [
             v.strip() for v in args.ordered.split(",") if v.strip()]
-    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
-    used = {"group": args.group, "estimator": args.estimator, "missing": args.missing,
+    from pipeline.sem.invariance import ORDINAL_STEPS, STEPS
+    steps = ([s.strip() for s in args.steps.split(",") if s.strip()] if args.steps
+             else list(ORDINAL_STEPS if ordered else STEPS))
+    estimator = "WLSMV" if ordered and args.estimator == "ML" else args.estimator
+    used = {"group": args.group, "estimator": estimator, "missing": args.missing,
             "steps": ",".join(steps), "rule": args.rule, "alpha": args.alpha,
             "partial": args.partial, "max_free": args.max_free}
     if ordered:
         used["ordered"] = args.ordered
-    if args.estimator == "WLSMV" or ordered:
-        raise ValueError("invariance with ordinal items (--ordered / --estimator WLSMV) needs "
-                         "the multi-group WLSMV estimator, which is not available yet; use "
-                         "--estimator MLR treating the items as continuous")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PipelineWarning)   # recorded on the result
-        res = measurement_invariance(model, data, args.group, estimator=args.estimator,
+        res = measurement_invariance(model, data, args.group, estimator=estimator,
                                      ordered=ordered, missing=args.missing, steps=steps,
                                      decision_rule=args.rule, alpha=args.alpha,
                                      partial=args.partial, max_free=args.max_free,

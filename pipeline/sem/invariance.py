@@ -40,9 +40,16 @@ significant (p < alpha) any more, or ``max_free`` parameters are freed.  The
 steps after it keep the freed parameters (partial invariance; Byrne,
 Shavelson & Muthén 1989).
 
-Ordinal indicators (``ordered=``) follow Wu & Estabrook (2016): thresholds
-first, then loadings; they need the multi-group WLSMV estimator, which is
-not available yet (a clear error says so).
+Ordinal indicators (``ordered=``, WLSMV with the delta parameterization)
+follow Wu & Estabrook (2016) (:data:`ORDINAL_STEPS`): configural, equal
+thresholds (scale factors and item intercepts free in groups 2..G, latent
+means 0: statistically equivalent to the configural model for items with
+three or more categories), thresholds and loadings, then equal item
+intercepts (latent means free in groups 2..G).  Differences are tested by
+the scaled-and-shifted difference of Satorra (2000) (lavTestLRT's default for
+WLSMV); the scaled CFI and RMSEA are compared.  In the scalar step the score
+tests release the (zero) item intercepts of groups 2..G one at a time
+(lavaan's ``modindices`` of ``~1``).
 
 References
 ----------
@@ -74,7 +81,8 @@ from pipeline.sem.lrt import lrt
 from pipeline.sem.multigroup import MultiGroupResult, fit_multigroup
 from pipeline.sem.score_test import score_test
 
-__all__ = ["measurement_invariance", "InvarianceResult", "STEPS", "RULES", "DECISION_RULES"]
+__all__ = ["measurement_invariance", "InvarianceResult", "STEPS", "ORDINAL_STEPS", "RULES",
+           "DECISION_RULES"]
 
 #: The steps, each with the group.equal keywords of its model.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -83,7 +91,8 @@ STEPS: dict[str, tuple[str, ...]] = {
     "scalar": ("loadings", "intercepts"),
     "strict": ("loadings", "intercepts", "residuals"),
 }
-#: Steps for ordinal indicators (Wu & Estabrook 2016).
+#: Steps for ordinal indicators (Wu & Estabrook 2016; identification as
+#: semTools' ``measEq.syntax(ID.cat = "Wu.Estabrook.2016")``).
 ORDINAL_STEPS: dict[str, tuple[str, ...]] = {
     "configural": (),
     "thresholds": ("thresholds",),
@@ -190,6 +199,9 @@ class InvarianceResult:
 
 
 def _indices(estimator: str, missing: str = "listwise") -> dict[str, str]:
+    if estimator in ("WLSMV",):
+        return {"chisq": "chisq.scaled", "cfi": "cfi.scaled", "rmsea": "rmsea.scaled",
+                "srmr": "srmr"}
     if estimator in ("MLM", "MLR") and missing == "fiml":
         # the FIML-corrected robust CFI/RMSEA are not available: scaled versions
         return {"chisq": "chisq.scaled", "cfi": "cfi.scaled", "rmsea": "rmsea.scaled",
@@ -202,7 +214,7 @@ def _indices(estimator: str, missing: str = "listwise") -> dict[str, str]:
 
 def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: str = "ML",
                            ordered=None, missing: str = "listwise",
-                           steps=("configural", "metric", "scalar", "strict"),
+                           steps=None,
                            decision_rule: str = "chen_2007", alpha: float = 0.05,
                            partial: bool = True, max_free: int = 5,
                            source: str | None = None) -> InvarianceResult:
@@ -216,15 +228,18 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
         Raw data with the indicators and the group column.
     group : str
         The grouping column (groups in order of first appearance).
-    estimator : {"ML", "MLM", "MLR"}
+    estimator : {"ML", "MLM", "MLR", "WLSMV", "DWLS"}
         With MLM/MLR the scaled chi-square difference (Satorra-Bentler 2001)
-        and the robust CFI/RMSEA are used.
-    ordered : list of str, optional
-        Ordinal indicators: the Wu & Estabrook (2016) sequence with WLSMV
-        (not available yet: raises ``NotImplementedError``).
+        and the robust CFI/RMSEA are used; with ordered items WLSMV (the
+        default then), the scaled-shifted difference (Satorra 2000) and the
+        scaled CFI/RMSEA.
+    ordered : list of str or "all", optional
+        Ordinal indicators: the Wu & Estabrook (2016) sequence
+        (:data:`ORDINAL_STEPS`).
     missing : {"listwise", "fiml"}
-    steps : sequence of str
-        Which steps of :data:`STEPS`, in order (the first is the reference).
+    steps : sequence of str, optional
+        Which steps of :data:`STEPS` (ordinal: :data:`ORDINAL_STEPS`), in
+        order (the first is the reference); default all of them.
     decision_rule : {"chen_2007", "cheung_rensvold_2002", "chisq"}
         The rule that decides each step (every rule is reported).
     alpha : float
@@ -253,17 +268,23 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
         raise ValueError(f"decision_rule must be one of {DECISION_RULES}, got {decision_rule!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    estimator = str(estimator).upper()
     if ordered:
-        raise NotImplementedError(
-            "invariance with ordered indicators (Wu & Estabrook 2016: thresholds, loadings, "
-            "intercepts) needs the multi-group WLSMV estimator, which is not available yet; "
-            "use estimator='MLR' treating the items as continuous")
-    table = STEPS
-    steps = list(steps)
+        table = ORDINAL_STEPS
+        if estimator == "ML":
+            estimator = "WLSMV"
+        if estimator not in ("WLSMV", "DWLS"):
+            raise ValueError(f"ordered items need estimator='WLSMV' or 'DWLS', got {estimator!r}")
+        extra = {"ordered": ordered, "ordinal_id": "wu.estabrook.2016", "stats_cache": {}}
+    else:
+        table = STEPS
+        if estimator in ("WLSMV", "DWLS"):
+            raise ValueError(f"estimator={estimator!r} needs ordered= items")
+        extra = {}
+    steps = list(table) if steps is None else list(steps)
     unknown = [s for s in steps if s not in table]
     if unknown or not steps:
         raise ValueError(f"steps must be names of {list(table)}, got {steps!r}")
-    estimator = str(estimator).upper()
     idx = _indices(estimator, "fiml" if missing in ("fiml", "ml") else missing)
     fits: dict[str, MultiGroupResult] = {}
     rows, sugg, warns = [], [], []
@@ -274,7 +295,8 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
         fit = fit_multigroup(model, data, group, group_equal=equal, group_partial=freed,
                              estimator=estimator, missing=missing, source=source,
                              emit_warnings=False,
-                             baseline=fits[steps[0]] if fits else True)
+                             baseline=fits[steps[0]] if fits and not ordered else True,
+                             **extra)
         warns += [f"{name}: {w}" for w in fit.warnings]
         row = _row(name, fit, prev_fit, idx, alpha, freed, prev_name, decision_rule)
         fits[name] = fit
@@ -295,7 +317,8 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
                     cur = fit_multigroup(model, data, group, group_equal=equal,
                                          group_partial=freed + step_freed,
                                          estimator=estimator, missing=missing, source=source,
-                                         emit_warnings=False, baseline=fits[steps[0]])
+                                         emit_warnings=False,
+                                         baseline=True if ordered else fits[steps[0]], **extra)
                     cur_row = _row(f"{name}.partial", cur, prev_fit, idx, alpha,
                                    freed + step_freed, prev_name, decision_rule)
                 fits[f"{name}.partial"] = cur
@@ -326,7 +349,7 @@ def _row(name, fit, prev_fit, idx, alpha, freed, prev_name, rule) -> dict:
            "chisq_ml": float(fit.chisq), "npar": int(fit.npar),
            "cfi": float(fm[idx["cfi"]]), "tli": float(fm[idx["cfi"].replace("cfi", "tli")]),
            "rmsea": float(fm[idx["rmsea"]]), "srmr": float(fm[idx["srmr"]]),
-           "aic": float(fm["aic"]), "bic": float(fm["bic"]),
+           "aic": float(fm.get("aic", math.nan)), "bic": float(fm.get("bic", math.nan)),
            "chisq_diff": math.nan, "df_diff": math.nan, "p_diff": math.nan,
            "delta_cfi": math.nan, "delta_rmsea": math.nan, "delta_srmr": math.nan,
            "difference_test": None, "converged": bool(fit.converged)}
@@ -350,9 +373,17 @@ def _row(name, fit, prev_fit, idx, alpha, freed, prev_name, rule) -> dict:
 
 def _suggest(fit, types, step, alpha, exclude=()) -> list[dict]:
     """Univariate score tests of the step's new constraints, largest first,
-    one entry per parameter (its largest X2 over group pairs), p < alpha."""
+    one entry per parameter (its largest X2 over group pairs), p < alpha.
+    Ordinal (Wu-Estabrook) scalar step: the fixed item intercepts of groups
+    2..G are released one at a time."""
+    release = []
+    if getattr(fit, "wls", None) is not None and "intercepts" in types:
+        ordered = set(fit.options.get("ordered") or [])
+        release = [(g, k) for g in range(1, fit.ngroups)
+                   for k, r in enumerate(fit.models[g].rows)
+                   if r["op"] == "~1" and r["lhs"] in ordered and r["par"] < 0]
     try:
-        st = score_test(fit)
+        st = score_test(fit, release=release)
     except ValueError:
         return []
     uni = st["uni"]
@@ -367,11 +398,12 @@ def _suggest(fit, types, step, alpha, exclude=()) -> list[dict]:
         if par in exclude:
             continue
         if par not in out or rec["X2"] > out[par]["X2"]:
+            rhs_txt = (f"{rec['rhs_row']} ({rec['rhs_group']})" if rec["rhs_group"]
+                       else rec["rhs_row"])
             out[par] = {"step": step, "parameter": par, "X2": rec["X2"], "df": 1,
                         "p_value": rec["p.value"],
                         "constraint": f"{rec['lhs']} == {rec['rhs']}",
-                        "rows": f"{rec['lhs_row']} ({rec['lhs_group']}) = "
-                                f"{rec['rhs_row']} ({rec['rhs_group']})"}
+                        "rows": f"{rec['lhs_row']} ({rec['lhs_group']}) = {rhs_txt}"}
     res = sorted((v for v in out.values() if v["p_value"] < alpha), key=lambda v: -v["X2"])
     return res
 

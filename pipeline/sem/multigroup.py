@@ -278,10 +278,13 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
     if ordinal_id not in ("lavaan", "wu.estabrook.2016"):
         raise ValueError(f"ordinal_id must be 'lavaan' or 'wu.estabrook.2016', got {ordinal_id!r}")
     we = bool(nthresholds) and ordinal_id == "wu.estabrook.2016"
-    if we and "thresholds" in group_equal and "intercepts" not in group_equal:
+    if we and "thresholds" in group_equal:
         for pt in pts[1:]:
             for r in pt.rows:
-                if r["op"] == "~1" and r["lhs"] in nthresholds and r["user"] == 0:
+                if r["op"] == "~1" and r["lhs"] in nthresholds and r["user"] == 0 and (
+                        "intercepts" not in group_equal or (r["lhs"], "~1", "") in partial):
+                    # free item intercepts of groups 2..G (all of them before the
+                    # scalar step; those in group_partial after it)
                     r["free"], r["ustart"] = True, math.nan
     # lavaan: equal intercepts/thresholds (but not means) free the latent means
     # of groups 2..G (Wu & Estabrook: equal intercepts only)
@@ -643,7 +646,7 @@ def _constrained(mg, obj, ests, sts, theta):
 def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: str | None, *,
                    group_equal=(), group_partial=(), estimator: str = "ML",
                    meanstructure: bool | None = None, ordered=None,
-                   ordinal_id: str = "lavaan",
+                   ordinal_id: str = "lavaan", stats_cache: dict | None = None,
                    likelihood: str = "normal", missing: str = "listwise",
                    fixed_x: bool = True, se: bool = True, baseline: bool = True,
                    emit_warnings: bool = True, source: str | None = None,
@@ -673,6 +676,10 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     ordinal_id : {"lavaan", "wu.estabrook.2016"}
         Identification of ordinal models with equal thresholds (see
         :func:`build_multigroup`).
+    stats_cache : dict, optional
+        Ordinal fits: a dict kept across fits of the same data (e.g. the
+        steps of an invariance sequence) that stores the per-group
+        thresholds, polychoric correlations and their Gamma.
     meanstructure : bool, optional
         Default: True with two or more groups (always, as lavaan), else True
         only if the syntax has intercepts or under FIML.
@@ -753,7 +760,8 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
         res = _fit_ordinal(parsed, text, data, group, labels, parts, ordered=ordered,
                            group_equal=group_equal, group_partial=group_partial,
                            estimator=estimator, se=se, source=source, emit=emit_warnings,
-                           warn_list=warn_list0, ordinal_id=ordinal_id)
+                           warn_list=warn_list0, ordinal_id=ordinal_id,
+                           stats_cache=stats_cache)
         return res
     if meanstructure is None or G > 1:
         meanstructure = (G > 1 or missing == "fiml"
@@ -1236,24 +1244,33 @@ class _OrdinalGroup:
         self.p = p
 
     def values(self, theta):
-        return self.derive(self.m.row_values(theta))
+        vals, delta, _, _ = self.derive(self.m.row_values(theta))
+        return vals, delta
 
     def derive(self, vals):
-        """Row values with the derived residual variances, and the scale factors."""
+        """Row values with the derived residual variances, the scale factors,
+        and the implied ``Sigma*``, ``mu*``.
+
+        ``Sigma* = B S B'`` is linear in the residual variances ``d``:
+        ``diag(Sigma*)_i = diag(Sigma*_0)_i + sum_j B_ij^2 d_j`` (``Sigma*_0``
+        with ``d = 0``), so ``diag = 1/Delta^2`` is one linear solve.
+        """
         m = self.m
         vals = np.array(vals, dtype=float)
         delta = np.ones(self.p)
         if len(self.scale_rows):
             delta[self.scale_node] = vals[self.scale_rows]
-        target = 1.0 / delta[self.dv_node] ** 2
         vals[self.dv_rows] = 0.0
-        for _ in range(len(self.dv_rows) + 2):
-            Sigma = m.moments(vals)[0]
-            gap = target - np.diag(Sigma)[self.dv_node]
-            vals[self.dv_rows] += gap
-            if np.max(np.abs(gap), initial=0.0) < 1e-14:
-                break
-        return vals, delta
+        Sigma, mu, B, _, _ = m.moments(vals)
+        if len(self.dv_rows):
+            n_ = self.dv_node
+            target = 1.0 / delta[n_] ** 2
+            M = B[np.ix_(n_, n_)] ** 2
+            d = np.linalg.solve(M, target - np.diag(Sigma)[n_])
+            vals[self.dv_rows] = d
+            Bp = B[:self.p, n_]
+            Sigma = Sigma + (Bp * d) @ Bp.T
+        return vals, delta, Sigma, mu
 
     def implied(self, theta):
         return self.implied_rows(self.m.row_values(theta))
@@ -1261,17 +1278,17 @@ class _OrdinalGroup:
     def implied_rows(self, vals):
         """sigma_g from the row values (free rows may be perturbed independently:
         lavaan's unconstrained parameters, for score tests)."""
-        vals, delta = self.derive(vals)
-        Sigma, mu, *_ = self.m.moments(vals)
+        vals, delta, Sigma, mu = self.derive(vals)
         th = (vals[self.th_rows] - mu[self.th_node]) * delta[self.th_node]
         cor = delta[self.r] * delta[self.c] * Sigma[self.r, self.c]
         return np.concatenate([th, cor])
 
 
-def _num_jacobian(fun, theta, h=1e-6):
+def _num_jacobian(fun, theta, h=1e-6, cols=None):
+    """Central differences; only the columns *cols* (the others are zero)."""
     f0 = fun(theta)
     J = np.zeros((len(f0), len(theta)))
-    for j in range(len(theta)):
+    for j in (range(len(theta)) if cols is None else cols):
         step = h * max(1.0, abs(theta[j]))
         tp, tm = theta.copy(), theta.copy()
         tp[j] += step
@@ -1282,7 +1299,7 @@ def _num_jacobian(fun, theta, h=1e-6):
 
 def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equal,
                  group_partial, estimator, se, source, emit, warn_list,
-                 ordinal_id="lavaan") -> MultiGroupResult:
+                 ordinal_id="lavaan", stats_cache=None) -> MultiGroupResult:
     """Multi-group WLSMV / DWLS for ordinal indicators (see :class:`_OrdinalGroup`).
 
     ``F = sum_g (n_g / N) (s_g - sigma_g)' W_g (s_g - sigma_g)`` with
@@ -1305,9 +1322,10 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
                                       f"{', '.join(unknown)}")
     cont = [v for v in observed if v not in ordered]
     if cont:
-        raise NotImplementedError(
-            f"estimator={estimator!r}: continuous variables in the model ({', '.join(cont)}) "
-            "are not implemented; declare them ordered or use ML/MLR")
+        raise ModelSpecificationError(
+            f"estimator={estimator!r} with continuous variables in the model "
+            f"({', '.join(cont)}) is not implemented: declare every indicator ordered "
+            "(ordered='all') or use ML/MLR")
     # categories from the whole data: an empty category in a group is an error
     allv = pd.concat(parts)[ordered].apply(pd.to_numeric, errors="coerce")
     levels = {v: sorted(allv[v].dropna().unique().tolist()) for v in ordered}
@@ -1322,8 +1340,13 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
     for g, (m, part) in enumerate(zip(mg.models, parts)):
         src = f"{source or 'data'}, {group} = {labels[g]}"
         X, kept = prepare_data(part, m, missing="listwise", source=src)
-        ws = wls_stats(X, list(m.observed), ordered, levels=levels, source=src,
-                       row_numbers=np.asarray(part.index)[kept] + 2)
+        key = (g, tuple(m.observed), tuple(ordered), X.tobytes())
+        ws = stats_cache.get(key) if stats_cache is not None else None
+        if ws is None:
+            ws = wls_stats(X, list(m.observed), ordered, levels=levels, source=src,
+                           row_numbers=np.asarray(part.index)[kept] + 2)
+            if stats_cache is not None:
+                stats_cache[key] = ws
         Xs.append(X)
         wss.append(ws)
         probs.append(_OrdinalGroup(m, ws))
@@ -1365,9 +1388,11 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
     def resid(t):
         return np.concatenate([s_ * (ws.obs - pr.implied(t)) for s_, ws, pr in zip(sw, wss, probs)])
 
+    used = [np.unique(m.par[m.free_mask]) for m in mg.models]
+
     def jac(t):
-        return -np.vstack([s_[:, None] * _num_jacobian(pr.implied, t)[1]
-                           for s_, pr in zip(sw, probs)])
+        return -np.vstack([s_[:, None] * _num_jacobian(pr.implied, t, cols=u)[1]
+                           for s_, pr, u in zip(sw, probs, used)])
     with single_thread_blas():
         sol = optimize.least_squares(resid, theta0, jac=jac, method="trf", xtol=1e-15,
                                      ftol=1e-15, gtol=1e-12, max_nfev=500)
@@ -1378,8 +1403,8 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
             _warn(warn_list, f"the least-squares optimizer did not converge ({sol.message})",
                   ConvergenceWarning, emit)
         Js, sigs, Fg = [], [], []
-        for ws, pr, w in zip(wss, probs, ws_w):
-            sig, J = _num_jacobian(pr.implied, theta)
+        for ws, pr, w, u in zip(wss, probs, ws_w, used):
+            sig, J = _num_jacobian(pr.implied, theta, cols=u)
             Js.append(J)
             sigs.append(sig)
             Fg.append(float(np.sum(w * (ws.obs - sig) ** 2)))

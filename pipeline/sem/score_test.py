@@ -52,7 +52,7 @@ def _row_text(res, g: int, k: int) -> str:
     return f"{r['lhs']} {r['op']} {r['rhs']}".rstrip()
 
 
-def score_test(res, *, univariate: bool = True) -> dict:
+def score_test(res, *, univariate: bool = True, release=()) -> dict:
     """Score tests of a multi-group fit's equality constraints.
 
     Parameters
@@ -62,6 +62,11 @@ def score_test(res, *, univariate: bool = True) -> dict:
         as lavaan, the ordinary score test with the expected information).
     univariate : bool
         Also the test of each constraint alone.
+    release : sequence of (group, row)
+        Fixed rows (0-based group and row of ``res.models[g].rows``) to test
+        as constraints ``x = value`` too (lavaan's ``lavTestScore(add=)``),
+        e.g. the intercepts of ordinal items fixed to 0 in a Wu-Estabrook
+        scalar model.  Their rows have ``op`` ``"=="`` and ``rhs`` the value.
 
     Returns
     -------
@@ -87,9 +92,13 @@ def score_test(res, *, univariate: bool = True) -> dict:
         raise ValueError("score_test: general constraints (==, <, > over expressions) are not "
                          "handled; only label / group_equal equalities")
     pairs = constraint_rows(res)
-    if not pairs:
+    release = [tuple(map(int, gk)) for gk in release]
+    for g, k in release:
+        if res.models[g].rows[k]["par"] >= 0:
+            raise ValueError(f"release: row {k} of group {g} is free, not fixed")
+    if not pairs and not release:
         raise ValueError("score_test: the model has no equality constraints")
-    free = res.mg.free_rows()
+    free = res.mg.free_rows() + release
     pos = {gk: i for i, gk in enumerate(free)}
     nrow_per_group = [len(m.rows) for m in res.models]
     offsets = np.cumsum([0] + nrow_per_group)
@@ -110,12 +119,17 @@ def score_test(res, *, univariate: bool = True) -> dict:
         Sigma, mu, B, C, Bm = m.moments(vals)
         dS, dm = m.row_jacobian(B, C, Bm, rows)
         info[np.ix_(idx, idx)] = w * e.information_from_jacobian(Sigma, dS, dm, s)
-    R = np.zeros((len(pairs), x))
+    R = np.zeros((len(pairs) + len(release), x))
+    cons = []
     for r, (a, b) in enumerate(pairs):
         R[r, pos[a]] = 1.0
         R[r, pos[b]] = -1.0
+        cons.append((a, b, None))
+    for r, a in enumerate(release):
+        R[len(pairs) + r, pos[a]] = 1.0
+        cons.append((a, None, float(res.models[a[0]].rows[a[1]]["ustart"])))
     with single_thread_blas():
-        return _tests(res, pairs, pos, offsets, info, score, R, N, x, univariate)
+        return _tests(res, cons, pos, offsets, info, score, R, N, x, univariate)
 
 
 def _wls_pieces(res, free, pos, score, info) -> None:
@@ -153,14 +167,14 @@ def _ginv_solve(Z: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.pinv(Z) @ b
 
 
-def _tests(res, pairs, pos, offsets, info, score, R, N, x, univariate) -> dict:
+def _tests(res, cons, pos, offsets, info, score, R, N, x, univariate) -> dict:
     stat = float(N * score @ _ginv_solve(info, score))
-    test = pd.DataFrame([{"test": "score", "X2": stat, "df": len(pairs),
-                          "p.value": float(stats.chi2.sf(stat, len(pairs)))}])
+    test = pd.DataFrame([{"test": "score", "X2": stat, "df": len(cons),
+                          "p.value": float(stats.chi2.sf(stat, len(cons)))}])
     out = {"test": test}
     if univariate:
         recs = []
-        for r, (a, b) in enumerate(pairs):
+        for r, (a, b, value) in enumerate(cons):
             R1 = np.delete(R, r, axis=0)
             q = R1.shape[0]
             Z = np.block([[info, R1.T], [R1, np.zeros((q, q))]])
@@ -169,10 +183,13 @@ def _tests(res, pairs, pos, offsets, info, score, R, N, x, univariate) -> dict:
             ra = res.models[a[0]].rows[a[1]]
             recs.append({
                 "lhs": f".p{int(offsets[a[0]] + a[1] + 1)}.", "op": "==",
-                "rhs": f".p{int(offsets[b[0]] + b[1] + 1)}.", "X2": ts, "df": 1,
+                "rhs": (f".p{int(offsets[b[0]] + b[1] + 1)}." if b is not None
+                        else f"{value:g}"), "X2": ts, "df": 1,
                 "p.value": float(stats.chi2.sf(ts, 1)),
-                "lhs_row": _row_text(res, *a), "rhs_row": _row_text(res, *b),
-                "lhs_group": str(res.groups[a[0]]), "rhs_group": str(res.groups[b[0]]),
+                "lhs_row": _row_text(res, *a),
+                "rhs_row": _row_text(res, *b) if b is not None else f"{value:g}",
+                "lhs_group": str(res.groups[a[0]]),
+                "rhs_group": str(res.groups[b[0]]) if b is not None else "",
                 "parameter": (f"{ra['lhs']}{ra['op']}{ra['rhs']}" if ra["op"] != "~1"
                               else f"{ra['lhs']}~1")})
         out["uni"] = pd.DataFrame(recs)

@@ -200,6 +200,10 @@ for (nm in c("configural", "thresholds", "metric", "scalar")) {
                    npar = num(fm[["npar"]]), df = num(fm[["df"]]),
                    fit = as.list(setNames(num(fm), names(fm))))
 }
+# score tests of freeing the (fixed, zero) item intercepts of group 2 in the
+# Wu-Estabrook scalar model: modindices (= univariate lavTestScore(add =))
+we_mi <- modindices(we_fits$scalar, op = "~1", free.remove = FALSE, sort. = FALSE)
+we_mi <- we_mi[we_mi$lhs %in% ORD_ITEMS, c("lhs", "op", "rhs", "group", "mi")]
 we_lrt <- list()
 steps <- names(we_fits)
 for (i in 2:length(steps)) {
@@ -219,7 +223,7 @@ ordinal_info <- list(model = ORD_MODEL, items = ORD_ITEMS, data = "bfi.csv", gro
                      group_labels = lavInspect(ord_fits$configural, "group.label"),
                      fits = ordinal, lrt = ordinal_lrt,
                      wu_estabrook = list(call = 'measEq.syntax(ORD_MODEL, data, ordered = items, parameterization = "delta", ID.fac = "std.lv", ID.cat = "Wu.Estabrook.2016", group = "gender", group.equal = ...)',
-                                         fits = we, lrt = we_lrt),
+                                         fits = we, lrt = we_lrt, mi_intercepts = records(we_mi)),
                      score_metric = list(test = records(ord_score$test), uni = records(ord_uni)))
 
 lrt <- list()
