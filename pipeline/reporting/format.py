@@ -389,7 +389,7 @@ def _square_kind(df: pd.DataFrame) -> str | None:
     vals = pd.to_numeric(pd.Series(df.to_numpy().ravel()), errors="coerce").dropna()
     if vals.empty:
         return None
-    return "bounded" if bool((vals.abs() <= 1).all()) else "number"
+    return "bounded" if bool((vals.abs() <= 1 + 1e-9).all()) else "number"
 
 
 def _all_probabilities(series: pd.Series) -> bool:

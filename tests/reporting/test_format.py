@@ -164,7 +164,8 @@ def test_html_table_is_apa_escaped_and_deterministic():
 
 def test_matrices_long_tables_and_one_format_per_column():
     # a correlation matrix (a factor named R is not a correlation column)
-    m = pd.DataFrame([[1.0, 0.329, 0.2], [0.329, 1.0, -0.081], [0.2, -0.081, 1.0]],
+    m = pd.DataFrame([[1.0000000000000002, 0.329, 0.2], [0.329, 0.9999999999999999, -0.081],
+                      [0.2, -0.081, 1.0]],
                      index=["L", "R", "ICS"], columns=["L", "R", "ICS"])
     out = fmt.format_frame(m)
     assert out["L"].tolist() == ["1.000", ".329", ".200"]
