@@ -1327,17 +1327,21 @@ def wls_fit_measures(result, *, rmsea_ci_level: float = 0.90, close_h0: float = 
     Sig = np.asarray(result.implied_cov, dtype=float)
     p = S.shape[0]
     if w.ordinal:
-        R = S
-        Rh = Sig.copy()
-        np.fill_diagonal(Rh, 1.0)
+        # correlation scale for SRMR/CRMR, covariance scale (continuous
+        # variables) for RMR; the "mean" part counts the ordinal thresholds
+        sd_s, sd_h = np.sqrt(np.diag(S)), np.sqrt(np.diag(Sig))
+        R = S / np.outer(sd_s, sd_s)
+        Rh = Sig / np.outer(sd_h, sd_h)
         il = np.tril_indices(p, -1)
         ss_off = float(np.sum((R[il] - Rh[il]) ** 2))
-        th_e = e[:w.nth]
+        lo = np.tril_indices(p, 0)
+        ss_raw = float(np.sum((S[lo] - Sig[lo]) ** 2))
+        th_e = e[:w.nth + len(getattr(w.stats, "numeric", []) or [])]
         ss_th = float(np.sum(th_e ** 2))
         n_cov, n_off = p * (p + 1) / 2, p * (p - 1) / 2
         values.update({
-            "rmr": math.sqrt((ss_off + ss_th) / (n_cov + w.nth)),
-            "rmr_nomean": math.sqrt(ss_off / n_cov),
+            "rmr": math.sqrt((ss_raw + ss_th) / (n_cov + w.nth)),
+            "rmr_nomean": math.sqrt(ss_raw / n_cov),
             "srmr": math.sqrt(ss_off / n_cov),
             "srmr_bentler": math.sqrt((ss_off + ss_th) / (n_cov + w.nth)),
             "srmr_bentler_nomean": math.sqrt(ss_off / n_cov),

@@ -367,6 +367,11 @@ class WLSStats:
     gamma: np.ndarray
     wdiag: np.ndarray
     codes: dict = field(default_factory=dict)
+    #: indices of the continuous variables (their TH entry is -mean, their
+    #: variance follows the thresholds in ``obs``)
+    numeric: list = field(default_factory=list)
+    var: np.ndarray | None = None        # variances (1 for ordered variables)
+    cov: np.ndarray | None = None        # COV of lavaan's sampstat (cor for ordered pairs)
 
 
 def _uni_scores(codes: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -420,70 +425,178 @@ def _bi_scores(x, y, t1, t2, rho):
     return s_rho, S1, S2
 
 
+def _bvmix_scores(x, ycodes, ty, rho):
+    """Case-wise scores of log f(x_i, y_i) (x continuous, y ordinal) w.r.t. rho,
+    the mean and variance of x and the thresholds of y (lavaan's lav_bvmix)."""
+    mu, var = x.mean(), x.var()
+    sd = math.sqrt(var)
+    z = (x - mu) / sd
+    R = math.sqrt(1 - rho * rho)
+    t = _ext(ty)
+    up = np.clip(t[ycodes + 1], -_BIG, _BIG)
+    lo = np.clip(t[ycodes], -_BIG, _BIG)
+    a1, a2 = (up - rho * z) / R, (lo - rho * z) / R
+    f1, f2 = _npdf(a1), _npdf(a2)
+    f1 = np.where(ycodes + 1 == len(t) - 1, 0.0, f1)     # upper threshold +inf
+    f2 = np.where(ycodes == 0, 0.0, f2)                  # lower threshold -inf
+    P = np.maximum(_ncdf(a1) - _ncdf(a2), np.finfo(float).eps)
+    d12 = f1 - f2
+    s_mu = (z + (rho / R) * d12 / P) / sd
+    s_var = ((z * z - 1) + (rho * z / R) * d12 / P) / (2 * var)
+    n, K1 = len(x), len(ty)
+    s_th = np.zeros((n, K1))
+    rows = np.arange(n)
+    m = ycodes < K1
+    s_th[rows[m], ycodes[m]] += f1[m] / (R * P[m])
+    m = ycodes > 0
+    s_th[rows[m], ycodes[m] - 1] -= f2[m] / (R * P[m])
+    s_rho = (f1 * (up * rho - z) - f2 * (lo * rho - z)) / (R ** 3 * P)
+    return s_rho, s_mu, s_var, s_th
+
+
+def _bvreg_scores(x1, x2, rho):
+    """Case-wise scores of the bivariate normal log-likelihood w.r.t. rho and
+    both means and variances (lavaan's lav_bvreg)."""
+    y1c, y2c = x1 - x1.mean(), x2 - x2.mean()
+    v1, v2 = x1.var(), x2.var()
+    s1, s2 = math.sqrt(v1), math.sqrt(v2)
+    R = 1 - rho * rho
+    d_mu1 = (2 * y1c / v1 - 2 * rho * y2c / (s1 * s2)) / (2 * R)
+    d_mu2 = -(2 * rho * y1c / (s1 * s2) - 2 * y2c / v2) / (2 * R)
+    d_v1 = -(0.5 / v1 - (y1c * y1c / (v1 * v1) - rho * y1c * y2c / (v1 * s1 * s2)) / (2 * R))
+    d_v2 = -(0.5 / v2 + (rho * y1c * y2c / (v2 * s1 * s2) - y2c * y2c / (v2 * v2)) / (2 * R))
+    zz = y1c * y1c / v1 - 2 * rho * y1c * y2c / (s1 * s2) + y2c * y2c / v2
+    d_rho = rho / R + (y1c * y2c / (s1 * s2 * R) - zz * rho / (R * R))
+    return d_rho, d_mu1, d_v1, d_mu2, d_v2
+
+
 def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
               levels: dict[str, list] | None = None, source: str | None = None,
               row_numbers: np.ndarray | None = None) -> WLSStats:
-    """Thresholds, polychoric correlations and their NACOV (Muthen 1984) for one group.
+    """Thresholds, polychoric / polyserial / Pearson correlations and their NACOV
+    (Muthen 1984) for one group.
 
-    Complete cases only (listwise).  The NACOV is the sandwich of the
-    stacked estimating equations (univariate threshold scores, then the
-    bivariate correlation scores at fixed thresholds), as lavaan:
+    Complete cases only (listwise).  The statistics are lavaan's ``WLS.obs``:
+    ``[TH ; VAR ; vech(COV, diagonal=FALSE)]`` where ``TH`` holds, in variable
+    order, the thresholds of an ordered variable and ``-mean`` of a
+    continuous one, ``VAR`` the variances (divisor N) of the continuous
+    variables, and ``COV`` the correlations rescaled to covariances for the
+    continuous variables (polyserial x SD, Pearson covariance).  The NACOV
+    is the sandwich of the stacked estimating equations (univariate scores,
+    then the bivariate correlation scores at fixed univariate estimates):
 
-        Gamma = N A^-1 B A^-T,  B = sum_i psi_i psi_i',
-        A11 = blockdiag(sum s_th s_th'),  A22 = diag(sum s_rho^2),
-        A21[rho_jk, th_j] = sum_i s_rho,i s_th(bivariate),i'.
+        Gamma = N H A^-1 B A^-T H',  B = sum_i psi_i psi_i',
+        A11 = blockdiag per variable (sum s s'),  A22 = diag(sum s_rho^2),
+        A21[rho_jk, .] = sum_i s_rho,i s_(bivariate, univariate parameters),i',
 
-    In R: ``lavInspect(fit, "gamma")`` (``lavaan:::muthen1984``).
+    ``H`` the Jacobian of correlations -> covariances (identity for ordinal
+    pairs).  With only ordered variables, ``TH`` are the thresholds and
+    ``COV`` the polychoric correlations.
+
+    In R: ``lavInspect(fit, "gamma")``, ``lavInspect(fit, "sampstat")``
+    (``lavaan:::muthen1984``).
     """
     X = np.asarray(X, dtype=float)
-    not_ord = [v for v in names if v not in ordered]
-    if not_ord:
-        raise ModelSpecificationError(
-            "WLS with continuous variables in the model is not implemented yet: "
-            f"{', '.join(not_ord)} (declare them ordered, or use ML/MLR)")
     ok = ~np.isnan(X).any(axis=1)
     rown = np.arange(2, len(ok) + 2) if row_numbers is None else np.asarray(row_numbers)
     X = X[ok]
-    codes = check_ordinal(X, names, ordered, levels=levels, source=source,
-                          row_numbers=rown[ok])
+    ordset = set(ordered)
+    codes = check_ordinal(X, names, [v for v in names if v in ordset], levels=levels,
+                          source=source, row_numbers=rown[ok])
     p = len(names)
     N = X.shape[0]
-    C = [codes[v] for v in names]
-    ths = [thresholds(c) for c in C]
-    ncat = [len(t) + 1 for t in ths]
-    th = np.concatenate(ths)
-    th_names = [f"{v}|t{k + 1}" for v, t in zip(names, ths) for k in range(len(t))]
-    th_item = np.concatenate([[j] * len(t) for j, t in enumerate(ths)]).astype(int)
+    isnum = [v not in ordset for v in names]
+    num_idx = [j for j in range(p) if isnum[j]]
+    C = [codes.get(v) for v in names]
+    xs = [X[:, j] for j in range(p)]
+    ths, th_names, th_item, sc_th = [], [], [], []
+    var = np.ones(p)
+    sc_var = []
+    for j, v in enumerate(names):
+        if isnum[j]:
+            mu, vj = xs[j].mean(), xs[j].var()
+            var[j] = vj
+            ths.append(np.array([mu]))
+            th_names.append(v)
+            th_item.append(j)
+            res = xs[j] - mu
+            sc_th.append((res / vj)[:, None])
+            sc_var.append(-1.0 / (2 * vj) + res * res / (2 * vj * vj))
+        else:
+            t = thresholds(C[j])
+            ths.append(t)
+            th_names += [f"{v}|t{k + 1}" for k in range(len(t))]
+            th_item += [j] * len(t)
+            sc_th.append(_uni_scores(C[j], t))
+    ncat = [0 if isnum[j] else len(ths[j]) + 1 for j in range(p)]
+    nth = sum(len(t) for t in ths)
+    nnum = len(num_idx)
     start = np.concatenate([[0], np.cumsum([len(t) for t in ths])]).astype(int)
+    var_col = {j: nth + k for k, j in enumerate(num_idx)}     # column of var_j in SC
     pairs = pairs_vech(p)
-    R = np.eye(p)
-    nth = len(th)
     npair = len(pairs)
-    SC_TH = np.hstack([_uni_scores(c, t) for c, t in zip(C, ths)])
+    na11 = nth + nnum
+    R = np.eye(p)
     SC_COR = np.zeros((N, npair))
-    A21 = np.zeros((npair, nth))
+    A21 = np.zeros((npair, na11))
+    H21 = np.zeros((npair, na11))
+    H22 = np.ones(npair)
+    sd = np.sqrt(var)
     for q, (i, j) in enumerate(pairs):
-        r = polychoric(C[i], C[j], ths[i], ths[j])
+        if not isnum[i] and not isnum[j]:
+            r = polychoric(C[i], C[j], ths[i], ths[j])
+            s_rho, Si, Sj = _bi_scores(C[i], C[j], ths[i], ths[j], r)
+            A21[q, start[i]:start[i + 1]] = s_rho @ Si
+            A21[q, start[j]:start[j + 1]] = s_rho @ Sj
+        elif isnum[i] and isnum[j]:
+            r = float(np.mean((xs[i] - xs[i].mean()) * (xs[j] - xs[j].mean())) / (sd[i] * sd[j]))
+            s_rho, dmu1, dv1, dmu2, dv2 = _bvreg_scores(xs[i], xs[j], r)
+            A21[q, start[i]] = s_rho @ dmu1
+            A21[q, start[j]] = s_rho @ dmu2
+            A21[q, var_col[i]] = s_rho @ dv1
+            A21[q, var_col[j]] = s_rho @ dv2
+            H21[q, var_col[i]] = sd[j] * r / (2 * sd[i])
+            H21[q, var_col[j]] = sd[i] * r / (2 * sd[j])
+            H22[q] = sd[i] * sd[j]
+        else:
+            a, b = (i, j) if isnum[i] else (j, i)          # a continuous, b ordinal
+            r = polyserial(xs[a], C[b], ths[b])
+            s_rho, dmu, dv, dth = _bvmix_scores(xs[a], C[b], ths[b], r)
+            A21[q, start[a]] = s_rho @ dmu
+            A21[q, var_col[a]] = s_rho @ dv
+            A21[q, start[b]:start[b + 1]] = s_rho @ dth
+            H21[q, var_col[a]] = r / (2 * sd[a])
+            H22[q] = sd[a]
         R[i, j] = R[j, i] = r
-        s_rho, Si, Sj = _bi_scores(C[i], C[j], ths[i], ths[j], r)
         SC_COR[:, q] = s_rho
-        A21[q, start[i]:start[i + 1]] = s_rho @ Si
-        A21[q, start[j]:start[j + 1]] = s_rho @ Sj
-    SC = np.hstack([SC_TH, SC_COR])
+    SC = np.hstack(sc_th + ([np.column_stack(sc_var)] if nnum else []) + [SC_COR])
     INNER = SC.T @ SC
-    A11 = np.zeros((nth, nth))
+    A11 = np.zeros((na11, na11))
     for j in range(p):
-        sl = slice(start[j], start[j + 1])
-        A11[sl, sl] = INNER[sl, sl]
+        idx = list(range(start[j], start[j + 1])) + ([var_col[j]] if isnum[j] else [])
+        A11[np.ix_(idx, idx)] = INNER[np.ix_(idx, idx)]
     A11inv = np.linalg.inv(A11)
     A22inv = np.diag(1.0 / np.sum(SC_COR ** 2, axis=0))
-    Binv = np.zeros((nth + npair, nth + npair))
-    Binv[:nth, :nth] = A11inv
-    Binv[nth:, nth:] = A22inv
-    Binv[nth:, :nth] = -A22inv @ A21 @ A11inv
+    k = na11 + npair
+    Binv = np.zeros((k, k))
+    Binv[:na11, :na11] = A11inv
+    Binv[na11:, na11:] = A22inv
+    Binv[na11:, :na11] = -A22inv @ A21 @ A11inv
     gamma = N * Binv @ INNER @ Binv.T
+    if nnum:
+        H = np.eye(k)
+        H[na11:, :na11] = H21
+        H[na11:, na11:] = np.diag(H22)
+        gamma = H @ gamma @ H.T
+        flip = np.ones(k)
+        flip[[start[j] for j in num_idx]] = -1.0          # TH holds -mean
+        gamma = gamma * np.outer(flip, flip)
     gamma = (gamma + gamma.T) / 2
-    obs = np.concatenate([th, np.array([R[i, j] for i, j in pairs])])
-    return WLSStats(names=list(names), nobs=N, th=th, th_names=th_names, th_item=th_item,
-                    ncat=ncat, cor=R, pairs=pairs, obs=obs, gamma=gamma,
-                    wdiag=1.0 / np.diag(gamma), codes=dict(zip(names, C)))
+    COV = R * np.outer(sd, sd)
+    th = np.concatenate([-t if isnum[j] else t for j, t in enumerate(ths)])
+    obs = np.concatenate([th, var[num_idx], np.array([COV[i, j] for i, j in pairs])])
+    return WLSStats(names=list(names), nobs=N, th=th, th_names=th_names,
+                    th_item=np.array(th_item, dtype=int), ncat=ncat, cor=R, pairs=pairs,
+                    obs=obs, gamma=gamma, wdiag=1.0 / np.diag(gamma),
+                    codes={v: c for v, c in zip(names, C) if c is not None},
+                    numeric=num_idx, var=var, cov=COV)

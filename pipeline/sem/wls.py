@@ -87,8 +87,12 @@ def _ordinal_partable(pt, ordered: list[str]):
             r["ustart"] = 0.0
             r["label"] = r.get("label") or ""
         if r["op"] == "~1" and r["lhs"] in ordered:
-            raise ModelSpecificationError(f"intercepts of ordinal items ({r['lhs']} ~ 1) are fixed "
-                                      "at 0 in the delta parameterization")
+            if r.get("user"):
+                raise ModelSpecificationError(
+                    f"intercepts of ordinal items ({r['lhs']} ~ 1) are fixed at 0 in the delta "
+                    "parameterization")
+            r["free"] = False
+            r["ustart"] = 0.0
     return pt2
 
 
@@ -105,7 +109,7 @@ class _WLSProblem:
     """
 
     def __init__(self, model: SEMModel, ordinal: bool, nth: int, meanstructure: bool,
-                 ordered: list[str] | None = None):
+                 ordered: list[str] | None = None, ws: WLSStats | None = None):
         self.m = model
         self.ordinal = ordinal
         self.nth = nth
@@ -113,6 +117,16 @@ class _WLSProblem:
         self.rows = np.flatnonzero(model.free_mask)
         p = model.p
         if ordinal:
+            # layout of lavaan's WLS.obs: TH (ordinal thresholds; -mean of a
+            # continuous variable), VAR (continuous variables), COV off-diagonal
+            num = list(ws.numeric) if ws is not None else []
+            self.num = np.array(num, dtype=int)
+            item = np.asarray(ws.th_item) if ws is not None else np.zeros(nth, dtype=int)
+            is_num = np.isin(item, self.num)
+            self.num_pos = np.flatnonzero(is_num)
+            self.num_item = item[is_num]
+            self.ord_pos = np.flatnonzero(~is_num)
+            self.nTH = len(item)
             self.r = np.array([i for j in range(p) for i in range(j + 1, p)], dtype=int)
             self.c = np.array([j for j in range(p) for i in range(j + 1, p)], dtype=int)
             ordered = set(ordered or [])
@@ -171,9 +185,21 @@ class _WLSProblem:
         sig = Sigma[self.r, self.c]
         J = dS[self.r, self.c, :]
         if self.ordinal:
-            sig = np.concatenate([theta[m.npar:], sig])
-            J = np.vstack([np.hstack([np.zeros((self.nth, m.npar)), np.eye(self.nth)]),
-                           np.hstack([J, np.zeros((len(self.r), self.nth))])])
+            k, npar = self.k, m.npar
+            TH = np.empty(self.nTH)
+            TH[self.ord_pos] = theta[npar:]
+            JT = np.zeros((self.nTH, k))
+            JT[self.ord_pos, npar + np.arange(self.nth)] = 1.0
+            if len(self.num):
+                TH[self.num_pos] = -mu[self.num_item]
+                JT[self.num_pos, :npar] = -dm[self.num_item]
+            nv = self.num
+            JV = np.zeros((len(nv), k))
+            JV[:, :npar] = dS[nv, nv, :]
+            JC = np.zeros((len(self.r), k))
+            JC[:, :npar] = J
+            sig = np.concatenate([TH, Sigma[nv, nv], sig])
+            J = np.vstack([JT, JV, JC])
         elif self.ms:
             sig = np.concatenate([mu, sig])
             J = np.vstack([dm, J])
@@ -286,7 +312,11 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     model_text = text.text if isinstance(text, ParsedModel) else text
     parsed = text if isinstance(text, ParsedModel) else parse_model(text)
     ordinal = bool(ordered)
-    base = build_model(parsed, meanstructure=bool(meanstructure) and not ordinal,
+    mixed = False
+    if ordinal and ordered != "all":
+        from pipeline.sem.syntax import model_variables
+        mixed = any(v not in ordered for v in model_variables(parsed)[0])
+    base = build_model(parsed, meanstructure=mixed or (bool(meanstructure) and not ordinal),
                        fixed_x=fixed_x)
     if base.pt.ov_x:
         raise ModelSpecificationError(
@@ -314,8 +344,9 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
         ws = wls_stats(X, observed, list(ordered), source=source, row_numbers=kept + 2)
         s = ws.obs
         gamma = ws.gamma
-        nth = len(ws.th)
-        cov0, mean0 = ws.cor, np.zeros(p)
+        nth = len(ws.th) - len(ws.numeric)          # threshold parameters
+        cov0 = ws.cov
+        mean0 = np.where(np.isin(np.arange(p), ws.numeric), X.mean(axis=0), 0.0)
     else:
         ws = None
         ms = sem_model.meanstructure
@@ -331,7 +362,7 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     diag_w = estimator in ("WLSMV", "DWLS")
     w = 1.0 / np.diag(gamma) if diag_w else np.ones(len(s))
     problem = _WLSProblem(sem_model, ordinal, nth, sem_model.meanstructure and not ordinal,
-                          list(ordered) if ordinal else None)
+                          list(ordered) if ordinal else None, ws)
     df = len(s) - problem.k
     if df < 0:
         raise ModelSpecificationError(
@@ -341,7 +372,7 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     st0 = SampleStats(nobs=N, cov=cov0, mean=mean0)
     start = est0.start_values(st0)
     if ordinal:
-        start = np.concatenate([start, ws.th])
+        start = np.concatenate([start, ws.th[problem.ord_pos]])
     theta, ok, nfev, msg = _solve(problem, s, w, start)
     admissible = True
     if not ok:
@@ -375,8 +406,9 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
         if robust_se:
             tr, tr2 = robust.ugamma_traces(J, w, gamma, N, E_inv)
             test = robust.scaled_test(chisq, df, tr, tr2, "scaled.shifted")
-    b_chisq, b_df, b_test = wls_baseline(s, w, gamma, N, nth, ordinal, p,
-                                         problem.ms, robust_se)
+    b_chisq, b_df, b_test = wls_baseline(s, w, gamma, N,
+                                         (len(ws.th) + len(ws.numeric)) if ordinal else 0,
+                                         ordinal, p, problem.ms, robust_se)
     # --- parameter table
     m = sem_model
     vals = problem.values(theta)
@@ -435,7 +467,8 @@ def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame
                      "est": vals[k], "se": se, "std.lv": std_lv[k], "std.all": std_all[k]})
     if ordinal:
         th_rows = []
-        for t, (name, val) in enumerate(zip(ws.th_names, ws.th)):
+        ord_names = [nm for nm in ws.th_names if "|" in nm]
+        for t, name in enumerate(ord_names):
             item, tk = name.split("|")
             sd = math.sqrt(C[m.observed.index(item), m.observed.index(item)])
             th_rows.append({"lhs": item, "op": "|", "rhs": tk, "label": "",
@@ -443,10 +476,11 @@ def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame
                             "std.lv": theta[m.npar + t], "std.all": theta[m.npar + t] / sd})
         n_load = sum(1 for q in recs if q["op"] == "=~")
         recs = recs[:n_load] + th_rows + recs[n_load:]
-        for v in ws.names:
+        ordv = [v for j, v in enumerate(ws.names) if j not in set(ws.numeric)]
+        for v in ordv:
             recs.append({"lhs": v, "op": "~*~", "rhs": v, "label": "", "est": 1.0, "se": 0.0,
                          "std.lv": 1.0, "std.all": 1.0})
-        for v in list(ws.names) + list(m.latent):
+        for v in ([] if ws.numeric else list(ws.names) + list(m.latent)):
             recs.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": 0.0, "se": 0.0,
                          "std.lv": 0.0, "std.all": 0.0})
     d = m.defined
@@ -491,8 +525,8 @@ def catml_corrected(problem: _WLSProblem, theta, ws: WLSStats, J, w, E_inv, df, 
     """
     R = ws.cor
     p = R.shape[0]
-    if np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps):
-        return None
+    if len(ws.numeric) or np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps):
+        return None      # lavaan: only for all-ordinal data with a positive definite R
     # lavaan evaluates the catML model at the reported values (derived residual
     # variances from one sweep, see _WLSProblem.lavaan_values), diagonal as implied
     P = problem.m.moments(problem.lavaan_values(theta))[0]

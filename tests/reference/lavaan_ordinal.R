@@ -44,6 +44,14 @@ extra =~ E1 + E2 + E3 + E4 + E5
 C1 ~~ agree + extra
 "
 SEM_ITEMS <- c(paste0("A", 1:5), paste0("E", 1:5), "C1")
+# ordinal items with two continuous variables (polyserial and Pearson parts)
+MIX_MODEL <- "
+agree =~ A1 + A2 + A3 + A4 + A5
+agree ~~ age + education
+age ~~ education
+"
+MIX_VARS <- c(paste0("A", 1:5), "age", "education")
+dmix <- bfi[complete.cases(bfi[MIX_VARS]), MIX_VARS]
 
 num <- function(x) { x <- unclass(x); attributes(x) <- NULL; x }
 mat <- function(x) { x <- as.matrix(unclass(x)); storage.mode(x) <- "double"; unname(x) }
@@ -68,6 +76,10 @@ cases <- list(
                        model = COV_MODEL,
                        fit = function() sem(COV_MODEL, data = d[SEM_ITEMS], ordered = SEM_ITEMS,
                                             estimator = "WLSMV")),
+  bfi_wlsmv_mixed = list(call = 'cfa(MIX_MODEL, dmix, ordered = A1..A5, estimator = "WLSMV")',
+                         model = MIX_MODEL, data = "mixed",
+                         fit = function() cfa(MIX_MODEL, data = dmix, ordered = paste0("A", 1:5),
+                                              estimator = "WLSMV")),
   bfi_dwls = list(call = 'cfa(model, data, ordered = items, estimator = "DWLS")',
                   fit = function() cfa(BFI_MODEL, data = d, ordered = ITEMS, estimator = "DWLS")),
   bfi_ulsmv = list(call = 'cfa(model, data, ordered = items, estimator = "ULSMV")',
@@ -87,7 +99,8 @@ for (nm in names(cases)) {
     parameters = as.data.frame(parameterEstimates(fit, standardized = TRUE)),
     fit = as.list(setNames(num(fm), names(fm))),
     sampstat = list(th = num(ss$th), th_names = names(ss$th), cov = mat(ss$cov)),
-    gamma = if (nm == "bfi_wlsmv") mat(lavInspect(fit, "gamma")) else NULL,
+    gamma = if (nm %in% c("bfi_wlsmv", "bfi_wlsmv_mixed")) mat(lavInspect(fit, "gamma")) else NULL,
+    wls_obs = num(lavInspect(fit, "wls.obs")),
     vcov = mat(V), vcov_names = colnames(V))
 }
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", pretty = FALSE),
