@@ -67,7 +67,6 @@ In R: ``lavaan:::lav_mvnorm_missing_loglik_samplestats``,
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -239,8 +238,6 @@ class MissingRows:
             rws = np.flatnonzero(lookup[self.pattern] >= 0)
             self.direct.append(_Group(int(p - k), pats, idx, self.counts[pats], rws,
                                       lookup[self.pattern[rws]]))
-        if not hasattr(self, "complete_rows"):
-            self.complete_rows = np.zeros(0, dtype=int)
         # all patterns as direct groups (fallback when Sigma is not PD)
         self._all_direct = None
 
@@ -320,13 +317,6 @@ def _chol_batched(M: np.ndarray):
         return np.linalg.cholesky(M)
     except np.linalg.LinAlgError:
         return None
-
-
-def _tri_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``L^-1 B`` for a stack of lower-triangular ``L`` (k small): forward substitution."""
-    if L.shape[-1] == 1:
-        return B / L
-    return np.linalg.solve(L, B)
 
 
 def _padded_blocks(grp: _Group, W: np.ndarray, Rrows: np.ndarray, need_wm: bool = True):
@@ -814,7 +804,7 @@ def fit_fiml(model, data, **kwargs):
     In R: ``lavaan::sem(model, data, missing = "ml")``.
     """
     from pipeline.sem import results as R
-    from pipeline.sem.estimate import SampleStats, single_thread_blas
+    from pipeline.sem.estimate import single_thread_blas
     from pipeline.sem.syntax import ParsedModel, parse_model
     from pipeline.sem.model import SEMModel
     kwargs = dict(kwargs)
