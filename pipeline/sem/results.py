@@ -932,13 +932,22 @@ def fiml_corrected(est: Estimator, st: SampleStats, theta, best: Estimator, bthe
     s1 = robust.ml_moment_scores(st.data, S, m, True)
     Jm = s1.T @ s1 / N
     Wc = robust.h1_expected_information(S, True)
+    p = S.shape[0]
+    keep = np.arange(Wm.shape[0])
+    if len(est.x_idx):      # fixed.x: the covariates' moments are dropped (lavaan's zero rows)
+        xs = set(int(j) for j in est.x_idx)
+        r_, c_ = robust.vech_indices(p)
+        drop = set(xs) | {p + k for k, (a, b) in enumerate(zip(r_, c_)) if a in xs and b in xs}
+        keep = np.array([k for k in keep if k not in drop], dtype=int)
+    ix = np.ix_(keep, keep)
+    Wm, Jm, Wc = Wm[ix], Jm[ix], Wc[ix]
     Wmi = np.linalg.inv(Wm)
     Gam = Wmi @ Jm @ Wmi
     M = Wmi @ Wc @ Wmi
     out = {}
     for tag, e, th, d in (("", est, theta, df), ("_null", best, btheta, baseline_df)):
         Sigma, mu, dS, dm = e.jacobian(th, st)
-        Delta = robust.vech_jacobian(dS, dm)
+        Delta = robust.vech_jacobian(dS, dm)[keep]
         WD = Wm @ Delta
         U = Wm - WD @ np.linalg.solve(Delta.T @ WD, WD.T)
         k = float(np.trace(U @ M @ U @ Gam))

@@ -23,7 +23,8 @@ CASES = {"hs_mlm": dict(estimator="MLM"), "poldem_mlm": dict(estimator="MLM"),
          "hs_mlr_ms": dict(estimator="MLR", meanstructure=True),
          "hs_mlr_fiml": dict(estimator="MLR", missing="fiml"),
          # fixed.x covariates (ageyr, agemo): lavaan's residual-based Gamma
-         "hs_fixedx_mlm": dict(estimator="MLM"), "hs_fixedx_mlr": dict(estimator="MLR")}
+         "hs_fixedx_mlm": dict(estimator="MLM"), "hs_fixedx_mlr": dict(estimator="MLR"),
+         "hs_fixedx_mlr_fiml": dict(estimator="MLR", missing="fiml")}
 
 
 def test_fixture_versions():
