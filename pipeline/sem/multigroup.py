@@ -519,10 +519,13 @@ def split_groups(data: pd.DataFrame, group: str, *, source: str | None = None):
     col = data[group]
     keep = col.notna().to_numpy()
     labels = list(pd.unique(col[keep]))
+    # a numeric column read with missing values is float: show 3, not 3.0 (as lavaan)
+    shown = [int(v) if isinstance(v, (float, np.floating)) and float(v).is_integer() else v
+             for v in labels]
     if len(labels) < 2:
         raise DataValidationError(f"the group column {group!r} has {len(labels)} value(s); "
                                   "a multi-group model needs at least 2", file=source)
-    return labels, [data.loc[keep & (col == lab).to_numpy()] for lab in labels], int((~keep).sum())
+    return shown, [data.loc[keep & (col == lab).to_numpy()] for lab in labels], int((~keep).sum())
 
 
 class _Objective:

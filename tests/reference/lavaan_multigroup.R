@@ -226,6 +226,47 @@ ordinal_info <- list(model = ORD_MODEL, items = ORD_ITEMS, data = "bfi.csv", gro
                                          fits = we, lrt = we_lrt, mi_intercepts = records(we_mi)),
                      score_metric = list(test = records(ord_score$test), uni = records(ord_uni)))
 
+# five groups with missing group values (bfi by education, items as continuous,
+# listwise) and a fixed.x covariate per group (HS, visual ~ ageyr)
+BFI_MODEL <- "
+agree =~ A1 + A2 + A3 + A4 + A5
+consc =~ C1 + C2 + C3 + C4 + C5
+"
+FIXEDX_MG_MODEL <- "
+visual  =~ x1 + x2 + x3
+textual =~ x4 + x5 + x6
+visual ~ ageyr
+"
+extra <- list()
+for (nm in c("configural", "metric", "scalar")) {
+  ge <- switch(nm, configural = "", metric = "loadings", scalar = c("loadings", "intercepts"))
+  for (est in c("ML", "MLR")) {
+    fit <- cfa(BFI_MODEL, data = BFI, group = "education", estimator = est, group.equal = ge)
+    pe <- parameterEstimates(fit)
+    if (is.null(pe$label)) pe$label <- ""
+    pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+    fm <- fitMeasures(fit)
+    extra[[paste0("bfi_edu_", nm, "_", tolower(est))]] <- list(
+      call = sprintf('cfa(model, bfi, group = "education", estimator = "%s", group.equal = c(%s))',
+                     est, paste0('"', ge, '"', collapse = ", ")),
+      model = BFI_MODEL, data = "bfi.csv", group = "education", estimator = est,
+      group_equal = if (nchar(ge[1])) ge else character(0),
+      group_labels = lavInspect(fit, "group.label"),
+      nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+      fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+  }
+}
+fit <- sem(FIXEDX_MG_MODEL, data = HS, group = "school", group.equal = "loadings")
+pe <- parameterEstimates(fit)
+pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+fm <- fitMeasures(fit)
+extra[["hs_fixedx_metric_ml"]] <- list(
+  call = 'sem(model, HolzingerSwineford1939, group = "school", group.equal = "loadings")',
+  model = FIXEDX_MG_MODEL, data = "holzinger_swineford.csv", group = "school", estimator = "ML",
+  group_equal = "loadings", group_labels = lavInspect(fit, "group.label"),
+  nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+  fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+
 lrt <- list()
 for (est in c("ml", "mlr", "mlm")) {
   f <- function(n) fits[[paste0(n, "_", est)]]
@@ -270,7 +311,7 @@ out <- list(
   data = "holzinger_swineford.csv",
   group = "school",
   group_labels = lavInspect(fits[["configural_ml"]], "group.label"),
-  cases = out_cases, lrt = lrt, score = score, constrained = constrained,
+  cases = out_cases, lrt = lrt, score = score, constrained = constrained, extra = extra,
   ordinal = ordinal_info)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", null = "null", pretty = TRUE),
            file.path(fix_dir, "lavaan_multigroup.json"))
