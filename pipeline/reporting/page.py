@@ -83,6 +83,10 @@ def offline_exporter(*, exclude_input: bool = True) -> Any:
 def notebook_to_html(executed: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Convert an executed notebook to a standalone, offline HTML page (atomic write).
 
+    Cell ids are renumbered (``cell-0``, ``cell-1`` ...): papermill's
+    injected-parameters cell carries a random id, which would otherwise make
+    every build's HTML differ.
+
     In R: ``rmarkdown::render(input, output_file = target)``.
     """
     import nbformat
@@ -90,6 +94,8 @@ def notebook_to_html(executed: str | os.PathLike, target: str | os.PathLike) -> 
     from pipeline.core.io import write_text
 
     nb = nbformat.read(Path(executed), as_version=4)
+    for i, cell in enumerate(nb.cells):     # papermill gives its injected cell a random id
+        cell["id"] = f"cell-{i}"
     body, _ = offline_exporter().from_notebook_node(nb)
     return write_text(Path(target), body)
 

@@ -350,3 +350,23 @@ def test_work_tree_reports_open_cleanly(browser):
         found += problems(str(page.relative_to(paths.ROOT)), check_page(browser, page.as_uri()))
     assert not found, "\n".join(found)
     assert time.monotonic() - t0 < 30
+
+
+def test_offline_export_is_byte_reproducible(tmp_path):
+    """Two exports of notebooks that differ only in cell ids give the same HTML."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from pipeline.reporting.page import notebook_to_html
+
+    pages = []
+    for k, cid in enumerate(("f3c9ef47", "8c6b0130")):
+        nb = new_notebook()
+        cell = new_code_cell("x")
+        cell["id"] = cid
+        cell.outputs = [new_output("display_data", data={"text/html": "<p>same</p>"})]
+        nb.cells = [cell]
+        nbformat.write(nb, tmp_path / f"{k}.ipynb")
+        pages.append(notebook_to_html(tmp_path / f"{k}.ipynb", tmp_path / f"{k}.html").read_bytes())
+    assert pages[0] == pages[1]
+    assert b"f3c9ef47" not in pages[0] and b"<script src=" not in pages[0]
