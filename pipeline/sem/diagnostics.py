@@ -106,6 +106,11 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
 
     In R: ``modindices(fit, sort. = TRUE)``.
     """
+    if getattr(result, "wls", None) is not None:
+        from pipeline.core.exceptions import ModelSpecificationError
+        raise ModelSpecificationError(
+            f"modification indices of a {result.options.get('estimator')} fit are not "
+            "implemented (they would need the least-squares score test); refit by ML/MLR")
     model, est, st = result.model, result.estimator, result.stats
     cols = ["lhs", "op", "rhs", "mi", "epc", "sepc.lv", "sepc.all"]
     cands = candidate_parameters(model)
@@ -174,6 +179,11 @@ def residuals(result, kind: str = "standardized") -> pd.DataFrame:
 
     In R: ``residuals(fit, type = "standardized")$cov``.
     """
+    if getattr(result, "wls", None) is not None and kind not in ("raw", "cor"):
+        from pipeline.core.exceptions import ModelSpecificationError
+        raise ModelSpecificationError(
+            f"residuals(kind={kind!r}) of a {result.options.get('estimator')} fit are not "
+            "implemented; use kind='raw' or 'cor' (polychoric-scale residuals)")
     names = result.observed
     S = np.asarray(result.stats.cov)
     Sig = np.asarray(result.implied_cov)
