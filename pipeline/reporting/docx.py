@@ -162,7 +162,7 @@ def add_paragraph(doc: Any, text: str, *, bold: bool = False, italic: bool = Fal
 def add_table(doc: Any, df: pd.DataFrame, *, number: int | str, title: str,
               note: str | None = None, index: bool = True,
               kinds: Mapping[Any, str] | None = None,
-              digits: Mapping[Any, int] | int | None = None, size: float = 10) -> Any:
+              digits: Mapping[Any, int] | int | None = None, size: float | None = None) -> Any:
     """Append an APA table to *doc*: number, italic title, rules, formatted cells, note.
 
     Parameters
@@ -181,8 +181,9 @@ def add_table(doc: Any, df: pd.DataFrame, *, number: int | str, title: str,
         Show the index as the first column(s).
     kinds, digits
         Passed to :func:`~pipeline.reporting.format.format_frame`.
-    size : float
-        Point size of the cells.
+    size : float, optional
+        Point size of the cells; by default 10, 9 from 9 columns on, 8 from
+        13 on, 7 from 17 on, so that a wide table fits a portrait page.
 
     Returns
     -------
@@ -212,6 +213,8 @@ def add_table(doc: Any, df: pd.DataFrame, *, number: int | str, title: str,
     col_levels = shown.columns.nlevels
     n_rows = col_levels + len(shown)
     n_cols = idx_levels + shown.shape[1]
+    if size is None:
+        size = 10 if n_cols <= 8 else 9 if n_cols <= 12 else 8 if n_cols <= 16 else 7
     table = doc.add_table(rows=n_rows, cols=max(n_cols, 1))
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     tbl_pr = table._tbl.tblPr

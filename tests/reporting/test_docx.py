@@ -150,3 +150,12 @@ def test_tall_figure_fits_the_page(tmp_path):
                                                         "title": "tall"}], title="x")
     shape = docx.Document(str(out)).inline_shapes[0]
     assert abs(shape.height.inches - 7.5) < 0.01 and shape.width.inches < 3
+
+
+def test_wide_table_gets_a_smaller_font(tmp_path):
+    wide = pd.DataFrame(np.arange(40.0).reshape(2, 20) / 7, columns=[f"c{i}" for i in range(20)])
+    doc = docx.Document(str(rdocx.write_table_docx(wide, tmp_path / "w.docx", number=1, title="w")))
+    run = doc.tables[0].rows[1].cells[3].paragraphs[0].runs[0]
+    assert run.font.size.pt == 7
+    narrow = docx.Document(str(rdocx.write_table_docx(_pt(), tmp_path / "n.docx", number=1, title="n")))
+    assert narrow.tables[0].rows[1].cells[3].paragraphs[0].runs[0].font.size.pt == 10
