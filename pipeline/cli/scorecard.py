@@ -5,15 +5,23 @@ recomputations from published aggregates (the thesis's cost-effectiveness
 tables and audit), and the ``computed.json`` of every wave registered in
 the settings.  Writes ``scorecard.csv`` and ``index.html`` (default
 ``reports/``), which links every report found there.
+
+One scorecard, one status per number: :func:`build_scorecard` builds it for
+the index, and :func:`wave_table` builds the same scorecard for one wave's
+replication table (``pipeline/workflow/wave.py``), so a key has the same
+status in both (:func:`pipeline.replication.scorecard.status_of`).
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping
 
 from pipeline.cli.common import parser
 
-__all__ = ["main", "extra_rows", "audit_findings", "STUDY_HOOKS"]
+__all__ = ["main", "extra_rows", "audit_findings", "methods_notes", "STUDY_HOOKS",
+           "build_scorecard", "wave_table", "provenance", "PACKAGES"]
 
 
 def extra_rows(params: dict[str, Any], published: dict[str, Any]) -> list[tuple]:
@@ -33,9 +41,18 @@ def audit_findings(params: dict[str, Any], published: dict[str, Any]) -> list:
                         indicators_per_factor=cfg.get("indicators_per_factor")).findings
 
 
+def methods_notes(params: dict[str, Any]) -> dict[str, Any]:
+    """The thesis's methods notes for the index (:func:`studies.amirova2021.audit_rules.methods_notes`)."""
+    from studies.amirova2021.audit_rules import methods_notes as notes
+    return notes(params)
+
+
 #: Studies that recompute published numbers from published aggregates and audit them:
-#: study -> (rows, findings).
-STUDY_HOOKS = {"amirova2021": (extra_rows, audit_findings)}
+#: study -> (rows, findings, methods notes).
+STUDY_HOOKS = {"amirova2021": (extra_rows, audit_findings, methods_notes)}
+
+#: Packages whose versions the index records.
+PACKAGES = ("numpy", "scipy", "pandas", "statsmodels", "scikit-learn", "matplotlib", "PyYAML", "dvc")
 
 
 def _published(dirs: list, load_published) -> dict[str, Any]:
@@ -49,23 +66,39 @@ def _published(dirs: list, load_published) -> dict[str, Any]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = parser("scorecard", __doc__.split("\n\n")[1])
-    ap.add_argument("--out", default=None, help="output directory (default: reports/)")
-    ap.add_argument("--published", default=None,
-                    help="directory of published YAML files (default: the 'published' folder "
-                         "of every registered wave)")
-    args = ap.parse_args(list(argv or []))
-    from pipeline.cli.config import load_params
+def _waves(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {w: dict(v or {}) for w, v in (params.get("waves") or {}).items()}
+
+
+def build_scorecard(params: Mapping[str, Any], *, published: str | Path | None = None,
+                    computed: Mapping[str, Mapping[str, Any]] | None = None,
+                    processed: str | Path | None = None) -> tuple[Any, list[str], list[Path]]:
+    """The study's scorecard, as the index shows it.
+
+    Parameters
+    ----------
+    params : mapping
+        :func:`pipeline.cli.config.load_params`.
+    published : path, optional
+        One folder of published YAML files (default: the ``published`` folder of
+        every registered wave).
+    computed : mapping wave -> {key: value}, optional
+        Respondent-level values by wave, instead of reading every
+        ``<processed>/<wave>/results/computed.json``.
+    processed : path, optional
+        Default ``data/processed``.
+
+    Returns
+    -------
+    (Scorecard, messages, published folders)
+    """
     from pipeline.core import paths
-    from pipeline.core.io import write_csv, write_text
     from pipeline.replication.published import load_published
-    from pipeline.replication.scorecard import Scorecard, collect, discover_reports, render_index
-    params = load_params()
+    from pipeline.replication.scorecard import Scorecard, collect, join_wave
     studies = params.get("studies") or {}
-    waves = {w: dict(v or {}) for w, v in (params.get("waves") or {}).items()}
-    if args.published:
-        dirs = [paths.resolve(args.published)]
+    waves = _waves(params)
+    if published:
+        dirs = [paths.resolve(published)]
     else:
         dirs = list(dict.fromkeys(paths.resolve(w["published"]) for w in waves.values()
                                   if w.get("published")))
@@ -77,14 +110,141 @@ def main(argv: Sequence[str] | None = None) -> int:
     sc = Scorecard(results, respondent_level=patterns,
                    synthetic=any(bool(w.get("synthetic")) for w in waves.values()))
     rows: list[tuple] = []
-    audit = None
     for study in studies:
         if study in STUDY_HOOKS and published_all:
-            rows_of, findings_of = STUDY_HOOKS[study]
-            rows += rows_of(params, published_all)
-            audit = (audit or []) + list(findings_of(params, published_all))
-    for m in collect(sc, processed=paths.DATA_PROCESSED, waves=waves, extra_rows=rows,
-                     label="data/processed"):
+            rows_of, findings_of, _ = STUDY_HOOKS[study]
+            rows += rows_of(dict(params), published_all)
+            sc.add_findings(findings_of(dict(params), published_all))
+    msgs: list[str] = []
+    if computed is None:
+        msgs += collect(sc, processed=paths.resolve(processed) if processed else paths.DATA_PROCESSED,
+                        waves=waves, extra_rows=rows, label="data/processed")
+    else:
+        for key, val, note, tol, source in rows:
+            if key in sc.published:
+                sc.add(key, val, tolerance=tol, source=source, note=note)
+        for wave, values in computed.items():
+            if wave not in waves:
+                raise ValueError(f"computed: {wave!r} is not a registered wave ({', '.join(waves)})")
+            join_wave(sc, wave, values, waves[wave], source=f"data/processed/{wave}/computed.json")
+    sc.synthetic = any(bool(w.get("synthetic")) for w in waves.values())
+    return sc, msgs, dirs
+
+
+def wave_table(wave: str, computed: Mapping[str, Any], params: Mapping[str, Any] | None = None):
+    """One wave's replication table: the index's scorecard (:func:`build_scorecard`) with this
+    wave's values, restricted to the wave's keys it recomputed.
+
+    The call site is ``pipeline/workflow/wave.py`` (``_replication``); a key's status here is
+    the status the index gives it.
+
+    Returns
+    -------
+    DataFrame indexed by key: ``table line printed from_respondents status basis``
+    (``from_respondents``: the value this wave computed, full precision).
+    """
+    from pipeline.cli.config import load_params
+    params = load_params() if params is None else params
+    sc, _, _ = build_scorecard(params, computed={wave: computed})
+    df = sc.to_frame()
+    df = df[df["key"].str.startswith(f"{wave}.") & df["from_respondents"].notna()]
+    return df[["key", "table", "line", "printed", "from_respondents", "status", "basis"]].set_index("key")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _chisq_convention(ws: Mapping[str, Any]) -> tuple[str, str]:
+    """(which model, likelihood) of a wave's settings: the SEM/CFA, else the comparison's CFA."""
+    sem = ws.get("sem") or {}
+    if sem.get("model") or sem.get("cfa_model"):
+        return "SEM/CFA", str(sem.get("likelihood") or "normal")
+    comp = ws.get("comparison") or {}
+    if comp.get("cfa_model"):
+        return "CFA of the instrument", str(comp.get("cfa_likelihood") or "normal")
+    return "", ""
+
+
+_LIKELIHOOD = {"wishart": "wishart: chi-square = (N - 1) x F_ML (AMOS's convention)",
+               "normal": "normal: chi-square = N x F_ML (lavaan's default)"}
+
+
+def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Methods and provenance for the index: per wave the data (synthetic or real), the input
+    file with its SHA-256, the chi-square convention and why, the decision rule used; the
+    study's own decision rule next to it; package versions; the study's notes.  No timestamp,
+    no absolute path."""
+    from importlib import metadata
+
+    from pipeline.cli.config import wave_settings
+    from pipeline.core import paths
+    waves = _waves(params)
+    notes: dict[str, Any] = {"why": {}, "rules": [], "notes": []}
+    for study in params.get("studies") or {}:
+        if study in STUDY_HOOKS:
+            got = STUDY_HOOKS[study][2](dict(params)) or {}
+            notes["why"].update(got.get("why") or {})
+            notes["rules"] += list(got.get("rules") or [])
+            notes["notes"] += list(got.get("notes") or [])
+    rows = []
+    for wave, w in waves.items():
+        try:
+            ws = wave_settings(wave)
+        except Exception:            # a wave whose settings do not validate: show what is written
+            ws = w
+        raw = str(w.get("raw") or "")
+        p = paths.resolve(raw) if raw else None
+        digest = _sha256(p) if p is not None and p.is_file() else "(file not present)"
+        what, lik = _chisq_convention(ws)
+        hyp = ws.get("hypotheses") or {}
+        rule = ""
+        if what == "SEM/CFA" and (ws.get("sem") or {}).get("model"):
+            alpha = float((hyp.get("alpha") if isinstance(hyp, Mapping) else None) or 0.05)
+            from scipy import stats
+            z = float(stats.norm.isf(alpha / 2))
+            rule = (f"Wald z = est / SE, two-sided p < {alpha:g} (|z| > {z:.3f}) with the stated "
+                    "sign; bootstrap tests: the percentile interval excludes 0")
+        rows.append({
+            "wave": wave,
+            "data": "synthetic" if w.get("synthetic") else "real",
+            "input file": raw,
+            "SHA-256 of the input": digest,
+            "chi-square convention": (f"{what}: {_LIKELIHOOD.get(lik, lik)}" if what else "no model fitted"),
+            "why": notes["why"].get(wave) or ("set in the wave's settings" if lik == "wishart"
+                                              else "lavaan's default" if lik else ""),
+            "decision rule used": rule,
+        })
+    pk = {}
+    for name in PACKAGES:
+        try:
+            pk[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"waves": rows, "rules": notes["rules"], "packages": pk, "notes": notes["notes"]}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = parser("scorecard", __doc__.split("\n\n")[1])
+    ap.add_argument("--out", default=None, help="output directory (default: reports/)")
+    ap.add_argument("--published", default=None,
+                    help="directory of published YAML files (default: the 'published' folder "
+                         "of every registered wave)")
+    args = ap.parse_args(list(argv or []))
+    from pipeline.cli.config import load_params
+    from pipeline.core import paths
+    from pipeline.core.io import write_csv, write_text
+    from pipeline.replication.scorecard import discover_reports, render_index
+    from pipeline.reporting.escape import html as escape_html
+    from pipeline.reporting.format import format_number
+    params = load_params()
+    studies = params.get("studies") or {}
+    sc, msgs, dirs = build_scorecard(params, published=args.published)
+    for m in msgs:
         print(m)
     out = paths.resolve(args.out) if args.out else paths.REPORTS
     write_csv(out / "scorecard.csv", sc.to_frame(), index=False)
@@ -98,8 +258,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError:
             labels.append(d.name + "/")
     write_text(out / "index.html",
-               render_index(sc, discover_reports(out), audit=audit,
-                            title=title, published_label=", ".join(labels) or "published/"))
+               render_index(sc, discover_reports(out), title=title,
+                            published_label=", ".join(labels) or "published/",
+                            methods=provenance(params),
+                            fmt=lambda x, d: format_number(x, digits=d), escape=escape_html))
     print(sc.summary())
     print(f"wrote {out / 'scorecard.csv'} and {out / 'index.html'}")
     return 0

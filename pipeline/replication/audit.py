@@ -50,10 +50,12 @@ __all__ = [
     "min_free_parameters", "measurement_model_df", "parse_thresholds",
     "audit_fit_table", "audit_fit_table_model", "audit_reliability", "audit_counts",
     "audit_critical_ratios", "Identity", "evaluate_identities", "audit_identities",
-    "audit_repeats", "AuditResult",
+    "audit_repeats", "text_reference", "audit_text_against_tables", "AuditResult", "UNDEFINED_CHECKS",
 ]
 
 SEVERITIES = ("error", "warning", "note")
+#: Checks whose finding means the statistic is undefined, not misprinted.
+UNDEFINED_CHECKS = ("alpha_one_item",)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,11 @@ class Inconsistency:
         misprint or misstatement; ``note``: worth knowing.
     where : str
         Table and line, when known.
+    keys : tuple of str
+        Published keys this finding contradicts (the scorecard gives them the
+        status "inconsistent in the source", or "not estimable" for a check in
+        :data:`UNDEFINED_CHECKS`); empty when the finding names no published key
+        (a misprinted threshold, a hand-made table).
     """
 
     check: str
@@ -83,6 +90,7 @@ class Inconsistency:
     arithmetic: str
     severity: str = "error"
     where: str = ""
+    keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -529,7 +537,8 @@ def audit_reliability(table: Any, *, where: str = "") -> list[Inconsistency]:
     ----------
     table : DataFrame or iterable of mappings
         Columns/keys ``scale``, ``alpha`` and ``n_items`` (or ``items``, a
-        list of item names); optional ``where``.
+        list of item names); optional ``where`` and ``key`` (the published
+        key of the alpha, copied into the finding's ``keys``).
 
     Checks
     ------
@@ -551,16 +560,18 @@ def audit_reliability(table: Any, *, where: str = "") -> list[Inconsistency]:
         if k is None and r.get("items") is not None:
             k = len(r["items"])
         w = str(r.get("where") or where)
+        keys = (str(r["key"]),) if r.get("key") else ()
         if a is None:
             continue
         if k is not None and int(k) == 1:
             out.append(Inconsistency(
                 "alpha_one_item", {"scale": scale, "alpha": a.text, "n_items": 1}, None,
                 f"alpha = k/(k-1) x (1 - sum(var_i)/var_total) with k = 1 divides by zero: alpha is "
-                f"undefined for the one-item scale '{scale}', yet {a.text} is reported", "error", w))
+                f"undefined for the one-item scale '{scale}', yet {a.text} is reported", "error", w,
+                keys))
         if a.value > 1:
             out.append(Inconsistency("alpha_above_one", {"scale": scale, "alpha": a.text}, None,
-                                     f"alpha <= 1 always; {a.text} is impossible", "error", w))
+                                     f"alpha <= 1 always; {a.text} is impossible", "error", w, keys))
         elif a.value < 0:
             out.append(Inconsistency("alpha_negative", {"scale": scale, "alpha": a.text}, None,
                                      f"negative alpha {a.text}: negatively correlated items "
@@ -579,7 +590,9 @@ def audit_counts(groups: Iterable[Mapping[str, Any]], *, percent_decimals: int |
         Each ``{"name": str, "total": count or None, "where": str,
         "items": [{"label": str, "count": n or None, "percent": pct or None,
         "where": str}, ...]}``; numbers or printed text ("66,7").  A group is
-        one categorical variable (its categories should add up).
+        one categorical variable (its categories should add up).  Optional
+        published keys (``total_key``; per item ``count_key``, ``percent_key``)
+        are copied into the findings' ``keys``.
     percent_decimals : int, optional
         Printed precision of the percentages; by default read from each
         printed percentage.
@@ -609,7 +622,7 @@ def audit_counts(groups: Iterable[Mapping[str, Any]], *, percent_decimals: int |
                 "count_sum_vs_total", {"group": name, "total": tot.text,
                                        "counts": [c.text for c in counts]}, csum,
                 f"{' + '.join(c.text for c in counts)} = {csum:g}, not the stated total {tot.text}",
-                "error", where))
+                "error", where, tuple(k for k in [g.get("total_key")] if k)))
         denom = tot.value if tot is not None else (csum if all_counts else None)
         for it, c, p in zip(items, counts, pcts):
             if c is None or p is None or not denom:
@@ -627,7 +640,8 @@ def audit_counts(groups: Iterable[Mapping[str, Any]], *, percent_decimals: int |
                     exact,
                     f"100 x {c.text} / {denom:g} = {exact:.{max((d or 0) + 1, 2)}f}%, printed {p.text}%{hint}",
                     "warning" if hint or abs(exact - p.value) <= 2 * half + 1e-9 else "error",
-                    str(it.get("where") or where)))
+                    str(it.get("where") or where),
+                    () if hint else tuple(k for k in [it.get("percent_key")] if k)))
         if pcts and all(p is not None for p in pcts):
             psum = sum(p.value for p in pcts)
             decs = [percent_decimals if percent_decimals is not None else (p.decimals or 0) for p in pcts]
@@ -637,14 +651,16 @@ def audit_counts(groups: Iterable[Mapping[str, Any]], *, percent_decimals: int |
                     "percent_sum", {"group": name, "percents": [p.text for p in pcts]}, psum,
                     f"{' + '.join(p.text for p in pcts)} = {psum:.2f}%, more than the rounding "
                     f"slack {slack:.2f} away from 100", "error" if abs(psum - 100) > 1 else "warning",
-                    where))
+                    where, tuple(it["percent_key"] for it in items if it.get("percent_key"))))
     return out
 
 
 def audit_critical_ratios(rows: Iterable[Mapping[str, Any]]) -> list[Inconsistency]:
     """C.R. must equal Estimate / S.E. within the rounding of the three printed numbers.
 
-    Rows: ``{"name", "est", "se", "z", "where"}``. In R: ``parameterEstimates(fit)$z``.
+    Rows: ``{"name", "est", "se", "z", "where"}`` and optionally ``key`` (the
+    published key of the C.R., copied into the finding's ``keys``).
+    In R: ``parameterEstimates(fit)$z``.
     """
     out = []
     for r in rows:
@@ -657,7 +673,8 @@ def audit_critical_ratios(rows: Iterable[Mapping[str, Any]]) -> list[Inconsisten
             out.append(Inconsistency(
                 "critical_ratio", {"name": str(r.get("name", "")), "est": e.text, "se": s.text, "z": z.text},
                 e.value / s.value, f"C.R. = {e.text}/{s.text} = {e.value / s.value:.3f} "
-                f"(rounding interval [{lo:.3f}, {hi:.3f}]), printed {z.text}", "error", str(r.get("where", ""))))
+                f"(rounding interval [{lo:.3f}, {hi:.3f}]), printed {z.text}", "error", str(r.get("where", "")),
+                tuple(k for k in [r.get("key")] if k)))
     return out
 
 
@@ -720,7 +737,7 @@ def audit_identities(published: Mapping[str, Any], identities: Iterable[Identity
             pv = published[target]
             out.append(Inconsistency("published_identity", {target: pv.printed}, v,
                                      arith + f", printed {pv.printed}", "error",
-                                     f"{pv.table}, line {pv.line}"))
+                                     f"{pv.table}, line {pv.line}", (target,)))
     return out, n
 
 
@@ -747,7 +764,105 @@ def audit_repeats(published: Mapping[str, Any], pairs: Iterable[tuple[str, str]]
                     "cross_table_repeat", {a: pa.printed, b: pb.printed}, None,
                     f"{pa.table} line {pa.line} prints {pa.printed}, {pb.table} line "
                     f"{pb.line} prints {pb.printed} for the same quantity", "error",
-                    f"{pa.table}, line {pa.line}"))
+                    f"{pa.table}, line {pa.line}", (a, b)))
+    return out, n
+
+
+def text_reference(published: Mapping[str, Any], key: str) -> tuple[float, str] | None:
+    """What a stated number is, recomputed from the table it refers to.
+
+    The published entry of *key* names the table cells it summarizes in two
+    extra fields of its YAML entry: ``counts`` (a list of published count
+    keys, added up) and, for a percentage, ``total`` (the published key of
+    the denominator)::
+
+        - {key: cs2020.text.ACSA.experience.5_15.pct, value: 48.2, printed: "48,2%",
+           unit: percent, line: 1134,
+           counts: [cs2020.table14.experience.5_10.ACSA, cs2020.table14.experience.10_15.ACSA],
+           total: cs2020.table14.total.ACSA}
+
+    ``100 x sum(counts) / total`` (a percentage) or ``sum(counts)`` (a count).
+
+    Returns
+    -------
+    (value, arithmetic) or None when the entry names no ``counts``.
+
+    Raises
+    ------
+    ValueError
+        A referenced key that is not published (naming the entry's file and key).
+
+    In R: ``100 * sum(counts) / total``.
+    """
+    pv = published[key]
+    refs = pv.extra.get("counts")
+    if not refs:
+        return None
+    if isinstance(refs, str):
+        refs = [refs]
+    total = pv.extra.get("total")
+    missing = [k for k in list(refs) + ([total] if total else []) if k not in published]
+    if missing:
+        raise ValueError(f"{pv.file}: {key}: counts/total name unpublished key(s) {missing}")
+    cells = [published[k] for k in refs]
+    csum = sum(float(c.value) for c in cells)
+    lines = ", ".join(str(c.line) for c in cells)
+    tables = sorted({c.table for c in cells})
+    src = f"{', '.join(tables)}, line{'s' if len(cells) > 1 else ''} {lines}"
+    parts = " + ".join(c.printed for c in cells)
+    if total:
+        t = published[total]
+        if not float(t.value):
+            raise ValueError(f"{pv.file}: {key}: total {total!r} is zero")
+        v = 100.0 * csum / float(t.value)
+        num = f"({parts})" if len(cells) > 1 else parts
+        arith = (f"100 x {num} / {t.printed} = {v:.2f}% ({src}; total {t.table}, line {t.line})")
+    else:
+        v = csum
+        arith = f"{parts} = {v:g} ({src})"
+    return v, arith
+
+
+def audit_text_against_tables(published: Mapping[str, Any]) -> tuple[list[Inconsistency], int]:
+    """Every percentage and count a text states against the table cells it summarizes.
+
+    Each published entry with ``counts`` (and ``total`` for a percentage;
+    :func:`text_reference`) is recomputed from those cells and must round to
+    its printed value (half a unit in its last printed decimal).  A printed
+    value that is the recomputed one truncated rather than rounded is a
+    ``warning`` naming no key (a rounding convention, not a contradiction);
+    one within two half-units is a ``warning``, beyond that an ``error``;
+    both name the stated key in ``keys``.
+
+    Returns
+    -------
+    (findings, number of stated numbers checked)
+
+    In R: ``abs(100 * sum(counts) / total - printed) > 0.5 * 10^-decimals``.
+    """
+    out: list[Inconsistency] = []
+    n = 0
+    for key, pv in published.items():
+        ref = text_reference(published, key)
+        if ref is None:
+            continue
+        n += 1
+        v, arith = ref
+        p = reported_value(pv.printed)
+        if p is None:
+            raise ValueError(f"{pv.file}: {key}: printed {pv.printed!r} holds no number to check")
+        d = p.decimals or 0
+        half = 0.5 * 10.0 ** (-d)
+        if abs(v - p.value) <= half + 1e-9:
+            continue
+        trunc = math.floor(v * 10 ** d + 1e-9) / 10 ** d
+        truncated = abs(trunc - p.value) < 1e-9
+        sev = "warning" if truncated or abs(v - p.value) <= 2 * half + 1e-9 else "error"
+        out.append(Inconsistency(
+            "text_vs_table", {key: pv.printed}, v,
+            arith + f"; the text (line {pv.line}) states {pv.printed}"
+            + (" (truncated rather than rounded)" if truncated else ""),
+            sev, f"{pv.table}, line {pv.line}", () if truncated else (key,)))
     return out, n
 
 

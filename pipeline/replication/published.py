@@ -31,17 +31,35 @@ from typing import Any, Mapping
 from pipeline.core.io import read_yaml
 
 __all__ = [
-    "STATUSES", "EXACT", "WITHIN_TOLERANCE", "DIFFERS", "NOT_RECOMPUTABLE",
-    "RESPONDENT_LEVEL", "PublishedValue", "parse_number", "printed_decimals",
-    "load_published", "compare_value",
+    "STATUSES", "EXACT", "WITHIN_TOLERANCE", "DIFFERS", "AGREES_SYNTHETIC", "DIFFERS_SYNTHETIC",
+    "INCONSISTENT", "NOT_ESTIMABLE", "NOT_COMPUTED", "NOT_RECOMPUTABLE", "RESPONDENT_LEVEL",
+    "PublishedValue", "parse_number", "printed_decimals", "load_published", "compare_value",
 ]
 
+#: The computed value rounds to the printed one.
 EXACT = "reproduced exactly"
+#: Not exact, but within the tolerance given for the comparison.
 WITHIN_TOLERANCE = "within tolerance"
+#: Recomputed from published numbers or real respondent data, and neither of the above.
 DIFFERS = "differs"
+#: Recomputed from calibrated synthetic respondents and equal within rounding/tolerance:
+#: shows the generator's calibration, not a replication.
+AGREES_SYNTHETIC = "agrees (calibrated synthetic)"
+#: Recomputed from synthetic respondents and different: says nothing about the study.
+DIFFERS_SYNTHETIC = "differs (synthetic)"
+#: The published number contradicts other published numbers (an audit finding says how).
+INCONSISTENT = "inconsistent in the source"
+#: The statistic is undefined for what it is printed for (alpha of a one-item scale).
+NOT_ESTIMABLE = "not estimable"
+#: Needs respondent-level data, and no wave computed it.
+NOT_COMPUTED = "not computed"
+#: Nothing in the published aggregates lets it be recomputed, and it needs no respondent data.
 NOT_RECOMPUTABLE = "cannot be recomputed from published data"
-RESPONDENT_LEVEL = "depends on respondent-level data (synthetic here)"
-STATUSES = (EXACT, WITHIN_TOLERANCE, DIFFERS, NOT_RECOMPUTABLE, RESPONDENT_LEVEL)
+STATUSES = (EXACT, WITHIN_TOLERANCE, DIFFERS, INCONSISTENT, NOT_ESTIMABLE, AGREES_SYNTHETIC,
+            DIFFERS_SYNTHETIC, NOT_COMPUTED, NOT_RECOMPUTABLE)
+#: Former single status "depends on respondent-level data", split into AGREES_SYNTHETIC,
+#: DIFFERS_SYNTHETIC and NOT_COMPUTED; the name is kept for importers and means "not computed".
+RESPONDENT_LEVEL = NOT_COMPUTED
 
 _REQUIRED_TOP = ("source", "table", "line", "values")
 _REQUIRED_VALUE = ("key", "value", "printed", "unit", "line")

@@ -19,16 +19,19 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from dataclasses import replace
+
 from pipeline.replication.audit import (AuditResult, Identity, Inconsistency, audit_counts,
                                         audit_critical_ratios, audit_fit_table,
                                         audit_identities, audit_reliability, audit_repeats,
-                                        chisq_pvalue, evaluate_identities, reported_value,
-                                        rmsea_from_chisq)
+                                        audit_text_against_tables, chisq_pvalue,
+                                        evaluate_identities, reported_value, rmsea_from_chisq,
+                                        text_reference)
 from pipeline.replication.published import load_published
 
 __all__ = ["PUBLISHED", "THESIS_INDICATORS", "IDENTITIES", "count_groups_from_published",
            "fit_inputs", "repeat_pairs", "published_identities", "audit_thesis",
-           "scorecard_rows"]
+           "scorecard_rows", "methods_notes"]
 
 #: The thesis's transcribed tables.
 PUBLISHED = Path(__file__).resolve().parent / "published"
@@ -61,7 +64,7 @@ def count_groups_from_published(published: Mapping[str, Any]) -> list[dict[str, 
         if org:
             parts = parts[:-1]
         if parts == ["total"]:
-            totals[(m.group("wave"), m.group("table"), org)] = pv.printed
+            totals[(m.group("wave"), m.group("table"), org)] = (pv.printed, key)
             continue
         if len(parts) != 2:
             continue
@@ -70,11 +73,13 @@ def count_groups_from_published(published: Mapping[str, Any]) -> list[dict[str, 
         meta.setdefault(gk, f"{pv.table}, line {pv.line}")
         c = cells.setdefault(gk, {}).setdefault(cat, {"label": cat, "where": f"{pv.table}, line {pv.line}"})
         c["percent" if pct else "count"] = pv.printed
+        c["percent_key" if pct else "count_key"] = key
     groups = []
     for gk, cats in cells.items():
         wave, table, org, var = gk
+        total, total_key = totals.get((wave, table, org), (None, None))
         groups.append({"name": ".".join(x for x in (wave, table, var, org) if x),
-                       "total": totals.get((wave, table, org)), "where": meta[gk],
+                       "total": total, "total_key": total_key, "where": meta[gk],
                        "items": list(cats.values())})
     return groups
 
@@ -131,13 +136,13 @@ def audit_thesis(published: Mapping[str, Any] | None = None, *, n: int = 100,
     rep, where = fit_inputs(pub)
     if len(rep) > 1:
         ks = [int(k) for k in ipf.values()]
-        findings += audit_fit_table(
+        findings += [_fit_keys(f, pub) for f in audit_fit_table(
             rep, n=n, n_observed=sum(ks), n_factors=len(ks),
             single_indicator_factors=sum(1 for k in ks if k == 1),
-            model_df=None, where=where)
+            model_df=None, where=where)]
         checked["fit measures"] = len(rep) - 1
     rel = [dict(scale=k.split(".")[-1], alpha=pv.printed, n_items=_n_items(pv),
-                where=f"{pv.table}, line {pv.line}")
+                where=f"{pv.table}, line {pv.line}", key=k)
            for k, pv in pub.items() if k.startswith("cs2019.alpha.")]
     if rel:
         findings += audit_reliability(rel)
@@ -158,7 +163,20 @@ def audit_thesis(published: Mapping[str, Any] | None = None, *, n: int = 100,
     if groups:
         findings += audit_counts(groups)
         checked["count groups"] = len(groups)
+    x = audit_text_against_tables(pub)
+    if x[1]:
+        findings += x[0]
+        checked["text numbers against their tables"] = x[1]
     return AuditResult(findings, checked)
+
+
+def _fit_keys(f: Inconsistency, pub: Mapping[str, Any]) -> Inconsistency:
+    """The Table 12 keys a fit finding contradicts: its reported measures that are published
+    (a misprinted threshold contradicts no number and names none)."""
+    if f.check.startswith("threshold_"):
+        return f
+    keys = tuple(f"cs2019.fit.{m}" for m in f.reported if f"cs2019.fit.{m}" in pub)
+    return replace(f, keys=keys)
 
 
 def repeat_pairs(published: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -219,7 +237,8 @@ def _cr_rows(pub: Mapping[str, Any]) -> list[dict[str, Any]]:
     for k, pv in pub.items():
         if k.startswith("cs2019.loading.") and k.rsplit(".", 1)[-1] in ("est", "se", "z"):
             base, what = k.rsplit(".", 1)
-            rows.setdefault(base, {"name": base, "where": f"{pv.table}, line {pv.line}"})[what] = pv.printed
+            rows.setdefault(base, {"name": base, "where": f"{pv.table}, line {pv.line}",
+                                   "key": base + ".z"})[what] = pv.printed
     return [r for r in rows.values() if {"est", "se", "z"} <= set(r)]
 
 
@@ -231,7 +250,9 @@ def scorecard_rows(published: Mapping[str, Any], *, n: int = 100
       by CMIN/DF and *n* (N-1 convention, AMOS's);
     * ``cs2019.fit.pvalue``: 1 if that chi-square is significant at .05;
     * ``cs2019.loading.*.z``: Estimate / S.E. from the printed values, with
-      the tolerance the rounding of Estimate and S.E. allows.
+      the tolerance the rounding of Estimate and S.E. allows;
+    * every number the text states about a table (entries with ``counts``
+      and ``total``): recomputed from that table's cells.
 
     Returns
     -------
@@ -253,6 +274,10 @@ def scorecard_rows(published: Mapping[str, Any], *, n: int = 100
                         f"p = {p:.2g} from chisq {chisq.text}, df {df}", None))
     for target, v, arith in published_identities(published):
         out.append((target, v, "from other published numbers: " + arith, None))
+    for key in published:
+        ref = text_reference(published, key)
+        if ref is not None:
+            out.append((key, ref[0], "from the table it summarizes: " + ref[1], None))
     for r in _cr_rows(published):
         e, se = reported_value(r["est"]), reported_value(r["se"])
         z = e.value / se.value
@@ -261,3 +286,44 @@ def scorecard_rows(published: Mapping[str, Any], *, n: int = 100
                     f"Estimate / S.E. = {r['est']}/{r['se']}; tolerance {tol:.3f} is what the "
                     "rounding of both allows", tol))
     return [(k, v, note, tol, SOURCE) for k, v, note, tol in out]
+
+
+def methods_notes(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What the index says about the thesis's methods, next to the ones used here.
+
+    Parameters
+    ----------
+    params : mapping
+        The study's parameters (``cea.inflation`` is read).
+
+    Returns
+    -------
+    dict
+        ``why``: wave -> why its chi-square convention; ``rules``: (label, text)
+        pairs, the thesis's decision rule next to the one used; ``notes``: remarks
+        (the CEA's inflation rate is inferred, not published).
+    """
+    infl = (params.get("cea") or {}).get("inflation")
+    notes = []
+    if infl is not None:
+        notes.append(f"Cost-effectiveness analysis: the annual inflation rate of the standard-mode "
+                     f"payroll, {100 * float(infl):g}%, is inferred: it is the rate that reproduces "
+                     "Table 19 (line 1601); the thesis does not publish it.")
+    return {
+        "why": {
+            "cs2019": "as the thesis: Table 12 (line 1026) is AMOS output, whose chi-square "
+                      "is (N - 1) x F_ML",
+            "cs2020": "the thesis fits no model to the 2020 survey; the CFA of its instrument "
+                      "is the project's own and uses lavaan's default",
+        },
+        "rules": [
+            ("The thesis's decision rule (line 1050)",
+             "'All critical ratios are over 1.97': a path is significant when its critical "
+             "ratio (Estimate / S.E.) exceeds 1.97"),
+            ("The rule used here (cs2019)",
+             "two-sided p = 2 (1 - Phi(|z|)) < .05, i.e. |z| > 1.960, with the hypothesized "
+             "sign (pipeline.sem.hypotheses); the difference from 1.97 changes no decision "
+             "unless a critical ratio lies in (1.960, 1.970]"),
+        ],
+        "notes": notes,
+    }

@@ -1,4 +1,4 @@
-"""Replication scorecard: loading published values, the five statuses, the index page."""
+"""Replication scorecard: loading published values, one status per number, the index page."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,12 @@ import pytest
 
 from pipeline.replication import scorecard as sc_mod
 from studies.amirova2021.cea import PUBLISHED as THESIS_PUBLISHED
-from pipeline.replication.scorecard import (DIFFERS, EXACT, NOT_RECOMPUTABLE, RESPONDENT_LEVEL, STATUSES,
-                                WITHIN_TOLERANCE, Scorecard, load_published, parse_number,
-                                printed_decimals, render_index)
+from pipeline.replication.audit import Inconsistency
+from pipeline.replication.scorecard import (AGREES_SYNTHETIC, DIFFERS, DIFFERS_SYNTHETIC, EXACT,
+                                            INCONSISTENT, NOT_COMPUTED, NOT_ESTIMABLE,
+                                            NOT_RECOMPUTABLE, STATUSES, WITHIN_TOLERANCE, Evidence,
+                                            Scorecard, load_published, parse_number,
+                                            printed_decimals, render_index, status_of, table_order)
 
 YAML = textwrap.dedent("""\
     source: "test"
@@ -88,22 +91,56 @@ def test_load_published_errors(pubdir):
         load_published(pubdir)
 
 
-def test_every_status_category(pubdir):
+def test_one_status_per_number_worst_of_each_kind(pubdir):
     sc = Scorecard(load_published(pubdir), respondent_level=["w.*"])
     sc.add("t.ratio", 10.5 / 91.2)                         # 0.11513 -> 0,115
+    sc.add("t.ratio", 0.5, recomputable=False, note="not from published data")   # ignored
     sc.add("t.pct", 66.9, tolerance=0.5)                   # off by 0.2, tolerated
-    sc.add("t.pct", 70.0, tolerance=0.5)                   # off by 3.3
+    sc.add("t.pct", 70.0, tolerance=0.5)                   # off by 3.3: the worst decides
     sc.add("t.word", "supported")                          # text, case-insensitive
-    sc.add("t.ratio", 0.5, recomputable=False, note="not from published data")
-    sc.add("w.item", 0.86, depends_on_respondent_data=True)
+    sc.add("w.item", 0.86, depends_on_respondent_data=True, synthetic=True)
     df = sc.to_frame()
-    assert list(df["status"]) == [EXACT, NOT_RECOMPUTABLE, WITHIN_TOLERANCE, DIFFERS, EXACT,
-                                  RESPONDENT_LEVEL]
-    assert set(df["status"]) == set(STATUSES)
-    row = df.iloc[2]
-    assert row["difference"] == pytest.approx(0.2) and row["printed"] == "66,7"
+    assert list(df["key"]) == ["t.ratio", "t.pct", "t.word", "w.item"]      # one row per number
+    assert list(df["status"]) == [EXACT, DIFFERS, EXACT, AGREES_SYNTHETIC]
+    row = df.iloc[1]
+    assert row["difference"] == pytest.approx(3.3) and row["printed"] == "66,7"
     assert row["table"] == "Table 99" and row["line"] == 12
     assert "printed with a decimal comma" in row["note"]
+    assert df.iloc[3]["basis"] == "synthetic respondent data" and df.iloc[3]["synthetic"] == True  # noqa: E712
+
+
+def _pv(pubdir, key="t.ratio"):
+    return load_published(pubdir)[key]
+
+
+def test_status_of_gives_every_status(pubdir):
+    """Each of the nine statuses, from the inputs that decide it, in the documented order."""
+    pv = _pv(pubdir)                                                        # printed 0,115
+    real, syn = dict(respondent=True, synthetic=False), dict(respondent=True, synthetic=True)
+    bad = Inconsistency("x", {}, None, "0.2 / 2 = 0.1, printed 0,115", "error", "T", ("t.ratio",))
+    undefined = Inconsistency("alpha_one_item", {}, None, "k = 1", "error", "T", ("t.ratio",))
+    note = Inconsistency("x", {}, None, "truncated", "note", "T", ("t.ratio",))
+    cases = [
+        (dict(evidence=[Evidence(0.1151)]), EXACT),
+        (dict(evidence=[Evidence(0.117, tolerance=0.01)]), WITHIN_TOLERANCE),
+        (dict(evidence=[Evidence(0.2)]), DIFFERS),
+        (dict(evidence=[Evidence(0.1151, **real)]), EXACT),
+        (dict(evidence=[Evidence(0.2, **real)]), DIFFERS),
+        (dict(evidence=[Evidence(0.1151, **syn)]), AGREES_SYNTHETIC),
+        (dict(evidence=[Evidence(0.2, **syn)]), DIFFERS_SYNTHETIC),
+        (dict(evidence=[Evidence(0.1151)], findings=[bad]), INCONSISTENT),
+        (dict(evidence=[Evidence(0.1151, **syn)], findings=[undefined, bad]), NOT_ESTIMABLE),
+        (dict(evidence=[Evidence(None, **syn)], respondent_level=True), NOT_COMPUTED),
+        (dict(evidence=[], findings=[note]), NOT_RECOMPUTABLE),
+        # real respondent data outrank published recomputations, which outrank synthetic data
+        (dict(evidence=[Evidence(0.2), Evidence(0.1151, **real)]), EXACT),
+        (dict(evidence=[Evidence(0.2, **syn), Evidence(0.1151)]), EXACT),
+    ]
+    got = [status_of(pv, **kw).status for kw, _ in cases]
+    assert got == [want for _, want in cases]
+    assert set(got) == set(STATUSES)
+    with pytest.raises(TypeError, match="evidence"):
+        status_of(pv, [0.1])
 
 
 def test_never_added_keys(pubdir):
@@ -111,8 +148,22 @@ def test_never_added_keys(pubdir):
     assert set(sc.to_frame()["status"]) == {NOT_RECOMPUTABLE}
     sc.mark_respondent_level("w.*", "t.*", "!t.word")
     st = dict(zip(sc.to_frame()["key"], sc.to_frame()["status"]))
-    assert st == {"t.ratio": RESPONDENT_LEVEL, "t.pct": RESPONDENT_LEVEL,
-                  "t.word": NOT_RECOMPUTABLE, "w.item": RESPONDENT_LEVEL}
+    assert st == {"t.ratio": NOT_COMPUTED, "t.pct": NOT_COMPUTED,
+                  "t.word": NOT_RECOMPUTABLE, "w.item": NOT_COMPUTED}
+
+
+def test_findings_decide_the_keys_they_name(pubdir):
+    sc = Scorecard(load_published(pubdir))
+    sc.add("t.pct", 66.7)
+    sc.add_findings([Inconsistency("text_vs_table", {"t.pct": "66,7"}, 50.0,
+                                   "100 x 1 / 2 = 50.00%, printed 66,7", "error", "Table 99, line 12",
+                                   ("t.pct",))])
+    df = sc.to_frame().set_index("key")
+    assert df.loc["t.pct", "status"] == INCONSISTENT
+    assert "audit: text_vs_table (error)" in df.loc["t.pct", "note"]
+    assert df.loc["t.ratio", "status"] == NOT_RECOMPUTABLE
+    with pytest.raises(TypeError, match="Inconsistency"):
+        sc.add_findings(["not a finding"])
 
 
 def test_exact_means_rounds_to_printed():
@@ -143,12 +194,13 @@ def test_summary_and_html(pubdir):
     assert list(counts.columns) == list(STATUSES)
     assert counts.loc["All", EXACT] == 1 and counts.loc["All", NOT_RECOMPUTABLE] == 3
     h = sc.to_html()
-    assert h.count("<tr class='exact'>") == 1 and h.count("<tr class='na'>") == 3
+    assert h.count("class='exact' data-status") == 1 and h.count("class='na' data-status") == 3
 
 
 def test_render_index_banner_and_links(pubdir):
     sc = Scorecard(load_published(pubdir), synthetic=True)
     sc.add("w.item", 0.9, depends_on_respondent_data=True)
+    assert sc.status("w.item").status == DIFFERS_SYNTHETIC
     page = render_index(sc, {"2019 wave": "cs2019/report.html", "CEA": "cea/cea.html"})
     assert "id='synthetic-banner'" in page
     assert "href='cs2019/report.html'" in page and "href='cea/cea.html'" in page
@@ -179,7 +231,65 @@ def test_collect_joins_registered_waves_and_extra_rows(tmp_path, pubdir):
                     "wave third: no computed.json yet (its published numbers stay unjoined)"]
     df = sc.to_frame().set_index("key")
     assert df.loc[keys[0], "source"] == "data/processed/newwave/computed.json"
-    assert df.loc[keys[0], "status"] == RESPONDENT_LEVEL
+    # a real wave (synthetic: false) is never labelled synthetic: 1.0 vs printed 0,115
+    assert df.loc[keys[0], "status"] == DIFFERS and df.loc[keys[0], "basis"] == "respondent data"
+    assert "synthetic" not in df.loc[keys[0], "note"]
     assert df.loc[keys[1], "source"] == "my.study"
     assert sc.synthetic is False
 
+
+
+def test_table_order_is_the_documents():
+    names = ["text", "Table K.2", "Table 24", "Table 6", "All", "Table K.1", "Table 11", "Table 12.1"]
+    assert sorted(names, key=table_order) == ["Table 6", "Table 11", "Table 12.1", "Table 24",
+                                              "Table K.1", "Table K.2", "text", "All"]
+
+
+def _two_tables(tmp_path):
+    d = tmp_path / "pub"
+    d.mkdir()
+    for num, line, key in (("24", 2006, "t24.x"), ("6", 691, "t6.x"), ("K.1", 3417, "k1.x")):
+        (d / f"t{num}.yaml").write_text(textwrap.dedent(f"""\
+            source: test
+            table: "Table {num}"
+            line: {line}
+            values:
+              - {{key: "{key}", label: "<b>bold</b> & 'quoted'", value: 0.036, printed: ".036",
+                 unit: index, line: {line + 1}}}
+            """), encoding="utf-8")
+    return load_published(d)
+
+
+def test_index_order_filter_links_and_cells(tmp_path):
+    """(9) summary counts first, then the audit findings (linking to the numbers), then the
+    tables in the document's order with a filter by status; cells rounded and escaped."""
+    sc = Scorecard(_two_tables(tmp_path), respondent_level=["t6.*"])
+    sc.add("t24.x", 0.0301234567891, depends_on_respondent_data=True, synthetic=True)
+    sc.add("k1.x", 26.153846153846153)
+    sc.add_findings([Inconsistency("rmsea_recomputed", {}, None, "sqrt(...) = 0.075, not .036",
+                                   "error", "Table 24, line 2007", ("t24.x",))])
+    page = render_index(sc, [("wave", "w/report.html")],
+                        methods={"waves": [{"wave": "w", "chi-square convention": "wishart"}],
+                                 "rules": [("thesis", "critical ratio > 1.97")],
+                                 "packages": {"numpy": "1.0"}, "notes": ["inferred, not published"]})
+    pos = [page.index(s) for s in ("id='summary'", "id='audit'", "id='methods'", "id='scorecard'",
+                                   "id='table-table-6'", "id='table-table-24'", "id='table-table-k.1'")]
+    assert pos == sorted(pos)
+    # the finding links to the number and the number back to the finding; one status per row
+    assert "href='#k-t24.x'" in page and "id='k-t24.x'" in page and "href='#finding-1'" in page
+    assert "data-status='inconsistent in the source'" in page
+    assert "data-status='not computed'" in page
+    assert "<select id='status-filter'>" in page and "addEventListener('change'" in page
+    assert "<script src" not in page and "http" not in page.replace("http-equiv", "")
+    assert all(f"<option value='{html_escape(s)}'>" in page for s in STATUSES)
+    # no unrounded float in a cell; every text escaped
+    import re
+    cells = re.findall(r"<td>(.*?)</td>", page, flags=re.S)
+    assert not [c for c in cells if re.search(r"\d\.\d{5,}", c)]
+    assert "26.1538" in page and "0.0301<" in page and "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "critical ratio &gt; 1.97" in page and "inferred, not published" in page
+
+
+def html_escape(s):
+    import html
+    return html.escape(s, quote=True)
