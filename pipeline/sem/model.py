@@ -202,6 +202,15 @@ class SEMModel:
     partable : ParTable
         From :func:`pipeline.sem.syntax.lavaanify`.
 
+    par, npar : optional
+        Parameter index of every row (-1 fixed) and their number, given by the
+        caller (multi-group models share one parameter vector).
+    labels : set of str, optional
+        Labels known beyond this table's (other groups'), for ``:=``.
+    constraints_ok : bool
+        The caller imposes general constraints (``a == 2*b``, ``a > 0``);
+        otherwise a model with such constraints is refused.
+
     Attributes
     ----------
     observed, latent : list of str
@@ -213,7 +222,8 @@ class SEMModel:
     """
 
     def __init__(self, partable: ParTable, *, par: np.ndarray | None = None,
-                 npar: int | None = None, labels: set[str] | None = None):
+                 npar: int | None = None, labels: set[str] | None = None,
+                 constraints_ok: bool = False):
         self.pt = partable
         self.observed = list(partable.observed)
         self.latent = list(partable.latent)
@@ -264,6 +274,12 @@ class SEMModel:
         self.defined = DefinedParameters(partable.definitions, labels)
         self.constraints = Constraints(getattr(partable, "constraints", []), labels,
                                        self.defined)
+        if len(self.constraints) and not constraints_ok:
+            # the single-group estimators do not impose them: refuse rather than ignore
+            raise ModelSpecificationError(
+                "general constraints (" + "; ".join(self.constraints.texts) + ") are fitted by "
+                "pipeline.sem.multigroup.fit_multigroup(model, data, group=None); this "
+                "estimator would not impose them")
         self._check_recursive_identity()
 
     def _number_parameters(self, partable: ParTable) -> int:

@@ -353,7 +353,7 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
             pars[g][k] = j
             members.setdefault(j, []).append((g, k))
     all_labels = {r["label"] for pt in pts for r in pt.rows if r["label"]}
-    models = [SEMModel(pt, par=pars[g], npar=npar, labels=all_labels)
+    models = [SEMModel(pt, par=pars[g], npar=npar, labels=all_labels, constraints_ok=True)
               for g, pt in enumerate(pts)]
     plabels = []
     for g, pt in enumerate(pts):

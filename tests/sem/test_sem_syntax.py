@@ -155,7 +155,9 @@ def test_constraints_parsed_and_evaluated():
     """)
     assert pt.equalities == [("a", "b")]
     assert [(c[1], c[3]) for c in pt.constraints] == [("==", 4), (">", 5), ("<", 6), ("<", 8)]
-    m = SEMModel(pt)
+    with pytest.raises(ModelSpecificationError, match="fit_multigroup.*group=None"):
+        SEMModel(pt)      # an estimator that would ignore them refuses the model
+    m = SEMModel(pt, constraints_ok=True)
     g = m.constraints.values({"a": 0.3, "b": 0.3, "c": 1.0})
     np.testing.assert_allclose(g, [1.0 - 1.1, 0.3 - 0.1, 10 - 0.3, 0 - (0.3 - 1.0)])
     assert list(m.constraints.is_equality) == [True, False, False, False]
@@ -223,3 +225,13 @@ def test_sem_model_construction_is_linear():
     assert m.npar == 300 * 2 + 900 + 300 + 300 * 299 // 2
     assert m._P is None
     assert time.perf_counter() - t0 < 10.0
+
+
+def test_fit_refuses_constraints_it_would_ignore():
+    """The single-group fit does not impose a > 2: it must refuse, not ignore it."""
+    import pandas as pd
+    from pipeline.sem import fit
+    from tests.conftest import REFERENCE
+    d = pd.read_csv(REFERENCE / "data" / "holzinger_swineford.csv")
+    with pytest.raises(ModelSpecificationError, match="a > 2"):
+        fit("visual =~ x1 + a*x2 + x3\na > 2", d)
