@@ -428,7 +428,7 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
         The standardized column to use (default: ``est.std``, else ``std.all``).
     show_indicators, show_covariances : bool
         Draw the measurement part / the covariances between exogenous
-        variables and between disturbances.
+        variables, between disturbances and between indicators' residuals.
     digits : int
         Decimals of the coefficients (APA: no leading zero).
     stars : sequence of (level, mark)
@@ -542,12 +542,13 @@ def sem_path_diagram(parameters: pd.DataFrame, r2: Mapping[str, float] | pd.Seri
         for _, r in pt[(pt.op == "~~") & (pt.lhs != pt.rhs)].iterrows():
             both_exo = r.lhs in exo and r.rhs in exo
             both_endo = r.lhs in endogenous and r.rhs in endogenous
-            if not (both_exo or both_endo) or r.lhs not in ids or r.rhs not in ids:
+            residuals = r.lhs in indicators and r.rhs in indicators     # correlated errors
+            if not (both_exo or both_endo or residuals) or r.lhs not in ids or r.rhs not in ids:
                 continue
             add_edge("covariance", ids[r.lhs], ids[r.rhs],
                      coef(r[scol], r["pvalue"] if has_p else None),
                      'dir=both, style=dashed, constraint=false, color="#555555", arrowsize=0.6', r)
-            if regs.empty:           # a measurement model: arcs on the free right side
+            if regs.empty and both_exo:  # a measurement model: arcs on the free right side
                 arcs.add(len(rows) - 1)
     # keep the reading order of the model: exogenous variables top to bottom
     # in one column, each factor's indicators together and in order
