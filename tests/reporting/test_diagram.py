@@ -274,3 +274,29 @@ def test_covariances_are_curved(any_drawn):
         chord = p[-1] - p[0]
         normal = np.array([-chord[1], chord[0]]) / np.hypot(*chord)
         assert np.abs((p - p[0]) @ normal).max() > 8.0, (e["tail"], e["head"])
+
+
+def test_correlated_residuals_drawn_around_boxes():
+    """Bollen's political democracy shape: residual covariances between indicators
+    are dashed curves that cross no box and carry their labels."""
+    rows = [("ind60", "=~", x, 0.9, 1e-6) for x in ("x1", "x2", "x3")]
+    rows += [("dem60", "=~", y, 0.8, 1e-6) for y in ("y1", "y2", "y3", "y4")]
+    rows += [("dem65", "=~", y, 0.8, 1e-6) for y in ("y5", "y6", "y7", "y8")]
+    rows += [("dem60", "~", "ind60", 0.45, 1e-4), ("dem65", "~", "ind60", 0.18, 0.02),
+             ("dem65", "~", "dem60", 0.89, 1e-9),
+             ("y1", "~~", "y5", 0.34, 0.02), ("y2", "~~", "y4", 0.30, 0.04),
+             ("y2", "~~", "y6", 0.38, 0.008)]
+    pt = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "std.all", "pvalue"])
+    d = sem_path_diagram(pt, {"dem60": 0.2, "dem65": 0.95})
+    layout = d.layout()
+    nodes = _nodes(layout)
+    boxes = {n: v for n, v in nodes.items() if re.fullmatch(r"[nd]\d+", n)}
+    cov = d.edges[d.edges.kind == "covariance"]
+    assert cov["label"].tolist() == [".34*", ".30*", ".38**"]
+    edges = {e["id"]: e for e in _edges(layout)}
+    for k, row in cov.iterrows():
+        e = edges[f"e{k}"]
+        assert _distance(e["path"], nodes[row.label_node]["x"], nodes[row.label_node]["y"]) < 0.5
+        for name, node in boxes.items():
+            if name not in (e["tail"], e["head"]):
+                assert not _inside(node, e["path"]).any(), (row.lhs, row.rhs, name)
