@@ -225,9 +225,13 @@ class Scorecard:
         ``"cannot be recomputed from published data"``.  A pattern starting
         with ``!`` excludes (``"!*.threshold.*"``: printed cut-offs are not
         estimates).
-    synthetic : bool
+    synthetic : bool, optional
         Default of :meth:`add`'s ``synthetic`` for respondent-level values,
         and whether :func:`render_index` shows the synthetic-data banner.
+        None (the default): unknown, and respondent values added without
+        their own flag count as synthetic (a value of unknown provenance is
+        never claimed as a replication); :func:`join_wave` always passes the
+        wave's own flag.
 
     Examples
     --------
@@ -237,7 +241,7 @@ class Scorecard:
     """
 
     def __init__(self, published: Mapping[str, PublishedValue], *,
-                 respondent_level: Sequence[str] = (), synthetic: bool = False) -> None:
+                 respondent_level: Sequence[str] = (), synthetic: bool | None = None) -> None:
         if not isinstance(published, Mapping):
             raise TypeError("published must be a mapping key -> PublishedValue "
                             "(pipeline.replication.published.load_published)")
@@ -245,7 +249,7 @@ class Scorecard:
         self._rows: list[_Row] = []
         self._respondent_patterns: list[str] = list(respondent_level)
         self._findings: list[Any] = []
-        self.synthetic = bool(synthetic)
+        self.synthetic = synthetic
 
     # -- building ---------------------------------------------------------
     def add(self, key: str, computed: Any, *, tolerance: float | None = None,
@@ -262,7 +266,8 @@ class Scorecard:
         depends_on_respondent_data : bool
             Computed from respondent-level data.
         synthetic : bool, optional
-            Those data were synthetic (default: the scorecard's ``synthetic``).
+            Those data were synthetic (default: the scorecard's ``synthetic``;
+            True when that is unknown).
         recomputable : bool
             False records a value that is not a recomputation (ignored for the status).
 
@@ -276,7 +281,9 @@ class Scorecard:
         if tolerance is not None and not (tolerance >= 0):
             raise ValueError(f"tolerance={tolerance!r} must be >= 0")
         resp = bool(depends_on_respondent_data)
-        syn = (self.synthetic if synthetic is None else bool(synthetic)) if resp else False
+        if synthetic is None:
+            synthetic = True if self.synthetic is None else bool(self.synthetic)
+        syn = bool(synthetic) if resp else False
         self._rows.append(_Row(key, Evidence(computed, tolerance, resp, syn, source, note),
                                bool(recomputable)))
         return self
@@ -583,7 +590,7 @@ def render_index(scorecard: Scorecard, report_links: Mapping[str, str] | Sequenc
     esc = escape or _escape
     fmt = fmt or _fmt_number
     items = list(report_links.items()) if isinstance(report_links, Mapping) else list(report_links)
-    show_banner = scorecard.synthetic if synthetic is None else bool(synthetic)
+    show_banner = bool(scorecard.synthetic) if synthetic is None else bool(synthetic)
     findings = list(getattr(audit, "findings", audit)) if audit is not None else scorecard.findings
     df = scorecard.to_frame()
     parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
@@ -802,4 +809,6 @@ def join_wave(scorecard: Scorecard, wave: str, values: Mapping[str, Any],
                        note="from synthetic respondent data" if synthetic else "")
     if synthetic:
         scorecard.synthetic = True
+    elif scorecard.synthetic is None:
+        scorecard.synthetic = False
     return skipped
