@@ -1339,6 +1339,9 @@ def wls_fit_measures(result, *, rmsea_ci_level: float = 0.90, close_h0: float = 
         th_e = e[:w.nth + len(getattr(w.stats, "numeric", []) or [])]
         ss_th = float(np.sum(th_e ** 2))
         n_cov, n_off = p * (p + 1) / 2, p * (p - 1) / 2
+        # conditional.x: lavaan's RMR/SRMR denominators count one element per
+        # covariate more (measured against lavaan 0.6-14; the CRMR ones do not)
+        n_cov += len(getattr(w.stats, "xnames", []) or [])
         values.update({
             "rmr": math.sqrt((ss_raw + ss_th) / (n_cov + w.nth)),
             "rmr_nomean": math.sqrt(ss_raw / n_cov),

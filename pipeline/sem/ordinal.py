@@ -600,3 +600,199 @@ def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
                     obs=obs, gamma=gamma, wdiag=1.0 / np.diag(gamma),
                     codes={v: c for v, c in zip(names, C) if c is not None},
                     numeric=num_idx, var=var, cov=COV)
+
+
+# ------------------------------------------------ covariates (conditional.x)
+def _probit_parts(theta, codes, Xx, K):
+    """log-likelihood and case-wise scores of an ordinal probit regression
+    ``P(y <= k | x) = Phi(tau_k - x'beta)``."""
+    tau, beta = theta[:K - 1], theta[K - 1:]
+    eta = Xx @ beta
+    te = _ext(tau)
+    zu = np.clip(te[codes + 1] - eta, -_BIG, _BIG)
+    zl = np.clip(te[codes] - eta, -_BIG, _BIG)
+    P = np.maximum(_ncdf(zu) - _ncdf(zl), 1e-300)
+    fu = np.where(codes == K - 1, 0.0, _npdf(zu))
+    fl = np.where(codes == 0, 0.0, _npdf(zl))
+    n = len(codes)
+    S = np.zeros((n, K - 1 + Xx.shape[1]))
+    rows = np.arange(n)
+    m = codes < K - 1
+    S[rows[m], codes[m]] += fu[m] / P[m]
+    m = codes > 0
+    S[rows[m], codes[m] - 1] -= fl[m] / P[m]
+    S[:, K - 1:] = -((fu - fl) / P)[:, None] * Xx
+    return float(np.sum(np.log(P))), S
+
+
+def probit_regression(codes: np.ndarray, Xx: np.ndarray, K: int | None = None):
+    """ML ordinal probit regression of codes on covariates: ``(tau, beta, scores)``.
+
+    ``P(y <= k | x) = Phi(tau_k - x'beta)``; Newton steps with the Hessian
+    from differences of the analytic gradient, started at the marginal
+    thresholds and beta = 0.
+
+    In R: ``lavaan:::lav_uvord_fit(y, X)``.
+    """
+    K = int(codes.max() + 1) if K is None else K
+    q = Xx.shape[1]
+    theta = np.concatenate([thresholds(codes, K), np.zeros(q)])
+    f, S = _probit_parts(theta, codes, Xx, K)
+    for _ in range(100):
+        g = S.sum(axis=0)
+        k = len(theta)
+        H = np.zeros((k, k))
+        for j in range(k):
+            h = 1e-6 * max(1.0, abs(theta[j]))
+            tp = theta.copy()
+            tp[j] += h
+            tm = theta.copy()
+            tm[j] -= h
+            H[:, j] = (_probit_parts(tp, codes, Xx, K)[1].sum(axis=0)
+                       - _probit_parts(tm, codes, Xx, K)[1].sum(axis=0)) / (2 * h)
+        H = (H + H.T) / 2
+        step = np.linalg.solve(-H, g)
+        t = 1.0
+        while True:
+            new = theta + t * step
+            if np.all(np.diff(new[:K - 1]) > 0):
+                fn, Sn = _probit_parts(new, codes, Xx, K)
+                if fn >= f - 1e-12:
+                    break
+            t /= 2
+            if t < 1e-8:
+                break
+        theta, f, S = new, fn, Sn
+        if np.max(np.abs(t * step)) < 1e-11:
+            break
+    return theta[:K - 1], theta[K - 1:], S
+
+
+def _bv_x_parts(yi, yj, ti, tj, eta_i, eta_j, rho):
+    """Per-case probability of (y_i, y_j) given x and its derivatives w.r.t. rho
+    and the upper / lower shifted thresholds of both items."""
+    ei, ej = _ext(ti), _ext(tj)
+    ui = np.clip(ei[yi + 1] - eta_i, -_BIG, _BIG)
+    li = np.clip(ei[yi] - eta_i, -_BIG, _BIG)
+    uj = np.clip(ej[yj + 1] - eta_j, -_BIG, _BIG)
+    lj = np.clip(ej[yj] - eta_j, -_BIG, _BIG)
+    P = (bvn_cdf(ui, uj, rho) - bvn_cdf(li, uj, rho) - bvn_cdf(ui, lj, rho)
+         + bvn_cdf(li, lj, rho))
+    P = np.maximum(P, 1e-300)
+    dr = bvn_pdf(ui, uj, rho) - bvn_pdf(li, uj, rho) - bvn_pdf(ui, lj, rho) + bvn_pdf(li, lj, rho)
+    s = math.sqrt(1 - rho * rho)
+
+    def g(a, b_hi, b_lo):
+        return _npdf(a) * (_ncdf((b_hi - rho * a) / s) - _ncdf((b_lo - rho * a) / s))
+    d_ui = np.where(yi == len(ti), 0.0, g(ui, uj, lj))
+    d_li = np.where(yi == 0, 0.0, -g(li, uj, lj))
+    d_uj = np.where(yj == len(tj), 0.0, g(uj, ui, li))
+    d_lj = np.where(yj == 0, 0.0, -g(lj, ui, li))
+    return P, dr, d_ui, d_li, d_uj, d_lj
+
+
+def _th_beta_scores(y, d_u, d_l, P, Xx, K):
+    n = len(y)
+    S = np.zeros((n, K - 1))
+    rows = np.arange(n)
+    m = y < K - 1
+    S[rows[m], y[m]] += d_u[m] / P[m]
+    m = y > 0
+    S[rows[m], y[m] - 1] += d_l[m] / P[m]
+    Sb = -((d_u + d_l) / P)[:, None] * Xx
+    return S, Sb
+
+
+def wls_stats_x(X: np.ndarray, names: list[str], xnames: list[str], *,
+                source: str | None = None, row_numbers: np.ndarray | None = None
+                ) -> WLSStats:
+    """WLS statistics of ordinal items conditional on exogenous covariates (lavaan's
+    ``conditional.x = TRUE``, its default for categorical data with covariates).
+
+    Per item an ordinal probit regression on the covariates (thresholds and
+    slopes), per pair the residual polychoric correlation given the
+    covariates (two-step ML), and the NACOV of
+    ``obs = [TH ; vec(SLOPES) ; vech(RES.COR, diagonal=FALSE)]`` by Muthen
+    (1984) as in :func:`wls_stats`.  ``X`` holds the items then the covariates
+    (complete cases are used).  ``slopes`` (items x covariates) is stored on
+    the result.
+
+    In R: ``lavInspect(fit, "sampstat")`` (res.th, res.slopes, res.cov) and
+    ``lavInspect(fit, "wls.obs")`` of ``cfa(..., ordered = , estimator = "WLSMV")``
+    with exogenous covariates.
+    """
+    X = np.asarray(X, dtype=float)
+    ok = ~np.isnan(X).any(axis=1)
+    rown = np.arange(2, len(ok) + 2) if row_numbers is None else np.asarray(row_numbers)
+    X = X[ok]
+    p, q = len(names), len(xnames)
+    codes = check_ordinal(X[:, :p], names, names, source=source, row_numbers=rown[ok])
+    Xx = X[:, p:]
+    N = X.shape[0]
+    C = [codes[v] for v in names]
+    ths, betas, sc_th, sc_sl = [], [], [], np.zeros((N, p * q))
+    for j in range(p):
+        K = int(C[j].max() + 1)
+        t, b, S = probit_regression(C[j], Xx, K)
+        ths.append(t)
+        betas.append(b)
+        sc_th.append(S[:, :K - 1])
+        sc_sl[:, [k * p + j for k in range(q)]] = S[:, K - 1:]
+    th = np.concatenate(ths)
+    nth = len(th)
+    start = np.concatenate([[0], np.cumsum([len(t) for t in ths])]).astype(int)
+    slopes = np.array(betas)                       # p x q
+    etas = [Xx @ b for b in betas]
+    pairs = pairs_vech(p)
+    npair = len(pairs)
+    na11 = nth + p * q
+    R = np.eye(p)
+    SC_COR = np.zeros((N, npair))
+    A21 = np.zeros((npair, na11))
+    for qq, (i, j) in enumerate(pairs):
+        ok_ = (C[i] >= 0) & (C[j] >= 0)
+        with np.errstate(invalid="ignore"):
+            r = float(np.corrcoef(C[i], C[j])[0, 1])
+        r = max(min(r if np.isfinite(r) else 0.0, 0.95), -0.95)
+        for _ in range(100):
+            P, dr, *_ = _bv_x_parts(C[i], C[j], ths[i], ths[j], etas[i], etas[j], r)
+            sc = dr / P
+            step = float(sc.sum() / np.sum(sc * sc))
+            r = min(max(r + step, -0.9999), 0.9999)
+            if abs(step) < 1e-11:
+                break
+        P, dr, dui, dli, duj, dlj = _bv_x_parts(C[i], C[j], ths[i], ths[j], etas[i], etas[j], r)
+        s_rho = dr / P
+        Ti, Bi = _th_beta_scores(C[i], dui, dli, P, Xx, len(ths[i]) + 1)
+        Tj, Bj = _th_beta_scores(C[j], duj, dlj, P, Xx, len(ths[j]) + 1)
+        A21[qq, start[i]:start[i + 1]] = s_rho @ Ti
+        A21[qq, start[j]:start[j + 1]] = s_rho @ Tj
+        A21[qq, [nth + k * p + i for k in range(q)]] = s_rho @ Bi
+        A21[qq, [nth + k * p + j for k in range(q)]] = s_rho @ Bj
+        R[i, j] = R[j, i] = r
+        SC_COR[:, qq] = s_rho
+    SC = np.hstack(sc_th + [sc_sl, SC_COR])
+    INNER = SC.T @ SC
+    A11 = np.zeros((na11, na11))
+    for j in range(p):
+        idx = list(range(start[j], start[j + 1])) + [nth + k * p + j for k in range(q)]
+        A11[np.ix_(idx, idx)] = INNER[np.ix_(idx, idx)]
+    A11inv = np.linalg.inv(A11)
+    A22inv = np.diag(1.0 / np.sum(SC_COR ** 2, axis=0))
+    k = na11 + npair
+    Binv = np.zeros((k, k))
+    Binv[:na11, :na11] = A11inv
+    Binv[na11:, na11:] = A22inv
+    Binv[na11:, :na11] = -A22inv @ A21 @ A11inv
+    gamma = N * Binv @ INNER @ Binv.T
+    gamma = (gamma + gamma.T) / 2
+    obs = np.concatenate([th, slopes.T.ravel(), np.array([R[i, j] for i, j in pairs])])
+    th_names = [f"{v}|t{k + 1}" for v, t in zip(names, ths) for k in range(len(t))]
+    th_item = np.concatenate([[j] * len(t) for j, t in enumerate(ths)]).astype(int)
+    out = WLSStats(names=list(names), nobs=N, th=th, th_names=th_names, th_item=th_item,
+                   ncat=[len(t) + 1 for t in ths], cor=R, pairs=pairs, obs=obs, gamma=gamma,
+                   wdiag=1.0 / np.diag(gamma), codes=dict(zip(names, C)), numeric=[],
+                   var=np.ones(p), cov=R)
+    out.slopes = slopes
+    out.xnames = list(xnames)
+    return out

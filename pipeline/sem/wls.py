@@ -36,7 +36,7 @@ from pipeline.core.exceptions import ConvergenceWarning, IdentificationWarning, 
 from pipeline.sem import robust
 from pipeline.sem.estimate import Estimator, SampleStats
 from pipeline.sem.model import SEMModel
-from pipeline.sem.ordinal import WLSStats, wls_stats
+from pipeline.sem.ordinal import WLSStats, wls_stats, wls_stats_x
 from pipeline.sem.standardize import standardize
 
 __all__ = ["fit_wls", "WLSFit", "wls_baseline"]
@@ -109,13 +109,22 @@ class _WLSProblem:
     """
 
     def __init__(self, model: SEMModel, ordinal: bool, nth: int, meanstructure: bool,
-                 ordered: list[str] | None = None, ws: WLSStats | None = None):
+                 ordered: list[str] | None = None, ws: WLSStats | None = None,
+                 x_idx: list[int] | None = None, exo: np.ndarray | None = None):
         self.m = model
         self.ordinal = ordinal
         self.nth = nth
         self.ms = meanstructure
         self.rows = np.flatnonzero(model.free_mask)
-        p = model.p
+        self.exo = exo
+        # conditional.x: the statistics are moments of the items given the
+        # covariates: slopes Pi = Sigma_yx Sigma_xx^-1 and the residual
+        # covariance Sigma_yy - Pi Sigma_xy
+        self.xi = np.array(x_idx or [], dtype=int)
+        self.cond = len(self.xi) > 0
+        self.yi = np.array([j for j in range(model.p) if j not in set(self.xi.tolist())],
+                           dtype=int)
+        p = len(self.yi)
         if ordinal:
             # layout of lavaan's WLS.obs: TH (ordinal thresholds; -mean of a
             # continuous variable), VAR (continuous variables), COV off-diagonal
@@ -134,20 +143,41 @@ class _WLSProblem:
                                      if r["op"] == "~~" and r["lhs"] == r["rhs"]
                                      and r["lhs"] in ordered], dtype=int)
             self.dv_nodes = model.ii[self.dv_rows]
+            ypos = {int(j): a for a, j in enumerate(self.yi)}
+            self.dv_eff = np.array([ypos[int(n_)] for n_ in self.dv_nodes], dtype=int)
         else:
             self.r, self.c = robust.vech_indices(p)
             self.dv_rows = np.zeros(0, dtype=int)
             self.dv_nodes = np.zeros(0, dtype=int)
+            self.dv_eff = self.dv_nodes
         self.k = model.npar + nth
+
+    def _eff(self, Sigma, dS=None):
+        """The covariance the statistics refer to (conditional on x under
+        conditional.x) with its Jacobian, and the slopes with theirs."""
+        if not self.cond:
+            return Sigma, dS, None, None
+        yi, xi = self.yi, self.xi
+        Sxxi = np.linalg.inv(Sigma[np.ix_(xi, xi)])
+        Syx = Sigma[np.ix_(yi, xi)]
+        Pi = Syx @ Sxxi
+        Cy = Sigma[np.ix_(yi, yi)] - Pi @ Syx.T
+        if dS is None:
+            return Cy, None, Pi, None
+        dSyx = dS[np.ix_(yi, xi)]
+        dPi = np.einsum("abk,bc->ack", dSyx, Sxxi)
+        t = np.einsum("abk,db->adk", dPi, Syx)
+        dCy = dS[np.ix_(yi, yi)] - t - t.transpose(1, 0, 2)
+        return Cy, dCy, Pi, dPi
 
     def values(self, theta):
         """Row values with the derived residual variances filled in."""
         m = self.m
-        vals = m.row_values(theta[:m.npar])
+        vals = m.row_values(theta[:m.npar], self.exo)
         if len(self.dv_rows):
             for _ in range(len(self.dv_rows) + 2):
-                Sigma = m.moments(vals)[0]
-                gap = 1.0 - np.diag(Sigma)[self.dv_nodes]
+                Sigma = self._eff(m.moments(vals)[0])[0]
+                gap = 1.0 - np.diag(Sigma)[self.dv_eff]
                 vals[self.dv_rows] += gap
                 if np.max(np.abs(gap)) < 1e-14:
                     break
@@ -159,9 +189,9 @@ class _WLSProblem:
         for items downstream of another ordinal item, e.g. indicators of a factor
         that an ordinal item predicts)."""
         m = self.m
-        vals = m.row_values(theta[:m.npar])
+        vals = m.row_values(theta[:m.npar], self.exo)
         if len(self.dv_rows):
-            vals[self.dv_rows] = 1.0 - np.diag(m.moments(vals)[0])[self.dv_nodes]
+            vals[self.dv_rows] = 1.0 - np.diag(self._eff(m.moments(vals)[0])[0])[self.dv_eff]
         return vals
 
     def implied(self, theta, implicit: bool = True):
@@ -175,13 +205,18 @@ class _WLSProblem:
         P = m.P[self.rows]
         dS = dS @ P
         dm = dm @ P
+        Sigma, dS, Pi, dPi = self._eff(Sigma, dS)
         if len(self.dv_rows) and implicit:
             dSd, _ = m.row_jacobian(B, C, Bm, self.dv_rows)
-            n_ = self.dv_nodes
+            dSd = self._eff(m.moments(vals)[0], dSd)[1]
+            n_ = self.dv_eff
             dv_dtheta = dS[n_, n_, :]
             dv_dd = dSd[n_, n_, :]
             dd = -np.linalg.solve(dv_dd, dv_dtheta)
             dS = dS + dSd @ dd
+            if self.cond:
+                dPi = dPi + self._eff(m.moments(vals)[0],
+                                      m.row_jacobian(B, C, Bm, self.dv_rows)[0])[3] @ dd
         sig = Sigma[self.r, self.c]
         J = dS[self.r, self.c, :]
         if self.ordinal:
@@ -198,8 +233,15 @@ class _WLSProblem:
             JV[:, :npar] = dS[nv, nv, :]
             JC = np.zeros((len(self.r), k))
             JC[:, :npar] = J
-            sig = np.concatenate([TH, Sigma[nv, nv], sig])
-            J = np.vstack([JT, JV, JC])
+            if self.cond:      # vec(Pi): for each covariate, all items
+                nyx = Pi.size
+                JS = np.zeros((nyx, k))
+                JS[:, :npar] = dPi.transpose(1, 0, 2).reshape(nyx, npar)
+                sig = np.concatenate([TH, Pi.T.ravel(), sig])
+                J = np.vstack([JT, JS, JC])
+            else:
+                sig = np.concatenate([TH, Sigma[nv, nv], sig])
+                J = np.vstack([JT, JV, JC])
         elif self.ms:
             sig = np.concatenate([mu, sig])
             J = np.vstack([dm, J])
@@ -312,19 +354,26 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     model_text = text.text if isinstance(text, ParsedModel) else text
     parsed = text if isinstance(text, ParsedModel) else parse_model(text)
     ordinal = bool(ordered)
-    mixed = False
-    if ordinal and ordered != "all":
-        from pipeline.sem.syntax import model_variables
-        mixed = any(v not in ordered for v in model_variables(parsed)[0])
-    base = build_model(parsed, meanstructure=mixed or (bool(meanstructure) and not ordinal),
+    base = build_model(parsed, meanstructure=bool(meanstructure) and not ordinal,
                        fixed_x=fixed_x)
-    if base.pt.ov_x:
+    ov_x = list(base.pt.ov_x)
+    observed = list(base.observed)
+    ynames = [v for v in observed if v not in ov_x]
+    if ordered == "all":
+        ordered = ynames
+    if ov_x and not ordinal:
         raise ModelSpecificationError(
             f"estimator={estimator!r} with exogenous observed covariates "
-            f"({', '.join(base.pt.ov_x)}) is not implemented yet")
-    observed = list(base.observed)
-    if ordered == "all":
-        ordered = observed
+            f"({', '.join(ov_x)}) and continuous data is not implemented; use ML/MLR")
+    mixed = ordinal and any(v not in ordered for v in ynames)
+    conditional = ordinal and bool(ov_x)
+    if conditional and mixed:
+        raise ModelSpecificationError(
+            f"estimator={estimator!r} with exogenous covariates ({', '.join(ov_x)}) and "
+            "continuous endogenous variables is not implemented: declare every indicator "
+            "ordered")
+    if mixed:
+        base = build_model(parsed, meanstructure=True, fixed_x=fixed_x)
     warn_list: list[str] = []
     emit = emit_warnings
     if ordinal:
@@ -340,7 +389,27 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     X, kept = prepare_data(data, sem_model, missing="listwise", source=source)
     N = X.shape[0]
     p = sem_model.p
-    if ordinal:
+    yidx = [observed.index(v) for v in ynames]
+    xidx = [observed.index(v) for v in ov_x]
+    if conditional:
+        ws = wls_stats_x(np.hstack([X[:, yidx], X[:, xidx]]), ynames, ov_x, source=source,
+                         row_numbers=kept + 2)
+        s = ws.obs
+        gamma = ws.gamma
+        nth = len(ws.th)
+        Xx = X[:, xidx]
+        mx = Xx.mean(axis=0)
+        Sxx = (Xx - mx).T @ (Xx - mx) / (N - 1)     # lavaan: unbiased cov.x (least squares)
+        Pi = ws.slopes
+        cov0 = np.zeros((p, p))
+        cov0[np.ix_(yidx, yidx)] = ws.cor + Pi @ Sxx @ Pi.T
+        cov0[np.ix_(yidx, xidx)] = Pi @ Sxx
+        cov0[np.ix_(xidx, yidx)] = (Pi @ Sxx).T
+        cov0[np.ix_(xidx, xidx)] = Sxx
+        mean0 = np.zeros(p)
+        mean0[xidx] = mx
+        ws.xmeans = mx
+    elif ordinal:
         ws = wls_stats(X, observed, list(ordered), source=source, row_numbers=kept + 2)
         s = ws.obs
         gamma = ws.gamma
@@ -361,15 +430,16 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
         nth = 0
     diag_w = estimator in ("WLSMV", "DWLS")
     w = 1.0 / np.diag(gamma) if diag_w else np.ones(len(s))
+    est0 = Estimator(sem_model, meanstructure=sem_model.meanstructure)
+    st0 = SampleStats(nobs=N, cov=cov0, mean=mean0)
     problem = _WLSProblem(sem_model, ordinal, nth, sem_model.meanstructure and not ordinal,
-                          list(ordered) if ordinal else None, ws)
+                          list(ordered) if ordinal else None, ws, x_idx=xidx if conditional
+                          else None, exo=est0.exo_values(st0))
     df = len(s) - problem.k
     if df < 0:
         raise ModelSpecificationError(
             f"the model has more free parameters ({problem.k}) than sample statistics "
             f"({len(s)}): df = {df} < 0, the model is not identified")
-    est0 = Estimator(sem_model, meanstructure=sem_model.meanstructure)
-    st0 = SampleStats(nobs=N, cov=cov0, mean=mean0)
     start = est0.start_values(st0)
     if ordinal:
         start = np.concatenate([start, ws.th[problem.ord_pos]])
@@ -407,7 +477,8 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
             tr, tr2 = robust.ugamma_traces(J, w, gamma, N, E_inv)
             test = robust.scaled_test(chisq, df, tr, tr2, "scaled.shifted")
     b_chisq, b_df, b_test = wls_baseline(s, w, gamma, N,
-                                         (len(ws.th) + len(ws.numeric)) if ordinal else 0,
+                                         (len(ws.th) + len(ws.numeric)
+                                          + len(ynames) * len(ov_x)) if ordinal else 0,
                                          ordinal, p, problem.ms, robust_se)
     # --- parameter table
     m = sem_model
@@ -441,8 +512,12 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     res = SEMResult(
         model=m, estimator=est0, stats=SampleStats(nobs=N, cov=cov0, mean=mean0, data=X),
         theta=theta, nobs=N, likelihood="normal", missing="listwise",
-        meanstructure=problem.ms, observed=observed, sample_cov=cov0, sample_mean=mean0,
-        implied_cov=Sigma, implied_mean=mu if problem.ms else mean0, npar=problem.k,
+        meanstructure=problem.ms, observed=ynames if conditional else observed,
+        sample_cov=ws.cor if conditional else cov0,
+        sample_mean=np.zeros(len(ynames)) if conditional else mean0,
+        implied_cov=problem._eff(Sigma)[0] if conditional else Sigma,
+        implied_mean=np.zeros(len(ynames)) if conditional else (mu if problem.ms else mean0),
+        npar=problem.k,
         df=int(df), fmin=float(F), chisq=float(chisq), baseline_chisq=float(b_chisq),
         baseline_df=int(b_df), logl=math.nan, logl_unrestricted=math.nan, converged=ok,
         admissible=admissible, warnings=warn_list, parameters=params, r2=r2, vcov=vcov,
@@ -480,9 +555,13 @@ def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame
         for v in ordv:
             recs.append({"lhs": v, "op": "~*~", "rhs": v, "label": "", "est": 1.0, "se": 0.0,
                          "std.lv": 1.0, "std.all": 1.0})
-        for v in ([] if ws.numeric else list(ws.names) + list(m.latent)):
-            recs.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": 0.0, "se": 0.0,
-                         "std.lv": 0.0, "std.all": 0.0})
+        xn = list(getattr(ws, "xnames", []) or [])
+        xm = dict(zip(xn, getattr(ws, "xmeans", [])))
+        for v in ([] if ws.numeric else list(ws.names) + xn + list(m.latent)):
+            val = float(xm.get(v, 0.0))
+            sd = math.sqrt(C[m.nodes.index(v), m.nodes.index(v)]) if v in xm else 1.0
+            recs.append({"lhs": v, "op": "~1", "rhs": "", "label": "", "est": val, "se": 0.0,
+                         "std.lv": val / sd, "std.all": val / sd})
     d = m.defined
     if len(d):
         from pipeline.sem.results import _env_first, defined_jacobian
@@ -525,8 +604,9 @@ def catml_corrected(problem: _WLSProblem, theta, ws: WLSStats, J, w, E_inv, df, 
     """
     R = ws.cor
     p = R.shape[0]
-    if len(ws.numeric) or np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps):
-        return None      # lavaan: only for all-ordinal data with a positive definite R
+    if (len(ws.numeric) or problem.cond
+            or np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps)):
+        return None      # lavaan: only for all-ordinal data, no conditional.x, R pos. def.
     # lavaan evaluates the catML model at the reported values (derived residual
     # variances from one sweep, see _WLSProblem.lavaan_values), diagonal as implied
     P = problem.m.moments(problem.lavaan_values(theta))[0]

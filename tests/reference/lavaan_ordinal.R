@@ -52,6 +52,13 @@ age ~~ education
 "
 MIX_VARS <- c(paste0("A", 1:5), "age", "education")
 dmix <- bfi[complete.cases(bfi[MIX_VARS]), MIX_VARS]
+# ordinal items with exogenous covariates (lavaan: conditional.x = TRUE)
+X_MODEL <- "
+agree =~ A1 + A2 + A3 + A4 + A5
+agree ~ age + gender
+"
+X_VARS <- c(paste0("A", 1:5), "age", "gender")
+dx <- bfi[complete.cases(bfi[X_VARS]), X_VARS]
 
 num <- function(x) { x <- unclass(x); attributes(x) <- NULL; x }
 mat <- function(x) { x <- as.matrix(unclass(x)); storage.mode(x) <- "double"; unname(x) }
@@ -80,6 +87,10 @@ cases <- list(
                          model = MIX_MODEL, data = "mixed",
                          fit = function() cfa(MIX_MODEL, data = dmix, ordered = paste0("A", 1:5),
                                               estimator = "WLSMV")),
+  bfi_wlsmv_x = list(call = 'cfa(X_MODEL, dx, ordered = A1..A5, estimator = "WLSMV")  # conditional.x',
+                     model = X_MODEL,
+                     fit = function() cfa(X_MODEL, data = dx, ordered = paste0("A", 1:5),
+                                          estimator = "WLSMV")),
   bfi_dwls = list(call = 'cfa(model, data, ordered = items, estimator = "DWLS")',
                   fit = function() cfa(BFI_MODEL, data = d, ordered = ITEMS, estimator = "DWLS")),
   bfi_ulsmv = list(call = 'cfa(model, data, ordered = items, estimator = "ULSMV")',
@@ -99,7 +110,8 @@ for (nm in names(cases)) {
     parameters = as.data.frame(parameterEstimates(fit, standardized = TRUE)),
     fit = as.list(setNames(num(fm), names(fm))),
     sampstat = list(th = num(ss$th), th_names = names(ss$th), cov = mat(ss$cov)),
-    gamma = if (nm %in% c("bfi_wlsmv", "bfi_wlsmv_mixed")) mat(lavInspect(fit, "gamma")) else NULL,
+    gamma = if (nm %in% c("bfi_wlsmv", "bfi_wlsmv_mixed", "bfi_wlsmv_x"))
+      mat(lavInspect(fit, "gamma")) else NULL,
     wls_obs = num(lavInspect(fit, "wls.obs")),
     vcov = mat(V), vcov_names = colnames(V))
 }

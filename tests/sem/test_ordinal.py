@@ -29,8 +29,12 @@ CASES = {"bfi_wlsmv": "WLSMV", "bfi_dwls": "DWLS", "bfi_ulsmv": "ULSMV",
          # and an ordinal item correlated with factors
          "bfi_wlsmv_sem": "WLSMV", "bfi_wlsmv_cov": "WLSMV",
          # ordinal items with two continuous variables (age, education)
-         "bfi_wlsmv_mixed": "WLSMV"}
+         "bfi_wlsmv_mixed": "WLSMV",
+         # exogenous covariates (lavaan's conditional.x): probit regressions, residual
+         # polychorics, slopes in the WLS statistics
+         "bfi_wlsmv_x": "WLSMV"}
 MIXED = [f"A{i}" for i in range(1, 6)] + ["age", "education"]
+WITHX = [f"A{i}" for i in range(1, 6)] + ["age", "gender"]
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +47,10 @@ def fits(bfi):
     data = bfi[ITEMS].dropna()
     out = {}
     for name, est in CASES.items():
-        if name == "bfi_wlsmv_mixed":
-            out[name] = fit(FIX["cases"][name]["model"], bfi[MIXED].dropna(), estimator=est,
-                            ordered=MIXED[:5])
+        if name in ("bfi_wlsmv_mixed", "bfi_wlsmv_x"):
+            cols = MIXED if name == "bfi_wlsmv_mixed" else WITHX
+            out[name] = fit(FIX["cases"][name]["model"], bfi[cols].dropna(), estimator=est,
+                            ordered=cols[:5])
         else:
             out[name] = fit(FIX["cases"][name]["model"], data, estimator=est, ordered="all")
     return out
@@ -196,5 +201,18 @@ def test_mixed_wls_statistics_and_gamma_match_lavaan(bfi):
     obs = np.array(case["wls_obs"])
     assert len(ws.obs) == len(obs) == 25 + 2 + 2 + 21
     assert np.max(np.abs(ws.obs - obs) / np.maximum(1, np.abs(obs))) < 1e-6
+    G = np.array(case["gamma"])
+    assert np.max(np.abs(ws.gamma - G)) < 1e-6 * np.max(np.abs(G))
+
+
+def test_conditional_x_statistics_and_gamma_match_lavaan(bfi):
+    from pipeline.sem.ordinal import wls_stats_x
+    case = FIX["cases"]["bfi_wlsmv_x"]
+    X = bfi[WITHX].dropna().to_numpy(float)
+    ws = wls_stats_x(X, WITHX[:5], WITHX[5:])
+    assert ws.nobs == case["nobs"]
+    obs = np.array(case["wls_obs"])
+    assert len(ws.obs) == len(obs) == 25 + 10 + 10
+    assert np.max(np.abs(ws.obs - obs)) < 1e-6
     G = np.array(case["gamma"])
     assert np.max(np.abs(ws.gamma - G)) < 1e-6 * np.max(np.abs(G))
