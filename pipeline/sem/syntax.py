@@ -46,24 +46,20 @@ import re
 from dataclasses import dataclass, field
 
 from pipeline.core.exceptions import ModelSpecificationError
+# the one name rule of the project: a Unicode letter, "_" or "." first, then
+# letters, digits, "_" and "." (Cyrillic and Kazakh letters), in NFC
+from pipeline.core.names import NAME_PATTERN, is_name
 
 __all__ = ["Term", "Formula", "ParsedModel", "ParTable", "parse_model", "lavaanify",
            "check_variables", "model_variables", "is_name", "NAME_PATTERN"]
 
 _OPS = ("=~", "~~", ":=", "==", "<~", "~*~", "~", "<", ">", "|")
 _OP_RE = re.compile(r"=~|~~|:=|==|<~|~\*~|~|<=|>=|<|>|\|")
-#: A lavaan name: a Unicode letter, ``_`` or ``.`` first, then letters, digits,
-#: ``_`` and ``.`` (``\w`` is Unicode-aware: Cyrillic and Kazakh letters match).
-NAME_PATTERN = r"(?:[^\W\d]|\.)[\w.]*"
+
 _NAME_RE = re.compile(rf"^{NAME_PATTERN}$")
 _THRESHOLD_RE = re.compile(r"^t\d+$")
 #: functions allowed in := and constraint expressions
 _CONSTRAINT_FUNCS = frozenset({"sqrt", "exp", "log", "abs"})
-
-
-def is_name(text: str) -> bool:
-    """True if *text* is a valid variable or label name (see the module docstring)."""
-    return isinstance(text, str) and bool(_NAME_RE.match(text)) and text not in ("NA", "na")
 _NUM_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
