@@ -27,9 +27,13 @@ and passes the per-group pieces to :mod:`pipeline.sem.robust`)
     via Muthen (1984)), ``wdiag`` (DWLS weights ``1 / diag(gamma)``),
     ``nobs``, ``pairs`` (the (i, j) of each correlation, lavaan's
     ``vech(diagonal=FALSE)`` order: column-major lower triangle).
-    Only ordered variables in the WLS *model* for now (mixed continuous
-    variables: polychoric/polyserial correlations are available, the model
-    fit raises ModelSpecificationError).
+    Continuous variables (not in *ordered*) get lavaan's layout: ``-mean``
+    in the thresholds block, their variances after it, covariances
+    (polyserial x SD, Pearson) in the correlation block.
+``wls_stats_x(X, names, xnames)`` -> WLSStats
+    The same conditional on exogenous covariates (lavaan's conditional.x):
+    probit-regression thresholds, ``slopes`` (items x covariates), residual
+    polychoric correlations; ``obs = [th ; vec(slopes) ; vech(res.cor)]``.
 
 In R: ``lavCor(data, ordered=)``; ``lavInspect(fit, "sampstat")``;
 ``lavInspect(fit, "gamma")``; ``lavaan:::muthen1984``.
@@ -45,7 +49,7 @@ from scipy import optimize, special
 from pipeline.core.exceptions import DataValidationError, ModelSpecificationError
 
 __all__ = ["check_ordinal", "thresholds", "bvn_cdf", "bvn_pdf", "polychoric", "polyserial",
-           "wls_stats", "WLSStats", "pairs_vech"]
+           "wls_stats", "wls_stats_x", "probit_regression", "WLSStats", "pairs_vech"]
 
 _BIG = 40.0
 

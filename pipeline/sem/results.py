@@ -1,5 +1,11 @@
 """Fitting a model to data and the :class:`SEMResult` it returns.
 
+Estimators (lavaan's names): ``ML`` (default), ``MLM`` and ``MLR`` (ML
+estimates with robust standard errors and scaled tests,
+:func:`robust_ml_pieces`, :mod:`pipeline.sem.robust`), and the
+least-squares ``ULS`` / ``DWLS`` / ``WLSMV`` / ``ULSMV`` for ordinal items
+(:mod:`pipeline.sem.wls`, :mod:`pipeline.sem.ordinal`).
+
 ``fit(model, data)`` validates the data against the model (every missing
 variable named, constant / all-missing columns, N < p, df < 0 before any
 optimisation), estimates by ML (listwise) or FIML, computes standard errors

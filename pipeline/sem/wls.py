@@ -19,6 +19,14 @@ Standard errors: ``E^-1 Delta' W Gamma W Delta E^-1 / (N - 1)`` with
 (scaled-shifted) statistic of Asparouhov & Muthen (2010) for WLSMV / ULSMV
 (:func:`pipeline.sem.robust.scaled_test`).
 
+Continuous variables next to ordinal items enter as lavaan does (their
+``-mean`` among the thresholds, their variances, covariances with
+polyserial / Pearson parts); exogenous covariates make the statistics
+conditional on them (lavaan's ``conditional.x``: thresholds and slopes of
+probit regressions, residual polychoric correlations; the model's moments
+of the items given the covariates, residual variances derived so that
+``diag(Sigma_yy|x) = 1``).
+
 In R: ``cfa(model, data, ordered = items, estimator = "WLSMV")``.
 """
 from __future__ import annotations
