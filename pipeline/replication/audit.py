@@ -828,7 +828,10 @@ def audit_text_against_tables(published: Mapping[str, Any]) -> tuple[list[Incons
 
     Each published entry with ``counts`` (and ``total`` for a percentage;
     :func:`text_reference`) is recomputed from those cells and must round to
-    its printed value (half a unit in its last printed decimal).  A printed
+    its printed value (half a unit in its last printed decimal).  An entry
+    with a ``total`` but no ``counts`` (a share of a published group whose
+    cells the table does not print) must be ``100 k / N`` for some integer
+    ``k`` (finding ``text_percent_granularity``).  A printed
     value that is the recomputed one truncated rather than rounded is a
     ``warning`` naming no key (a rounding convention, not a contradiction);
     one within two half-units is a ``warning``, beyond that an ``error``;
@@ -843,6 +846,10 @@ def audit_text_against_tables(published: Mapping[str, Any]) -> tuple[list[Incons
     out: list[Inconsistency] = []
     n = 0
     for key, pv in published.items():
+        if pv.extra.get("total") and not pv.extra.get("counts"):
+            n += 1
+            out += _granularity(published, key)
+            continue
         ref = text_reference(published, key)
         if ref is None:
             continue
@@ -864,6 +871,35 @@ def audit_text_against_tables(published: Mapping[str, Any]) -> tuple[list[Incons
             + (" (truncated rather than rounded)" if truncated else ""),
             sev, f"{pv.table}, line {pv.line}", () if truncated else (key,)))
     return out, n
+
+
+def _granularity(published: Mapping[str, Any], key: str) -> list[Inconsistency]:
+    """A percentage of a published total N must be 100 k / N for some integer k (rounded to
+    its printed decimals); "GRIM" (Brown & Heathers 2017) on a stated share."""
+    pv = published[key]
+    total = pv.extra["total"]
+    if total not in published:
+        raise ValueError(f"{pv.file}: {key}: total names unpublished key {total!r}")
+    t = published[total]
+    n = int(round(float(t.value)))
+    p = reported_value(pv.printed)
+    if p is None or n <= 0:
+        raise ValueError(f"{pv.file}: {key}: printed {pv.printed!r} or total {t.printed!r} unusable")
+    d = p.decimals or 0
+    half = 0.5 * 10.0 ** (-d)
+    k_lo = max(0, math.floor(p.lo * n / 100.0))
+    fits = [k for k in range(k_lo, k_lo + 3) if abs(100.0 * k / n - p.value) <= half + 1e-9]
+    if fits:
+        return []
+    k = int(round(p.value * n / 100.0))
+    near = ", ".join(f"{j}/{n} = {100.0 * j / n:.2f}%" for j in (k - 1, k, k + 1) if 0 <= j <= n)
+    trunc = any(abs(math.floor(100.0 * j / n * 10 ** d + 1e-9) / 10 ** d - p.value) < 1e-9
+                for j in (k - 1, k, k + 1))
+    return [Inconsistency(
+        "text_percent_granularity", {key: pv.printed, total: t.printed}, None,
+        f"no count k of N = {t.printed} ({t.table}, line {t.line}) gives {pv.printed}: {near}"
+        + (" (one of them truncated rather than rounded)" if trunc else ""),
+        "warning" if trunc else "error", f"{pv.table}, line {pv.line}", () if trunc else (key,))]
 
 
 @dataclass

@@ -240,13 +240,29 @@ def _as_float(x: Any) -> float | None:
     return None
 
 
+_BOUNDS = ((re.compile(r"^\s*(?:more than|greater than|over|above)\b", re.I), ">"),
+           (re.compile(r"^\s*(?:at least|no less than)\b", re.I), ">="),
+           (re.compile(r"^\s*(?:less than|fewer than|under|below)\b", re.I), "<"),
+           (re.compile(r"^\s*(?:at most|no more than)\b", re.I), "<="))
+
+
+def _bound(printed: str) -> str | None:
+    """The comparison a printed bound states ("more than half" -> ">"), else None."""
+    for rx, op in _BOUNDS:
+        if rx.match(str(printed)):
+            return op
+    return None
+
+
 def compare_value(published: PublishedValue, computed: Any,
                   tolerance: float | None = None) -> tuple[str, float | None]:
     """Status of one numeric or categorical comparison, and the difference.
 
     Exact means: the computed value differs from the published one by at most
     half a unit in the last printed decimal (i.e. it rounds to the printed
-    number; a tiny relative slack absorbs binary floating point).
+    number; a tiny relative slack absorbs binary floating point).  A printed
+    bound ("more than half", "at least 30%", "less than 5%") is exact when
+    the computed value satisfies it.
     Non-numeric published values (e.g. ``"Supported"``) are compared as
     case-insensitive text.
 
@@ -263,6 +279,10 @@ def compare_value(published: PublishedValue, computed: Any,
             str(computed).strip().lower() == str(published.value).strip().lower()
         return (EXACT if same else DIFFERS), None
     diff = com - pub
+    bound = _bound(published.printed)
+    if bound is not None:
+        ok = {">": com > pub, ">=": com >= pub, "<": com < pub, "<=": com <= pub}[bound]
+        return (EXACT if ok else DIFFERS), diff
     dec = published.decimals
     half = 0.5 * 10.0 ** (-(dec if dec is not None else 12))
     if abs(diff) <= half * (1 + 1e-9) + 1e-12:

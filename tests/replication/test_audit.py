@@ -237,3 +237,44 @@ def test_rmsea_and_pvalue_are_the_fit_indices_formulas():
     assert audit.rmsea_from_chisq(293.157, 188, 100) == FI.rmsea(293.157, 188, 99)
     assert audit.rmsea_from_chisq(293.157, 188, 100, convention="N") == FI.rmsea(293.157, 188, 100)
     assert audit.chisq_pvalue(293.157, 188) == FI.chisq_pvalue(293.157, 188)
+
+
+def test_text_numbers_against_the_tables_they_summarize(tmp_path):
+    """A stated percentage is recomputed from the table cells it names (counts/total); a share
+    of a published total must be k/N for an integer k; truncation names no key."""
+    from pipeline.replication.audit import audit_text_against_tables, text_reference
+    from pipeline.replication.published import load_published
+    (tmp_path / "t.yaml").write_text(
+        "source: s\ntable: Table 3\nline: 10\nvalues:\n"
+        "  - {key: t.a, value: 41, printed: '41', unit: count, line: 11}\n"
+        "  - {key: t.b, value: 40, printed: '40', unit: count, line: 12}\n"
+        "  - {key: t.total, value: 168, printed: '168', unit: count, line: 13}\n"
+        "  - {key: n.total, value: 103, printed: '103', unit: count, line: 14}\n", encoding="utf-8")
+    (tmp_path / "text.yaml").write_text(
+        "source: s\ntable: text\nline: 50\nvalues:\n"
+        "  - {key: x.ok, value: 48.2, printed: '48,2%', unit: percent, line: 51,"
+        " counts: [t.a, t.b], total: t.total}\n"
+        "  - {key: x.bad, value: 80.3, printed: '80,3%', unit: percent, line: 52,"
+        " counts: [t.a, t.b], total: t.total}\n"
+        "  - {key: x.count, value: 81, printed: '81 people', unit: count, line: 53, counts: [t.a, t.b]}\n"
+        "  - {key: x.grim, value: 18.1, printed: '18,1%', unit: percent, line: 54, total: n.total}\n"
+        "  - {key: x.trunc, value: 14.5, printed: '14,5%', unit: percent, line: 55, total: n.total}\n"
+        "  - {key: x.fine, value: 18.4, printed: '18,4%', unit: percent, line: 56, total: n.total}\n",
+        encoding="utf-8")
+    pub = load_published(tmp_path)
+    v, arith = text_reference(pub, "x.ok")
+    assert v == pytest.approx(100 * 81 / 168)
+    assert arith == "100 x (41 + 40) / 168 = 48.21% (Table 3, lines 11, 12; total Table 3, line 13)"
+    found, n = audit_text_against_tables(pub)
+    assert n == 6
+    got = {(f.check, f.severity, f.keys) for f in found}
+    assert got == {("text_vs_table", "error", ("x.bad",)),
+                   ("text_percent_granularity", "error", ("x.grim",)),
+                   ("text_percent_granularity", "warning", ())}
+    grim = [f for f in found if f.keys == ("x.grim",)][0]
+    assert "18/103 = 17.48%, 19/103 = 18.45%" in grim.arithmetic
+    (tmp_path / "bad.yaml").write_text(
+        "source: s\ntable: text\nline: 60\nvalues:\n"
+        "  - {key: y, value: 1, printed: '1', unit: count, line: 61, counts: [nope]}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.yaml: y: counts/total name unpublished key"):
+        audit_text_against_tables(load_published(tmp_path))

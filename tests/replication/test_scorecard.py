@@ -293,3 +293,18 @@ def test_index_order_filter_links_and_cells(tmp_path):
 def html_escape(s):
     import html
     return html.escape(s, quote=True)
+
+
+def test_printed_bounds_are_satisfied_or_not(pubdir):
+    from dataclasses import replace
+
+    from pipeline.replication.published import compare_value
+    pv = _pv(pubdir, "t.pct")
+    more = replace(pv, value=50, printed="more than half")
+    assert compare_value(more, 50.3)[0] == EXACT and compare_value(more, 50.0)[0] == DIFFERS
+    least = replace(pv, value=30, printed="at least 30%")
+    assert compare_value(least, 30.0)[0] == EXACT and compare_value(least, 29.9)[0] == DIFFERS
+    less = replace(pv, value=5, printed="less than 5%")
+    assert compare_value(less, 4.9)[0] == EXACT and compare_value(less, 5.2)[0] == DIFFERS
+    about = replace(pv, value=70, printed="about 70%")           # not a bound: rounding applies
+    assert compare_value(about, 70.4)[0] == EXACT and compare_value(about, 71.0)[0] == DIFFERS
