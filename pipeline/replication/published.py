@@ -10,6 +10,12 @@ A study transcribes every printed cell it wants to compare into YAML files
     role: result                   # or input: data the study computes from
     values:
       - {key: cs2019.fit.rmsea, value: 0.036, printed: ".036", unit: index, line: 1030}
+      # a number a text states about a table names the cells it summarizes
+      # (checked by pipeline.replication.audit.audit_text_against_tables):
+      - {key: cs2020.text.ACSA.experience.5_15.pct, value: 48.2, printed: "48,2%",
+         unit: percent, line: 1134, counts: [<count key>, <count key>], total: <total key>}
+
+Fields beyond the standard ones are kept in :attr:`PublishedValue.extra`.
 
 :func:`load_published` reads them, :func:`parse_number` and
 :func:`printed_decimals` read printed numbers (decimal commas, leading dots,

@@ -492,7 +492,8 @@ def _scorecard_html(df: pd.DataFrame, fmt: Callable[[Any, int], str], esc: Calla
 _CSS = """
 body{font-family:sans-serif;margin:2em;max-width:1400px}
 table{border-collapse:collapse;font-size:13px;margin:1em 0;max-width:100%}
-td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:anywhere}
+td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;overflow-wrap:break-word}
+td code{overflow-wrap:anywhere}
 th{background:#eee}
 tr.exact td{background:#e6f4e6} tr.tol td{background:#f0f7dc}
 tr.differs td{background:#fbe3e3} tr.na td{background:#f4f4f4}
