@@ -267,6 +267,36 @@ extra[["hs_fixedx_metric_ml"]] <- list(
   nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
   fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
 
+# := over group-specific labels, and an active inequality (single group)
+DEF_MODEL <- "
+visual  =~ x1 + c(a1, a2)*x2 + x3
+textual =~ x4 + x5 + x6
+diff := a1 - a2
+ratio := a1 / a2
+"
+fit <- cfa(DEF_MODEL, data = HS, group = "school")
+pe <- parameterEstimates(fit)
+pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+fm <- fitMeasures(fit)
+extra[["defined_ml"]] <- list(
+  call = 'cfa(model, HolzingerSwineford1939, group = "school")', model = DEF_MODEL,
+  data = "holzinger_swineford.csv", group = "school", estimator = "ML",
+  group_equal = character(0), group_labels = lavInspect(fit, "group.label"),
+  nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+  fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+ACTIVE_MODEL <- "
+visual  =~ x1 + a*x2 + x3
+textual =~ x4 + x5 + x6
+a < 0.5
+"
+fit <- cfa(ACTIVE_MODEL, data = HS)
+pe <- parameterEstimates(fit)
+pe <- pe[!(pe$op %in% c("==", "<", ">")), c("lhs", "op", "rhs", "label", "est", "se")]
+fm <- fitMeasures(fit)
+active <- list(call = "cfa(model, data = HolzingerSwineford1939)", model = ACTIVE_MODEL,
+               npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+               fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+
 lrt <- list()
 for (est in c("ml", "mlr", "mlm")) {
   f <- function(n) fits[[paste0(n, "_", est)]]
@@ -312,6 +342,7 @@ out <- list(
   group = "school",
   group_labels = lavInspect(fits[["configural_ml"]], "group.label"),
   cases = out_cases, lrt = lrt, score = score, constrained = constrained, extra = extra,
+  constrained_active = active,
   ordinal = ordinal_info)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", null = "null", pretty = TRUE),
            file.path(fix_dir, "lavaan_multigroup.json"))

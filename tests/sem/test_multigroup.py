@@ -204,3 +204,19 @@ def test_more_groups_missing_group_values_and_fixed_x(key):
     for k, v in c["fit"].items():
         if v is not None:
             assert fm[k] == pytest.approx(v, abs=1e-3, rel=1e-4 if "chisq" in k else 0), k
+
+
+def test_active_inequality_matches_lavaan():
+    """R: cfa("...a*x2...; a < 0.5", HS): the bound is active (a = 0.5), npar and df
+    unchanged, the other estimates and SEs (augmented information with the active
+    constraint) as lavaan's; lavaan reports no SE for a (NA), the engine 0."""
+    c = REF["constrained_active"]
+    res = fit_multigroup(c["model"], hs(), None)
+    assert (res.npar, res.df) == (c["npar"], c["df"])
+    assert res.chisq == pytest.approx(c["fit"]["chisq"], rel=1e-6)
+    m = pd.DataFrame(c["parameters"]).merge(res.parameters, on=["lhs", "op", "rhs"],
+                                            suffixes=("_r", ""))
+    assert m.loc[m["label"] == "a", "est"].item() == pytest.approx(0.5, abs=1e-6)
+    np.testing.assert_allclose(m["est"], m["est_r"], atol=1e-4)
+    ok = m["se_r"].notna() & (m["se_r"] > 0)
+    np.testing.assert_allclose(m.loc[ok, "se"], m.loc[ok, "se_r"], rtol=1e-3)
