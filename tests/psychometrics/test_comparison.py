@@ -301,6 +301,12 @@ def test_p_adjust_invariants():
         p_adjust(p, "hommel2")
     with pytest.raises(ValueError, match="p:"):
         p_adjust([0.1, 1.2])
+    with pytest.raises(TypeError, match="p: must hold numbers"):
+        adjust_pvalues(["a", 0.1])
+    with pytest.raises(TypeError, match="method"):
+        adjust_pvalues([0.1], method=None)
+    assert adjust_pvalues([], "holm").size == 0
+    np.testing.assert_array_equal(adjust_pvalues([np.nan, np.nan], "BH"), [np.nan, np.nan])
 
 
 def test_chisq_monte_carlo_is_reproducible_and_close():
