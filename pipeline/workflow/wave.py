@@ -898,6 +898,12 @@ ANALYSES: dict[str, Callable[[_Context], None]] = {
     "hypotheses": _hypotheses, "groups": _groups, "diagram": _diagram, "org": _org,
     "citizens": _citizens, "replication": _replication,
 }
+# the SEM diagnostics sections (estimators, diagnostics, alternatives, ...)
+from pipeline.workflow.sem_sections import SECTION_TITLES as _SEM_TITLES  # noqa: E402
+from pipeline.workflow.sem_sections import SECTIONS as _SEM_SECTIONS  # noqa: E402
+
+ANALYSES.update(_SEM_SECTIONS)
+SECTION_TITLES.update(_SEM_TITLES)
 
 
 # ------------------------------------------------------- tables
