@@ -59,10 +59,17 @@ def F(kind: str, default: Any = None, **kw: Any) -> Field:
 #: The analysis families a wave may run, in report order.  ``org`` and
 #: ``citizens`` are the 2020 thesis waves' own section families
 #: (:mod:`pipeline.workflow.org`).
-ANALYSES = ("screening", "demographics", "descriptives", "reliability", "efa", "cfa",
-            "structural", "hypotheses", "groups", "diagram", "org", "citizens", "replication")
-DEFAULT_ANALYSES = ["screening", "demographics", "descriptives", "reliability", "efa", "cfa",
-                    "structural", "hypotheses", "groups", "diagram", "replication"]
+#: ``estimators`` ... ``invariance`` are the SEM diagnostics of
+#: :mod:`pipeline.workflow.sem_sections`.
+ANALYSES = ("screening", "demographics", "descriptives", "reliability", "validity",
+            "method_bias", "efa", "cfa", "diagnostics", "invariance", "structural", "estimators",
+            "alternatives", "bootstrap", "hypotheses", "power", "groups", "diagram", "org",
+            "citizens", "replication")
+DEFAULT_ANALYSES = ["screening", "demographics", "descriptives", "reliability", "validity",
+                    "method_bias", "efa", "cfa", "diagnostics", "invariance", "structural",
+                    "estimators", "alternatives", "bootstrap", "hypotheses", "power", "groups",
+                    "diagram", "replication"]
+_ESTIMATORS = ("ML", "MLM", "MLR", "WLSMV", "DWLS", "ULS", "ULSMV")
 
 _THRESHOLD = Field("map", fields={"op": F("str", ">", choices=(">", "<", ">=", "<=")),
                                   "value": F("float", 0.0)})
@@ -114,6 +121,45 @@ GROUPS: dict[str, dict[str, Field]] = {
         "likelihood": F("str", "normal", choices=("normal", "wishart")),
         "missing": F("str", "listwise", choices=("listwise", "fiml")),
         "thresholds": F("map", {}, item=_THRESHOLD),
+        # the estimator comparison (pipeline.workflow.sem_sections)
+        "compare_estimators": F("list", ["ML", "MLR", "WLSMV"], item=F("str", choices=_ESTIMATORS),
+                                doc="estimators fitted side by side; fewer than two: no section"),
+        "ordered": F("any", "likert", doc="items WLSMV declares ordered: likert (the codebook's "
+                     "Likert items), all, a list, or null"),
+        "alternative_models": F("map", {}, item=F("path"),
+                                doc="{name: .lav file} compared with the model (besides the "
+                                    "mediation variants derived from its regressions)"),
+    },
+    # SEM diagnostics (pipeline.workflow.sem_sections)
+    "diagnostics": {
+        "mi_top": F("int", 10, doc="modification indices shown"),
+        "residuals_top": F("int", 10, doc="largest standardized residuals shown"),
+        "harman_threshold": F("float", 0.50, doc="Harman's rule: one factor above this share"),
+        "ave_min": F("float", 0.50),
+        "cr_min": F("float", 0.70),
+        "htmt_max": F("list", [0.85, 0.90], item=F("float")),
+    },
+    # the power note of the hypotheses not supported (pipeline.sem.power)
+    "power": {
+        "reps": F("int", 200, doc="Monte Carlo replications per N (0: no power section)"),
+        "n": F("list", None, nullable=True, item=F("int"),
+               doc="sample sizes; null = N, 2N, 4N, 8N and each analytic N"),
+        "target": F("float", 0.80),
+        "seed": F("int", 1),
+        "max_n": F("int", 20000, doc="largest analytic N added to the grid"),
+    },
+    # measurement invariance across a grouping column (pipeline.sem.invariance)
+    "invariance": {
+        "group": F("str", None, nullable=True, doc="grouping column; null = groups.column"),
+        "model": F("path", None, nullable=True, doc="model; null = sem.cfa_model"),
+        "estimator": F("str", "ML", choices=_ESTIMATORS),
+        "ordered": F("any", None, doc="likert, all, a list or null (continuous)"),
+        "decision_rule": F("str", "chen_2007",
+                           choices=("chen_2007", "cheung_rensvold_2002", "chisq")),
+        "alpha": F("float", 0.05),
+        "partial": F("bool", True),
+        "max_free": F("int", 5),
+        "steps": F("list", None, nullable=True, item=F("str")),
     },
     # lavaan: bootstrap = 1000 when se = "bootstrap"; run only where needed
     "bootstrap": {
