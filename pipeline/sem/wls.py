@@ -40,14 +40,15 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, optimize, stats
 
-from pipeline.core.exceptions import ConvergenceWarning, IdentificationWarning, ModelSpecificationError
+from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError,
+                                      IdentificationWarning, ModelSpecificationError)
 from pipeline.sem import robust
 from pipeline.sem.estimate import Estimator, SampleStats
 from pipeline.sem.model import SEMModel
 from pipeline.sem.ordinal import WLSStats, wls_stats, wls_stats_x
 from pipeline.sem.standardize import standardize
 
-__all__ = ["fit_wls", "WLSFit", "wls_baseline"]
+__all__ = ["fit_wls", "WLSFit", "wls_baseline", "refit_wls"]
 
 _Z975 = float(stats.norm.ppf(0.975))
 
@@ -67,6 +68,8 @@ class WLSFit:
     th_names: list
     fmin: float                # lavaan's fmin (F / 2)
     stats: WLSStats | None = None
+    #: what :func:`refit_wls` needs (the compiled problem and the data layout)
+    context: dict | None = None
 
 
 def _strip_thresholds(pt):
@@ -397,45 +400,9 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     X, kept = prepare_data(data, sem_model, missing="listwise", source=source)
     N = X.shape[0]
     p = sem_model.p
-    yidx = [observed.index(v) for v in ynames]
-    xidx = [observed.index(v) for v in ov_x]
-    if conditional:
-        ws = wls_stats_x(np.hstack([X[:, yidx], X[:, xidx]]), ynames, ov_x, source=source,
-                         row_numbers=kept + 2)
-        s = ws.obs
-        gamma = ws.gamma
-        nth = len(ws.th)
-        Xx = X[:, xidx]
-        mx = Xx.mean(axis=0)
-        Sxx = (Xx - mx).T @ (Xx - mx) / (N - 1)     # lavaan: unbiased cov.x (least squares)
-        Pi = ws.slopes
-        cov0 = np.zeros((p, p))
-        cov0[np.ix_(yidx, yidx)] = ws.cor + Pi @ Sxx @ Pi.T
-        cov0[np.ix_(yidx, xidx)] = Pi @ Sxx
-        cov0[np.ix_(xidx, yidx)] = (Pi @ Sxx).T
-        cov0[np.ix_(xidx, xidx)] = Sxx
-        mean0 = np.zeros(p)
-        mean0[xidx] = mx
-        ws.xmeans = mx
-    elif ordinal:
-        ws = wls_stats(X, observed, list(ordered), source=source, row_numbers=kept + 2)
-        s = ws.obs
-        gamma = ws.gamma
-        nth = len(ws.th) - len(ws.numeric)          # threshold parameters
-        cov0 = ws.cov
-        mean0 = np.where(np.isin(np.arange(p), ws.numeric), X.mean(axis=0), 0.0)
-    else:
-        ws = None
-        ms = sem_model.meanstructure
-        mean0 = X.mean(axis=0)
-        Xc = X - mean0
-        cov0 = Xc.T @ Xc / (N - 1)     # lavaan: unbiased S for least-squares estimators
-        r_, c_ = robust.vech_indices(p)
-        s = cov0[r_, c_]
-        if ms:
-            s = np.concatenate([mean0, s])
-        gamma = robust.gamma_adf(X, ms)
-        nth = 0
+    ws, s, gamma, nth, cov0, mean0, yidx, xidx = _sample_side(
+        X, observed, ynames, ov_x, ordered, ordinal, conditional, sem_model.meanstructure,
+        source=source, kept=kept)
     diag_w = estimator in ("WLSMV", "DWLS")
     w = 1.0 / np.diag(gamma) if diag_w else np.ones(len(s))
     est0 = Estimator(sem_model, meanstructure=sem_model.meanstructure)
@@ -510,7 +477,11 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
         test["catml"] = catml_corrected(problem, theta, ws, J, w, E_inv, df, N)
     wfit = WLSFit(estimator=estimator, ordinal=ordinal, obs=s, implied=sig, weights=w,
                   gamma=gamma, delta=J, nth=nth, th_names=list(ws.th_names) if ws else [],
-                  fmin=(N - 1) / N * F / 2, stats=ws)
+                  fmin=(N - 1) / N * F / 2, stats=ws,
+                  context={"problem": problem, "observed": observed, "ynames": ynames,
+                           "ov_x": ov_x, "ordered": list(ordered) if ordinal else [],
+                           "ordinal": ordinal, "conditional": conditional,
+                           "ms": sem_model.meanstructure, "diag": diag_w})
     options = {"estimator": estimator, "missing": "listwise", "meanstructure": problem.ms,
                "ordered": list(ordered) if ordinal else [],
                "parameterization": "delta" if ordinal else "",
@@ -537,6 +508,53 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     res.wls = wfit
     return res
 
+
+
+def _sample_side(X, observed, ynames, ov_x, ordered, ordinal: bool, conditional: bool,
+                 ms: bool, source=None, kept=None):
+    """WLS statistics of a data matrix (columns in *observed* order):
+    ``(ws, s, gamma, nth, cov0, mean0, yidx, xidx)``."""
+    N, p = X.shape
+    kept = np.arange(N) if kept is None else kept
+    yidx = [observed.index(v) for v in ynames]
+    xidx = [observed.index(v) for v in ov_x]
+    if conditional:
+        ws = wls_stats_x(np.hstack([X[:, yidx], X[:, xidx]]), ynames, ov_x, source=source,
+                         row_numbers=kept + 2)
+        s = ws.obs
+        gamma = ws.gamma
+        nth = len(ws.th)
+        Xx = X[:, xidx]
+        mx = Xx.mean(axis=0)
+        Sxx = (Xx - mx).T @ (Xx - mx) / (N - 1)     # lavaan: unbiased cov.x (least squares)
+        Pi = ws.slopes
+        cov0 = np.zeros((p, p))
+        cov0[np.ix_(yidx, yidx)] = ws.cor + Pi @ Sxx @ Pi.T
+        cov0[np.ix_(yidx, xidx)] = Pi @ Sxx
+        cov0[np.ix_(xidx, yidx)] = (Pi @ Sxx).T
+        cov0[np.ix_(xidx, xidx)] = Sxx
+        mean0 = np.zeros(p)
+        mean0[xidx] = mx
+        ws.xmeans = mx
+    elif ordinal:
+        ws = wls_stats(X, observed, list(ordered), source=source, row_numbers=kept + 2)
+        s = ws.obs
+        gamma = ws.gamma
+        nth = len(ws.th) - len(ws.numeric)          # threshold parameters
+        cov0 = ws.cov
+        mean0 = np.where(np.isin(np.arange(p), ws.numeric), X.mean(axis=0), 0.0)
+    else:
+        ws = None
+        mean0 = X.mean(axis=0)
+        Xc = X - mean0
+        cov0 = Xc.T @ Xc / (N - 1)     # lavaan: unbiased S for least-squares estimators
+        r_, c_ = robust.vech_indices(p)
+        s = cov0[r_, c_]
+        if ms:
+            s = np.concatenate([mean0, s])
+        gamma = robust.gamma_adf(X, ms)
+        nth = 0
+    return ws, s, gamma, nth, cov0, mean0, yidx, xidx
 
 def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame:
     from pipeline.sem.results import PARAM_COLUMNS
@@ -634,3 +652,36 @@ def catml_corrected(problem: _WLSProblem, theta, ws: WLSStats, J, w, E_inv, df, 
     return {"XX3": XX3, "df3": df, "c_hat3": c3, "XX3_scaled": XX3 / c3,
             "XX3_null": -N * float(np.linalg.slogdet(R)[1]), "df3_null": pstar,
             "c_hat3_null": float(np.trace(Gr)) / pstar}
+
+
+def refit_wls(result, X: np.ndarray, start: np.ndarray | None = None
+              ) -> tuple[np.ndarray | None, bool]:
+    """Re-estimate a least-squares fit on another data matrix (e.g. a bootstrap draw).
+
+    *X* has the columns of ``result.model.observed`` (complete cases are
+    used); the statistics, weights and estimates are recomputed as in
+    :func:`fit_wls`, warm-started at *start* (default: the original
+    estimates).  Returns ``(theta, converged)``; ``(None, False)`` when the
+    draw cannot be fitted (an item lost a category, a singular matrix).
+
+    In R: what ``bootstrapLavaan(fit)`` does per draw for a WLSMV fit.
+    """
+    w = getattr(result, "wls", None)
+    if w is None or not w.context:
+        raise TypeError("refit_wls needs the result of a least-squares fit (result.wls)")
+    c = w.context
+    try:
+        ws, s, gamma, nth, *_ = _sample_side(
+            np.asarray(X, dtype=float), c["observed"], c["ynames"], c["ov_x"], c["ordered"],
+            c["ordinal"], c["conditional"], c["ms"])
+    except (DataValidationError, np.linalg.LinAlgError, ValueError):
+        return None, False
+    if len(s) != len(w.obs) or (ws is not None and list(ws.th_names) != list(w.th_names)):
+        return None, False
+    wts = 1.0 / np.diag(gamma) if c["diag"] else np.ones(len(s))
+    theta0 = np.asarray(result.theta if start is None else start, dtype=float)
+    try:
+        theta, ok, *_ = _solve(c["problem"], s, wts, theta0)
+    except (np.linalg.LinAlgError, ValueError):
+        return None, False
+    return theta, bool(ok)

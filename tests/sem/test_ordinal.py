@@ -216,3 +216,21 @@ def test_conditional_x_statistics_and_gamma_match_lavaan(bfi):
     assert np.max(np.abs(ws.obs - obs)) < 1e-6
     G = np.array(case["gamma"])
     assert np.max(np.abs(ws.gamma - G)) < 1e-6 * np.max(np.abs(G))
+
+
+def test_refit_wls_reproduces_the_fit_and_refits_a_resample(bfi):
+    # the per-draw refit a WLSMV bootstrap needs: same data -> same estimates;
+    # a resample -> a converged, different solution
+    from pipeline.sem.wls import refit_wls
+    d = bfi[ITEMS[:5]].dropna().head(600)
+    res = fit("agree =~ A1 + A2 + A3 + A4 + A5", d, ordered="all")
+    X = d.to_numpy(float)
+    theta, ok = refit_wls(res, X, start=res.theta * 0.9)
+    assert ok and np.allclose(theta, res.theta, atol=1e-8)
+    rng = np.random.default_rng(3)
+    Xb = X[rng.integers(0, len(X), len(X))]
+    theta_b, ok_b = refit_wls(res, Xb)
+    full = fit("agree =~ A1 + A2 + A3 + A4 + A5", pd.DataFrame(Xb, columns=ITEMS[:5]),
+               ordered="all")
+    assert ok_b and np.max(np.abs(theta_b - res.theta)) > 1e-3
+    assert np.allclose(theta_b, full.theta, atol=1e-7)
