@@ -644,6 +644,7 @@ def _analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Pat
     _org_distributions(data, codebook, results, groups, k, prm)
     _org_reliability(data, codebook, results, groups, prm)
     _org_comparison(data, codebook, results, groups, prm)
+    _org_invariance(data, codebook, results, groups, prm)
 
 
 def _check_items(data: pd.DataFrame, items: Sequence[str], groups: Sequence[Any]) -> None:
@@ -997,6 +998,39 @@ def _org_reliability(data: pd.DataFrame, codebook: Any, results: Path, groups: l
             w.figure("cfa_diagram", fig, caption="CFA with standardized loadings.")
         except Exception as exc:  # a drawing problem must not hide the numbers
             w.warning(f"path diagram not drawn: {exc}")
+    w.close()
+
+
+def _org_invariance(data: pd.DataFrame, codebook: Any, results: Path, groups: list,
+                    prm: Mapping[str, Any]) -> None:
+    """Measurement invariance of the instrument's CFA across the organizations.
+
+    Runs when the wave's settings name a grouping column (``invariance.group``);
+    the model is ``invariance.model``, else ``comparison.cfa_model``.  The
+    sequence (configural, metric, scalar, strict, with difference tests,
+    decisions and score-test suggestions) is
+    :func:`pipeline.sem.invariance.measurement_invariance`, written by
+    :func:`pipeline.workflow.sem_sections.invariance_section`.
+
+    In R: ``semTools::measEq.syntax`` / ``cfa(..., group = "org", group.equal = ...)``,
+    ``lavTestLRT``.
+    """
+    from pipeline.workflow.sem_sections import ordered_items, invariance_section, _observed
+    ip = _group_params("invariance")
+    group = ip.get("group")
+    if not group or group not in data.columns or len(groups) < 2:
+        return
+    model = ip.get("model") or prm["cfa_model"]
+    model_path = paths.resolve(model)
+    observed = _observed(model_path)
+    d = data[data[group].isin(groups)]
+    X = d[[c for c in observed if c in d.columns]].apply(_numeric)
+    X[group] = d[group].to_numpy()
+    ordered = ordered_items(ip.get("ordered"), observed, list(codebook.likert_items))
+    w = SectionWriter(results, "invariance", f"Measurement invariance across {group}")
+    with _report_warnings(w):
+        invariance_section(w, model_path, X, group, {**ip, "ordered": ordered or None},
+                           model_name=str(model))
     w.close()
 
 
