@@ -14,6 +14,7 @@ status in both (:func:`pipeline.replication.scorecard.status_of`).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,11 +25,15 @@ __all__ = ["main", "extra_rows", "audit_findings", "methods_notes", "STUDY_HOOKS
            "build_scorecard", "wave_table", "provenance", "PACKAGES"]
 
 
-def extra_rows(params: dict[str, Any], published: dict[str, Any]) -> list[tuple]:
+def extra_rows(params: dict[str, Any], published: dict[str, Any], *, cea: bool = True) -> list[tuple]:
     """The thesis's rows recomputed from published numbers alone: the CEA (its stage
-    parameters ``cea``) and the consistency audit (``audit``)."""
-    from studies.amirova2021 import audit_rules, cea
-    rows = list(cea.scorecard_rows(cea.run(params.get("cea") or {}, published)))
+    parameters ``cea``; skipped with ``cea=False``, as its keys belong to no wave) and the
+    consistency audit (``audit``; the thesis's N = 100 by default)."""
+    from studies.amirova2021 import audit_rules
+    rows: list[tuple] = []
+    if cea:
+        from studies.amirova2021 import cea as cea_mod
+        rows += list(cea_mod.scorecard_rows(cea_mod.run(params.get("cea") or {}, published)))
     rows += audit_rules.scorecard_rows(published, n=int((params.get("audit") or {}).get("n", 100)))
     return rows
 
@@ -86,7 +91,8 @@ def build_scorecard(params: Mapping[str, Any], *, published: str | Path | None =
         Respondent-level values by wave, instead of reading every
         ``<processed>/<wave>/results/computed.json``.
     processed : path, optional
-        Default ``data/processed``.
+        Default ``data/processed``.  A wave's ``results/info.json`` there, when it
+        records ``synthetic``, gives the flag its results were computed with.
 
     Returns
     -------
@@ -107,6 +113,13 @@ def build_scorecard(params: Mapping[str, Any], *, published: str | Path | None =
     sc_params = params.get("scorecard") or {}
     patterns = sc_params.get("respondent_level_keys") or (
         [f"{w}.*" for w in waves] + ["!*.threshold.*"])
+    proc = paths.resolve(processed) if processed else paths.DATA_PROCESSED
+    for w, spec in waves.items():   # the flag the results were computed with, when recorded
+        info = proc / w / "results" / "info.json"
+        if computed is None and info.is_file():
+            recorded = json.loads(info.read_text(encoding="utf-8"))
+            if "synthetic" in recorded:
+                spec["synthetic"] = bool(recorded["synthetic"])
     sc = Scorecard(results, respondent_level=patterns,
                    synthetic=any(bool(w.get("synthetic")) for w in waves.values()))
     rows: list[tuple] = []
@@ -117,8 +130,7 @@ def build_scorecard(params: Mapping[str, Any], *, published: str | Path | None =
             sc.add_findings(findings_of(dict(params), published_all))
     msgs: list[str] = []
     if computed is None:
-        msgs += collect(sc, processed=paths.resolve(processed) if processed else paths.DATA_PROCESSED,
-                        waves=waves, extra_rows=rows, label="data/processed")
+        msgs += collect(sc, processed=proc, waves=waves, extra_rows=rows, label="data/processed")
     else:
         for key, val, note, tol, source in rows:
             if key in sc.published:
@@ -131,24 +143,54 @@ def build_scorecard(params: Mapping[str, Any], *, published: str | Path | None =
     return sc, msgs, dirs
 
 
-def wave_table(wave: str, computed: Mapping[str, Any], params: Mapping[str, Any] | None = None):
-    """One wave's replication table: the index's scorecard (:func:`build_scorecard`) with this
-    wave's values, restricted to the wave's keys it recomputed.
+def wave_table(wave: str, computed: Mapping[str, Any], settings: Mapping[str, Any]):
+    """One wave's replication table, with the status the index gives each key.
 
-    The call site is ``pipeline/workflow/wave.py`` (``_replication``); a key's status here is
-    the status the index gives it.
+    Built like the index (:func:`build_scorecard`): the published folder of the
+    wave, the study's recomputations from published numbers and its audit
+    findings (the thesis's defaults: a wave's stage reads no other stage's
+    parameters), and this wave's values with its own ``synthetic`` flag; the
+    status of each key is :func:`pipeline.replication.scorecard.status_of`'s.
+    The call site is ``pipeline/workflow/wave.py`` (``_replication``).
+
+    Parameters
+    ----------
+    wave : str
+    computed : mapping
+        The wave's ``computed`` values (key -> value).
+    settings : mapping
+        The wave's settings (``published``, ``synthetic``, ``study``).
 
     Returns
     -------
-    DataFrame indexed by key: ``table line printed from_respondents status basis``
-    (``from_respondents``: the value this wave computed, full precision).
+    DataFrame indexed by key: ``table line published recomputed status basis``
+    (``recomputed``: this wave's value, full precision), the wave's keys it
+    recomputed; empty when the wave names no published folder.
     """
-    from pipeline.cli.config import load_params
-    params = load_params() if params is None else params
-    sc, _, _ = build_scorecard(params, computed={wave: computed})
+    import pandas as pd
+
+    from pipeline.core import paths
+    from pipeline.replication.published import load_published
+    from pipeline.replication.scorecard import Scorecard, join_wave
+    cols = ["table", "line", "published", "recomputed", "status", "basis"]
+    if not settings.get("published"):
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="key"))
+    published_all = load_published(paths.resolve(settings["published"]))
+    results = {k: v for k, v in published_all.items() if v.role != "input"}
+    sc = Scorecard(results, respondent_level=[f"{wave}.*", "!*.threshold.*"],
+                   synthetic=bool(settings.get("synthetic")))
+    hooks = STUDY_HOOKS.get(str(settings.get("study") or ""))
+    if hooks and published_all:
+        rows_of, findings_of, _ = hooks
+        for key, val, note, tol, source in rows_of({}, published_all, cea=False):
+            if key in sc.published:
+                sc.add(key, val, tolerance=tol, source=source, note=note)
+        sc.add_findings(findings_of({}, published_all))
+    join_wave(sc, wave, computed, settings, source=f"data/processed/{wave}/computed.json")
     df = sc.to_frame()
     df = df[df["key"].str.startswith(f"{wave}.") & df["from_respondents"].notna()]
-    return df[["key", "table", "line", "printed", "from_respondents", "status", "basis"]].set_index("key")
+    out = df.rename(columns={"printed": "published", "from_respondents": "recomputed"})
+    return out[["key"] + cols].set_index("key")
 
 
 def _sha256(path: Path) -> str:
@@ -174,11 +216,14 @@ _LIKELIHOOD = {"wishart": "wishart: chi-square = (N - 1) x F_ML (AMOS's conventi
                "normal": "normal: chi-square = N x F_ML (lavaan's default)"}
 
 
-def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
+def provenance(params: Mapping[str, Any], processed: str | Path | None = None) -> dict[str, Any]:
     """Methods and provenance for the index: per wave the data (synthetic or real), the input
     file with its SHA-256, the chi-square convention and why, the decision rule used; the
     study's own decision rule next to it; package versions; the study's notes.  No timestamp,
-    no absolute path."""
+    no absolute path.
+
+    The input file and the synthetic flag are those the wave's results record
+    (``<processed>/<wave>/results/info.json``), else the wave's settings."""
     from importlib import metadata
 
     from pipeline.cli.config import wave_settings
@@ -197,7 +242,11 @@ def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
             ws = wave_settings(wave)
         except Exception:            # a wave whose settings do not validate: show what is written
             ws = w
-        raw = str(w.get("raw") or "")
+        info_f = ((paths.resolve(processed) if processed else paths.DATA_PROCESSED)
+                  / wave / "results" / "info.json")
+        info = json.loads(info_f.read_text(encoding="utf-8")) if info_f.is_file() else {}
+        raw = str(info.get("raw file") or w.get("raw") or "")
+        synthetic = bool(info["synthetic"]) if "synthetic" in info else bool(w.get("synthetic"))
         p = paths.resolve(raw) if raw else None
         digest = _sha256(p) if p is not None and p.is_file() else "(file not present)"
         what, lik = _chisq_convention(ws)
@@ -211,7 +260,7 @@ def provenance(params: Mapping[str, Any]) -> dict[str, Any]:
                     "sign; bootstrap tests: the percentile interval excludes 0")
         rows.append({
             "wave": wave,
-            "data": "synthetic" if w.get("synthetic") else "real",
+            "data": "synthetic" if synthetic else "real",
             "input file": raw,
             "SHA-256 of the input": digest,
             "chi-square convention": (f"{what}: {_LIKELIHOOD.get(lik, lik)}" if what else "no model fitted"),

@@ -58,7 +58,7 @@ def test_index_and_wave_tables_give_each_key_one_status(params, index_frame):
     assert idx.index.is_unique                                   # one row, one status per number
     compared = 0
     for wave, values in COMPUTED.items():
-        wt = cli.wave_table(wave, values, params)
+        wt = cli.wave_table(wave, values, params["waves"][wave])
         assert set(wt.index) == {k for k, v in values.items() if v is not None and k in idx.index}
         for key, row in wt.iterrows():
             assert row["status"] == idx.loc[key, "status"], key
@@ -120,15 +120,36 @@ def test_real_data_are_never_labelled_synthetic(params):
     real = copy.deepcopy(params)
     for w in real["waves"].values():
         w["synthetic"] = False
-    wt = cli.wave_table("cs2019", COMPUTED["cs2019"], real)
+    wt = cli.wave_table("cs2019", COMPUTED["cs2019"], real["waves"]["cs2019"])
     assert not [s for s in wt["status"] if "synthetic" in s]
     assert wt.loc["cs2019.alpha.L", "status"] == EXACT and wt.loc["cs2019.alpha.S", "status"] == DIFFERS
     assert wt.loc["cs2019.alpha.L", "basis"] == "respondent data"
     sc, _, _ = cli.build_scorecard(real, computed={"cs2019": COMPUTED["cs2019"]})
     page = render_index(sc, [])
     assert "synthetic-banner" not in page
-    syn = cli.wave_table("cs2019", COMPUTED["cs2019"], params)
+    syn = cli.wave_table("cs2019", COMPUTED["cs2019"], params["waves"]["cs2019"])
     assert syn.loc["cs2019.alpha.L", "status"] == AGREES_SYNTHETIC
+
+
+def test_the_index_takes_the_flag_the_results_were_computed_with(params, tmp_path):
+    """The scorecard stage reads a wave's flag from its results (info.json), not from the
+    settings: results of real questionnaires are real even if the registry says otherwise."""
+    res = tmp_path / "cs2019" / "results"
+    res.mkdir(parents=True)
+    (res / "computed.json").write_text(json.dumps(COMPUTED["cs2019"]), encoding="utf-8")
+    (res / "info.json").write_text(json.dumps({"synthetic": False}), encoding="utf-8")
+    sc, _, _ = cli.build_scorecard(params, processed=tmp_path)
+    df = sc.to_frame().set_index("key")
+    assert df.loc["cs2019.alpha.L", "status"] == EXACT and df.loc["cs2019.alpha.S", "status"] == DIFFERS
+
+
+def test_wave_tables_use_the_audit_settings_of_the_index(params):
+    """A wave's stage reads no other stage's parameters, so its table uses the thesis's audit
+    defaults; the index uses the study's ``audit`` settings. They must be the same numbers."""
+    from studies.amirova2021.audit_rules import THESIS_INDICATORS
+    audit = params.get("audit") or {}
+    assert int(audit.get("n", 100)) == 100
+    assert dict(audit.get("indicators_per_factor") or THESIS_INDICATORS) == THESIS_INDICATORS
 
 
 def test_index_is_a_reviewers_entry_point_with_methods(params, index_frame):
