@@ -38,6 +38,11 @@ def _parser():
                     help="ordinal items: thresholds, polychoric correlations, delta "
                          "parameterization; steps configural, thresholds, metric, scalar "
                          "(Wu & Estabrook 2016)")
+    ap.add_argument("--ordinal-id", dest="ordinal_id", default="wu.estabrook.2016",
+                    choices=["wu.estabrook.2016", "lavaan"],
+                    help="ordinal steps: Wu & Estabrook (2016) configural, thresholds, metric, "
+                         "scalar; or lavaan's group.equal sequence configural, loadings, "
+                         "loadings + thresholds")
     ap.add_argument("--missing", choices=["listwise", "fiml"], default="listwise",
                     help="listwise deletion (lavaan) or full-information ML")
     ap.add_argument("--steps", default=None,
@@ -66,21 +71,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.ordered:
         ordered = "all" if args.ordered.strip().lower() == "all" else [
             v.strip() for v in args.ordered.split(",") if v.strip()]
-    from pipeline.sem.invariance import ORDINAL_STEPS, STEPS
+    from pipeline.sem.invariance import ORDINAL_STEPS, ORDINAL_STEPS_LAVAAN, STEPS
+    table = (ORDINAL_STEPS if args.ordinal_id == "wu.estabrook.2016" else ORDINAL_STEPS_LAVAAN) \
+        if ordered else STEPS
     steps = ([s.strip() for s in args.steps.split(",") if s.strip()] if args.steps
-             else list(ORDINAL_STEPS if ordered else STEPS))
+             else list(table))
     estimator = "WLSMV" if ordered and args.estimator == "ML" else args.estimator
     used = {"group": args.group, "estimator": estimator, "missing": args.missing,
             "steps": ",".join(steps), "rule": args.rule, "alpha": args.alpha,
             "partial": args.partial, "max_free": args.max_free}
     if ordered:
         used["ordered"] = args.ordered
+        used["ordinal_id"] = args.ordinal_id
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PipelineWarning)   # recorded on the result
         res = measurement_invariance(model, data, args.group, estimator=estimator,
                                      ordered=ordered, missing=args.missing, steps=steps,
                                      decision_rule=args.rule, alpha=args.alpha,
                                      partial=args.partial, max_free=args.max_free,
+                                     ordinal_id=args.ordinal_id,
                                      source=str(args.data))
     if args.json:
         from pipeline.core.io import write_json

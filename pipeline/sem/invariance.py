@@ -81,8 +81,8 @@ from pipeline.sem.lrt import lrt
 from pipeline.sem.multigroup import MultiGroupResult, fit_multigroup
 from pipeline.sem.score_test import score_test
 
-__all__ = ["measurement_invariance", "InvarianceResult", "STEPS", "ORDINAL_STEPS", "RULES",
-           "DECISION_RULES"]
+__all__ = ["measurement_invariance", "InvarianceResult", "STEPS", "ORDINAL_STEPS",
+           "ORDINAL_STEPS_LAVAAN", "RULES", "DECISION_RULES"]
 
 #: The steps, each with the group.equal keywords of its model.
 STEPS: dict[str, tuple[str, ...]] = {
@@ -98,6 +98,14 @@ ORDINAL_STEPS: dict[str, tuple[str, ...]] = {
     "thresholds": ("thresholds",),
     "metric": ("thresholds", "loadings"),
     "scalar": ("thresholds", "loadings", "intercepts"),
+}
+
+#: Steps for ordinal indicators as lavaan users often run them with
+#: ``group.equal`` (``ordinal_id="lavaan"``): loadings, then thresholds.
+ORDINAL_STEPS_LAVAAN: dict[str, tuple[str, ...]] = {
+    "configural": (),
+    "metric": ("loadings",),
+    "scalar": ("loadings", "thresholds"),
 }
 
 #: Decision rules: name -> description (the verdicts are computed in :func:`_verdicts`).
@@ -134,8 +142,11 @@ class InvarianceResult:
 
     ``to_dict()`` is the JSON of ``python -m pipeline invariance``:
     ``steps`` (records ``name chisq df cfi rmsea srmr chisq_diff df_diff
-    p_diff delta_cfi delta_rmsea delta_srmr decision rules ...``) and
-    ``suggestions`` (records ``step parameter X2 df p_value constraint rows``).
+    p_diff delta_cfi delta_rmsea delta_srmr decision rules ...``; ``chisq``,
+    ``cfi``, ``rmsea`` are the versions named in ``indices`` -- scaled /
+    robust for MLM, MLR, WLSMV -- and ``fit`` holds every lavaan fit measure
+    of the step by lavaan's name) and ``suggestions`` (records ``step
+    parameter X2 df p_value constraint rows``).
     """
 
     group: str
@@ -217,6 +228,7 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
                            steps=None,
                            decision_rule: str = "chen_2007", alpha: float = 0.05,
                            partial: bool = True, max_free: int = 5,
+                           ordinal_id: str = "wu.estabrook.2016",
                            source: str | None = None) -> InvarianceResult:
     """Test configural, metric, scalar and strict invariance of a model across groups.
 
@@ -249,6 +261,11 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
         a failing step holds (partial invariance).
     max_free : int
         At most this many parameters freed per step.
+    ordinal_id : {"wu.estabrook.2016", "lavaan"}
+        Ordinal items: the Wu & Estabrook (2016) steps (:data:`ORDINAL_STEPS`)
+        or lavaan's ``group.equal`` sequence configural, loadings, loadings +
+        thresholds (:data:`ORDINAL_STEPS_LAVAAN`; scale factors and latent
+        means free in groups 2..G once thresholds are equal, as lavaan).
     source : str, optional
         Data file name for messages.
 
@@ -270,12 +287,15 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     estimator = str(estimator).upper()
     if ordered:
-        table = ORDINAL_STEPS
+        if ordinal_id not in ("wu.estabrook.2016", "lavaan"):
+            raise ValueError(f"ordinal_id must be 'wu.estabrook.2016' or 'lavaan', "
+                             f"got {ordinal_id!r}")
+        table = ORDINAL_STEPS if ordinal_id == "wu.estabrook.2016" else ORDINAL_STEPS_LAVAAN
         if estimator == "ML":
             estimator = "WLSMV"
         if estimator not in ("WLSMV", "DWLS"):
             raise ValueError(f"ordered items need estimator='WLSMV' or 'DWLS', got {estimator!r}")
-        extra = {"ordered": ordered, "ordinal_id": "wu.estabrook.2016", "stats_cache": {}}
+        extra = {"ordered": ordered, "ordinal_id": ordinal_id, "stats_cache": {}}
     else:
         table = STEPS
         if estimator in ("WLSMV", "DWLS"):
@@ -352,7 +372,8 @@ def _row(name, fit, prev_fit, idx, alpha, freed, prev_name, rule) -> dict:
            "aic": float(fm.get("aic", math.nan)), "bic": float(fm.get("bic", math.nan)),
            "chisq_diff": math.nan, "df_diff": math.nan, "p_diff": math.nan,
            "delta_cfi": math.nan, "delta_rmsea": math.nan, "delta_srmr": math.nan,
-           "difference_test": None, "converged": bool(fit.converged)}
+           "difference_test": None, "converged": bool(fit.converged),
+           "fit": {str(k): float(v) for k, v in fm.items()}}
     if prev_fit is None:
         row["decision"] = "reference"
         row["rules"] = {k: "reference" for k in RULES}

@@ -177,7 +177,22 @@ for (nm in c("configural", "thresholds", "metric")) {
     nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
     fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
 }
+for (nm in c("loadings", "loadings_thresholds")) {
+  ge <- if (nm == "loadings") "loadings" else c("loadings", "thresholds")
+  fit <- cfa(ORD_MODEL, data = BFI_D, ordered = ORD_ITEMS, group = "gender",
+             estimator = "WLSMV", group.equal = ge)
+  ord_fits[[nm]] <- fit
+  fm <- fitMeasures(fit)
+  ordinal[[nm]] <- list(
+    call = sprintf('cfa(model, bfi_complete, ordered = items, group = "gender", estimator = "WLSMV", group.equal = c(%s))',
+                   paste0('"', ge, '"', collapse = ", ")),
+    group_equal = ge, nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]),
+    df = num(fm[["df"]]), fit = as.list(setNames(num(fm), names(fm))),
+    parameters = records(parameterEstimates(fit)[, c("lhs", "op", "rhs", "group", "est", "se")]))
+}
 ordinal_lrt <- list(
+  loadings_vs_configural = records(as.data.frame(lavTestLRT(ord_fits$configural, ord_fits$loadings))),
+  loadings_thresholds_vs_loadings = records(as.data.frame(lavTestLRT(ord_fits$loadings, ord_fits$loadings_thresholds))),
   thresholds_vs_configural = records(as.data.frame(lavTestLRT(ord_fits$configural, ord_fits$thresholds))),
   metric_vs_thresholds = records(as.data.frame(lavTestLRT(ord_fits$thresholds, ord_fits$metric))))
 # Wu & Estabrook (2016) sequence: semTools::measEq.syntax(ID.cat = "Wu.Estabrook.2016",

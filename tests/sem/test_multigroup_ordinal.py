@@ -140,3 +140,24 @@ def test_empty_category_in_a_group_is_an_error():
     d = d[~((d["gender"] == 1) & (d["A1"] == 6))]
     with pytest.raises(DataValidationError, match=r"A1.*6|6.*A1"):
         fit_multigroup(ORD["model"], d, ORD["group"], ordered=ITEMS)
+
+
+def test_ordinal_invariance_lavaan_sequence():
+    """ordinal_id="lavaan": configural, loadings, loadings + thresholds as lavaan users
+    run it; every step's fit and difference test as lavaan's (lavTestLRT, satorra.2000)."""
+    res = measurement_invariance(ORD["model"], bfi(), ORD["group"], ordered=ITEMS,
+                                 ordinal_id="lavaan", partial=False)
+    st = res.steps.set_index("name")
+    assert list(st.index) == ["configural", "metric", "scalar"]
+    fits = ORD["fits"]
+    for step, key in [("configural", "configural"), ("metric", "loadings"),
+                      ("scalar", "loadings_thresholds")]:
+        assert st.loc[step, "df"] == fits[key]["df"]
+        for name in ("chisq", "chisq.scaled", "cfi.scaled", "rmsea.scaled", "srmr"):
+            assert st.loc[step, "fit"][name] == pytest.approx(fits[key]["fit"][name], abs=1e-4,
+                                                              rel=1e-5)
+    for step, key in [("metric", "loadings_vs_configural"),
+                      ("scalar", "loadings_thresholds_vs_loadings")]:
+        ref = ORD["lrt"][key][1]
+        assert st.loc[step, "chisq_diff"] == pytest.approx(ref["Chisq diff"], rel=1e-4)
+        assert st.loc[step, "p_diff"] == pytest.approx(ref["Pr(>Chisq)"], abs=1e-5)
