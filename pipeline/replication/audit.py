@@ -14,6 +14,13 @@ intervals is consistent).
 * :func:`audit_critical_ratios` -- C.R. against Estimate / S.E.
 * :func:`audit_identities`, :func:`audit_repeats` -- sums, differences and
   percentages between published numbers, and numbers printed twice.
+* :func:`audit_text_against_tables` -- every percentage and count a text
+  states against the table cells it summarizes (``counts``/``total`` of its
+  published entry), and shares of a published total that no count gives.
+
+Each finding names the published keys it contradicts (``keys``); the
+scorecard gives them the status "inconsistent in the source" (or "not
+estimable" for an undefined statistic, :data:`UNDEFINED_CHECKS`).
 
 A study combines these into its own rules (the thesis's are
 ``studies/amirova2021/audit_rules.py``).  ``python -m pipeline audit``
