@@ -21,6 +21,12 @@ rd <- function(f) read.csv(file.path(dat_dir, f))
 HS <- rd("holzinger_swineford.csv")
 HS_MCAR <- rd("holzinger_swineford_mcar.csv")
 PD <- rd("political_democracy.csv")
+BFI <- rd("bfi.csv")   # psych::bfi with its real missing answers
+BFI_MODEL <- "
+agree =~ A1 + A2 + A3 + A4 + A5
+consc =~ C1 + C2 + C3 + C4 + C5
+extra =~ E1 + E2 + E3 + E4 + E5
+"
 
 HS_MODEL <- "
 visual  =~ x1 + x2 + x3
@@ -49,6 +55,9 @@ visual  ~ ageyr + agemo
 textual ~ ageyr
 "
 cases <- list(
+  bfi_mlr_fiml = list(model = BFI_MODEL, data = "bfi.csv", d = BFI,
+                call = 'cfa(model, bfi, estimator = "MLR", missing = "ml")  # real missingness',
+                fit = function(m, d) cfa(m, data = d, estimator = "MLR", missing = "ml")),
   hs_fixedx_mlm = list(model = FIXEDX_MODEL, data = "holzinger_swineford.csv", d = HS,
                 call = 'sem(model, data, estimator = "MLM")  # fixed.x = TRUE',
                 fit = function(m, d) sem(m, data = d, estimator = "MLM")),
