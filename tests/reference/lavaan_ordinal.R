@@ -13,7 +13,8 @@
 #   call, model, items, nobs, parameters (parameterEstimates(fit,
 #   standardized = TRUE), thresholds with op "|"), fit (fitMeasures(fit)),
 #   sampstat (thresholds th, correlation matrix cov), gamma
-#   (lavInspect(fit, "gamma")), vcov.
+#   (lavInspect(fit, "gamma"), for the mixed and covariate cases: they hold
+#   ordinal, polyserial, Pearson and slope blocks), wls_obs, vcov_names.
 suppressPackageStartupMessages({
   library(lavaan)
   library(jsonlite)
@@ -110,10 +111,10 @@ for (nm in names(cases)) {
     parameters = as.data.frame(parameterEstimates(fit, standardized = TRUE)),
     fit = as.list(setNames(num(fm), names(fm))),
     sampstat = list(th = num(ss$th), th_names = names(ss$th), cov = mat(ss$cov)),
-    gamma = if (nm %in% c("bfi_wlsmv", "bfi_wlsmv_mixed", "bfi_wlsmv_x"))
+    gamma = if (nm %in% c("bfi_wlsmv_mixed", "bfi_wlsmv_x"))
       mat(lavInspect(fit, "gamma")) else NULL,
     wls_obs = num(lavInspect(fit, "wls.obs")),
-    vcov = mat(V), vcov_names = colnames(V))
+    vcov_names = colnames(V))
 }
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", pretty = FALSE),
            file.path(fix_dir, "lavaan_ordinal.json"))

@@ -89,8 +89,8 @@ def test_polychoric_matches_lavcor(bfi):
     th = np.array(FIX["cases"]["bfi_wlsmv"]["sampstat"]["th"])
     assert np.max(np.abs(ws.th - th)) < 1e-10
     assert ws.th_names == FIX["cases"]["bfi_wlsmv"]["sampstat"]["th_names"]
-    G = np.array(FIX["cases"]["bfi_wlsmv"]["gamma"])
-    assert np.max(np.abs(ws.gamma - G)) < 1e-3 * np.max(np.abs(G))
+    obs = np.array(FIX["cases"]["bfi_wlsmv"]["wls_obs"])
+    assert np.max(np.abs(ws.obs - obs)) < 1e-4
 
 
 def test_polyserial_matches_lavcor(bfi):
