@@ -1519,8 +1519,8 @@ def _fit_measures_wls(res: MultiGroupResult) -> pd.Series:
     the residuals of the correlations, diagonal included as zeros) and
     thresholds (``rmr``/``srmr_bentler``: thresholds as the "means"), ``n_g/N``
     weighted; ``wrmr = sqrt(chisq / nel)`` with nel the statistics of the
-    first group (as lavaan); GFI with the DWLS weights.  The robust
-    (cat-ML based) CFI/TLI/RMSEA of lavaan are not computed.
+    first group (as lavaan); GFI with the DWLS weights; the robust CFI/TLI/
+    RMSEA from the cat-ML statistic (:func:`_catml_robust`).
     """
     x, d, G = res.chisq, float(res.df), res.ngroups
     # lavaan (lav_utils_get_ntotal): N - G for least-squares estimators
@@ -1595,4 +1595,78 @@ def _fit_measures_wls(res: MultiGroupResult) -> pd.Series:
     out["cn_01"] = fi.hoelter_cn(x, d, N, 0.01)
     out["mfi"] = fi.mfi(x, d, N)
     out["wrmr"] = math.sqrt(x / len(w_["obs"][0]))
+    out.update(_catml_robust(res, N))
     return pd.Series(out, dtype=float, name="fit")
+
+
+def _catml_robust(res: MultiGroupResult, N: float) -> dict:
+    """lavaan's robust CFI/TLI/RMSEA for categorical data (``lav_fit_catml_dwls``;
+    Savalei 2021).
+
+    The normal-theory ML discrepancy of the model-implied correlations ``P_g``
+    (at the WLSMV estimates) from the polychoric ``R_g`` gives
+    ``XX3 = sum_g n_g (log|P| + tr(R P^-1) - log|R| - p)`` (baseline:
+    ``-sum_g n_g log|R_g|``), with the correction ``c3 = tr(U' V U Gamma) / df``,
+    ``U = I - Delta E^-1 Delta' W`` over the correlation rows, ``V`` the NT
+    weight of the correlations at ``P``, and ``c3_null = tr(Gamma) / df_null``.
+    As lavaan, NA when scale factors or item intercepts are free (the catML
+    model then does not exist).
+    """
+    keys = ("cfi.robust", "tli.robust", "nnfi.robust", "rni.robust", "rmsea.robust",
+            "rmsea.ci.lower.robust", "rmsea.ci.upper.robust", "rmsea.pvalue.robust",
+            "rmsea.notclose.pvalue.robust")
+    nan = {k: math.nan for k in keys}
+    w_ = res.wls
+    if res.test_scaled is None or res.E_inv is None:
+        return nan
+    for m in res.models:
+        if any(r["par"] >= 0 and r["op"] in ("~*~",) or (r["op"] == "~1" and r["par"] >= 0
+                                                          and r["lhs"] in m.observed)
+               for r in m.rows):
+            return nan
+    G = res.ngroups
+    n = np.array(res.nobs, dtype=float)
+    fg = n / n.sum()
+    XX3 = XX3n = 0.0
+    Dc, Wc, Vc, Gc = [], [], [], []
+    df3n = 0
+    for g in range(G):
+        ws, pr = w_["stats"][g], w_["problems"][g]
+        p, nth = len(ws.cor), len(ws.th)
+        vals, delta, Sig, _ = pr.derive(res.models[g].row_values(res.theta))
+        P = Sig * np.outer(delta, delta)
+        R = ws.cor
+        sP, ldP = np.linalg.slogdet(P)
+        sR, ldR = np.linalg.slogdet(R)
+        if sP <= 0 or sR <= 0 or np.linalg.eigvalsh(R).min() < np.sqrt(np.finfo(float).eps):
+            return nan
+        Pi = np.linalg.inv(P)
+        XX3 += n[g] * (ldP + np.trace(R @ Pi) - ldR - p)
+        XX3n += n[g] * (-ldR)
+        rr, cc = pr.r, pr.c
+        Vc.append(fg[g] * (Pi[np.ix_(rr, rr)] * Pi[np.ix_(cc, cc)]
+                           + Pi[np.ix_(rr, cc)] * Pi[np.ix_(cc, rr)]))
+        Dc.append(w_["delta"][g][nth:])
+        Wc.append(fg[g] * np.diag(w_["weights"][g][nth:]))
+        Gc.append(w_["gamma"][g][nth:, nth:] / fg[g])
+        df3n += p * (p - 1) // 2
+    d = float(res.df)
+    d0 = float(res.baseline_df)
+    Vall, Wall = linalg.block_diag(*Vc), linalg.block_diag(*Wc)
+    Gall, Dall = linalg.block_diag(*Gc), np.vstack(Dc)
+    U = np.eye(len(Wall)) - Dall @ res.E_inv @ Dall.T @ Wall
+    c3 = float(np.trace(U.T @ Vall @ U @ Gall)) / d if d > 0 else math.nan
+    c3n = float(np.trace(Gall)) / df3n
+    out = {"cfi.robust": _cfi_robust(XX3, d, XX3n, d0, c3, c3n),
+           "tli.robust": _tli_robust(XX3, d, XX3n, d0, c3, c3n)}
+    out["nnfi.robust"] = out["tli.robust"]
+    t2 = XX3n - c3n * d0
+    out["rni.robust"] = 1.0 - (XX3 - c3 * d) / t2 if t2 != 0 else math.nan
+    sg, sc = math.sqrt(G), math.sqrt(c3) if c3 > 0 else math.nan
+    xs = XX3 / c3
+    out["rmsea.robust"] = _rmsea(XX3, d, N, G, c3)
+    lo, hi = fi.rmsea_ci(xs, d, N, 0.90)
+    out["rmsea.ci.lower.robust"], out["rmsea.ci.upper.robust"] = lo * sg * sc, hi * sg * sc
+    out["rmsea.pvalue.robust"] = fi.rmsea_pvalue(xs, d, N, 0.05 / (sg * sc))
+    out["rmsea.notclose.pvalue.robust"] = fi.rmsea_notclose_pvalue(xs, d, N, 0.08 / (sg * sc))
+    return out
