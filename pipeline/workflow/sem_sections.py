@@ -342,7 +342,8 @@ def compare_models(fits: Mapping[str, Any], reference: str) -> pd.DataFrame:
     Returns
     -------
     DataFrame indexed by model: ``npar chisq df pvalue cfi rmsea aic bic
-    chisq_diff df_diff p_diff``; the difference from
+    chisq_diff df_diff p_diff`` (no p for a model with the reference's df: an
+    equivalent or non-nested model); the difference from
     :func:`pipeline.sem.lrt.lrt` (plain for ML, scaled for MLM/MLR:
     ``lavTestLRT``'s default).  ``aic = -2 logL + 2 npar``,
     ``bic = -2 logL + npar ln N``.
@@ -359,7 +360,9 @@ def compare_models(fits: Mapping[str, Any], reference: str) -> pd.DataFrame:
                                        ("chisq", "df", "pvalue", "cfi", "rmsea", "aic", "bic")
                                        if m in fm.index}}
         row.update(chisq_diff=np.nan, df_diff=np.nan, p_diff=np.nan)
-        if name != reference:
+        if name != reference and int(r.df) == int(fits[reference].df):
+            row.update(chisq_diff=float(r.chisq) - float(fits[reference].chisq), df_diff=0)
+        elif name != reference:
             d = lrt(fits[reference], r)
             row.update(chisq_diff=float(d["chisq_diff"]), df_diff=int(d["df_diff"]),
                        p_diff=float(d["pvalue"]))
@@ -852,13 +855,15 @@ def estimators_section(ctx: Any) -> None:
     if fit_df.empty:
         return
     sec = ctx.section("estimators")
+    cat = [e for e in fit_df.columns if e in ("WLSMV", "DWLS", "ULSMV")]
     sec.text(f"The {what} (`{file}`) fitted by " + ", ".join(fit_df.columns)
-             + " with lavaan's conventions (normal likelihood, N·F): ML and MLR treat the items "
-             "as continuous (MLR: Huber-White SEs, Yuan-Bentler scaled test, robust CFI/TLI/"
-             "RMSEA); WLSMV declares "
-             + (", ".join(ordered) if ordered else "no item") + " ordered (polychoric "
-             "correlations, thresholds, scaled-shifted test). WLSMV estimates are on the "
-             "latent-response scale: compare the standardized (std.all) columns.")
+             + " with lavaan's conventions (normal likelihood, N·F). ML-family estimators treat "
+             "the items as continuous (MLR: Huber-White SEs, Yuan-Bentler scaled test, robust "
+             "CFI/TLI/RMSEA)"
+             + (f"; {'/'.join(cat)} declares " + ", ".join(ordered) + " ordered (polychoric "
+                "correlations, thresholds, scaled-shifted test; estimates on the latent-response "
+                "scale: compare the standardized std.all columns)" if cat else "")
+             + f". Missing data: {sp['missing']}.")
     sec.table("fit", fit_df, caption="Fit by estimator (lavaan's measure names; .scaled and "
               ".robust where the estimator has them)")
     if len(paths_df):
