@@ -1588,6 +1588,7 @@ def _fit_measures_wls(res: MultiGroupResult) -> pd.Series:
                      ("crmr", crmr_m), ("crmr_nomean", crmr_nm), ("gfi", gfi_g)):
             acc[k] += wg * v
     out.update(acc)
+    out["srmr_mplus"] = out["srmr_mplus_nomean"] = math.nan   # NA in lavaan (categorical)
     nel = float(sum(len(o) for o in w_["obs"]))
     out["agfi"] = fi.agfi(acc["gfi"], nel, d)
     out["pgfi"] = fi.pgfi(acc["gfi"], nel, d)
