@@ -46,12 +46,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-from pipeline.core.exceptions import DataValidationError, ModelSpecificationError
+from pipeline.core.exceptions import DataValidationError, ModelSpecificationError, SparseTableWarning
 
 __all__ = ["check_ordinal", "thresholds", "bvn_cdf", "bvn_pdf", "polychoric", "polyserial",
            "wls_stats", "wls_stats_x", "probit_regression", "WLSStats", "pairs_vech"]
 
 _BIG = 40.0
+
+
+class EmptyCategoryWarning(SparseTableWarning):
+    """An ordinal item skips a response category nobody chose; the remaining
+    categories are used (one threshold fewer), as lavaan does."""
 
 
 def _ncdf(x):
@@ -64,14 +69,17 @@ def _npdf(x):
 
 def check_ordinal(X: np.ndarray, names: list[str], ordered: list[str], *,
                   levels: dict[str, list] | None = None, source: str | None = None,
-                  row_numbers: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                  row_numbers: np.ndarray | None = None,
+                  notes: list[str] | None = None) -> dict[str, np.ndarray]:
     """Validate ordered columns and code them 0..K-1 (NaN stays missing: -1).
 
-    Categories are the integers from the smallest to the largest observed
-    value, unless *levels* gives the full list for an item; a category with
-    no case (a gap such as 1, 2, 4, 5 on a 5-point item, or a declared level
-    nobody chose) is an error naming item and category (lavaan drops it
-    silently and renumbers the thresholds, which changes their meaning).  An item with one category
+    Categories are the distinct observed values unless *levels* gives the
+    full list for an item.  A declared level nobody chose is an error naming
+    item and category (lavaan stops too).  Without *levels*, a gap in the
+    integer codes (1, 2, 4, 5 on a 5-point item) is collapsed as lavaan does
+    (the observed categories get consecutive thresholds) and stated: an
+    :class:`EmptyCategoryWarning` naming item and category, appended to
+    *notes* when a list is given (the caller reports it), emitted otherwise.  An item with one category
     is an error.
 
     *row_numbers* are the spreadsheet row numbers of the rows of X (header =
@@ -116,11 +124,16 @@ def check_ordinal(X: np.ndarray, names: list[str], ordered: list[str], *,
             full = np.arange(cats.min(), cats.max() + 1)
             gaps = [c for c in full if c not in cats]
             if gaps:
-                raise DataValidationError(
-                    f"ordered item {name}: response category {_fmt(gaps[0])} is empty (values "
-                    f"{_fmt(cats.min())}..{_fmt(cats.max())} are used but nobody chose "
-                    f"{', '.join(_fmt(g) for g in gaps)}); collapse it with a neighbour (recode) "
-                    "or drop the item", file=source, columns=[name])
+                msg = (f"ordered item {name}: response category "
+                       f"{', '.join(_fmt(g) for g in gaps)} is empty (nobody chose it); the "
+                       f"{len(cats)} observed categories {[_fmt(c) for c in cats]} are used, "
+                       f"with {len(cats) - 1} thresholds (as lavaan); recode the item to "
+                       "collapse the category explicitly")
+                if notes is not None:
+                    notes.append(msg)
+                else:
+                    import warnings
+                    warnings.warn(msg, EmptyCategoryWarning, stacklevel=2)
         if len(cats) < 2:
             raise DataValidationError(f"ordered item {name}: only one response category "
                                       f"({_fmt(cats[0]) if len(cats) else 'none'})",
@@ -376,6 +389,8 @@ class WLSStats:
     numeric: list = field(default_factory=list)
     var: np.ndarray | None = None        # variances (1 for ordered variables)
     cov: np.ndarray | None = None        # COV of lavaan's sampstat (cor for ordered pairs)
+    #: statements about collapsed (empty) categories, for the fit's warnings
+    notes: list = field(default_factory=list)
 
 
 def _uni_scores(codes: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -505,8 +520,9 @@ def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
     rown = np.arange(2, len(ok) + 2) if row_numbers is None else np.asarray(row_numbers)
     X = X[ok]
     ordset = set(ordered)
+    notes: list[str] = []
     codes = check_ordinal(X, names, [v for v in names if v in ordset], levels=levels,
-                          source=source, row_numbers=rown[ok])
+                          source=source, row_numbers=rown[ok], notes=notes)
     p = len(names)
     N = X.shape[0]
     isnum = [v not in ordset for v in names]
@@ -603,7 +619,7 @@ def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
                     th_item=np.array(th_item, dtype=int), ncat=ncat, cor=R, pairs=pairs,
                     obs=obs, gamma=gamma, wdiag=1.0 / np.diag(gamma),
                     codes={v: c for v, c in zip(names, C) if c is not None},
-                    numeric=num_idx, var=var, cov=COV)
+                    numeric=num_idx, var=var, cov=COV, notes=notes)
 
 
 # ------------------------------------------------ covariates (conditional.x)
@@ -730,7 +746,9 @@ def wls_stats_x(X: np.ndarray, names: list[str], xnames: list[str], *,
     rown = np.arange(2, len(ok) + 2) if row_numbers is None else np.asarray(row_numbers)
     X = X[ok]
     p, q = len(names), len(xnames)
-    codes = check_ordinal(X[:, :p], names, names, source=source, row_numbers=rown[ok])
+    notes: list[str] = []
+    codes = check_ordinal(X[:, :p], names, names, source=source, row_numbers=rown[ok],
+                          notes=notes)
     Xx = X[:, p:]
     N = X.shape[0]
     C = [codes[v] for v in names]
@@ -796,7 +814,7 @@ def wls_stats_x(X: np.ndarray, names: list[str], xnames: list[str], *,
     out = WLSStats(names=list(names), nobs=N, th=th, th_names=th_names, th_item=th_item,
                    ncat=[len(t) + 1 for t in ths], cor=R, pairs=pairs, obs=obs, gamma=gamma,
                    wdiag=1.0 / np.diag(gamma), codes=dict(zip(names, C)), numeric=[],
-                   var=np.ones(p), cov=R)
+                   var=np.ones(p), cov=R, notes=notes)
     out.slopes = slopes
     out.xnames = list(xnames)
     return out

@@ -403,6 +403,10 @@ def fit_wls(model, data: pd.DataFrame, *, estimator: str, ordered, se: bool = Tr
     ws, s, gamma, nth, cov0, mean0, yidx, xidx = _sample_side(
         X, observed, ynames, ov_x, ordered, ordinal, conditional, sem_model.meanstructure,
         source=source, kept=kept)
+    if ws is not None and ws.notes:
+        from pipeline.sem.ordinal import EmptyCategoryWarning
+        for note in ws.notes:
+            _warn(warn_list, note, EmptyCategoryWarning, emit)
     diag_w = estimator in ("WLSMV", "DWLS")
     w = 1.0 / np.diag(gamma) if diag_w else np.ones(len(s))
     est0 = Estimator(sem_model, meanstructure=sem_model.meanstructure)

@@ -60,6 +60,11 @@ agree ~ age + gender
 "
 X_VARS <- c(paste0("A", 1:5), "age", "gender")
 dx <- bfi[complete.cases(bfi[X_VARS]), X_VARS]
+# an item whose middle category nobody chose (A2: answers 3 recoded to 4);
+# lavaan uses the observed categories (1, 2, 4, 5, 6: four thresholds)
+dgap <- d[, paste0("A", 1:5)]
+dgap$A2[dgap$A2 == 3] <- 4
+GAP_MODEL <- "agree =~ A1 + A2 + A3 + A4 + A5"
 
 num <- function(x) { x <- unclass(x); attributes(x) <- NULL; x }
 mat <- function(x) { x <- as.matrix(unclass(x)); storage.mode(x) <- "double"; unname(x) }
@@ -92,6 +97,10 @@ cases <- list(
                      model = X_MODEL,
                      fit = function() cfa(X_MODEL, data = dx, ordered = paste0("A", 1:5),
                                           estimator = "WLSMV")),
+  bfi_wlsmv_gap = list(call = 'cfa(GAP_MODEL, dgap, ordered = TRUE, estimator = "WLSMV")  # A2: 3 -> 4',
+                       model = GAP_MODEL,
+                       fit = function() cfa(GAP_MODEL, data = dgap, ordered = TRUE,
+                                            estimator = "WLSMV")),
   bfi_dwls = list(call = 'cfa(model, data, ordered = items, estimator = "DWLS")',
                   fit = function() cfa(BFI_MODEL, data = d, ordered = ITEMS, estimator = "DWLS")),
   bfi_ulsmv = list(call = 'cfa(model, data, ordered = items, estimator = "ULSMV")',

@@ -18,8 +18,8 @@ import pytest
 
 from pipeline.core.exceptions import DataValidationError
 from pipeline.sem import fit
-from pipeline.sem.ordinal import (bvn_cdf, check_ordinal, polychoric, polyserial, thresholds,
-                                  wls_stats)
+from pipeline.sem.ordinal import (EmptyCategoryWarning, bvn_cdf, check_ordinal, polychoric,
+                                  polyserial, thresholds, wls_stats)
 
 REF = Path(__file__).resolve().parents[1] / "reference"
 FIX = json.loads((REF / "fixtures" / "lavaan_ordinal.json").read_text())
@@ -32,7 +32,9 @@ CASES = {"bfi_wlsmv": "WLSMV", "bfi_dwls": "DWLS", "bfi_ulsmv": "ULSMV",
          "bfi_wlsmv_mixed": "WLSMV",
          # exogenous covariates (lavaan's conditional.x): probit regressions, residual
          # polychorics, slopes in the WLS statistics
-         "bfi_wlsmv_x": "WLSMV"}
+         "bfi_wlsmv_x": "WLSMV",
+         # A2's category 3 recoded to 4: an empty middle category, collapsed as lavaan
+         "bfi_wlsmv_gap": "WLSMV"}
 MIXED = [f"A{i}" for i in range(1, 6)] + ["age", "education"]
 WITHX = [f"A{i}" for i in range(1, 6)] + ["age", "gender"]
 
@@ -47,7 +49,12 @@ def fits(bfi):
     data = bfi[ITEMS].dropna()
     out = {}
     for name, est in CASES.items():
-        if name in ("bfi_wlsmv_mixed", "bfi_wlsmv_x"):
+        if name == "bfi_wlsmv_gap":
+            dg = data[ITEMS[:5]].copy()
+            dg.loc[dg["A2"] == 3, "A2"] = 4
+            with pytest.warns(EmptyCategoryWarning, match=r"A2: response category 3 is empty"):
+                out[name] = fit(FIX["cases"][name]["model"], dg, estimator=est, ordered="all")
+        elif name in ("bfi_wlsmv_mixed", "bfi_wlsmv_x"):
             cols = MIXED if name == "bfi_wlsmv_mixed" else WITHX
             out[name] = fit(FIX["cases"][name]["model"], bfi[cols].dropna(), estimator=est,
                             ordered=cols[:5])
@@ -131,7 +138,7 @@ def test_estimates_thresholds_and_se_match_lavaan(fits, name):
     pe = _pairs(pd.DataFrame(case["parameters"]))
     m = pe.merge(_pairs(res.parameters), on=["lhs", "op", "rhs"], suffixes=("_r", ""))
     assert len(m) == len(pe) == len(res.parameters)
-    assert (m["op"] == "|").sum() == 5 * len(res.options["ordered"])
+    assert (m["op"] == "|").sum() == 5 * len(res.options["ordered"]) - (name == "bfi_wlsmv_gap")
     assert np.max(np.abs(m["est"] - m["est_r"])) < 1e-3
     assert np.max(np.abs(m["std.all"] - m["std.all_r"])) < 1e-3
     free = m["se_r"] > 0
@@ -141,10 +148,16 @@ def test_estimates_thresholds_and_se_match_lavaan(fits, name):
     assert res.options["test"] == case["options"]["test"]
 
 
-def test_empty_category_is_an_error_naming_item_and_category():
+def test_empty_category_is_stated_or_an_error_naming_item_and_category():
     X = np.array([[1, 1], [2, 2], [4, 1], [5, 2], [2, 1]], dtype=float)
-    with pytest.raises(DataValidationError, match=r"item q1: response category 3 is empty"):
-        check_ordinal(X, ["q1", "q2"], ["q1", "q2"])
+    notes = []
+    codes = check_ordinal(X, ["q1", "q2"], ["q1", "q2"], notes=notes)
+    assert notes == ["ordered item q1: response category 3 is empty (nobody chose it); the 4 "
+                     "observed categories ['1', '2', '4', '5'] are used, with 3 thresholds (as "
+                     "lavaan); recode the item to collapse the category explicitly"]
+    assert codes["q1"].tolist() == [0, 1, 2, 3, 1]
+    with pytest.warns(EmptyCategoryWarning, match="q1: response category 3 is empty"):
+        check_ordinal(X, ["q1", "q2"], ["q1"])
     Y = np.array([[2.0], [4.0], [2.0], [4.0]])
     with pytest.raises(DataValidationError, match=r"item q2: response category 3 is empty"):
         check_ordinal(Y, ["q2"], ["q2"], levels={"q2": [2, 3, 4]})
