@@ -57,8 +57,9 @@ __all__ = [
 ]
 
 #: Names of :func:`fit_measures`: lavaan's ``fitMeasures()`` for an ML fit,
-#: in lavaan's order, plus AMOS's ``cmin_df`` after ``pvalue``.  (The robust
-#: FIML indices ``cfi.robust`` etc. of lavaan are not computed.)
+#: in lavaan's order, plus AMOS's ``cmin_df`` after ``pvalue``.  A fit with a
+#: scaled test (MLM, MLR, WLSMV, ULSMV) adds :data:`SCALED_MEASURE_NAMES` where
+#: lavaan has them; least-squares fits use :func:`wls_fit_measures`.
 FIT_MEASURE_NAMES: tuple[str, ...] = (
     "npar", "fmin", "chisq", "df", "pvalue", "cmin_df",
     "baseline.chisq", "baseline.df", "baseline.pvalue",
