@@ -213,7 +213,7 @@ def _bvnu(h, k, r):
         c = (4 - hk) / 8
         d = (12 - hk) / 16
         asr = -(bs / as_ + hk) / 2
-        with np.errstate(over="ignore", under="ignore"):
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
             bvn = np.where(asr > -100,
                            a * np.exp(asr) * (1 - c * (bs - as_) * (1 - d * bs / 5) / 3
                                               + c * d * as_ * as_ / 5), 0.0)
@@ -294,6 +294,24 @@ def polychoric(x: np.ndarray, y: np.ndarray, tx: np.ndarray | None = None,
     tx = thresholds(x) if tx is None else np.asarray(tx)
     ty = thresholds(y) if ty is None else np.asarray(ty)
     n = _table(x, y, len(tx) + 1, len(ty) + 1)
+    if n.shape == (2, 2):
+        # lavaan's 2x2 rules (lav_bvord_cor_twostep_fit, zero.add = 0.5 with
+        # the margins kept): two empty cells -> +-1; one -> 0.5 moved onto its
+        # diagonal; a zero cross-product difference -> 0
+        zero = n == 0
+        if zero.sum() == 2:
+            import warnings
+            from pipeline.core.exceptions import SparseTableWarning
+            warnings.warn("two empty cells in a 2x2 table: the tetrachoric correlation is "
+                          "set to +-1 (as lavaan)", SparseTableWarning, stacklevel=2)
+            return 1.0 if n[0, 0] > 0 else -1.0
+        if zero.sum() == 1:
+            d = 0.5 if (zero[0, 0] or zero[1, 1]) else -0.5
+            n = n + np.array([[d, -d], [-d, d]])
+        if n[0, 0] * n[1, 1] == n[0, 1] * n[1, 0]:
+            return 0.0
+        if tx[0] == 0 and ty[0] == 0:
+            return float(-math.cos(2 * math.pi * n[0, 0] / n.sum()))
 
     def nll(r):
         P = np.clip(_cell_probs(tx, ty, r), 1e-300, None)

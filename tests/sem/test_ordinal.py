@@ -247,3 +247,17 @@ def test_refit_wls_reproduces_the_fit_and_refits_a_resample(bfi):
                ordered="all")
     assert ok_b and np.max(np.abs(theta_b - res.theta)) > 1e-3
     assert np.allclose(theta_b, full.theta, atol=1e-7)
+
+
+def test_tetrachoric_with_empty_cells_matches_lavcor(bfi):
+    # 2x2 tables with an empty cell get lavaan's zero.add = 0.5 with the margins
+    # kept.  lavCor(b, ordered = names(b)) on the first 400 complete bfi rows,
+    # a = A1 >= 6, b = A2 <= 2, c = C1 <= 1, e = E1 >= 4 (lavaan 0.6-14; the
+    # a-c and b-c tables have an empty cell), lower triangle by columns:
+    ref = [0.4599976762, 0.2329079505, -0.2602534647, 0.0218614199, 0.2494397667,
+           -0.0162359042]
+    d = bfi[["A1", "A2", "C1", "E1"]].dropna().iloc[:400]
+    b = np.column_stack([d["A1"] >= 6, d["A2"] <= 2, d["C1"] <= 1, d["E1"] >= 4]).astype(float)
+    ws = wls_stats(b, ["a", "b", "c", "e"], ["a", "b", "c", "e"])
+    got = [ws.cor[i, j] for j in range(4) for i in range(j + 1, 4)]
+    assert np.allclose(got, ref, atol=1e-6)
