@@ -213,10 +213,6 @@ def _indices(estimator: str, missing: str = "listwise") -> dict[str, str]:
     if estimator in ("WLSMV",):
         return {"chisq": "chisq.scaled", "cfi": "cfi.scaled", "rmsea": "rmsea.scaled",
                 "srmr": "srmr"}
-    if estimator in ("MLM", "MLR") and missing == "fiml":
-        # the FIML-corrected robust CFI/RMSEA are not available: scaled versions
-        return {"chisq": "chisq.scaled", "cfi": "cfi.scaled", "rmsea": "rmsea.scaled",
-                "srmr": "srmr"}
     if estimator in ("MLM", "MLR"):
         return {"chisq": "chisq.scaled", "cfi": "cfi.robust", "rmsea": "rmsea.robust",
                 "srmr": "srmr"}

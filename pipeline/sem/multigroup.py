@@ -836,6 +836,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
                                  "treatment or groups")
             res.baseline_chisq, res.baseline_df = baseline.baseline_chisq, baseline.baseline_df
             res.baseline_test_scaled = baseline.baseline_test_scaled
+            res._baseline_fit = getattr(baseline, "_baseline_fit", None)
         elif baseline:
             _baseline(res, data, group, Xs, source)
     return res
@@ -1060,6 +1061,7 @@ def _baseline(res: MultiGroupResult, data, group, Xs, source) -> None:
     nx = len(ov_x)
     p = len(obs)
     ny = p - nx
+    res._baseline_fit = b
     res.baseline_chisq = b.chisq
     res.baseline_df = res.ngroups * (ny * (ny - 1) // 2 + ny * nx)
     if b.test_scaled is not None:
@@ -1164,7 +1166,9 @@ def _fit_measures(res: MultiGroupResult) -> pd.Series:
                 "crmr_nomean": fi.crmr(S, Sigma), "srmr_mplus": fi.srmr_mplus(S, Sigma, m, mu),
                 "srmr_mplus_nomean": fi.srmr_mplus(S, Sigma)}
         if res.missing == "fiml":
-            vals["gfi"] = math.nan
+            s_obs, m_obs = fi.available_case_moments(s.data)
+            vals["gfi"] = fi.gfi(s_obs, Sigma, m_obs, mu, patterns=fi.missing_patterns(s.data),
+                                 x_idx=xi or None)
         else:
             vals["gfi"] = fi.gfi(S, Sigma, m, mu, x_idx=xi or None)
         for k, v in vals.items():
@@ -1179,10 +1183,90 @@ def _fit_measures(res: MultiGroupResult) -> pd.Series:
     out["mfi"] = fi.mfi(x, d, n_eff)
     out["ecvi"] = fi.ecvi(x, npar, n_eff)
     if res.missing == "fiml":
-        # lavaan's robust CFI/TLI/RMSEA under FIML are the corrected versions of
-        # lav_fit_fiml_corrected (Zhang & Savalei 2020), not computed here
+        # lavaan's robust CFI/TLI/RMSEA under FIML: the FIML-corrected statistic
         out = {k: v for k, v in out.items() if not k.endswith(".robust")}
+        out.update(_fiml_robust(res, n_eff, "V3" if ts is not None else "V6"))
     return pd.Series(out, dtype=float, name="fit")
+
+
+def _fiml_robust(res: MultiGroupResult, N: float, version: str) -> dict:
+    """Robust CFI/TLI/RMSEA under FIML (Zhang & Savalei 2023; lavaan's
+    ``lav_fit_fiml_corrected``, version V3 with a scaled test, V6 without).
+
+    ``XX3 = sum_g n_g F_ML(Sigma_g, mu_g; S_g, m_g)`` with the FIML estimates
+    and the EM moments taken as complete data; ``c3 = k / df`` with
+    V3: ``k = tr(U Wm^-1 Wc Wm^-1 U Gamma)``, ``Gamma = Wm^-1 Jm Wm^-1``;
+    V6: ``k = tr(Wc Wm^-1 U Wm^-1)``; ``U = Wm - Wm Delta E^-1 Delta' Wm``,
+    ``E = Delta' Wm Delta`` (all block-diagonal over groups, ``Wm`` the
+    observed h1 information under missingness, ``Jm`` its first-order
+    version, ``Wc`` the complete-data h1 information, weighted by n_g/N);
+    the same for the independence model.
+
+    In R: ``lavaan:::lav_fit_fiml_corrected(fit, version = "V3" | "V6")``.
+    """
+    from pipeline.sem.results import _fiml_h1_information
+    keys = ("cfi.robust", "tli.robust", "nnfi.robust", "rni.robust", "rmsea.robust",
+            "rmsea.ci.lower.robust", "rmsea.ci.upper.robust", "rmsea.pvalue.robust",
+            "rmsea.notclose.pvalue.robust")
+    if any(m.pt.ov_x for m in res.models):
+        return {k: math.nan for k in keys}
+    G = res.ngroups
+    nobs = np.array(res.nobs, dtype=float)
+    fg = nobs / nobs.sum()
+    Wm_g, Wmi_g, Wc_g, Gam_g = [], [], [], []
+    for g, s in enumerate(res.stats):
+        Wm = _fiml_h1_information(s)
+        s1 = robust.ml_moment_scores(s.data, s.cov, s.mean, True)
+        Jm = s1.T @ s1 / s.nobs
+        Wc = robust.h1_expected_information(s.cov, True)
+        Wmi = np.linalg.inv(Wm)
+        Wm_g.append(fg[g] * Wm)
+        Wmi_g.append(Wmi / fg[g])
+        Wc_g.append(fg[g] * Wc)
+        Gam_g.append(Wmi @ Jm @ Wmi / fg[g])
+    Wm_all, Wmi_all = linalg.block_diag(*Wm_g), linalg.block_diag(*Wmi_g)
+    Wc_all, Gam_all = linalg.block_diag(*Wc_g), linalg.block_diag(*Gam_g)
+
+    def pieces(fit):
+        D = np.vstack([d for *_, d in _deltas(fit.mg, fit.estimators, fit.stats, fit.theta)])
+        WD = Wm_all @ D
+        U = Wm_all - WD @ np.linalg.solve(D.T @ WD, WD.T)
+        if version == "V3":
+            k = float(np.trace(U @ Wmi_all @ Wc_all @ Wmi_all @ U @ Gam_all))
+        else:
+            k = float(np.trace(Wc_all @ Wmi_all @ U @ Wmi_all))
+        xx = 0.0
+        for g, (m, e, s) in enumerate(zip(fit.models, fit.estimators, fit.stats)):
+            Sigma, mu, *_ = m.moments(e.values(fit.theta, s))
+            Sigma = (Sigma + Sigma.T) / 2
+            W = np.linalg.inv(Sigma)
+            dlt = s.mean - mu
+            xx += s.nobs * float(np.linalg.slogdet(Sigma)[1] + np.trace(s.cov @ W)
+                                 - np.linalg.slogdet(s.cov)[1] - len(W) + dlt @ W @ dlt)
+        return xx, k
+    XX3, k = pieces(res)
+    d, d0 = float(res.df), float(res.baseline_df)
+    c3 = k / d if d > 0 else math.nan
+    base = getattr(res, "_baseline_fit", None)
+    if base is not None:
+        XX3n, kb = pieces(base)
+        c3n = kb / d0
+    else:
+        XX3n = c3n = math.nan
+    out = {"cfi.robust": _cfi_robust(XX3, d, XX3n, d0, c3, c3n),
+           "tli.robust": _tli_robust(XX3, d, XX3n, d0, c3, c3n)}
+    out["nnfi.robust"] = out["tli.robust"]
+    t2 = XX3n - c3n * d0
+    out["rni.robust"] = 1.0 - (XX3 - c3 * d) / t2 if np.isfinite(t2) and t2 != 0 else math.nan
+    sg = math.sqrt(G)
+    sc = math.sqrt(c3) if c3 > 0 else math.nan
+    xs = XX3 / c3
+    out["rmsea.robust"] = _rmsea(XX3, d, N, G, c3)
+    lo, hi = fi.rmsea_ci(xs, d, N, 0.90)
+    out["rmsea.ci.lower.robust"], out["rmsea.ci.upper.robust"] = lo * sg * sc, hi * sg * sc
+    out["rmsea.pvalue.robust"] = fi.rmsea_pvalue(xs, d, N, 0.05 / (sg * sc))
+    out["rmsea.notclose.pvalue.robust"] = fi.rmsea_notclose_pvalue(xs, d, N, 0.08 / (sg * sc))
+    return out
 
 
 def _rmsea(x, d, n, G, c_hat=1.0):
