@@ -252,12 +252,69 @@ def add_table(doc: Any, df: pd.DataFrame, *, number: int | str, title: str,
             put(row.cells[j], "" if v is None or (isinstance(v, float) and v != v) else str(v))
         for j, v in enumerate(values.tolist()):
             put(row.cells[idx_levels + j], v, right=bool(_NUMERIC.match(v.strip())))
+    _fit_columns(table, size, header_rows=col_levels)
     if note:
         par = doc.add_paragraph()
         _run(par, "Note.", italic=True, size=size)
         _run(par, f" {note}", size=size)
     doc.add_paragraph()
     return table
+
+
+def _text_inches(text: str, size: float) -> float:
+    """Width of *text* in Times at *size* points (capitals .72 em, digits .5 em, rest .47 em)."""
+    em = sum(0.72 if c.isupper() else 0.5 if c.isdigit() else 0.3 if c in " .,:;()[]|"
+             else 0.47 for c in text)
+    return em * size / 72.0
+
+
+def _fit_columns(table: Any, size: float, header_rows: int = 1, page_inches: float = 6.5,
+                 max_label_inches: float = 2.4, pad: float = 0.24) -> None:
+    """Column widths from their cells (a table no wider than it needs).
+
+    Word and LibreOffice otherwise spread the columns evenly over the page,
+    which wraps long row labels and stretches short numbers.  A number or a
+    single word never wraps (its full width is kept); text of the first
+    column is at most *max_label_inches* wide and wraps beyond; headers wrap
+    at spaces.  If the total exceeds *page_inches* every column shrinks in
+    proportion.
+    """
+    from docx.oxml.ns import qn
+    from docx.shared import Inches
+
+    ncols = len(table.columns)
+    pref = [0.3] * ncols          # the width each column would like
+    least = [0.3] * ncols         # below this a number or a word would break
+    for i, row in enumerate(table.rows):
+        for j, cell in enumerate(row.cells):
+            text = cell.text.strip()
+            if not text:
+                continue
+            whole = _text_inches(text, size) + pad
+            # a header may also break at underscores and dots (scale_mean_if_deleted)
+            parts = re.split(r"[\s_.]+", text) if i < header_rows else text.split()
+            word = max(_text_inches(w, size) for w in parts if w) + pad if any(parts) else pad
+            if _NUMERIC.match(text):
+                lo = hi = whole
+            else:
+                lo, hi = word, max(word, min(whole, max_label_inches if j == 0 else 1.2 + pad))
+            least[j] = max(least[j], lo)
+            pref[j] = max(pref[j], hi)
+    if sum(pref) <= page_inches:
+        widths = pref
+    elif sum(least) <= page_inches:   # text columns give way first, down to their longest word
+        spare = page_inches - sum(least)
+        give = [p - m for p, m in zip(pref, least)]
+        widths = [m + spare * g / sum(give) for m, g in zip(least, give)]
+    else:
+        widths = [m * page_inches / sum(least) for m in least]
+    table.autofit = False
+    grid = table._tbl.tblGrid
+    for j, col in enumerate(grid.findall(qn("w:gridCol"))):
+        col.set(qn("w:w"), str(int(widths[j] * 1440)))
+    for row in table.rows:
+        for j, cell in enumerate(row.cells):
+            cell.width = Inches(widths[j])
 
 
 def add_figure(doc: Any, image: str | os.PathLike, *, number: int | str, title: str,

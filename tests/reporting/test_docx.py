@@ -159,3 +159,20 @@ def test_wide_table_gets_a_smaller_font(tmp_path):
     assert run.font.size.pt == 7
     narrow = docx.Document(str(rdocx.write_table_docx(_pt(), tmp_path / "n.docx", number=1, title="n")))
     assert narrow.tables[0].rows[1].cells[3].paragraphs[0].runs[0].font.size.pt == 9   # 3 + 6 columns
+
+
+def test_columns_fit_their_contents_within_the_page(tmp_path):
+    """Columns are sized from their cells (not spread evenly); numbers never break;
+    the table is no wider than the 6.5-inch text block."""
+    df = pd.DataFrame({"scale_mean_if_deleted": [16.36, 4.09], "n": [100, 100],
+                       "items": ["HC1, HC2, HC3, HC4, HC5", "L1, L2"]},
+                      index=pd.Index(["HUMCAP", "LEAD"], name="scale"))
+    doc = docx.Document(str(rdocx.write_table_docx(df, tmp_path / "t.docx", number=1, title="t")))
+    widths = [c.width.inches for c in doc.tables[0].rows[1].cells]
+    assert sum(widths) <= 6.5
+    assert widths[2] >= rdocx._text_inches("100", 10) + 0.2          # "100" on one line
+    assert widths[0] >= rdocx._text_inches("HUMCAP", 10) + 0.2
+    assert widths[2] < widths[3]                                        # not spread evenly
+    wide = pd.DataFrame(np.full((2, 30), 123.456), columns=[f"column_{i}" for i in range(30)])
+    doc = docx.Document(str(rdocx.write_table_docx(wide, tmp_path / "w.docx", number=1, title="w")))
+    assert sum(c.width.inches for c in doc.tables[0].rows[1].cells) <= 6.5 + 1e-6
