@@ -147,6 +147,9 @@ GROUPS: dict[str, dict[str, Field]] = {
         "target": F("float", 0.80),
         "seed": F("int", 1),
         "max_n": F("int", 20000, doc="largest analytic N added to the grid"),
+        "workers": F("int", 1, nullable=True,
+                     doc="local processes (null: all cores); a few hundred fits do not pay "
+                         "for a process pool"),
     },
     # measurement invariance across a grouping column (pipeline.sem.invariance)
     "invariance": {

@@ -635,8 +635,8 @@ def power_notes(result: Any, spec: Mapping[str, Any], table: pd.DataFrame, model
     continuous normal data (:func:`pipeline.sem.power.power_analysis`).  The
     analytic N is ``N (z_{1-alpha/2} + z_target)^2 / z^2`` with ``z`` the
     observed Wald statistic (Cohen 1988; Satorra & Saris 1985's
-    approximation).  The Monte Carlo grid is *ns*, by default ``N``, ``2N``,
-    ``4N``, ``8N`` and each analytic N (capped at *max_n*).
+    approximation).  The Monte Carlo grid is *ns*, by default ``N``, each
+    analytic N and twice the largest of them (capped at *max_n*).
 
     Returns
     -------
@@ -690,10 +690,9 @@ def power_notes(result: Any, spec: Mapping[str, Any], table: pd.DataFrame, model
         row["n_analytic"] = (int(min(math.ceil(N * ((za + zt) / z) ** 2), 10 ** 9))
                              if np.isfinite(z) and z != 0 else np.nan)
     if ns is None:
-        grid = {N, 2 * N, 4 * N, 8 * N}
-        grid |= {int(min(max(r["n_analytic"], 10), max_n)) for r in rows
-                 if np.isfinite(r["n_analytic"]) and r["direction_ok"]}
-        ns = sorted(grid)
+        an = [int(min(max(r["n_analytic"], 10), max_n)) for r in rows
+              if np.isfinite(r["n_analytic"]) and r["direction_ok"]]
+        ns = sorted({N, *an, int(min(2 * max(an + [N]), max_n))})
     ns = sorted({int(n) for n in ns})
     text = model_text.rstrip("\n") + "\n" + "\n".join(extra) + ("\n" if extra else "")
     pr = power_analysis(population_syntax(result), text, ns, int(reps), seed=int(seed),
@@ -1117,7 +1116,7 @@ def power_section(ctx: Any) -> None:
     with _Captured() as w2:
         notes, pr = power_notes(res, spec, table, text, reps=int(pw["reps"]),
                                 ns=pw.get("n"), target=float(pw["target"]),
-                                seed=int(pw["seed"]), workers=ctx.ws["bootstrap"].get("workers"),
+                                seed=int(pw["seed"]), workers=pw.get("workers"),
                                 max_n=int(pw["max_n"]))
     if notes.empty:
         return
@@ -1130,6 +1129,21 @@ def power_section(ctx: Any) -> None:
              f"grid with power ≥ {pw['target']}. Bootstrap-tested hypotheses are approximated "
              f"by the Wald test of the same effect. N now = {res.nobs}.")
     sec.table("notes", notes, caption="N needed for the hypotheses not supported")
+    lines = []
+    for h, g in notes.groupby(level="hypothesis", sort=False):
+        need = g["n_needed"].astype(float)
+        if not g["direction_ok"].all():
+            lines.append(f"**{h}**: an estimate has the sign opposite to the hypothesis; a larger "
+                         "sample would not support it.")
+        elif need.notna().all():
+            lines.append(f"**{h}**: about N = {int(need.max())} respondents for power "
+                         f"{pw['target']} (now {res.nobs})"
+                         + (", the largest over its effects" if len(g) > 1 else "") + ".")
+        else:
+            lines.append(f"**{h}**: power {pw['target']} is not reached within N = "
+                         f"{max(int(c.split('@')[1]) for c in g.columns if c.startswith('power@'))}"
+                         "; the effect is too small to be detected with a feasible sample.")
+    sec.text(" ".join(lines))
     for w in warned + w2:
         sec.warning(w)
     sec.close()
