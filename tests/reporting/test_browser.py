@@ -8,7 +8,9 @@ every ``report.html`` and checks, at a 1,400 px wide window:
 * the synthetic-data banner is visible (rendered, not hidden, in the first
   screen) on every page whose data are synthetic;
 * every image has loaded (``naturalWidth > 0``);
-* no table is wider than the page.
+* no table is wider than the page;
+* no table cell shows an unrounded float (six or more decimals, as
+  ``26.153846153846153``; issue 13, item 3).
 
 Pages checked: a small report set built here with the project's own
 rendering code (sections -> notebook HTML export -> index page), always;
@@ -139,6 +141,8 @@ PROBE = r"""(() => {
       return {k: k, width: Math.round(r.width), right: Math.round(r.right + window.scrollX),
               caption: (t.caption ? t.caption.textContent : t.textContent).slice(0, 60)}; }),
     scroll_width: document.documentElement.scrollWidth,
+    unrounded: [...document.querySelectorAll('td, th')].map(c => c.textContent.trim())
+      .filter(t => /\d\.\d{6,}/.test(t)).slice(0, 5),
     external: [...document.querySelectorAll('script[src], link[href], img[src], iframe[src]')]
       .map(e => e.getAttribute('src') || e.getAttribute('href'))
       .filter(u => /^(https?:)?\/\//.test(u)),
@@ -184,6 +188,7 @@ def problems(name: str, probe: dict[str, Any]) -> list[str]:
     vw = probe["viewport"]
     out += [f"{name}: table {t['k']} ({t['caption']!r}) is {t['width']} px wide, the page {vw} px"
             for t in probe["tables"] if t["width"] > vw or t["right"] > vw + 1]
+    out += [f"{name}: a table cell shows an unrounded float: {t[:60]!r}" for t in probe["unrounded"]]
     out += [f"{name}: loads {u} from the network (a report must open offline)"
             for u in probe["external"]]
     if probe["scroll_width"] > vw + 1:
@@ -300,7 +305,7 @@ def test_probe_detects_the_failures_it_looks_for(browser, tmp_path):
         "<div style='display:none'>SYNTHETIC DATA - hidden</div>"
         "<script src='https://cdn.example.org/x.js'></script>"
         "<img src='missing.png'><table><tr><td style='white-space:nowrap'>" + "x" * 400
-        + "</td></tr></table><script>console.error('boom'); undefined_function();</script>"
+        + "</td><td>26.153846153846153</td></tr></table><script>console.error('boom'); undefined_function();</script>"
         "</body></html>", encoding="utf-8")
     found = problems("bad", check_page(browser, page.as_uri()))
     text = "\n".join(found)
@@ -310,6 +315,7 @@ def test_probe_detects_the_failures_it_looks_for(browser, tmp_path):
     assert "image did not load" in text and "missing.png" in text
     assert "px wide, the page 1400 px" in text
     assert "loads https://cdn.example.org/x.js from the network" in text
+    assert "a table cell shows an unrounded float: '26.153846153846153'" in text
 
 
 def _check_set(browser: Browser, root: Path, pages: list[Path]) -> list[str]:
