@@ -165,9 +165,10 @@ def scaled_fit_measures(chisq: float, df: float, n: float, test: dict,
         xr, xr0, xs_r = alt["XX3"], alt["XX3_null"], alt["XX3_scaled"]
         ch, ch0, c_int = alt["c_hat3"], alt["c_hat3_null"], alt["c_hat3"]
     if robust and (baseline_test is not None or alt is not None):
-        out["cfi.robust"] = cfi(xr, df, xr0, baseline_df, ch, ch0)
-        out["tli.robust"] = out["nnfi.robust"] = tli(xr, df, xr0, baseline_df, ch, ch0)
-        out["rni.robust"] = rni(xr, df, xr0, baseline_df, ch, ch0)
+        out["cfi.robust"] = cfi(xr, df, xr0, baseline_df, ch, ch0, robust=True)
+        out["tli.robust"] = out["nnfi.robust"] = tli(xr, df, xr0, baseline_df, ch, ch0,
+                                                     robust=True)
+        out["rni.robust"] = rni(xr, df, xr0, baseline_df, ch, ch0, robust=True)
     if test.get("test") == "scaled.shifted":
         x2, d2 = xs, df
     else:
@@ -356,7 +357,7 @@ def baseline_chisq_ml(sample_cov, nobs: int, likelihood: str = "normal",
 
 # ------------------------------------------------- incremental fit indices
 def cfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
-        c_hat: float = 1.0, c_hat_null: float = 1.0) -> float:
+        c_hat: float = 1.0, c_hat_null: float = 1.0, robust: bool = False) -> float:
     """Comparative fit index (Bentler, 1990).
 
     ``CFI = 1 - max(chisq - df, 0) / max(chisq - df, chisq_0 - df_0, 0)``,
@@ -365,9 +366,11 @@ def cfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
     Reference: Bentler, P. M. (1990). Comparative fit indexes in structural
     models. *Psychological Bulletin*, 107, 238-246.
 
-    With scaling factors ``c_hat`` / ``c_hat_null`` (both != 1) this is the
-    robust CFI of Brosseau-Liard & Savalei (2014): ``chisq - c df`` in place
-    of ``chisq - df`` (lavaan's ``cfi.robust``, unscaled chi-squares).
+    With scaling factors ``c_hat`` / ``c_hat_null`` (both != 1, or
+    ``robust=True``: a factor of exactly 1, e.g. a DWLS baseline, still
+    counts) this is the robust CFI of Brosseau-Liard & Savalei (2014):
+    ``chisq - c df`` in place of ``chisq - df`` (lavaan's ``cfi.robust``,
+    unscaled chi-squares).
 
     In R: ``fitMeasures(fit, "cfi")`` (``lav_fit_cfi``).
     """
@@ -375,7 +378,8 @@ def cfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
     x0, d0 = _num(baseline_chisq, "baseline_chisq"), _num(baseline_df, "baseline_df")
     if _isnan(x, d, x0, d0, c_hat, c_hat_null):
         return _NAN
-    c, c0 = (c_hat, c_hat_null) if (d > 0 and c_hat != 1 and c_hat_null != 1) else (1.0, 1.0)
+    use = d > 0 and (robust or (c_hat != 1 and c_hat_null != 1))
+    c, c0 = (c_hat, c_hat_null) if use else (1.0, 1.0)
     t1 = max(x - c * d, 0.0)
     t2 = max(x - c * d, x0 - c0 * d0, 0.0)
     if _is_zero(t1) and _is_zero(t2):
@@ -384,7 +388,7 @@ def cfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
 
 
 def tli(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
-        c_hat: float = 1.0, c_hat_null: float = 1.0) -> float:
+        c_hat: float = 1.0, c_hat_null: float = 1.0, robust: bool = False) -> float:
     """Tucker-Lewis index / non-normed fit index (NNFI).
 
     ``TLI = 1 - [(chisq - df) df_0] / [(chisq_0 - df_0) df]`` for df > 0,
@@ -402,7 +406,8 @@ def tli(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
     x0, d0 = _num(baseline_chisq, "baseline_chisq"), _num(baseline_df, "baseline_df")
     if _isnan(x, d, x0, d0, c_hat, c_hat_null):
         return _NAN
-    c, c0 = (c_hat, c_hat_null) if (d > 0 and c_hat != 1 and c_hat_null != 1) else (1.0, 1.0)
+    use = d > 0 and (robust or (c_hat != 1 and c_hat_null != 1))
+    c, c0 = (c_hat, c_hat_null) if use else (1.0, 1.0)
     t1 = (x - c * d) * d0
     t2 = (x0 - c0 * d0) * d
     if d > 0 and abs(t2) > 0:
@@ -483,7 +488,7 @@ def rfi(chisq: float, df: float, baseline_chisq: float, baseline_df: float) -> f
 
 
 def rni(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
-        c_hat: float = 1.0, c_hat_null: float = 1.0) -> float:
+        c_hat: float = 1.0, c_hat_null: float = 1.0, robust: bool = False) -> float:
     """Relative noncentrality index (McDonald & Marsh, 1990): CFI unclipped.
 
     ``RNI = 1 - (chisq - df) / (chisq_0 - df_0)``; NaN when the denominator
@@ -495,7 +500,8 @@ def rni(chisq: float, df: float, baseline_chisq: float, baseline_df: float,
     x0, d0 = _num(baseline_chisq, "baseline_chisq"), _num(baseline_df, "baseline_df")
     if _isnan(x, d, x0, d0, c_hat, c_hat_null):
         return _NAN
-    c, c0 = (c_hat, c_hat_null) if (d > 0 and c_hat != 1 and c_hat_null != 1) else (1.0, 1.0)
+    use = d > 0 and (robust or (c_hat != 1 and c_hat_null != 1))
+    c, c0 = (c_hat, c_hat_null) if use else (1.0, 1.0)
     t1, t2 = x - c * d, x0 - c0 * d0
     if _is_zero(t2) or not (math.isfinite(t1) and math.isfinite(t2)):
         return _NAN

@@ -451,8 +451,6 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         if estimator not in ("WLSMV", "DWLS", "ULSMV", "ULS"):
             raise ValueError(f"estimator={estimator!r} is not available with ordered items "
                              "(use WLSMV, DWLS, ULSMV or ULS)")
-    if estimator in ("WLSMV", "DWLS", "ULSMV") and not ordered:
-        raise ValueError(f"estimator={estimator!r} needs ordered items (ordered=...)")
     if estimator in ("WLSMV", "DWLS", "ULSMV", "ULS"):
         from pipeline.sem.wls import fit_wls
         with single_thread_blas():

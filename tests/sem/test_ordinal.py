@@ -178,8 +178,8 @@ def test_non_integer_and_infinite_cells_are_named(bfi):
 def test_ordered_needs_a_least_squares_estimator(bfi):
     with pytest.raises(ValueError, match="not available with ordered items"):
         fit(FIX["cases"]["bfi_wlsmv"]["model"], bfi, estimator="MLR", ordered=ITEMS)
-    with pytest.raises(ValueError, match="needs ordered items"):
-        fit(FIX["cases"]["bfi_wlsmv"]["model"], bfi, estimator="WLSMV")
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        fit(FIX["cases"]["bfi_wlsmv"]["model"], bfi, estimator="WLSM")
 
 
 def test_satorra2000_difference_matches_lavTestLRT(bfi):
