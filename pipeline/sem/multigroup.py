@@ -775,6 +775,10 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     mg = build_multigroup(parsed, G, group_equal=group_equal, group_partial=group_partial,
                           fixed_x=fixed_x, meanstructure=bool(meanstructure))
     ms = mg.meanstructure
+    if estimator == "MLM" and mg.models[0].pt.ov_x:
+        raise ValueError(
+            "estimator='MLM' with fixed.x covariates (" + ", ".join(mg.models[0].pt.ov_x)
+            + ") is not implemented (lavaan's fixed.x ADF Gamma); use 'MLR' or fixed_x=False")
     warn_list: list[str] = []
     if n_dropped:
         warn_list.append(f"{n_dropped} row(s) with a missing {group!r} were not used")
@@ -954,6 +958,16 @@ def _deltas(mg, ests, sts, theta):
     return out
 
 
+def _x_moments(x_idx, p: int, meanstructure: bool) -> np.ndarray:
+    """Mask of the moments ``[mean; vech(Sigma)]`` of the fixed.x covariates."""
+    r, c = robust.vech_indices(p)
+    xs = set(int(j) for j in x_idx)
+    cov = np.array([a in xs and b in xs for a, b in zip(r, c)], dtype=bool)
+    if meanstructure:
+        return np.concatenate([np.array([j in xs for j in range(p)], dtype=bool), cov])
+    return cov
+
+
 def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
     """Meat of the sandwich and trace of the scaled test, over groups.
 
@@ -968,9 +982,18 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
     nobs = [s.nobs for s in sts]
     N = sum(nobs)
     D = _deltas(mg, ests, sts, theta)
+    xmask = [_x_moments(e.x_idx, m.p, mg.meanstructure) for e, m in zip(ests, mg.models)]
+
+    def zero_x(M, k):       # lavaan: the h1 information has zero rows for fixed.x moments
+        if xmask[k].any():
+            M = M.copy()
+            M[xmask[k], :] = 0.0
+            M[:, xmask[k]] = 0.0
+        return M
     if estimator == "MLM":
         ms = mg.meanstructure
-        A1 = [robust.h1_expected_information(S, ms) for S, _, _ in D]
+        A1 = [zero_x(robust.h1_expected_information(S, ms), k)
+              for k, (S, _, _) in enumerate(D)]
         Gam = [robust.gamma_adf(X, ms) for X in Xs]
         Del = [d for _, _, d in D]
         meat = robust.robust_sem_meat(Del, A1, Gam, nobs)
@@ -979,7 +1002,7 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
     ms = mg.meanstructure
     B0s, A1s, B1s = [], [], []
     meat = 0.0
-    for (Sigma, mu, Delta), X, s, n in zip(D, Xs, sts, nobs):
+    for k, ((Sigma, mu, Delta), X, s, n) in enumerate(zip(D, Xs, sts, nobs)):
         SC = robust.ml_moment_scores(X, Sigma, mu, ms) @ Delta
         B0 = SC.T @ SC / n
         B0s.append(B0)
@@ -990,8 +1013,8 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
         else:
             A1 = robust.h1_expected_information(s.cov, ms)
         s1 = robust.ml_moment_scores(X, s.cov, s.mean, ms or missing == "fiml")
-        A1s.append(A1)
-        B1s.append(s1.T @ s1 / n)
+        A1s.append(zero_x(A1, k))
+        B1s.append(zero_x(s1.T @ s1 / n, k))
     yb = robust.yuan_bentler_mplus_trace(A1s, B1s, B0s, E_inv, nobs)
     return {"meat": meat, "trace": yb["trace"], "test": "yuan.bentler.mplus", "yb": yb}
 

@@ -271,16 +271,19 @@ for (nm in c("configural", "metric", "scalar")) {
       fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
   }
 }
-fit <- sem(FIXEDX_MG_MODEL, data = HS, group = "school", group.equal = "loadings")
-pe <- parameterEstimates(fit)
-pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
-fm <- fitMeasures(fit)
-extra[["hs_fixedx_metric_ml"]] <- list(
-  call = 'sem(model, HolzingerSwineford1939, group = "school", group.equal = "loadings")',
-  model = FIXEDX_MG_MODEL, data = "holzinger_swineford.csv", group = "school", estimator = "ML",
-  group_equal = "loadings", group_labels = lavInspect(fit, "group.label"),
-  nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
-  fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+for (est in c("ML", "MLR")) {
+  fit <- sem(FIXEDX_MG_MODEL, data = HS, group = "school", group.equal = "loadings",
+             estimator = est)
+  pe <- parameterEstimates(fit)
+  pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+  fm <- fitMeasures(fit)
+  extra[[paste0("hs_fixedx_metric_", tolower(est))]] <- list(
+    call = sprintf('sem(model, HolzingerSwineford1939, group = "school", group.equal = "loadings", estimator = "%s")', est),
+    model = FIXEDX_MG_MODEL, data = "holzinger_swineford.csv", group = "school", estimator = est,
+    group_equal = "loadings", group_labels = lavInspect(fit, "group.label"),
+    nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+    fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+}
 
 # := over group-specific labels, and an active inequality (single group)
 DEF_MODEL <- "
