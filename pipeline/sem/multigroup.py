@@ -26,8 +26,20 @@ standard errors by the augmented (bordered) information matrix.
   the same correction (Dudgeon 2004, eq. 16);
 * ``srmr`` (and rmr, crmr, GFI) the ``n_g / N`` weighted mean of the groups';
 * robust estimators (``MLM``: robust.sem SEs and the Satorra-Bentler test;
-  ``MLR``: Huber-White SEs and the Yuan-Bentler (Mplus) test) use the
-  group-general functions of :mod:`pipeline.sem.robust`.
+  ``MLR``: Huber-White SEs and the Yuan-Bentler (Mplus) test, also under
+  FIML) use the group-general functions of :mod:`pipeline.sem.robust`; the
+  robust CFI/TLI/RMSEA are Brosseau-Liard & Savalei's, under FIML the
+  corrected ones of Zhang & Savalei (lavaan's ``lav_fit_fiml_corrected``);
+* ordinal indicators (``ordered=``; WLSMV or DWLS): thresholds and
+  polychoric correlations per group (:func:`pipeline.sem.ordinal.wls_stats`),
+  the delta parameterization with scale factors ``~*~``, lavaan's or Wu &
+  Estabrook's (2016) identification of models with equal thresholds, the
+  scaled-and-shifted test, and lavaan's cat-ML robust CFI/TLI/RMSEA;
+* ``group=None`` fits one group, with general constraints (``a == 2*b``,
+  ``a > 0``) by SLSQP.
+
+Not available: MLM with fixed.x covariates (refused), ordinal models with
+continuous indicators (refused), score tests of general constraints.
 
 References
 ----------
@@ -37,7 +49,8 @@ Steiger, J. H. (1998). A note on multiple sample extensions of the RMSEA fit
 index. Structural Equation Modeling, 5, 411-419.
 
 In R: ``lavaan::cfa(model, data, group = "COL", group.equal = c(...),
-group.partial = c(...), estimator = "ML" | "MLM" | "MLR")``.
+group.partial = c(...), estimator = "ML" | "MLM" | "MLR" | "WLSMV",
+ordered = ...)``.
 """
 from __future__ import annotations
 
