@@ -100,6 +100,8 @@ def c_hat(test: dict) -> float:
 
     Satorra-Bentler / Yuan-Bentler: the scaling factor; scaled-shifted:
     ``c (df - b) / df`` with ``c`` the scaling factor and ``b`` the shift.
+
+    In R: ``c.hat`` in ``lavaan:::lav_fit_cfi_lavobject`` / ``lav_fit_rmsea_lavobject``.
     """
     if test is None:
         return _NAN

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import optimize, special
 
-from pipeline.core.exceptions import DataValidationError, ModelSpecificationError, SparseTableWarning
+from pipeline.core.exceptions import DataValidationError, SparseTableWarning
 
 __all__ = ["check_ordinal", "thresholds", "bvn_cdf", "bvn_pdf", "polychoric", "polyserial",
            "wls_stats", "wls_stats_x", "probit_regression", "WLSStats", "pairs_vech"]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings as _warnings
 from dataclasses import dataclass
 
 import numpy as np
