@@ -800,10 +800,17 @@ def invariance_section(writer: Any, model: Any, data: pd.DataFrame, group: str,
     if len(sg):
         writer.table("suggestions", sg, caption="Score tests (lavTestScore) of the constraints "
                      "of the failing steps: the parameters to free for partial invariance")
+    bad = [name for name, f in inv.fits.items() if not getattr(f, "admissible", True)]
+    if bad:
+        writer.warning("Inadmissible solutions (negative variances) in: " + ", ".join(bad)
+                       + ". Their fit and the decisions that rest on them are for diagnosis "
+                       "only.")
     failed = [s for s, dcs in st["decision"].items() if dcs == "fails"]
     holds = [s for s, dcs in st["decision"].items() if dcs == "holds"]
     writer.text(("Invariance holds for: " + ", ".join(holds) + ". " if holds else "")
-                + ("Fails at: " + ", ".join(failed) + "." if failed else ""))
+                + ("Fails at: " + ", ".join(failed) + ". Each step is tested against the one "
+                   "before it, so a step after a failure holds only conditionally (partial "
+                   "invariance: the freed parameters stay free)." if failed else ""))
     small = [f"{g} (n = {n})" for g, n in zip(inv.groups, inv.nobs)
              if n < 10 * max(1, len(_observed(model)))]
     if small:
@@ -929,6 +936,15 @@ def alternatives_section(ctx: Any) -> None:
         alts = {}
         sec.warning(f"mediation alternatives not derived: {exc}")
     listed = dict(sp.get("alternative_models") or {})
+    from pipeline.cli.schema import SettingsError
+    from pipeline.workflow.wave import _inside
+    for name, f in listed.items():
+        if not paths.resolve(f).is_file():
+            raise SettingsError(f"waves.{ctx.wave}.sem.alternative_models.{name}: {f} does not "
+                                "exist")
+        if not _inside(f, ctx.ws["models"]):
+            raise SettingsError(f"waves.{ctx.wave}.sem.alternative_models.{name}: {f} lies "
+                                f"outside the wave's models folder {ctx.ws['models']}")
     fits: dict[str, Any] = {"hypothesized": res}
     desc = {"hypothesized": f"`{sp['model']}` as specified"}
     with _Captured() as warned:
@@ -941,8 +957,7 @@ def alternatives_section(ctx: Any) -> None:
                              missing=sp["missing"], emit_warnings=False)
             desc[name] = f"`{f}`"
     if len(fits) < 2:
-        if sec.w.dir.exists():
-            pass
+        sec.close()
         return
     ref = "partial mediation" if "partial mediation" in fits else "hypothesized"
     same = [n for n, r in fits.items() if n != ref and int(r.df) == int(fits[ref].df)

@@ -304,3 +304,56 @@ def test_schema_defaults_and_checks():
     bad = {**base, "waves": {"w": {**base["waves"]["w"], "invariance": {"decision": "x"}}}}
     with pytest.raises(SettingsError, match="waves.w.invariance.decision"):
         validate_params(bad)
+
+
+# ------------------------------------------------------------ the sections, end to end
+def test_sections_of_a_study_from_its_settings(tmp_path):
+    """Every section of a study with a mediation model, hypotheses, a listed alternative
+    model file and a grouping column, written from the settings alone."""
+    import json
+
+    from pipeline.cli import config
+    from pipeline.core import paths
+    from pipeline.workflow import wave as W
+    ws = config.wave_settings("holzinger1939")
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "sem.lav").write_text(MED, encoding="utf-8")
+    (models / "alt.lav").write_text(CFA + "textual ~ visual\nspeed ~ textual\n",
+                                    encoding="utf-8")
+    ws["models"] = str(models)
+    ws["sem"].update(model=str(models / "sem.lav"), alternative_models={"chain": str(
+        models / "alt.lav")})
+    ws["hypotheses"] = {"alpha": 0.05, "correction": None, "tests": [
+        {"id": "H1", "effect": "ind", "test": "wald", "direction": "negative"},
+        {"id": "H2", "effect": "tot", "test": "bootstrap", "direction": "positive"}]}
+    ws["bootstrap"].update(B=40, seed=2, workers=1)
+    ws["power"].update(reps=10, n=[100, 300])
+    cb = W.wave_codebook(ws)
+    data = pd.read_csv(paths.ROOT / "data" / "raw" / "holzinger1939" / "holzinger_swineford.csv")
+    results = tmp_path / "results"
+    results.mkdir()
+    ctx = W._Context("holzinger1939", ws, cb, data, results)
+    for name in ("validity", "method_bias", "diagnostics", "invariance", "estimators",
+                 "alternatives", "bootstrap", "power"):
+        W.ANALYSES[name](ctx)
+    keys = [k for k, _ in ctx.written]
+    assert keys == ["validity", "method_bias", "diagnostics", "invariance", "estimators",
+                    "alternatives", "bootstrap", "power"]
+    assert dict(ctx.written)["invariance"] == "Measurement invariance across school"
+    alt = pd.read_csv(results / "alternatives" / "models.csv", index_col=0)
+    assert list(alt.index) == ["hypothesized", "full mediation", "direct effects only", "chain"]
+    # the listed chain model is the full-mediation variant: the same chi-square
+    assert alt.loc["chain", "chisq"] == pytest.approx(alt.loc["full mediation", "chisq"])
+    assert alt.loc["chain", "df_diff"] == 1
+    man = json.loads((results / "diagnostics" / "manifest.json").read_text(encoding="utf-8"))
+    assert [i["name"] for i in man["items"] if i["kind"] == "table"] == [
+        "cfa_mi", "cfa_residuals", "sem_mi", "sem_residuals"]
+    notes = pd.read_csv(results / "power" / "notes.csv")
+    assert list(notes["hypothesis"]) == ["H1"] and list(notes["direction_ok"]) == [False]
+    outside = tmp_path / "elsewhere.lav"
+    outside.write_text(CFA, encoding="utf-8")
+    ws["sem"]["alternative_models"] = {"x": str(outside)}
+    from pipeline.cli.schema import SettingsError
+    with pytest.raises(SettingsError, match="outside the wave's models folder"):
+        W.ANALYSES["alternatives"](ctx)
