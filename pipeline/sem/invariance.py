@@ -313,12 +313,12 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
                              emit_warnings=False,
                              baseline=fits[steps[0]] if fits and not ordered else True,
                              **extra)
-        warns += [f"{name}: {w}" for w in fit.warnings]
+        warns += [w for w in fit.warnings if w not in warns]
         row = _row(name, fit, prev_fit, idx, alpha, freed, prev_name, decision_rule)
         fits[name] = fit
         rows.append(row)
         if prev_fit is not None and row["decision"] == "fails":
-            new_types = set(equal) - set(table.get(prev_name, ()))
+            new_types = set(equal) - set(table.get(prev_name.split(".")[0], ()))
             cands = _suggest(fit, new_types, name, alpha, exclude=set(freed))
             sugg += cands
             if partial and cands:

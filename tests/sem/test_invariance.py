@@ -177,3 +177,19 @@ def test_invariance_cli(tmp_path):
                  "--group", "nope"]) == 2
     assert main(["invariance", str(REFERENCE / "data" / REF["data"]), str(model),
                  "--group", "school", "--ordered", "x1"]) == 2
+
+
+def test_suggestions_only_name_the_constraints_a_step_adds():
+    """After a partial scalar step, the strict step's score tests point only to
+    residual variances (the constraints strict adds), never to loadings or
+    intercepts; five groups (bfi by education, MLR)."""
+    data = pd.read_csv(REFERENCE / "data" / "bfi.csv")
+    res = measurement_invariance("agree =~ A1 + A2 + A3 + A4 + A5\nconsc =~ C1 + C2 + C3 + C4 + C5",
+                                 data, "education", estimator="MLR", decision_rule="chisq",
+                                 max_free=2)
+    sug = res.suggestions
+    strict = sug[sug["step"] == "strict"]["parameter"]
+    assert len(strict) and all("~~" in p and p.split("~~")[0] == p.split("~~")[1] for p in strict)
+    scalar = sug[sug["step"] == "scalar"]["parameter"]
+    assert len(scalar) and all(p.endswith("~1") for p in scalar)
+    assert res.warnings == ["223 row(s) with a missing 'education' were not used"]
