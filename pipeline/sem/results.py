@@ -874,7 +874,25 @@ def _baseline_model(res: SEMResult) -> SEMModel:
 def _apply_robust(res: SEMResult, estimator: str, *, se: bool, emit: bool) -> None:
     """Replace the ML standard errors and add the scaled tests (model and baseline)."""
     est, st = res.estimator, res.stats
-    pieces = robust_ml_pieces(est, st, res.theta, estimator, res.chisq, res.df)
+    res.estimator_name = estimator
+    res.options.update({"estimator": estimator,
+                        "se": ("robust.sem" if estimator == "MLM" else "robust.huber.white")
+                        if se else "none",
+                        "test": "satorra.bentler" if estimator == "MLM" else "yuan.bentler.mplus",
+                        "information": "expected" if estimator == "MLM" else "observed"})
+    res.information = res.options["information"]
+    try:
+        pieces = robust_ml_pieces(est, st, res.theta, estimator, res.chisq, res.df)
+    except (linalg.LinAlgError, np.linalg.LinAlgError, ValueError) as exc:
+        _warn(res.warnings, f"{estimator} standard errors and scaled test are not available "
+              f"({exc}): the information matrix is singular", IdentificationWarning, emit)
+        res.admissible = False
+        res.vcov = np.full_like(res.vcov, np.nan)
+        exo = est.exo_values(st)
+        vals = res.model.row_values(res.theta, exo)
+        res.parameters = _parameter_table(res.model, res.theta, exo, vals,
+                                          res.model.moments(vals)[3], res.vcov)
+        return
     res.test_scaled = pieces["test"]
     if se and res.npar and np.all(np.isfinite(res.vcov)):
         res.vcov = pieces["vcov"]
@@ -887,19 +905,16 @@ def _apply_robust(res: SEMResult, estimator: str, *, se: bool, emit: bool) -> No
     best = Estimator(bm, likelihood=res.likelihood, missing=res.missing,
                      meanstructure=res.meanstructure)
     bopt = best.optimize(st)
-    bpieces = robust_ml_pieces(best, st, bopt.theta, estimator, res.baseline_chisq,
-                               res.baseline_df)
-    res.baseline_test_scaled = bpieces["test"]
-    if res.missing == "fiml":
-        res.test_scaled["fiml_corrected"] = fiml_corrected(
-            est, st, res.theta, best, bopt.theta, res.df, res.baseline_df)
-    res.estimator_name = estimator
-    res.options.update({"estimator": estimator,
-                        "se": ("robust.sem" if estimator == "MLM" else "robust.huber.white")
-                        if se else "none",
-                        "test": pieces["test"]["test"],
-                        "information": "expected" if estimator == "MLM" else "observed"})
-    res.information = res.options["information"]
+    try:
+        bpieces = robust_ml_pieces(best, st, bopt.theta, estimator, res.baseline_chisq,
+                                   res.baseline_df)
+        res.baseline_test_scaled = bpieces["test"]
+        if res.missing == "fiml":
+            res.test_scaled["fiml_corrected"] = fiml_corrected(
+                est, st, res.theta, best, bopt.theta, res.df, res.baseline_df)
+    except (linalg.LinAlgError, np.linalg.LinAlgError, ValueError) as exc:
+        _warn(res.warnings, f"the scaled baseline test is not available ({exc}); scaled and "
+              "robust incremental fit indices are NaN", IdentificationWarning, emit)
 
 
 def _ml_f(S, m, Sigma, mu) -> float:
