@@ -445,6 +445,16 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     estimator = estimator.upper()
     if ordered is not None and not isinstance(ordered, str):
         ordered = list(ordered)
+    if ordered is not None and isinstance(ordered, str) and ordered != "all":
+        raise ValueError(f"ordered must be a list of variable names or 'all', got {ordered!r}")
+    if not isinstance(model, SEMModel) and ordered != "all":
+        # lavaan: variables given thresholds in the syntax ('y | t1 + t2') are ordered
+        parsed_ = model if isinstance(model, ParsedModel) else parse_model(
+            _read_model_text(model))
+        th_vars = list(dict.fromkeys(f.lhs for f in parsed_.formulas if f.op == "|"))
+        extra = [v for v in th_vars if v not in (ordered or [])]
+        if extra:
+            ordered = list(ordered or []) + extra
     if ordered:
         if estimator == "ML":
             estimator = "WLSMV"

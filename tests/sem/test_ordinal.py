@@ -261,3 +261,14 @@ def test_tetrachoric_with_empty_cells_matches_lavcor(bfi):
     ws = wls_stats(b, ["a", "b", "c", "e"], ["a", "b", "c", "e"])
     got = [ws.cor[i, j] for j in range(4) for i in range(j + 1, 4)]
     assert np.allclose(got, ref, atol=1e-6)
+
+
+def test_thresholds_in_the_syntax_make_an_item_ordered(bfi):
+    # lavaan: 'y | t1 + t2 ...' declares y ordered; the fit equals ordered = all
+    d = bfi[ITEMS[:5]].dropna().head(800)
+    full = fit("agree =~ A1 + A2 + A3 + A4 + A5", d, ordered="all")
+    th = "\n".join(f"{v} | t1 + t2 + t3 + t4 + t5" for v in ("A1", "A2"))
+    part = fit("agree =~ A1 + A2 + A3 + A4 + A5\n" + th, d, ordered=["A3", "A4", "A5"])
+    assert sorted(part.options["ordered"]) == ITEMS[:5]
+    assert part.chisq == pytest.approx(full.chisq, rel=1e-10)
+    assert (part.parameters["op"] == "|").sum() == 25
