@@ -43,6 +43,9 @@ def _parser():
                     help="ordinal steps: Wu & Estabrook (2016) configural, thresholds, metric, "
                          "scalar; or lavaan's group.equal sequence configural, loadings, "
                          "loadings + thresholds")
+    ap.add_argument("--std-lv", dest="std_lv", action="store_true", default=False,
+                    help="identify factors by unit variances (lavaan's std.lv=TRUE) instead "
+                         "of marker loadings")
     ap.add_argument("--missing", choices=["listwise", "fiml"], default="listwise",
                     help="listwise deletion (lavaan) or full-information ML")
     ap.add_argument("--steps", default=None,
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     estimator = "WLSMV" if ordered and args.estimator == "ML" else args.estimator
     used = {"group": args.group, "estimator": estimator, "missing": args.missing,
             "steps": ",".join(steps), "rule": args.rule, "alpha": args.alpha,
-            "partial": args.partial, "max_free": args.max_free}
+            "partial": args.partial, "max_free": args.max_free, "std_lv": args.std_lv}
     if ordered:
         used["ordered"] = args.ordered
         used["ordinal_id"] = args.ordinal_id
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                                      ordered=ordered, missing=args.missing, steps=steps,
                                      decision_rule=args.rule, alpha=args.alpha,
                                      partial=args.partial, max_free=args.max_free,
-                                     ordinal_id=args.ordinal_id,
+                                     ordinal_id=args.ordinal_id, std_lv=args.std_lv,
                                      source=str(args.data))
     if args.json:
         from pipeline.core.io import write_json

@@ -224,7 +224,7 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
                            steps=None,
                            decision_rule: str = "chen_2007", alpha: float = 0.05,
                            partial: bool = True, max_free: int = 5,
-                           ordinal_id: str = "wu.estabrook.2016",
+                           ordinal_id: str = "wu.estabrook.2016", std_lv: bool = False,
                            source: str | None = None) -> InvarianceResult:
     """Test configural, metric, scalar and strict invariance of a model across groups.
 
@@ -262,6 +262,10 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
         or lavaan's ``group.equal`` sequence configural, loadings, loadings +
         thresholds (:data:`ORDINAL_STEPS_LAVAAN`; scale factors and latent
         means free in groups 2..G once thresholds are equal, as lavaan).
+    std_lv : bool
+        lavaan's ``std.lv=TRUE``: factors identified by unit variances (free in
+        groups 2..G once loadings are equal); the fit is the same as with
+        marker variables, the parameters (and score-test labels) differ.
     source : str, optional
         Data file name for messages.
 
@@ -297,6 +301,8 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
         if estimator in ("WLSMV", "DWLS"):
             raise ValueError(f"estimator={estimator!r} needs ordered= items")
         extra = {}
+    if std_lv:
+        extra["std_lv"] = True
     steps = list(table) if steps is None else list(steps)
     unknown = [s for s in steps if s not in table]
     if unknown or not steps:

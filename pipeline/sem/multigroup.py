@@ -110,6 +110,32 @@ def parse_group_partial(items) -> set[tuple[str, str, str]]:
     return out
 
 
+def _apply_std_lv(parsed, pts, free_later: bool) -> None:
+    """lavaan's ``std.lv=TRUE`` on the groups' tables (see :func:`build_multigroup`)."""
+    user_fixed = set()
+    user_var = set()
+    for f in parsed.formulas:
+        for t in f.terms:
+            fixed = t.fixed is not None or (t.group_fixed is not None
+                                             and any(v is not None for v in t.group_fixed))
+            if f.op == "=~" and fixed:
+                user_fixed.add((f.lhs, t.name))
+            if f.op == "~~" and f.lhs == t.name and (fixed or t.label or t.group_labels):
+                user_var.add(f.lhs)
+    for g, pt in enumerate(pts):
+        lv = set(pt.latent)
+        for r in pt.rows:
+            if r["op"] == "=~" and not r["free"] and (r["lhs"], r["rhs"]) not in user_fixed \
+                    and r["ustart"] == 1.0:
+                r["free"], r["ustart"] = True, math.nan
+            elif (r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in lv
+                  and r["lhs"] not in user_var):
+                if g > 0 and free_later:
+                    r["free"], r["ustart"] = True, math.nan
+                else:
+                    r["free"], r["ustart"] = False, 1.0
+
+
 def _add_ordinal_rows(pt, nthresholds: dict[str, int], ngroups: int, free_scale: bool) -> None:
     """lavaan's rows of ordinal indicators (delta parameterization), in lavaan's order."""
     unknown = [v for v in nthresholds if v not in pt.observed]
@@ -219,7 +245,7 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
                      group_partial=(), fixed_x: bool = True,
                      meanstructure: bool = True,
                      nthresholds: dict[str, int] | None = None,
-                     ordinal_id: str = "lavaan") -> MultiGroupModel:
+                     ordinal_id: str = "lavaan", std_lv: bool = False) -> MultiGroupModel:
     """Parameter tables of *ngroups* groups and their shared parameter vector.
 
     Parameters
@@ -254,6 +280,10 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
         2..G; without equal ``intercepts`` the item intercepts are free in
         groups 2..G and the latent means stay 0; with equal intercepts the
         latent means are free in groups 2..G.
+    std_lv : bool
+        lavaan's ``std.lv=TRUE``: factors identified by unit variances (the
+        first loadings free unless written fixed); with equal loadings the
+        factor variances are free in groups 2..G, as lavaan.
 
     Returns
     -------
@@ -274,6 +304,8 @@ def build_multigroup(model: str | ParsedModel, ngroups: int, *, group_equal=(),
         meanstructure = True
     pts = [lavaanify(parsed, meanstructure=meanstructure, fixed_x=fixed_x, ngroups=ngroups,
                      group=g) for g in range(ngroups)]
+    if std_lv:
+        _apply_std_lv(parsed, pts, free_later="loadings" in group_equal)
     if nthresholds:
         for g, pt in enumerate(pts):
             _add_ordinal_rows(pt, nthresholds, ngroups,
@@ -663,6 +695,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
                    group_equal=(), group_partial=(), estimator: str = "ML",
                    meanstructure: bool | None = None, ordered=None,
                    ordinal_id: str = "lavaan", stats_cache: dict | None = None,
+                   std_lv: bool = False,
                    likelihood: str = "normal", missing: str = "listwise",
                    fixed_x: bool = True, se: bool = True, baseline: bool = True,
                    emit_warnings: bool = True, source: str | None = None,
@@ -692,6 +725,8 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     ordinal_id : {"lavaan", "wu.estabrook.2016"}
         Identification of ordinal models with equal thresholds (see
         :func:`build_multigroup`).
+    std_lv : bool
+        lavaan's ``std.lv=TRUE`` (factor variances 1; see :func:`build_multigroup`).
     stats_cache : dict, optional
         Ordinal fits: a dict kept across fits of the same data (e.g. the
         steps of an invariance sequence) that stores the per-group
@@ -777,7 +812,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
                            group_equal=group_equal, group_partial=group_partial,
                            estimator=estimator, se=se, source=source, emit=emit_warnings,
                            warn_list=warn_list0, ordinal_id=ordinal_id,
-                           stats_cache=stats_cache)
+                           stats_cache=stats_cache, std_lv=std_lv)
         return res
     if meanstructure is None or G > 1:
         meanstructure = (G > 1 or missing == "fiml"
@@ -786,7 +821,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     if missing == "fiml":
         meanstructure = True
     mg = build_multigroup(parsed, G, group_equal=group_equal, group_partial=group_partial,
-                          fixed_x=fixed_x, meanstructure=bool(meanstructure))
+                          fixed_x=fixed_x, meanstructure=bool(meanstructure), std_lv=std_lv)
     ms = mg.meanstructure
     if estimator == "MLM" and mg.models[0].pt.ov_x:
         raise ValueError(
@@ -1422,7 +1457,7 @@ def _num_jacobian(fun, theta, h=1e-6, cols=None):
 
 def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equal,
                  group_partial, estimator, se, source, emit, warn_list,
-                 ordinal_id="lavaan", stats_cache=None) -> MultiGroupResult:
+                 ordinal_id="lavaan", stats_cache=None, std_lv=False) -> MultiGroupResult:
     """Multi-group WLSMV / DWLS for ordinal indicators (see :class:`_OrdinalGroup`).
 
     ``F = sum_g (n_g / N) (s_g - sigma_g)' W_g (s_g - sigma_g)`` with
@@ -1456,7 +1491,7 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
     G = len(parts)
     mg = build_multigroup(parsed, G, group_equal=group_equal, group_partial=group_partial,
                           fixed_x=False, meanstructure=True, nthresholds=nth,
-                          ordinal_id=ordinal_id)
+                          ordinal_id=ordinal_id, std_lv=std_lv)
     if any(m.pt.ov_x for m in mg.models):  # pragma: no cover - fixed_x=False above
         raise NotImplementedError("exogenous covariates with ordinal indicators")
     Xs, wss, probs = [], [], []

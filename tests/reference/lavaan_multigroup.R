@@ -285,6 +285,22 @@ for (est in c("ML", "MLR")) {
     fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
 }
 
+# std.lv = TRUE: unit factor variances; with equal loadings free in group 2
+for (nm in c("metric", "scalar")) {
+  ge <- if (nm == "metric") "loadings" else c("loadings", "intercepts")
+  fit <- cfa(HS_MODEL, data = HS, group = "school", std.lv = TRUE, group.equal = ge)
+  pe <- parameterEstimates(fit)
+  pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+  fm <- fitMeasures(fit)
+  extra[[paste0("stdlv_", nm, "_ml")]] <- list(
+    call = sprintf('cfa(model, HolzingerSwineford1939, group = "school", std.lv = TRUE, group.equal = c(%s))',
+                   paste0('"', ge, '"', collapse = ", ")),
+    model = HS_MODEL, data = "holzinger_swineford.csv", group = "school", estimator = "ML",
+    std_lv = TRUE, group_equal = ge, group_labels = lavInspect(fit, "group.label"),
+    nobs = num(lavInspect(fit, "nobs")), npar = num(fm[["npar"]]), df = num(fm[["df"]]),
+    fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
+}
+
 # := over group-specific labels, and an active inequality (single group)
 DEF_MODEL <- "
 visual  =~ x1 + c(a1, a2)*x2 + x3

@@ -188,12 +188,14 @@ def test_more_groups_missing_group_values_and_fixed_x(key):
     -- five groups in order of first appearance, 223 rows with a missing group
     left out -- and sem(visual ~ ageyr, HS, group = "school") with a fixed.x
     covariate per group (ML and MLR: the h1 information without the covariates'
-    moments, as lavaan).  Measured: est <= 6.2e-5, SE <= 1.2e-4 relative, fit
+    moments, as lavaan); std.lv = TRUE (factor variances free in group 2 with
+    equal loadings).  Measured: est <= 6.2e-5, SE <= 1.2e-4 relative, fit
     measures <= 9.1e-5 (chisq.scaled)."""
     c = REF["extra"][key]
     data = pd.read_csv(REFERENCE / "data" / c["data"])
     res = fit_multigroup(c["model"], data, c["group"], group_equal=c["group_equal"],
-                         estimator=c["estimator"], emit_warnings=False)
+                         estimator=c["estimator"], emit_warnings=False,
+                         std_lv=bool(c.get("std_lv", False)))
     assert [str(g) for g in res.groups] == [str(g) for g in c["group_labels"]]
     assert res.nobs == c["nobs"] and (res.npar, res.df) == (c["npar"], c["df"])
     ref = pd.DataFrame(c["parameters"])
