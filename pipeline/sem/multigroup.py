@@ -1071,7 +1071,10 @@ def _parameter_table(mg, ests, sts, theta, vcov) -> pd.DataFrame:
     from pipeline.sem.standardize import standardize
     with np.errstate(invalid="ignore"):
         dv = np.diag(vcov)
-        se_par = np.where(dv >= 0, np.sqrt(np.abs(dv)), np.nan)
+        # a parameter pinned by an active constraint has no SE (lavaan: NA)
+        tiny = 1e-13 * max(float(np.nanmax(np.abs(dv))) if np.any(np.isfinite(dv)) else 0.0,
+                           1e-300)
+        se_par = np.where(dv > tiny, np.sqrt(np.abs(dv)), np.nan)
     recs = []
     for g, (m, e, s) in enumerate(zip(mg.models, ests, sts)):
         vals = m.row_values(theta, e.exo_values(s))

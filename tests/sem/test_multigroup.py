@@ -225,3 +225,4 @@ def test_active_inequality_matches_lavaan():
     np.testing.assert_allclose(m["est"], m["est_r"], atol=1e-4)
     ok = m["se_r"].notna() & (m["se_r"] > 0)
     np.testing.assert_allclose(m.loc[ok, "se"], m.loc[ok, "se_r"], rtol=1e-3)
+    assert m.loc[m["se_r"].isna(), "se"].isna().all() and m["se_r"].isna().sum() == 1
