@@ -214,7 +214,7 @@ def test_more_groups_missing_group_values_and_fixed_x(key):
 def test_active_inequality_matches_lavaan():
     """R: cfa("...a*x2...; a < 0.5", HS): the bound is active (a = 0.5), npar and df
     unchanged, the other estimates and SEs (augmented information with the active
-    constraint) as lavaan's; lavaan reports no SE for a (NA), the engine 0."""
+    constraint) as lavaan's; no SE for a (NA), as lavaan."""
     c = REF["constrained_active"]
     res = fit_multigroup(c["model"], hs(), None)
     assert (res.npar, res.df) == (c["npar"], c["df"])
