@@ -114,7 +114,8 @@ def test_report_has_its_own_words_only(project):
         assert word not in text, word
     sections = json.loads((_results(project) / "sections.json").read_text(encoding="utf-8"))
     assert [k for k, _ in sections] == ["screening", "demographics", "descriptives", "reliability",
-                                        "efa", "cfa", "groups", "diagram"]
+                                        "validity", "method_bias", "efa", "cfa", "diagnostics",
+                                        "invariance", "estimators", "groups", "diagram"]
 
 
 def test_codebook_is_exactly_what_new_study_infers():
