@@ -106,17 +106,15 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
 
     In R: ``modindices(fit, sort. = TRUE)``.
     """
-    if getattr(result, "wls", None) is not None:
-        from pipeline.core.exceptions import ModelSpecificationError
-        raise ModelSpecificationError(
-            f"modification indices of a {result.options.get('estimator')} fit are not "
-            "implemented (they would need the least-squares score test); refit by ML/MLR")
     model, est, st = result.model, result.estimator, result.stats
     cols = ["lhs", "op", "rhs", "mi", "epc", "sepc.lv", "sepc.all"]
     cands = candidate_parameters(model)
     if not cands:
         return pd.DataFrame(columns=cols)
     kind, I, J = _cells(model, cands)
+    if getattr(result, "wls", None) is not None:
+        return _wls_modification_indices(result, cands, kind, I, J, sort=sort,
+                                         minimum=minimum)
     theta = result.theta
     f, G, gmu, B, C, Bm = est.moment_gradient(theta, st)
     score = 0.5 * model.cell_gradient(G, gmu, B, C, Bm, kind, I, J)
@@ -139,6 +137,65 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
     N = result.nobs
     mi = N * score ** 2 / vd
     epc = -score / vd
+    sd, rv = node_scales(model, vals, C)
+    s_lv, s_all = standardize_cells(model, kind, I, J, np.abs(epc), sd, rv)
+    sign = np.sign(epc)
+    out = pd.DataFrame({"lhs": [c[0] for c in cands], "op": [c[1] for c in cands],
+                        "rhs": [c[2] for c in cands], "mi": mi, "epc": epc,
+                        "sepc.lv": sign * s_lv, "sepc.all": sign * s_all})
+    out = out[np.isfinite(out["mi"])]
+    if minimum > 0:
+        out = out[out["mi"] > minimum]
+    if sort:
+        out = out.sort_values("mi", ascending=False, kind="mergesort")
+    return out.reset_index(drop=True)
+
+
+def _wls_modification_indices(result, cands, kind, I, J, *, sort, minimum) -> pd.DataFrame:
+    """Score tests of a least-squares fit (DWLS / WLSMV / ULS...), as lavaan.
+
+    With ``e = s - sigma`` and the per-case information ``I = D' W D`` of
+    the model extended by the candidate cells (``D = [Delta, Delta_c]``):
+    ``score = (N-1)/N Delta_c' W e`` (the gradient of lavaan's
+    ``fmin = (N-1)/(2N) F``), ``MI = N score^2 / V`` and ``EPC = score / V``
+    with ``V = I_cc - I_c0 I_00^-1 I_0c``.  Only covariance-structure
+    candidates (loadings, (residual) covariances, regressions) are tested.
+
+    In R: ``modindices(fit)`` for ``estimator = "WLSMV"`` etc.
+    """
+    w = result.wls
+    prob = w.context["problem"]
+    model = result.model
+    vals = prob.values(result.theta)
+    Sigma, mu, B, C, Bm = model.moments(vals)
+    dSc, dmc = model.cell_jacobian(B, C, Bm, kind, I, J)
+    Sc, dSc, _, dPc = prob._eff(Sigma, dSc)
+    rows = [dSc[prob.r, prob.c, :]]
+    if w.ordinal:
+        top = np.zeros((prob.nTH, len(cands)))
+        if len(prob.num):
+            top[prob.num_pos] = -dmc[prob.num_item]
+        mid = (dPc.transpose(1, 0, 2).reshape(-1, len(cands)) if prob.cond
+               else dSc[prob.num, prob.num, :])
+        rows = [top, mid] + rows
+    elif prob.ms:
+        rows = [dmc] + rows
+    Dc = np.vstack(rows)
+    D, W = w.delta, w.weights
+    e = w.obs - w.implied
+    N = result.nobs
+    I11 = Dc.T @ (W[:, None] * Dc)
+    I12 = Dc.T @ (W[:, None] * D)
+    I22 = D.T @ (W[:, None] * D)
+    try:
+        V = I11 - I12 @ np.linalg.solve(I22, I12.T)
+    except np.linalg.LinAlgError:
+        V = np.full_like(I11, np.nan)
+    vd = np.diag(V).copy()
+    vd[~(vd >= np.finfo(float).eps ** (1 / 3))] = np.nan
+    score = (N - 1) / N * (Dc.T @ (W * e))
+    mi = N * score ** 2 / vd
+    epc = score / vd
     sd, rv = node_scales(model, vals, C)
     s_lv, s_all = standardize_cells(model, kind, I, J, np.abs(epc), sd, rv)
     sign = np.sign(epc)

@@ -14,7 +14,8 @@
 #   standardized = TRUE), thresholds with op "|"), fit (fitMeasures(fit)),
 #   sampstat (thresholds th, correlation matrix cov), gamma
 #   (lavInspect(fit, "gamma"), for the mixed and covariate cases: they hold
-#   ordinal, polyserial, Pearson and slope blocks), wls_obs, vcov_names.
+#   ordinal, polyserial, Pearson and slope blocks), wls_obs, vcov_names,
+#   modindices (modindices(fit), two cases).
 suppressPackageStartupMessages({
   library(lavaan)
   library(jsonlite)
@@ -123,7 +124,10 @@ for (nm in names(cases)) {
     gamma = if (nm %in% c("bfi_wlsmv_mixed", "bfi_wlsmv_x"))
       mat(lavInspect(fit, "gamma")) else NULL,
     wls_obs = num(lavInspect(fit, "wls.obs")),
-    vcov_names = colnames(V))
+    vcov_names = colnames(V),
+    modindices = if (nm %in% c("bfi_wlsmv", "bfi_wlsmv_x"))
+      as.data.frame(modindices(fit))[, c("lhs", "op", "rhs", "mi", "epc", "sepc.lv", "sepc.all")]
+      else NULL)
 }
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, na = "null", pretty = FALSE),
            file.path(fix_dir, "lavaan_ordinal.json"))

@@ -272,3 +272,14 @@ def test_thresholds_in_the_syntax_make_an_item_ordered(bfi):
     assert sorted(part.options["ordered"]) == ITEMS[:5]
     assert part.chisq == pytest.approx(full.chisq, rel=1e-10)
     assert (part.parameters["op"] == "|").sum() == 25
+
+
+@pytest.mark.parametrize("name", ["bfi_wlsmv", "bfi_wlsmv_x"])
+def test_modification_indices_match_lavaan(fits, name):
+    ref = pd.DataFrame(FIX["cases"][name]["modindices"])
+    out = fits[name].modification_indices()
+    m = ref.merge(out, on=["lhs", "op", "rhs"], suffixes=("_r", ""))
+    assert len(m) == len(ref) == len(out)
+    assert np.max(np.abs(m["mi"] / m["mi_r"] - 1)) < 1e-3
+    assert np.max(np.abs(m["epc"] - m["epc_r"])) < 1e-4
+    assert np.max(np.abs(m["sepc.all"] - m["sepc.all_r"])) < 1e-4
