@@ -1047,7 +1047,6 @@ def method_bias_section(ctx: Any) -> None:
     for w in warned:
         sec.warning(w)
     sec.close()
-    ctx.computed[f"{ctx.wave}.harman.pc_share"] = h["pc_share"]
 
 
 def validity_section(ctx: Any) -> None:
@@ -1109,7 +1108,6 @@ def bootstrap_section(ctx: Any) -> None:
     sec.table("intervals", t, caption=f"Bootstrap SE and {int(boot.level * 100)}% percentile / "
               "bias-corrected intervals: all draws vs admissible draws only")
     sec.close()
-    ctx.computed[f"{ctx.wave}.bootstrap.n_inadmissible"] = n_all - n_ok
 
 
 def power_section(ctx: Any) -> None:
@@ -1162,9 +1160,6 @@ def power_section(ctx: Any) -> None:
     for w in warned + w2:
         sec.warning(w)
     sec.close()
-    for (h, e), r in notes.iterrows():
-        ctx.computed[f"{ctx.wave}.power.{h}.{e}.n_needed"] = (None if not np.isfinite(
-            r["n_needed"]) else int(r["n_needed"]))
 
 
 def invariance_wave_section(ctx: Any) -> None:
