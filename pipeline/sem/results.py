@@ -154,6 +154,12 @@ class SEMResult:
     (``theta``, in the order of ``model.par_rows``); ``data`` the matrix of
     cases used, ``x_idx`` the fixed.x covariates.
 
+    Robust and least-squares fits add ``estimator_name`` (lavaan's name),
+    ``test_scaled`` / ``baseline_test_scaled`` (the scaled tests, dicts of
+    :func:`pipeline.sem.robust.scaled_test`) and, for least squares, ``wls``
+    (:class:`pipeline.sem.wls.WLSFit`: statistics, weights, Gamma, Delta);
+    ``vcov`` is then the robust covariance matrix of the estimates.
+
     In R: a fitted ``lavaan`` object; ``parameterEstimates()``,
     ``fitMeasures()``, ``inspect(fit, "r2")``, ``modindices()``, ``residuals()``.
     """
