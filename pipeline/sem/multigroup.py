@@ -38,8 +38,9 @@ standard errors by the augmented (bordered) information matrix.
 * ``group=None`` fits one group, with general constraints (``a == 2*b``,
   ``a > 0``) by SLSQP.
 
-Not available: MLM with fixed.x covariates (refused), ordinal models with
-continuous indicators (refused), score tests of general constraints.
+Not available: ordinal models with continuous indicators (refused), score
+tests of general constraints, the FIML-corrected robust indices with fixed.x
+covariates (NaN).
 
 References
 ----------
@@ -823,10 +824,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     mg = build_multigroup(parsed, G, group_equal=group_equal, group_partial=group_partial,
                           fixed_x=fixed_x, meanstructure=bool(meanstructure), std_lv=std_lv)
     ms = mg.meanstructure
-    if estimator == "MLM" and mg.models[0].pt.ov_x:
-        raise ValueError(
-            "estimator='MLM' with fixed.x covariates (" + ", ".join(mg.models[0].pt.ov_x)
-            + ") is not implemented (lavaan's fixed.x ADF Gamma); use 'MLR' or fixed_x=False")
+
     warn_list: list[str] = []
     if n_dropped:
         warn_list.append(f"{n_dropped} row(s) with a missing {group!r} were not used")
@@ -1006,6 +1004,31 @@ def _deltas(mg, ests, sts, theta):
     return out
 
 
+def _gamma_adf_fixed_x(X: np.ndarray, x_idx, meanstructure: bool) -> np.ndarray:
+    """ADF Gamma with fixed.x covariates: the case-wise moments of the data minus
+    those of its projection on the covariates (``yhat`` from OLS on ``[1, x]``).
+
+    In R: ``lavaan:::lav_samplestats_Gamma(Y, x.idx =, fixed.x = TRUE)``.
+    """
+    X = np.asarray(X, dtype=float)
+    n, p = X.shape
+    xi = np.asarray(x_idx, dtype=int)
+    yi = np.setdiff1d(np.arange(p), xi)
+    Z1 = np.column_stack([np.ones(n), X[:, xi]])
+    coef, *_ = np.linalg.lstsq(Z1, X[:, yi], rcond=None)
+    YH = X.copy()
+    YH[:, yi] = Z1 @ coef
+    r, c = robust.vech_indices(p)
+
+    def moments(Y):
+        Yc = Y - Y.mean(axis=0)
+        Z = Yc[:, r] * Yc[:, c]
+        return np.hstack([Y, Z]) if meanstructure else Z
+    Z = moments(X) - moments(YH)
+    Zc = Z - Z.mean(axis=0)
+    return Zc.T @ Zc / n
+
+
 def _x_moments(x_idx, p: int, meanstructure: bool) -> np.ndarray:
     """Mask of the moments ``[mean; vech(Sigma)]`` of the fixed.x covariates."""
     r, c = robust.vech_indices(p)
@@ -1042,7 +1065,8 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
         ms = mg.meanstructure
         A1 = [zero_x(robust.h1_expected_information(S, ms), k)
               for k, (S, _, _) in enumerate(D)]
-        Gam = [robust.gamma_adf(X, ms) for X in Xs]
+        Gam = [_gamma_adf_fixed_x(X, e.x_idx, ms) if len(e.x_idx) else robust.gamma_adf(X, ms)
+               for X, e in zip(Xs, ests)]
         Del = [d for _, _, d in D]
         meat = robust.robust_sem_meat(Del, A1, Gam, nobs)
         tr, tr2 = robust.ugamma_traces(Del, A1, Gam, nobs, E_inv)
@@ -1121,13 +1145,14 @@ def _baseline(res: MultiGroupResult, data, group, Xs, source) -> None:
     lines = [f"{v} ~~ {v}" for v in obs if v not in ov_x]
     if ms:
         lines += [f"{v} ~ 1" for v in obs if v not in ov_x]
-    if ov_x:
-        lines += [f"{a} ~~ {b}" for i, a in enumerate(ov_x) for b in ov_x[i:]]
-        if ms:
-            lines += [f"{v} ~ 1" for v in ov_x]
+    ys = [v for v in obs if v not in ov_x]
+    if ov_x and ys:
+        # the covariates stay fixed.x (their moments the sample's) and unrelated
+        # to the other variables: zero regressions make them exogenous
+        lines.append(f"{ys[0]} ~ " + " + ".join(f"0*{x}" for x in ov_x))
     try:
         b = fit_multigroup("\n".join(lines), data, group, estimator=res.estimator,
-                           likelihood=res.likelihood, missing=res.missing, fixed_x=False,
+                           likelihood=res.likelihood, missing=res.missing, fixed_x=True,
                            se=False, baseline=False, emit_warnings=False, source=source,
                            meanstructure=ms)
     except (ModelSpecificationError, np.linalg.LinAlgError, ValueError):

@@ -271,7 +271,7 @@ for (nm in c("configural", "metric", "scalar")) {
       fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
   }
 }
-for (est in c("ML", "MLR")) {
+for (est in c("ML", "MLR", "MLM")) {
   fit <- sem(FIXEDX_MG_MODEL, data = HS, group = "school", group.equal = "loadings",
              estimator = est)
   pe <- parameterEstimates(fit)
