@@ -263,9 +263,19 @@ def _satorra_2000(m1, m0, dT, m, test, scaled_shifted=True):
         obj = _Objective(m1.estimators, m1.stats, list(fg))
         P = (obj.observed_information(m1.theta) if m1.information == "observed"
              else obj.expected_information(m1.theta))
+        from pipeline.sem.multigroup import _gamma_adf_fixed_x, _x_moments
         ms = m1.mg.meanstructure
-        V = [robust.h1_expected_information(S, ms) for S, _, _ in D1]
-        Gam = [robust.gamma_adf(s.data, ms) for s in m1.stats]
+        V, Gam = [], []
+        for (S, _, _), s, e, mod in zip(D1, m1.stats, m1.estimators, m1.models):
+            v = robust.h1_expected_information(S, ms)
+            xm = _x_moments(e.x_idx, mod.p, ms)
+            if xm.any():      # fixed.x: zero h1 rows of the covariates' moments (lavaan)
+                v[xm, :] = 0.0
+                v[:, xm] = 0.0
+                Gam.append(_gamma_adf_fixed_x(s.data, e.x_idx, ms))
+            else:
+                Gam.append(robust.gamma_adf(s.data, ms))
+            V.append(v)
     A = _orth_complement(np.linalg.pinv(Delta1) @ Delta0).T
     P_inv = _augmented_inverse(P, None)
     APA = A @ P_inv @ A.T

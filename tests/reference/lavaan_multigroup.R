@@ -285,6 +285,18 @@ for (est in c("ML", "MLR", "MLM")) {
     fit = as.list(setNames(num(fm), names(fm))), parameters = records(pe))
 }
 
+# difference tests with a fixed.x covariate (configural vs metric), three methods
+lrt_fixedx <- list()
+for (est in c("MLR", "MLM")) {
+  f0 <- sem(FIXEDX_MG_MODEL, data = HS, group = "school", estimator = est)
+  f1 <- sem(FIXEDX_MG_MODEL, data = HS, group = "school", estimator = est,
+            group.equal = "loadings")
+  for (m in c("satorra.bentler.2001", "satorra.bentler.2010", "satorra.2000")) {
+    tab <- as.data.frame(lavTestLRT(f0, f1, method = m))
+    lrt_fixedx[[paste0(tolower(est), "_", gsub(".", "_", m, fixed = TRUE))]] <- records(tab)
+  }
+}
+
 # std.lv = TRUE: unit factor variances; with equal loadings free in group 2
 for (nm in c("metric", "scalar")) {
   ge <- if (nm == "metric") "loadings" else c("loadings", "intercepts")
@@ -376,7 +388,7 @@ out <- list(
   group = "school",
   group_labels = lavInspect(fits[["configural_ml"]], "group.label"),
   cases = out_cases, lrt = lrt, score = score, constrained = constrained, extra = extra,
-  constrained_active = active,
+  constrained_active = active, lrt_fixedx = lrt_fixedx,
   ordinal = ordinal_info)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, na = "null", null = "null", pretty = TRUE),
            file.path(fix_dir, "lavaan_multigroup.json"))

@@ -193,3 +193,18 @@ def test_suggestions_only_name_the_constraints_a_step_adds():
     scalar = sug[sug["step"] == "scalar"]["parameter"]
     assert len(scalar) and all(p.endswith("~1") for p in scalar)
     assert res.warnings == ["223 row(s) with a missing 'education' were not used"]
+
+
+@pytest.mark.parametrize("key", sorted(REF["lrt_fixedx"]))
+def test_scaled_differences_with_a_fixed_x_covariate(key):
+    """R: lavTestLRT(sem(visual ~ ageyr, group = "school", estimator = ...), the same
+    with group.equal = "loadings", method = ...): the covariates' moments are left out
+    of the h1 information and MLM's Gamma is lavaan's fixed.x ADF Gamma."""
+    est, method = key.split("_", 1)
+    method = method.replace("_", ".")
+    model = REF["extra"]["hs_fixedx_metric_ml"]["model"]
+    a = fit_multigroup(model, hs(), "school", estimator=est.upper(), baseline=False)
+    b = fit_multigroup(model, hs(), "school", estimator=est.upper(), group_equal=["loadings"],
+                       baseline=False)
+    t = lrt(a, b, method=method)
+    assert t["chisq_diff"] == pytest.approx(REF["lrt_fixedx"][key][1]["Chisq diff"], rel=1e-4)
