@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["SECTIONS", "SECTION_TITLES", "estimator_comparison", "top_modification_indices",
+__all__ = ["SECTIONS", "SECTION_TITLES", "estimator_comparison", "hypotheses_by_estimator",
+           "top_modification_indices",
            "largest_residuals", "mediation_alternatives", "compare_models", "harman_test",
            "validity_verdicts", "admissible_draws", "bootstrap_side_by_side",
            "population_syntax", "power_notes", "invariance_tables", "invariance_section",
@@ -112,7 +113,8 @@ def _path_name(r: Any) -> str:
 
 def estimator_comparison(model: Any, data: pd.DataFrame, estimators: Sequence[str], *,
                          ordered: Sequence[str] = (), likelihood: str = "normal",
-                         missing: str = "listwise", effects: Sequence[str] = ()
+                         missing: str = "listwise", effects: Sequence[str] = (),
+                         fits_out: dict | None = None
                          ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Fit one model by several estimators; fit measures and key paths side by side.
 
@@ -131,6 +133,8 @@ def estimator_comparison(model: Any, data: pd.DataFrame, estimators: Sequence[st
         ``missing="ml"``; WLSMV always uses complete cases here).
     effects : sequence of str
         ``:=`` effects shown with the regressions.
+    fits_out : dict, optional
+        Filled with estimator -> fitted result.
 
     Returns
     -------
@@ -168,6 +172,8 @@ def estimator_comparison(model: Any, data: pd.DataFrame, estimators: Sequence[st
         if not r.admissible:
             notes.append(f"{E}: inadmissible solution ({'; '.join(r.warnings)})")
         fits[E] = r
+    if fits_out is not None:
+        fits_out.update(fits)
     cols = {}
     for E, r in fits.items():
         fm = r.fit_measures()
@@ -185,6 +191,27 @@ def estimator_comparison(model: Any, data: pd.DataFrame, estimators: Sequence[st
     paths_df = pd.concat(parts, axis=1) if parts else pd.DataFrame()
     paths_df.index.name = "path"
     return fit_df, paths_df, notes
+
+
+def hypotheses_by_estimator(spec: Mapping[str, Any], fits: Mapping[str, Any]) -> pd.DataFrame:
+    """The Wald-tested hypotheses decided under each estimator's fit.
+
+    Bootstrap-tested hypotheses are left out (one bootstrap, of the main fit,
+    decides them).  Columns ``<E> estimate``, ``<E> pvalue``, ``<E> decision``.
+
+    In R: ``parameterEstimates(fit)`` of each ``sem(..., estimator = E)``.
+    """
+    from pipeline.sem.hypotheses import hypotheses_table
+    tests = [t for t in spec.get("tests") or [] if t.get("test", "wald") == "wald"]
+    if not tests:
+        return pd.DataFrame()
+    parts = []
+    for E, r in fits.items():
+        t = hypotheses_table({**spec, "tests": tests}, r)
+        p = "pvalue.adj" if "pvalue.adj" in t.columns else "pvalue"
+        parts.append(pd.DataFrame({f"{E} estimate": t["estimate"], f"{E} pvalue": t[p],
+                                   f"{E} decision": t["decision"]}))
+    return pd.concat(parts, axis=1) if parts else pd.DataFrame()
 
 
 def top_modification_indices(result: Any, top: int = 10) -> pd.DataFrame:
@@ -854,10 +881,17 @@ def estimators_section(ctx: Any) -> None:
     obs = list(res.observed)
     likert = [i for i in ctx.cb.likert_items]
     ordered = ordered_items(sp.get("ordered"), obs, likert)
+    fits: dict[str, Any] = {}
     with _Captured() as warned:
         fit_df, paths_df, notes = estimator_comparison(
             paths.resolve(file), ctx.keyed, ests, ordered=ordered, likelihood="normal",
-            missing=sp["missing"], effects=_effect_names(ctx))
+            missing=sp["missing"], effects=_effect_names(ctx), fits_out=fits)
+        hyp = pd.DataFrame()
+        if what == "structural model" and ctx.hypotheses.get("tests"):
+            try:
+                hyp = hypotheses_by_estimator(ctx.hypotheses, fits)
+            except (KeyError, ValueError) as exc:
+                notes.append(f"hypotheses by estimator not decided: {exc}")
     if fit_df.empty:
         return
     sec = ctx.section("estimators")
@@ -875,6 +909,9 @@ def estimators_section(ctx: Any) -> None:
     if len(paths_df):
         sec.table("paths", paths_df, caption="Key paths by estimator: estimate, S.E., p and "
                   "standardized")
+    if len(hyp):
+        sec.table("hypotheses", hyp, caption="The Wald-tested hypotheses under each estimator "
+                  "(bootstrap-tested ones are decided once, on the main fit)")
     for n in notes + warned:
         sec.warning(n)
     sec.close()

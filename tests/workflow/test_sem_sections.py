@@ -357,3 +357,20 @@ def test_sections_of_a_study_from_its_settings(tmp_path):
     from pipeline.cli.schema import SettingsError
     with pytest.raises(SettingsError, match="outside the wave's models folder"):
         W.ANALYSES["alternatives"](ctx)
+
+
+def test_hypotheses_by_estimator_uses_each_fit(hs):
+    fits = {}
+    ss.estimator_comparison(MED, hs, ["ML", "MLR"], fits_out=fits)
+    spec = {"alpha": 0.05, "tests": [
+        {"id": "H1", "effect": "ind", "test": "wald", "direction": "positive"},
+        {"id": "H2", "effect": "tot", "test": "bootstrap", "direction": "positive"}]}
+    t = ss.hypotheses_by_estimator(spec, fits)
+    assert list(t.index) == ["H1"]
+    for E in ("ML", "MLR"):
+        pt = fits[E].parameters
+        row = pt[pt.lhs == "ind"].iloc[0]
+        assert t.loc["H1", f"{E} estimate"] == pytest.approx(row.est)
+        assert t.loc["H1", f"{E} pvalue"] == pytest.approx(row.pvalue)
+    assert t.loc["H1", "ML estimate"] == pytest.approx(t.loc["H1", "MLR estimate"])
+    assert t.loc["H1", "ML pvalue"] != pytest.approx(t.loc["H1", "MLR pvalue"])
