@@ -51,6 +51,17 @@ WLSMV); the scaled CFI and RMSEA are compared.  In the scalar step the score
 tests release the (zero) item intercepts of groups 2..G one at a time
 (lavaan's ``modindices`` of ``~1``).
 
+Use from a study's workflow (no settings are read here)::
+
+    from pipeline.sem.invariance import measurement_invariance
+    inv = measurement_invariance(model_text, data, group="school", estimator="MLR")
+    inv.steps        # one row per step: name, chisq, df, cfi, rmsea, srmr, chisq_diff,
+                     # df_diff, p_diff, delta_cfi, delta_rmsea, delta_srmr, decision,
+                     # rules (every rule's verdict), group_partial, fit (all measures)
+    inv.suggestions  # step, parameter ("x3~1"), X2, df, p_value, constraint, rows
+    inv.to_dict()    # the JSON of ``python -m pipeline invariance``
+    inv.fits["scalar"].parameters   # the fitted models (MultiGroupResult)
+
 References
 ----------
 Brosseau-Liard, P. E., & Savalei, V. (2014). Adjusting incremental fit
