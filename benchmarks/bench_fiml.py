@@ -24,12 +24,14 @@ imports included): ours ``pipeline.sem.fiml.fit_fiml(model, data)``
 ``fit_measures()``; lavaan ``Rscript -e "sem(model, data,
 missing=...)"`` plus ``fitMeasures()``.  Runs alternate (ours, lavaan,
 ours, ...) and the script prints both times, the ratio and the two
-chi-squares.  Timing on a shared machine is noisy: compare ratios of runs
-made back to back.
+chi-squares, and the CPU time (user + system, all processes) of both
+sides.  Timing on a shared machine is noisy: compare ratios of runs made
+back to back; under heavy load the CPU-time ratio is the steadier one.
 """
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -83,13 +85,19 @@ cat(sprintf("INSIDE %.3f\n", t))
 """
 
 
+def _cpu_children() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _run(cmd: list[str], timeout: float) -> tuple[float, dict]:
+    c0 = _cpu_children()
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed:\n{r.stderr[-2000:]}")
-    out = {}
+    out = {"CPU": _cpu_children() - c0}
     for line in r.stdout.splitlines():
         if " " in line:
             k, v = line.split(" ", 1)
@@ -129,21 +137,25 @@ def main(argv=None) -> int:
                          "fiml" if miss == "ml" else "listwise"], args.timeout)
             ours_t.append(w)
             chi_o = float(o["CHISQ"])
-            print(f"[{name} #{rep + 1}] ours   {w:8.2f} s (inside {o['INSIDE']} s) "
+            ours_cpu = o["CPU"]
+            print(f"[{name} #{rep + 1}] ours   {w:8.2f} s (inside {o['INSIDE']} s, CPU "
+                  f"{ours_cpu:.2f} s) "
                   f"chisq {chi_o:.6f} converged {o['CONVERGED']}", flush=True)
             if r_ok:
                 w, lo = _run(["Rscript", str(lav_r), str(mp), str(dp), miss, se], args.timeout)
                 lav_t.append(w)
                 chi_l = float(lo["CHISQ"])
-                print(f"[{name} #{rep + 1}] lavaan {w:8.2f} s (inside {lo['INSIDE']} s, "
-                      f"se={se}) chisq {chi_l:.6f}", flush=True)
+                lav_cpu = lo["CPU"]
+                print(f"[{name} #{rep + 1}] lavaan {w:8.2f} s (inside {lo['INSIDE']} s, CPU "
+                      f"{lav_cpu:.2f} s, se={se}) chisq {chi_l:.6f}", flush=True)
         mo = statistics.median(ours_t)
         line = f"{name}: N = {c['n']}, {c['factors']} x {c['items']}, missing {c['missing']:.0%}: " \
                f"ours {mo:.2f} s"
         if lav_t:
             ml = statistics.median(lav_t)
             rel = abs(chi_o - chi_l) / abs(chi_l)
-            line += (f", lavaan {ml:.2f} s (se={se}), ratio {mo / ml:.3f}; chisq rel. diff "
+            line += (f", lavaan {ml:.2f} s (se={se}), ratio {mo / ml:.3f} (CPU time: "
+                     f"{ours_cpu:.1f} / {lav_cpu:.1f} s = {ours_cpu / lav_cpu:.3f}); chisq rel. diff "
                      f"{rel:.1e}; target {c['target']}")
         rows.append(line)
     print("\nSummary")

@@ -27,6 +27,7 @@ error about 1/sqrt(2 B_lavaan) relative).
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import tempfile
@@ -86,13 +87,20 @@ cat(sprintf("FIT %.3f\nBOOT %.3f\n", t_fit, t_boot))
 """
 
 
+def _cpu_children() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _run(cmd, timeout):
+    c0 = _cpu_children()
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
     wall = time.perf_counter() - t
     if r.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed:\n{r.stderr[-2000:]}")
     out = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+    out["CPU"] = _cpu_children() - c0
     return wall, out
 
 
@@ -118,7 +126,8 @@ def main(argv=None) -> int:
                     str(args.workers), "20260601", str(tmp / "ours_se.csv")], args.timeout)
     print(f"ours: {wall:.2f} s whole process (fit and start-up {o['FIT']} s, {args.B} draws "
           f"{o['DRAWS']} s on {args.workers} workers, "
-          f"{float(o['DRAWS']) / args.B * 1e3:.1f} ms per draw); {o['STATUS']}", flush=True)
+          f"{float(o['DRAWS']) / args.B * 1e3:.1f} ms per draw); CPU {o['CPU']:.1f} s; "
+          f"{o['STATUS']}", flush=True)
     if not have_r():
         print("R/lavaan not found: lavaan skipped")
         return 0
@@ -129,7 +138,8 @@ def main(argv=None) -> int:
     print(f"lavaan: fit {t_fit:.2f} s; se='bootstrap', B = {args.B_lavaan}, ncpus = "
           f"{args.workers}: {t_boot:.2f} s ({(t_boot - t_fit) / args.B_lavaan * 1e3:.0f} ms "
           f"per draw); for B = {args.B}: "
-          f"{'measured' if args.B_lavaan == args.B else 'extrapolated'} {est:.1f} s")
+          f"{'measured' if args.B_lavaan == args.B else 'extrapolated'} {est:.1f} s; "
+          f"CPU {lo['CPU']:.1f} s for B = {args.B_lavaan}")
     ours_se = pd.read_csv(tmp / "ours_se.csv").set_index("name")["se"]
     lav_se = pd.read_csv(tmp / "lav_se.csv").set_index("name")["se"]
     common = ours_se.index.intersection(lav_se.index)

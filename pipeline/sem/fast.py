@@ -761,6 +761,7 @@ class EngineBootstrapTask:
         cls = FIMLEstimator if self.missing == "fiml" else Estimator
         est = cls(m, likelihood=self.likelihood, missing=self.missing,
                   meanstructure=m.meanstructure)
+        est.workers = 1          # one thread per worker process
         hinv0 = self.hinv0
         if self.missing == "fiml" and (hinv0 is None or not np.all(np.isfinite(hinv0))):
             from pipeline.sem.fiml import _safe_inv
@@ -876,3 +877,67 @@ def engine_bootstrap_draws(res, B: int, seed, *, workers: int | None = None,
         if bar is not None:
             bar.close()
     return est, status
+
+
+# ------------------------------------------------- single fits: complete-data ML
+def _engine_estimator():
+    from pipeline.sem.estimate import Estimator
+    return Estimator
+
+
+class FastMLEstimator(_engine_estimator()):
+    """The engine's :class:`~pipeline.sem.estimate.Estimator` whose complete-data
+    covariance-structure fits are minimised by :class:`FastML`.
+
+    ``optimize`` runs :meth:`FastML.fit` (BFGS with the expected information
+    as initial metric, a gradient through the RAM matrices, no Jacobian or
+    Hessian per iteration) from the engine's start values; everything else
+    (FIML, mean structures, standard errors, fit measures) is the base
+    class.  On an 80-indicator, 10-factor CFA this replaces 8 Newton
+    iterations with the exact Hessian (about 80 ms each) by about 30 cheap
+    quasi-Newton iterations.  If :class:`FastML` does not converge or stops
+    at an inadmissible solution, the base class's Newton iterations run
+    from the same start.
+
+    In R: ``lavaan::sem(model, data)`` (nlminb, quasi-Newton).
+    """
+
+    _fast: FastML | None = None
+
+    def optimize(self, stats, start=None, *, maxiter: int = 200, gtol: float = 1e-9):
+        from pipeline.sem.estimate import OptimResult
+        if self.missing != "listwise" or self.meanstructure or self.model.is_m.any():
+            return super().optimize(stats, start=start, maxiter=maxiter, gtol=gtol)
+        if self._fast is None:
+            self._fast = FastML(self.model)
+        theta0 = self.start_values(stats) if start is None else np.asarray(start, float)
+        if start is not None:            # warm start at an optimum: nothing to do
+            f0, g0 = self.objective(theta0, stats)
+            if np.isfinite(f0) and np.max(np.abs(g0)) < gtol:
+                return OptimResult(theta0.copy(), float(f0), True, 0, "bfgs-fast")
+        # tolerances tighter than the bootstrap's: a single fit is reported to 1e-6
+        r = self._fast.fit(stats.cov, start=theta0, max_iter=maxiter, xtol=1e-9, ftol=1e-15)
+        if np.isfinite(r.fmin) and r.admissible and r.iterations < maxiter:
+            f, g = self.objective(r.theta, stats)
+            if np.isfinite(f) and np.max(np.abs(g)) < 1e-8:
+                return OptimResult(r.theta, float(f), True, r.iterations, "bfgs-fast")
+            if np.isfinite(f) and np.max(np.abs(g)) < 1e-4:
+                # quasi-Newton at its rounding floor: Newton steps finish
+                r2 = super().optimize(stats, start=r.theta, maxiter=maxiter, gtol=gtol)
+                if r2.converged:
+                    return OptimResult(r2.theta, r2.fmin, True, r.iterations + r2.iterations,
+                                       "bfgs-fast+newton")
+        # not converged, or an inadmissible solution (on a ridge of a model that is
+        # not identified the two optimizers can stop at different points): the
+        # engine's Newton iterations from the same start decide
+        return super().optimize(stats, start=start, maxiter=maxiter, gtol=gtol)
+
+    def expected_information(self, theta, stats):
+        """Expected information per observation, ``X'X / 2`` from the whitened
+        Jacobian of :class:`FastML` (complete data, no mean structure); the
+        base class otherwise."""
+        if self.missing != "listwise" or self.meanstructure or self.model.is_m.any():
+            return super().expected_information(theta, stats)
+        if self._fast is None:
+            self._fast = FastML(self.model)
+        return self._fast.information(np.asarray(theta, float), stats.cov) / 2.0

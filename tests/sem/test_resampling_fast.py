@@ -141,3 +141,32 @@ def test_fastml_rejects_bad_input():
         FastML(3)
     with pytest.raises(ValueError, match="B must"):
         bootstrap_draws("F =~ a + b + c", np.zeros((5, 3)), np.zeros(6), 0, 1)
+
+
+@pytest.mark.parametrize("case", ["hs_normal", "hs_wishart", "poldem", "hs_fixedx"])
+def test_fast_ml_estimator_equals_the_engine_fit(case, monkeypatch):
+    """FastMLEstimator (FastML's quasi-Newton inside ``fit``): the same estimates,
+    SEs and chi-square as the engine's Newton fit, and lavaan's."""
+    import pipeline.sem.results as R
+    from pipeline.sem import fit
+    from pipeline.sem.estimate import Estimator
+    from pipeline.sem.fast import FastMLEstimator
+    from tests.conftest import assert_parameters_match
+    ref = load_fixture(f"lavaan_{case}.json")
+    data = pd.read_csv(REFERENCE / "data" / ref["data"])
+    lik = ref["options"]["likelihood"]
+    base = fit(ref["model"], data, likelihood=lik)
+    monkeypatch.setattr(R, "Estimator", lambda m, **kw: FastMLEstimator(m, **kw))
+    res = fit(ref["model"], data, likelihood=lik)
+    assert isinstance(res.estimator, FastMLEstimator) and not isinstance(base.estimator,
+                                                                         FastMLEstimator)
+    assert isinstance(base.estimator, Estimator)
+    assert res.optimizer.startswith("bfgs-fast") and res.converged
+    np.testing.assert_allclose(res.theta, base.theta, atol=1e-7)
+    np.testing.assert_allclose(res.vcov, base.vcov, rtol=1e-5, atol=1e-9)
+    assert res.chisq == pytest.approx(base.chisq, rel=1e-9)
+    assert_parameters_match(ref["parameters"], res.parameters)
+    # warm start at the optimum: at most a polishing step (as the engine's test)
+    again = fit(ref["model"], data, likelihood=lik, start=res.theta)
+    assert again.iterations <= 3
+    np.testing.assert_allclose(again.theta, res.theta, atol=1e-7)
