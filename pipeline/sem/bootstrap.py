@@ -219,6 +219,11 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
         if data is None:
             raise ValueError("data is required when result_or_model is a model")
         res = fit(result_or_model, data, **fit_kwargs)
+    if getattr(res, "wls", None) is not None:
+        raise ValueError(
+            f"bootstrap: estimator={res.options.get('estimator', 'WLS')!r} is a least-squares fit; "
+            "the bootstrap covers ML, MLM, MLR (complete data, FIML, mean structures); "
+            "use estimator='ML' or 'MLR' for bootstrap intervals")
     model, est = res.model, res.estimator
     X = res.stats.data
     N = X.shape[0]

@@ -144,3 +144,16 @@ def test_fiml_bootstrap_runs_on_the_engine():
     br = bootstrap(res, B=5, seed=2, progress=False, attach=False)
     assert br.n_ok == 5 and br.draws.shape == (5, res.npar)
     assert np.all(np.isfinite(br.table["se"]))
+
+
+def test_least_squares_fits_are_refused_with_the_estimator_named():
+    """A WLSMV fit has no ML information to resample: a clear error, not a traceback."""
+    import pandas as pd
+
+    from pipeline.sem import fit
+    from pipeline.sem.bootstrap import bootstrap
+    from tests.conftest import REFERENCE
+    d = pd.read_csv(REFERENCE / "data" / "bfi.csv")[["A1", "A2", "A3", "A4", "A5"]].dropna()
+    res = fit("A =~ A1 + A2 + A3 + A4 + A5", d, estimator="WLSMV", ordered="all")
+    with pytest.raises(ValueError, match="estimator='WLSMV'"):
+        bootstrap(res, B=5, seed=1)
