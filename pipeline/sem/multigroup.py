@@ -488,6 +488,25 @@ class MultiGroupResult:
         Sigma, mu, *_ = self.models[g].moments(est.values(self.theta, st))
         return (Sigma + Sigma.T) / 2, mu
 
+    @property
+    def r2(self) -> pd.Series:
+        """R² of indicators and dependent variables per group (index: group label,
+        variable): ``1 - std.all`` of the (residual) variance.
+
+        In R: ``lavInspect(fit, "r2")``.
+        """
+        out = {}
+        P = self.parameters
+        for g, (label, m) in enumerate(zip(self.groups, self.models)):
+            ys = list(dict.fromkeys([r["rhs"] for r in m.rows if r["op"] == "=~"]
+                                    + [r["lhs"] for r in m.rows if r["op"] == "~"]))
+            sub = P[(P["group"] == g + 1) & (P["op"] == "~~") & (P["lhs"] == P["rhs"])]
+            for _, r in sub.iterrows():
+                if r["lhs"] in ys:
+                    v = 1.0 - r["std.all"]
+                    out[(label, r["lhs"])] = v if v <= 1 else np.nan
+        return pd.Series(out, name="r2", dtype=float)
+
     def fit_measures(self) -> pd.Series:
         """lavaan's ``fitMeasures()`` of the whole multi-group model."""
         if getattr(self, "wls", None) is not None:

@@ -122,6 +122,7 @@ for (est in c("ML", "MLR", "MLM")) {
       nobs = num(lavInspect(fit, "nobs")),
       npar = num(fm[["npar"]]), df = num(fm[["df"]]),
       fit = as.list(setNames(num(fm), names(fm))),
+      r2 = lapply(lavInspect(fit, "r2"), function(x) as.list(setNames(as.numeric(x), names(x)))),
       parameters = records(pe))
   }
 }

@@ -226,3 +226,14 @@ def test_active_inequality_matches_lavaan():
     ok = m["se_r"].notna() & (m["se_r"] > 0)
     np.testing.assert_allclose(m.loc[ok, "se"], m.loc[ok, "se_r"], rtol=1e-3)
     assert m.loc[m["se_r"].isna(), "se"].isna().all() and m["se_r"].isna().sum() == 1
+
+
+@pytest.mark.parametrize("key", ["configural_ml", "metric_ml", "strict_mlr", "sem_struct_ml"])
+def test_r2_per_group_matches_lavaan(key):
+    """R: lavInspect(fit, "r2"): one R² per indicator / dependent variable and group."""
+    res = fitted(key)
+    want = {(g, v): x for g, d in REF["cases"][key]["r2"].items() for v, x in d.items()}
+    got = res.r2
+    assert set(got.index) == set(want)
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=1e-5)
