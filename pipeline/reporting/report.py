@@ -254,12 +254,29 @@ class SectionWriter:
         self.items.append({"kind": "text", "markdown": markdown})
 
     def warning(self, message: str) -> None:
+        """A visible warning of the section, once.
+
+        A message is left out when the section already shows it, with or
+        without its ``<Class>:`` prefix, or inside a longer warning (an
+        "INADMISSIBLE: w1; w2" summary followed by w1 and w2).
+        """
+        text = _warning_text(message)
+        for it in self.items:
+            if it["kind"] == "warning" and (text == _warning_text(it["message"])
+                                            or text in it["message"]):
+                return
         self.items.append({"kind": "warning", "message": message})
 
     def close(self) -> None:
         from pipeline.core.io import write_json
         write_json(self.dir / "manifest.json", {"key": self.key, "title": self.title,
                                                 "items": self.items})
+
+
+def _warning_text(message: str) -> str:
+    """A warning's text without its ``<Class>:`` prefix."""
+    import re
+    return re.sub(r"^[A-Za-z]*Warning: ", "", str(message).strip())
 
 
 class SectionReader:

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import warnings
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -66,7 +65,6 @@ import pandas as pd
 from pipeline.cli import config
 from pipeline.core import paths
 from pipeline.psychometrics.comparison import compare_items
-from pipeline.core.exceptions import PipelineWarning
 from pipeline.data.privacy import SuppressionResult, default_k, suppress_small_cells
 from pipeline.reporting.report import SectionWriter
 
@@ -136,19 +134,17 @@ def _using(settings: dict[str, Any] | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _report_warnings(writer: SectionWriter) -> Iterator[None]:
-    """Record the project's warnings raised inside as visible warnings of the section."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PipelineWarning)
+    """Record the project's warnings raised inside as visible warnings of the section
+    (the workflow's one capture helper, :class:`pipeline.workflow.wave._Captured`)."""
+    from pipeline.workflow.wave import _Captured
+    cap = _Captured()
+    caught = cap.__enter__()
+    try:
         yield
-    seen = set()
-    for w in caught:
-        if issubclass(w.category, PipelineWarning):
-            msg = f"{w.category.__name__}: {w.message}"
-            if msg not in seen:
-                seen.add(msg)
-                writer.warning(msg)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    finally:
+        cap.__exit__(None, None, None)
+        for msg in caught:
+            writer.warning(msg)
 
 
 # ------------------------------------------------------------ primitives

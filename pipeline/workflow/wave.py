@@ -172,7 +172,31 @@ def check_wave(wave: str) -> dict[str, Any]:
     group = ws["groups"].get("column")
     if group and group not in cb:
         raise SettingsError(f"{where}.groups.column: {group!r} is not a codebook variable")
+    _check_demographics(ws, cb, where)
     return ws
+
+
+def _check_demographics(ws: dict[str, Any], cb: Any, where: str) -> None:
+    """Every variable (and code) the demographics spec names exists in the codebook.
+
+    A misspelt name used to be skipped silently, leaving a whole block of a
+    published table empty; now the stage fails naming it.
+    """
+    from pipeline.cli.schema import SettingsError
+    spec = ws.get("demographics") or {}
+    by = spec.get("by")
+    if by is not None and by not in cb:
+        raise SettingsError(f"{where}.demographics.by: {by!r} is not a codebook variable")
+    for name, v in (spec.get("variables") or {}).items():
+        var = (v or {}).get("variable", name)
+        if var not in cb:
+            raise SettingsError(f"{where}.demographics.variables.{name}.variable: {var!r} is not a "
+                                f"codebook variable of {ws['codebook']}")
+        known = cb.variables[var].codes or {}
+        bad = [c for c in ((v or {}).get("codes") or {}).values() if known and c not in known]
+        if bad:
+            raise SettingsError(f"{where}.demographics.variables.{name}.codes: {bad} are not codes "
+                                f"of {var!r} ({sorted(known)})")
 
 
 def _model_names(parsed: Any) -> set[str]:
@@ -268,7 +292,12 @@ class _Section:
 
 
 class _Captured:
-    """Collect the project's warnings raised inside a block (shown in the report)."""
+    """Collect the project's warnings raised inside a block (shown in the report).
+
+    The one warning-capture helper of the workflow (:mod:`pipeline.workflow.org`
+    uses it too): each project warning is kept once, as ``"<Class>: <message>"``;
+    other warnings (a library's) are re-emitted unchanged.
+    """
 
     def __enter__(self) -> list[str]:
         import warnings
@@ -281,13 +310,44 @@ class _Captured:
         return self.messages
 
     def __exit__(self, *exc: Any) -> None:
+        import warnings
+
         from pipeline.core.exceptions import PipelineWarning
+        others = []
         for w in self._log:
             if issubclass(w.category, PipelineWarning):
                 msg = f"{w.category.__name__}: {w.message}"
                 if msg not in self.messages:
                     self.messages.append(msg)
+            else:
+                others.append(w)
         self._cm.__exit__(*exc)
+        for w in others:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def warning_text(message: str) -> str:
+    """A warning's text without its ``<Class>:`` prefix (how duplicates are recognised)."""
+    import re
+    return re.sub(r"^[A-Za-z]*Warning: ", "", str(message).strip())
+
+
+def merge_warnings(*groups: Any) -> list[str]:
+    """The warnings of several lists, each once, in order.
+
+    A result's own ``warnings`` list repeats, without the class name, what
+    :class:`_Captured` caught as ``"<Class>: <message>"``: the captured form
+    is kept and the repetition dropped (the 2019 report printed each twice).
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for g in groups:
+        for m in g or []:
+            key = warning_text(m)
+            if key not in seen:
+                seen.add(key)
+                out.append(str(m))
+    return out
 
 
 # ------------------------------------------------------------------ prepare
@@ -316,7 +376,7 @@ def prepare_wave(wave: str) -> Path:
                      recodings=lr.log_frame(), file=str(ws["raw"]))
     clean, redaction = redact_wave(scr.clean, cb)
     scr.clean = clean
-    scr.warnings = list(scr.warnings) + [w for w in warned if w not in scr.warnings]
+    scr.warnings = merge_warnings(warned, scr.warnings)
     with atomic_dir(prepared_dir(wave)) as tmp:
         scr.write(tmp)
         write_csv(tmp / "load_log.csv", lr.log_frame(), index=False)
@@ -429,7 +489,7 @@ class _Context:
                           drop_inadmissible=bool(bp["drop_inadmissible"]),
                           workers=bp.get("workers"), scheduler=bp.get("scheduler"),
                           progress=False, attach=False)
-        self.sem[1].extend(w for w in warned if w not in self.sem[1])
+        self.sem[1][:] = merge_warnings(self.sem[1], warned)
         return b
 
 
@@ -505,7 +565,9 @@ def _demographics(ctx: _Context) -> None:
     spec, cb, data = ctx.ws["demographics"], ctx.cb, ctx.data
     by = spec.get("by")
     if by is not None and by not in data.columns:
-        by = None
+        from pipeline.cli.schema import SettingsError
+        raise SettingsError(f"waves.{ctx.wave}.demographics.by: {by!r} is not a column of the "
+                            "prepared data")
     variables = spec.get("variables")
     if variables is None:
         group_col = ctx.ws["groups"].get("column")
@@ -521,7 +583,9 @@ def _demographics(ctx: _Context) -> None:
     for name, v in variables.items():
         var = v["variable"]
         if var not in data.columns:
-            continue
+            from pipeline.cli.schema import SettingsError
+            raise SettingsError(f"waves.{ctx.wave}.demographics.variables.{name}.variable: "
+                                f"{var!r} is not a column of the prepared data")
         codes = v.get("codes") or {str(c): c for c in pd.unique(data[var].dropna())}
         labels = cb.variables[var].codes if var in cb.variables else {}
         ct = pd.crosstab(frame[var], frame[byc]).reindex(index=list(codes.values()), columns=cols,
@@ -583,7 +647,7 @@ def _descriptives(ctx: _Context) -> None:
         sec.table("distribution", _wide_distribution(dist), digits=1,
                   caption="Response distribution per item: counts (n) and percentages of "
                           "all respondents (%)")
-    for w in warned + d.warnings:
+    for w in merge_warnings(warned, d.warnings):
         sec.warning(w)
     sec.close()
 
@@ -671,7 +735,7 @@ def _efa(ctx: _Context) -> None:
     ax.legend()
     sec.figure("scree", fig, caption="Scree plot with parallel analysis")
     plt.close(fig)
-    for w in warned + e.warnings:
+    for w in merge_warnings(warned, e.warnings):
         sec.warning(w)
     sec.close()
 

@@ -140,3 +140,57 @@ def test_empty_sections_are_left_out(tmp_path):
     assert not (tmp_path / "efa").exists()
     man = json.loads((tmp_path / "cfa" / "manifest.json").read_text(encoding="utf-8"))
     assert man["items"][0]["caption"] == "T12"      # the study's caption, not the default
+
+
+def test_each_warning_appears_once(tmp_path):
+    """Issue 13 item 11: a result's own warnings list repeats what the capture helper
+    caught ("<Class>: msg" and "msg"); an INADMISSIBLE summary repeats its parts.
+    The section shows each once."""
+    import warnings as _w
+
+    from pipeline.core.exceptions import NotEstimableWarning
+    from pipeline.reporting.report import SectionWriter
+    from pipeline.workflow.wave import _Captured, merge_warnings
+
+    with _Captured() as caught:
+        _w.warn("omega not estimable", NotEstimableWarning)
+        _w.warn("omega not estimable", NotEstimableWarning)
+    assert caught == ["NotEstimableWarning: omega not estimable"]
+    assert merge_warnings(caught, ["omega not estimable", "other"]) == \
+        ["NotEstimableWarning: omega not estimable", "other"]
+    sw = SectionWriter(tmp_path, "s", "S")
+    sw.warning("The solution is INADMISSIBLE: negative variance of x1; Heywood case")
+    sw.warning("InadmissibleFitWarning: negative variance of x1")
+    sw.warning("NotEstimableWarning: omega not estimable")
+    sw.warning("omega not estimable")
+    assert [i["message"] for i in sw.items] == [
+        "The solution is INADMISSIBLE: negative variance of x1; Heywood case",
+        "NotEstimableWarning: omega not estimable"]
+
+
+def test_org_uses_the_one_capture_helper():
+    """Issue 13 item 11: one warning-capture helper (wave._Captured)."""
+    src = (ROOT / "pipeline" / "workflow" / "org.py").read_text(encoding="utf-8")
+    assert "catch_warnings" not in src and "_Captured" in src
+
+
+def test_demographics_spec_naming_an_unknown_variable_fails_with_the_name(monkeypatch):
+    """Issue 13 item 1: Table 11 mapped `experience`, the column is `cs_experience`;
+    the block was skipped silently.  Now the check fails naming it."""
+    from pipeline.cli import config
+    from pipeline.cli.schema import SettingsError
+    from pipeline.workflow import wave as wave_mod
+
+    real = config.wave_settings("cs2019")
+    assert real["demographics"]["variables"]["experience"]["variable"] == "cs_experience"
+    bad = {**real, "demographics": {**real["demographics"], "variables": {
+        **real["demographics"]["variables"],
+        "experience": {"variable": "experience", "codes": {"lt3": 1}}}}}
+    monkeypatch.setattr(config, "wave_settings", lambda w: bad)
+    with pytest.raises(SettingsError, match=r"demographics\.variables\.experience\.variable: "
+                                            r"'experience' is not a codebook variable"):
+        wave_mod.check_wave("cs2019")
+    bad["demographics"]["variables"]["experience"] = {"variable": "cs_experience",
+                                                       "codes": {"lt3": 9}}
+    with pytest.raises(SettingsError, match=r"codes: \[9\] are not codes"):
+        wave_mod.check_wave("cs2019")
