@@ -123,6 +123,7 @@ class KeyStatus:
     basis: str = ""
     source: str = ""
     findings: tuple = ()
+    evidence: Evidence | None = None
 
 
 def _worst(published: PublishedValue, evidence: Sequence[Evidence]) -> tuple[str, Evidence, float | None]:
@@ -187,7 +188,7 @@ def status_of(published: PublishedValue, evidence: Iterable[Evidence] = (), *,
         return KeyStatus(NOT_ESTIMABLE, None, None, None, BASIS_AUDIT, "", hard)
     if hard:
         return KeyStatus(INCONSISTENT, first_pub.value if first_pub else None, None, None,
-                         BASIS_AUDIT, first_pub.source if first_pub else "", hard)
+                         BASIS_AUDIT, first_pub.source if first_pub else "", hard, first_pub)
     for group, basis, synthetic in (([e for e in evs if e.respondent and not e.synthetic], BASIS_REAL, False),
                                     (pub_ev, BASIS_PUBLISHED, False),
                                     ([e for e in evs if e.respondent and e.synthetic], BASIS_SYNTHETIC, True)):
@@ -197,7 +198,7 @@ def status_of(published: PublishedValue, evidence: Iterable[Evidence] = (), *,
         st, ev, diff = w
         if synthetic:
             st = DIFFERS_SYNTHETIC if st == DIFFERS else AGREES_SYNTHETIC
-        return KeyStatus(st, ev.value, diff, ev.tolerance, basis, ev.source, ())
+        return KeyStatus(st, ev.value, diff, ev.tolerance, basis, ev.source, (), ev)
     if respondent_level:
         return KeyStatus(NOT_COMPUTED)
     return KeyStatus(NOT_RECOMPUTABLE)
@@ -359,7 +360,14 @@ class Scorecard:
                            findings=fmap.get(key, ()))
             pub = next((e for e in evs if not e.respondent and not _is_missing(e.value)), None)
             resp = next((e for e in evs if e.respondent and not _is_missing(e.value)), None)
-            notes = [r.evidence.note for r in rows if r.evidence.note]
+            # the note of what the status rests on; other recomputations named by kind and value
+            notes = [st.evidence.note] if st.evidence is not None and st.evidence.note else []
+            for e in evs:
+                if e is st.evidence or _is_missing(e.value):
+                    continue
+                kind = (BASIS_SYNTHETIC if e.synthetic else BASIS_REAL) if e.respondent else BASIS_PUBLISHED
+                notes.append(f"also from {kind}: "
+                             + _display(e.value, pv.decimals, pv.unit, _fmt_number))
             notes += [f"audit: {f.check} ({f.severity})" for f in fmap.get(key, ())]
             if pv.note:
                 notes.append(pv.note)

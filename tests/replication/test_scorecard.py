@@ -308,3 +308,13 @@ def test_printed_bounds_are_satisfied_or_not(pubdir):
     assert compare_value(less, 4.9)[0] == EXACT and compare_value(less, 5.2)[0] == DIFFERS
     about = replace(pv, value=70, printed="about 70%")           # not a bound: rounding applies
     assert compare_value(about, 70.4)[0] == EXACT and compare_value(about, 71.0)[0] == DIFFERS
+
+
+def test_notes_say_what_the_status_rests_on(pubdir):
+    sc = Scorecard(load_published(pubdir))
+    sc.add("t.ratio", 0.1151, note="from the published table")
+    sc.add("t.ratio", 0.2012345, depends_on_respondent_data=True, synthetic=True,
+           note="from synthetic respondent data")
+    row = sc.to_frame().set_index("key").loc["t.ratio"]
+    assert (row["status"], row["basis"]) == (EXACT, "published numbers")
+    assert row["note"] == "from the published table; also from synthetic respondent data: 0.2012"
