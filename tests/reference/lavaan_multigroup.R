@@ -107,9 +107,9 @@ for (est in c("ML", "MLR", "MLM")) {
     key <- paste0(nm, "_", tolower(est))
     fits[[key]] <- fit
     pe <- parameterEstimates(fit, remove.eq = FALSE, remove.system.eq = TRUE,
-                             remove.ineq = FALSE, remove.def = FALSE)
+                             remove.ineq = FALSE, remove.def = FALSE, standardized = TRUE)
     if (is.null(pe$label)) pe$label <- ""
-    pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+    pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se", "std.lv", "std.all")]
     fm <- fitMeasures(fit)
     out_cases[[key]] <- list(
       call = sprintf(

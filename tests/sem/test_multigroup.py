@@ -44,8 +44,9 @@ def test_fixture_versions():
 @pytest.mark.parametrize("key", CASES)
 def test_parameters_match_lavaan(key):
     """R: parameterEstimates(cfa(model, HS, group = "school", group.equal = ...,
-    estimator = ...)): every row (with its group and label), est within 1e-3
-    (measured <= 1.6e-5), free SEs within 1% (measured <= 7.5e-5)."""
+    estimator = ...), standardized = TRUE): every row (with its group and label),
+    est, std.lv and std.all within 1e-4 (measured <= 1.6e-5), free SEs within 0.1%
+    (measured <= 7.5e-5)."""
     c = REF["cases"][key]
     res = fitted(key)
     assert res.groups == REF["group_labels"]
@@ -57,6 +58,8 @@ def test_parameters_match_lavaan(key):
     assert (m["_merge"] == "both").all(), m[m["_merge"] != "both"]
     assert list(m["label"].fillna("")) == list(m["label_r"].fillna(""))
     np.testing.assert_allclose(m["est"], m["est_r"], atol=1e-4)
+    np.testing.assert_allclose(m["std.lv"], m["std.lv_r"], atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(m["std.all"], m["std.all_r"], atol=1e-4, equal_nan=True)
     free = m["se_r"] > 0
     np.testing.assert_allclose(m.loc[free, "se"], m.loc[free, "se_r"], rtol=1e-3)
     assert (m.loc[~free, "se"] == 0).all()
