@@ -1649,6 +1649,13 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
         vals, _ = pr.values(theta)
         C = m.moments(vals)[3]
         std_lv, std_all = standardize(m, vals, C)
+        # thresholds and scale factors (lavaan): std.lv = est; std.all divides
+        # (thresholds) or multiplies (scales) by the SD of the latent response
+        sd = np.sqrt(np.clip(np.diag(C)[:m.p], 0, None))
+        for k in np.flatnonzero(m.is_th | m.is_scale):
+            std_lv[k] = vals[k]
+            j = m.ii[k]
+            std_all[k] = vals[k] / sd[j] if m.is_th[k] else vals[k] * sd[j]
         for k, r in enumerate(m.rows):
             recs.append({"lhs": r["lhs"], "op": r["op"], "rhs": r["rhs"], "group": g + 1,
                          "label": mg.plabels[g][k], "est": float(vals[k]),

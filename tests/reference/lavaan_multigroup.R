@@ -167,9 +167,9 @@ for (nm in c("configural", "thresholds", "metric")) {
   fit <- cfa(ORD_MODEL, data = BFI_D, ordered = ORD_ITEMS, group = "gender",
              estimator = "WLSMV", group.equal = ge)
   ord_fits[[nm]] <- fit
-  pe <- parameterEstimates(fit)
+  pe <- parameterEstimates(fit, standardized = TRUE)
   if (is.null(pe$label)) pe$label <- ""
-  pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se")]
+  pe <- pe[pe$op != "==", c("lhs", "op", "rhs", "group", "label", "est", "se", "std.lv", "std.all")]
   fm <- fitMeasures(fit)
   ordinal[[nm]] <- list(
     call = sprintf('cfa(model, bfi_complete, ordered = items, group = "gender", estimator = "WLSMV", group.equal = c(%s))',

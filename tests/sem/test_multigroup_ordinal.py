@@ -48,7 +48,8 @@ LAVAAN_STEPS = {"configural": (), "thresholds": ("thresholds",),
 def test_wlsmv_multigroup_matches_lavaan(step):
     """R: cfa(model, bfi, ordered = items, group = "gender", estimator = "WLSMV",
     group.equal = ...): thresholds, scale factors (~*~), derived residual variances,
-    latent means; est within 1e-3, SEs within 2%, every fit measure within 1e-3
+    latent means; est, std.lv and std.all (thresholds / SD of y*, scales x SD)
+    within 2e-4, SEs within 0.1%, every fit measure within 1e-3
     (robust CFI/TLI/RMSEA from the cat-ML statistic, NA where lavaan's is NA)."""
     ref = ORD["fits"][step]
     res = fitted(LAVAAN_STEPS[step])
@@ -59,6 +60,8 @@ def test_wlsmv_multigroup_matches_lavaan(step):
     assert (m["_merge"] == "both").all()
     assert list(m["label"].fillna("")) == list(m["label_r"].fillna(""))
     np.testing.assert_allclose(m["est"], m["est_r"], atol=2e-4)
+    np.testing.assert_allclose(m["std.lv"], m["std.lv_r"], atol=2e-4, equal_nan=True)
+    np.testing.assert_allclose(m["std.all"], m["std.all_r"], atol=2e-4, equal_nan=True)
     free = m["se_r"] > 0
     np.testing.assert_allclose(m.loc[free, "se"], m.loc[free, "se_r"], rtol=1e-3)
     fm = res.fit_measures()
