@@ -111,7 +111,10 @@ class DefinedParameters:
 
 def evaluate_checked(fn, what: str, env: dict | None = None) -> float:
     """Evaluate *fn()* and turn overflow / division by zero / a non-finite
-    value from finite inputs into a :class:`ModelSpecificationError` naming *what*."""
+    value from finite inputs into a :class:`ModelSpecificationError` naming *what*.
+
+    In R: lavaan returns ``Inf``/``NaN`` for such ``:=`` values without a message.
+    """
     with np.errstate(over="raise", divide="raise", invalid="ignore"):
         try:
             v = float(fn())

@@ -90,7 +90,10 @@ _PARTIAL_RE = re.compile(r"^(.+?)(=~|~~|~1|~|\|)(.*)$")
 # --------------------------------------------------------------------- table
 def parse_group_partial(items) -> set[tuple[str, str, str]]:
     """``group.partial`` strings (``"visual=~x2"``, ``"x3~1"``, ``"x1~~x1"``,
-    ``"u1|t2"``) as ``(lhs, op, rhs)`` keys; ``~1`` rows have ``rhs == ""``."""
+    ``"u1|t2"``) as ``(lhs, op, rhs)`` keys; ``~1`` rows have ``rhs == ""``.
+
+    In R: ``lavaan(..., group.partial = c("visual=~x2", "x3~1"))``.
+    """
     if items is None:
         return set()
     if isinstance(items, str):
@@ -575,7 +578,11 @@ def _warn(store: list[str], msg: str, cls, emit: bool) -> None:
 
 
 def split_groups(data: pd.DataFrame, group: str, *, source: str | None = None):
-    """Rows of *data* per group, groups in order of first appearance (lavaan)."""
+    """Rows of *data* per group, groups in order of first appearance (lavaan);
+    rows with a missing group are left out (their count is returned).
+
+    In R: ``lavInspect(fit, "group.label")``.
+    """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     if not isinstance(group, str) or group not in data.columns:

@@ -39,7 +39,10 @@ __all__ = ["score_test", "constraint_rows"]
 
 def constraint_rows(res) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """The equality constraints of a multi-group fit as pairs of (group, row):
-    the first row of each class against every other, in lavaan's order."""
+    the first row of each class against every other, in lavaan's order.
+
+    In R: the ``op == "=="`` rows of ``parTable(fit)``.
+    """
     out = []
     for cls in res.mg.classes:
         first = cls[0]

@@ -405,6 +405,8 @@ def model_variables(model: str | ParsedModel) -> tuple[list[str], list[str]]:
     Latent variables are the left-hand sides of ``=~``; every other name in
     a ``=~``, ``~``, ``~~``, ``~1`` or ``|`` formula is observed.  Linear in
     the size of the model (no parameter table is built).
+
+    In R: ``lavNames(lavaanify(model), "ov")``, ``lavNames(..., "lv")``.
     """
     parsed = parse_model(model) if isinstance(model, str) else model
     latent = _uniq(f.lhs for f in parsed.formulas if f.op == "=~")
