@@ -29,7 +29,8 @@ def build() -> nbformat.NotebookNode:
             "from pipeline.workflow.wave import WaveReport\n"
             "report = WaveReport(wave, out_dir)\n"
             "report.header()\n"
-            "report.show_all()"),
+            "report.show_all()\n"
+            "report.write_docx();"),
     ]
     for i, c in enumerate(cells):   # fixed cell ids: the file is byte-reproducible
         c["id"] = f"cell-{i}"

@@ -33,7 +33,7 @@ from pipeline.core.exceptions import PipelineError
 __all__ = [
     "NotebookError", "run_notebook", "notebook_parameters", "check_parameters",
     "export_table", "save_figure", "synthetic_banner", "wave_is_synthetic",
-    "render_table_html", "SectionWriter", "SectionReader",
+    "render_table_html", "SectionWriter", "SectionReader", "check_counts",
 ]
 
 
@@ -134,34 +134,103 @@ def run_notebook(notebook: str | os.PathLike, out_dir: str | os.PathLike,
         except PapermillExecutionError as exc:
             raise NotebookError(f"{nb_path}: cell {exc.exec_count} failed "
                                 f"({exc.ename}: {exc.evalue})") from None
+        reproducible_notebook(executed, {str(staging): _shown_path(final),
+                                         str(paths.ROOT): "."})
         _to_html(executed, staging / f"{name}.html")
     return NotebookRun(final / f"{name}.ipynb", final / f"{name}.html")
 
 
-def _to_html(executed: Path, target: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
+def _shown_path(final: Path) -> str:
+    """*final* relative to the project (``reports/cs2019``), else its name."""
+    try:
+        return final.resolve().relative_to(paths.ROOT.resolve()).as_posix()
+    except ValueError:
+        return final.name
 
-    nb = nbformat.read(executed, as_version=4)
-    exporter = HTMLExporter()
-    exporter.exclude_input = True  # a report for readers, not the code
-    body, _ = exporter.from_notebook_node(nb)
-    write_text(target, body)
+
+#: papermill's notebook metadata that depends on the run (times, paths), not on the results.
+_RUN_METADATA = ("start_time", "end_time", "duration", "input_path", "output_path", "exception")
+
+
+def reproducible_notebook(path: str | os.PathLike, replace: Mapping[str, str] | None = None) -> Path:
+    """Make an executed notebook byte-reproducible, in place.
+
+    Removes what depends on the run rather than on the results: papermill's
+    start/end times, duration and input/output paths, the per-cell
+    ``papermill`` and ``execution`` timings; renumbers the cell ids
+    (``cell-0`` ...; papermill gives its injected cell a random id); and
+    replaces each key of *replace* (the staging folder, the project root)
+    by its value in every cell source, output and parameter, so no
+    absolute or temporary path remains.
+    """
+    import nbformat
+
+    p = Path(path)
+    nb = nbformat.read(p, as_version=4)
+    subs = sorted((replace or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            for old, new in subs:
+                value = value.replace(old, new)
+            return value
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    pm = nb.metadata.get("papermill")
+    if pm is not None:
+        for key in _RUN_METADATA:
+            pm.pop(key, None)
+        pm["environment_variables"] = {}
+        nb.metadata["papermill"] = clean(dict(pm))
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        cell["source"] = clean(cell["source"])
+        if "outputs" in cell:
+            cell["outputs"] = [nbformat.from_dict(clean(dict(o))) for o in cell["outputs"]]
+    from pipeline.core.io import write_text
+    return write_text(p, nbformat.writes(nb) + "\n")
 
 
 # ----------------------------------------------------------- tables/figures
 def export_table(df: pd.DataFrame, name: str, out_dir: str | os.PathLike, *,
-                 caption: str | None = None, digits: int = 3, index: bool = True) -> dict[str, Path]:
-    """Write *df* as ``tables/<name>.csv`` (full precision) and ``.tex`` (rounded)."""
+                 caption: str | None = None, digits: int = 3, index: bool = True,
+                 note: str | None = None, number: int | str | None = None,
+                 docx: bool = False) -> dict[str, Path]:
+    """Write *df* as ``tables/<name>.csv`` (full precision), ``.tex`` and optionally ``.docx``.
+
+    The CSV is meant for people (spreadsheets): text cells, column names and
+    index labels that begin like a formula are neutralised
+    (:func:`pipeline.reporting.escape.csv_frame`); numbers are unchanged.
+    The LaTeX table shows the cells as a paper prints them
+    (:func:`pipeline.reporting.format.format_frame`) and escapes every cell,
+    column and index name and the caption (:mod:`pipeline.reporting.escape`).
+    The Word table is APA style (:func:`pipeline.reporting.docx.write_table_docx`).
+    """
+    from pipeline.reporting import escape
+    from pipeline.reporting.format import format_frame
+
     tables = Path(out_dir) / "tables"
-    csv_path = write_csv(tables / f"{name}.csv", df, index=index)
-    shown = df.copy()
-    for col in shown.columns:
-        if pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.{digits}f}")
-    latex = shown.to_latex(index=index, caption=caption, label=f"tab:{name}", escape=True)
-    tex_path = write_text(tables / f"{name}.tex", latex)
-    return {"csv": csv_path, "tex": tex_path}
+    csv_path = write_csv(tables / f"{name}.csv", df, index=index, for_people=True)
+    shown = escape.latex_frame(format_frame(df, digits=None if digits == 3 else digits))
+    latex = shown.to_latex(index=index, escape=False)
+    if caption:
+        latex = latex.replace("\\begin{tabular}", "\\caption{" + escape.latex(caption) + "}\n"
+                              "\\label{tab:" + escape.latex(name) + "}\n\\begin{tabular}", 1)
+        latex = "\\begin{table}\n" + latex + "\\end{table}\n"
+    out = {"csv": csv_path, "tex": write_text(tables / f"{name}.tex", latex)}
+    if docx:
+        from pipeline.reporting.docx import write_table_docx
+        out["docx"] = write_table_docx(df, tables / f"{name}.docx",
+                                       number=number if number is not None else 1,
+                                       title=caption or name, note=note or None, index=index,
+                                       digits=None if digits == 3 else digits)
+    return out
 
 
 def save_figure(fig: Any, name: str, out_dir: str | os.PathLike) -> dict[str, Path]:
@@ -185,12 +254,14 @@ def _fig_metadata(ext: str) -> dict[str, Any]:
     return {"Date": None} if ext in ("svg", "pdf") else {}
 
 
-def render_table_html(df: pd.DataFrame, *, digits: int = 3, caption: str | None = None) -> str:
-    """Round for display only and return an HTML table."""
-    styler = df.style.format(precision=digits, na_rep="—")
-    if caption:
-        styler = styler.set_caption(caption)
-    return styler.to_html()
+def render_table_html(df: pd.DataFrame, *, digits: int = 3, caption: str | None = None,
+                      note: str | None = None, number: int | str | None = None,
+                      index: bool = True) -> str:
+    """An APA table in HTML (:func:`pipeline.reporting.format.html_table`): every cell
+    formatted and escaped, no random ids (the same table gives the same bytes)."""
+    from pipeline.reporting.format import html_table
+    return html_table(df, caption=caption, number=number, note=note, index=index,
+                      digits=None if digits == 3 else digits)
 
 
 # -------------------------------------------------------------- synthetic
@@ -232,13 +303,20 @@ class SectionWriter:
     stage only reads and displays them (:class:`SectionReader`).
     """
 
-    def __init__(self, results_dir: str | os.PathLike, key: str, title: str) -> None:
+    def __init__(self, results_dir: str | os.PathLike, key: str, title: str, *,
+                 k: int | None = None) -> None:
         self.dir = Path(results_dir) / key
         self.key, self.title = key, title
+        self.k = k
         self.items: list[dict[str, Any]] = []
 
     def table(self, name: str, df: pd.DataFrame, *, caption: str = "", note: str = "",
               digits: int = 3, index: bool = True) -> None:
+        """Store a table (full precision).  With ``k`` set, a respondent count
+        ``0 < n < k`` in a count column is refused before anything is written
+        (:func:`check_counts`)."""
+        if self.k is not None:
+            check_counts(df, self.k, f"{self.key}/{name}")
         write_csv(self.dir / f"{name}.csv", df, index=index)
         self.items.append({"kind": "table", "name": name, "caption": caption, "note": note,
                            "digits": digits, "index": index,
@@ -273,6 +351,32 @@ class SectionWriter:
                                                 "items": self.items})
 
 
+#: Column names (case-insensitive) that hold counts of respondents.
+COUNT_COLUMNS = ("n", "count", "respondents", "frequency", "freq")
+
+
+def check_counts(df: pd.DataFrame, k: int, where: str) -> None:
+    """Refuse a table that prints a count of respondents ``0 < n < k``.
+
+    The columns checked are those named as respondent counts
+    (:data:`COUNT_COLUMNS`, or ending in `` n`` as ``"<code> n"`` of a
+    distribution).  A suppressed cell is text (``<5``, ``[c]``) and passes;
+    a printed 1..k-1 raises :class:`pipeline.data.disclosure.DisclosureError`
+    naming the table, column and row, so nothing is written.
+    """
+    from pipeline.data.disclosure import DisclosureError
+    for col in df.columns:
+        name = str(col[-1] if isinstance(col, tuple) else col).strip().lower()
+        if not (name in COUNT_COLUMNS or name.endswith(" n")):
+            continue
+        vals = pd.to_numeric(df[col], errors="coerce")
+        small = vals[(vals > 0) & (vals < k)]
+        if len(small):
+            raise DisclosureError(f"{where}: column {col!r} prints a count below k = {k} "
+                                  f"(row {small.index[0]!r}); suppress it "
+                                  "(pipeline.data.privacy.suppress_small_cells) before writing")
+
+
 def _warning_text(message: str) -> str:
     """A warning's text without its ``<Class>:`` prefix."""
     import re
@@ -289,40 +393,59 @@ class SectionReader:
             raise FileNotFoundError(f"section {key!r} was not computed: {manifest} is missing")
         self.manifest = json.loads(manifest.read_text(encoding="utf-8"))
 
-    def render(self, out_dir: str | os.PathLike) -> str:
-        """Return the section as HTML; export tables (CSV + LaTeX) and figures."""
-        import base64
+    def render(self, out_dir: str | os.PathLike, *, first_table: int = 1,
+               first_figure: int = 1) -> str:
+        """Return the section as HTML; export tables (CSV, LaTeX, Word) and figures.
+
+        Tables and figures are numbered from *first_table* / *first_figure*
+        (:attr:`n_tables` / :attr:`n_figures` count what this section adds).
+        Every table goes through :func:`pipeline.reporting.format.html_table`
+        (APA numbers, escaped text); captions, notes and warnings are escaped.
+        """
+        from pipeline.core.io import write_bytes
+        from pipeline.reporting.escape import html as esc
+        from pipeline.reporting.page import figure_html
 
         parts: list[str] = []
+        self.n_tables = self.n_figures = 0
+        key = self.manifest["key"]
         for item in self.manifest["items"]:
             kind = item["kind"]
             if kind == "table":
-                df = pd.read_csv(self.dir / f"{item['name']}.csv",
-                                 index_col=list(range(item["index_cols"])) or None)
-                df.index = _blank_index(df.index)
-                export_table(df, f"{self.manifest['key']}_{item['name']}", out_dir,
-                             caption=item.get("caption") or None, digits=item["digits"],
-                             index=item["index"])
-                parts.append(render_table_html(df, digits=item["digits"],
-                                               caption=item.get("caption") or None))
-                if item.get("note"):
-                    parts.append(f"<p><em>{html.escape(item['note'])}</em></p>")
+                df = self.table(item)
+                number = first_table + self.n_tables
+                self.n_tables += 1
+                caption = item.get("caption") or None
+                export_table(df, f"{key}_{item['name']}", out_dir, caption=caption,
+                             digits=item["digits"], index=item["index"],
+                             note=item.get("note") or None, number=number, docx=True)
+                parts.append(render_table_html(df, digits=item["digits"], caption=caption,
+                                               note=item.get("note") or None, number=number,
+                                               index=item["index"]))
             elif kind == "figure":
                 figs = Path(out_dir) / "figures"
                 for ext in ("png", "svg"):
                     src = self.dir / f"{item['name']}.{ext}"
-                    from pipeline.core.io import write_bytes
-                    write_bytes(figs / f"{self.manifest['key']}_{item['name']}.{ext}", src.read_bytes())
-                data = base64.b64encode((self.dir / f"{item['name']}.png").read_bytes()).decode()
-                cap = html.escape(item.get("caption", ""))
-                parts.append(f'<figure><img style="max-width:100%" src="data:image/png;base64,{data}"/>'
-                             f"<figcaption>{cap}</figcaption></figure>")
+                    write_bytes(figs / f"{key}_{item['name']}.{ext}", src.read_bytes())
+                number = first_figure + self.n_figures
+                self.n_figures += 1
+                cap = item.get("caption", "")
+                parts.append(figure_html(self.dir / f"{item['name']}.png",
+                                         alt=cap or item["name"], caption=cap, number=number))
             elif kind == "text":
                 parts.append(_markdown_to_html(item["markdown"]))
             elif kind == "warning":
-                parts.append('<div style="border:2px solid #c60;background:#fff4e5;padding:6px">'
-                             f"⚠ {html.escape(item['message'])}</div>")
+                parts.append('<div class="warning" style="border:2px solid #c60;background:#fff4e5;'
+                             f'padding:6px">⚠ {esc(item["message"])}</div>')
         return "\n".join(parts)
+
+    def table(self, item: Mapping[str, Any]) -> pd.DataFrame:
+        """A stored table (full precision) with its index as written."""
+        df = pd.read_csv(self.dir / f"{item['name']}.csv",
+                         index_col=list(range(item["index_cols"])) or None,
+                         float_precision="round_trip")
+        df.index = _blank_index(df.index)
+        return df
 
 
 def _blank_index(index: pd.Index) -> pd.Index:
@@ -358,3 +481,15 @@ def _markdown_to_html(text: str) -> str:
     if in_list:
         out.append("</ul>")
     return "\n".join(out)
+
+
+def _to_html(executed: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """The report page of an executed notebook: offline, deterministic
+    (:func:`pipeline.reporting.page.notebook_to_html`)."""
+    from pipeline.reporting.page import PAGE_CSS, notebook_to_html
+    out = notebook_to_html(executed, target)
+    text = out.read_text(encoding="utf-8")
+    if PAGE_CSS not in text:            # the APA table and figure styles, once per page
+        text = text.replace("</head>", f"<style>{PAGE_CSS}</style>\n</head>", 1)
+        write_text(out, text)
+    return out

@@ -989,9 +989,10 @@ def _org_reliability(data: pd.DataFrame, codebook: Any, results: Path, groups: l
         w.table("cfa_fit_by_org", pd.DataFrame(per_org), caption="CFA fit in each organization "
                 "separately (configural check; no invariance constraints)", digits=3)
         try:
-            from pipeline.reporting.diagram import path_diagram
-            fig = path_diagram(pt, title="CFA of the 2020 instrument (standardized)")
-            w.figure("cfa_diagram", fig, caption="CFA with standardized loadings.")
+            from pipeline.reporting.diagram import sem_path_diagram
+            fig = sem_path_diagram(pt, title="CFA of the 2020 instrument (standardized)")
+            w.figure("cfa_diagram", fig, caption="CFA with standardized loadings "
+                     "(* p < .05, ** p < .01, *** p < .001); dashed curves: covariances.")
         except Exception as exc:  # a drawing problem must not hide the numbers
             w.warning(f"path diagram not drawn: {exc}")
     w.close()

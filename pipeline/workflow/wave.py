@@ -58,6 +58,7 @@ SECTION_TITLES: dict[str, str] = {
     "groups": "Group comparison",
     "diagram": "Path diagram",
     "replication": "Replication of the published numbers",
+    "provenance": "Methods and provenance",
     # the 2020 thesis waves' own sections (pipeline.workflow.org)
     "profile": "Respondent profile",
     "distributions": "Response distributions",
@@ -230,21 +231,34 @@ class WaveReport:
         return [tuple(x) for x in json.loads(f.read_text(encoding="utf-8"))] if f.exists() else []
 
     def header_html(self) -> str:
+        """The synthetic banner (if any) and the wave's facts, every text escaped."""
+        from pipeline.reporting.escape import html as esc
         from pipeline.reporting.report import synthetic_banner, wave_is_synthetic
 
         meta = wave_is_synthetic(self.info["raw file"]) if self.info.get("synthetic") else None
-        rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>"
+        rows = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(v)}</td></tr>"
                        for k, v in self.info.items() if k not in ("title", "synthetic"))
-        return synthetic_banner(meta) + f"<table>{rows}</table>"
+        return synthetic_banner(meta) + f'<table class="header">{rows}</table>'
 
     def header(self) -> None:
-        from IPython.display import HTML, Markdown, display
-        display(Markdown(f"# {self.title}"))
+        from IPython.display import HTML, display
+
+        from pipeline.reporting.escape import html as esc
+        display(HTML(f"<h1>{esc(self.title)}</h1>"))
         display(HTML(self.header_html()))
 
     def section_html(self, key: str) -> str:
+        """One section's HTML; tables and figures numbered on from the previous sections."""
         from pipeline.reporting.report import SectionReader
-        return SectionReader(self.results, key).render(self.out_dir)
+        reader = SectionReader(self.results, key)
+        out = reader.render(self.out_dir, first_table=self._tables + 1,
+                            first_figure=self._figures + 1)
+        self._tables += reader.n_tables
+        self._figures += reader.n_figures
+        return out
+
+    _tables = 0
+    _figures = 0
 
     def show(self, key: str) -> None:
         from IPython.display import HTML, display
@@ -252,10 +266,24 @@ class WaveReport:
 
     def show_all(self) -> None:
         """Every section with something to show, each under its own heading."""
-        from IPython.display import HTML, Markdown, display
+        from IPython.display import HTML, display
+
+        from pipeline.reporting.escape import html as esc
+        self._tables = self._figures = 0
         for key, title in self.sections():
-            display(Markdown(f"## {title}"))
+            display(HTML(f"<h2>{esc(title)}</h2>"))
             display(HTML(self.section_html(key)))
+
+    def write_docx(self) -> Path:
+        """The wave's ``report.docx`` (every section, APA tables and figures numbered
+        as in the HTML) into the report directory (:func:`pipeline.reporting.docx.sections_to_docx`)."""
+        from pipeline.reporting.docx import sections_to_docx
+        from pipeline.reporting.report import synthetic_banner, wave_is_synthetic
+        meta = wave_is_synthetic(self.info["raw file"]) if self.info.get("synthetic") else None
+        secs = self.sections()
+        return sections_to_docx(self.results, [k for k, _ in secs], self.out_dir / "report.docx",
+                                title=self.title, banner=synthetic_banner(meta) or None,
+                                titles=dict(secs))
 
 
 class _Section:
@@ -266,7 +294,7 @@ class _Section:
         self.ctx, self.key = ctx, key
         spec = ctx.report["sections"].get(key) or {}
         self.title = spec.get("title") or SECTION_TITLES.get(key, key)
-        self.w = SectionWriter(ctx.results, key, self.title)
+        self.w = SectionWriter(ctx.results, key, self.title, k=getattr(ctx, "k", None))
 
     def caption(self, name: str, default: str) -> str:
         return self.ctx.report["captions"].get(f"{self.key}.{name}", default)
@@ -505,6 +533,8 @@ def analyze_wave(wave: str) -> Path:
         ctx = _Context(wave, ws, cb, data, tmp)
         for name in ws["analyses"]:
             ANALYSES[name](ctx)
+        from pipeline.workflow.provenance import provenance_section
+        provenance_section(ctx)     # every report ends with its methods and provenance
         write_json(tmp / "sections.json", [list(x) for x in ctx.written])
         write_json(tmp / "computed.json", ctx.computed)
         meta = wave_is_synthetic(ws["raw"]) if ws.get("synthetic") else None
@@ -534,6 +564,8 @@ def _screening(ctx: _Context) -> None:
     reasons = pd.Series(summ.get("reasons") or {}, name="respondents", dtype=float)
     if len(reasons):
         reasons.index.name = "rule"
+        from pipeline.data.disclosure import mask_count
+        reasons = reasons.map(lambda v: mask_count(v, ctx.k)).astype(object)
         sec.table("reasons", reasons.to_frame(), digits=0,
                   caption="Excluded questionnaires by rule (one questionnaire may break several)")
     else:
@@ -644,9 +676,16 @@ def _descriptives(ctx: _Context) -> None:
     if len(dist):
         dist = dist[dist["item"].isin(list(codes))]    # coded items only
     if len(dist):
-        sec.table("distribution", _wide_distribution(dist), digits=1,
+        # issue 14: no count 1..k-1 is printed, and no percentage gives one back
+        # (pipeline.data.disclosure.distribution_display: complementary suppression)
+        from pipeline.data.disclosure import distribution_display
+        counts = d.distribution_counts()
+        counts = counts.loc[[i for i in counts.index if i in codes]]
+        counts.columns = counts.columns.astype(str)
+        shown, note = distribution_display(counts, ctx.k, digits=1)
+        sec.table("distribution", shown, digits=1,
                   caption="Response distribution per item: counts (n) and percentages of "
-                          "all respondents (%)")
+                          "all respondents (%)", note=note)
     for w in merge_warnings(warned, d.warnings):
         sec.warning(w)
     sec.close()
@@ -886,19 +925,22 @@ def _groups(ctx: _Context) -> None:
 
 
 def _diagram(ctx: _Context) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pipeline.reporting.diagram import path_diagram
+    """The fitted model laid out by Graphviz (:func:`pipeline.reporting.diagram.sem_path_diagram`):
+    standardized coefficients with significance marks on their arrows, factor
+    covariances, disturbances with R²."""
+    from pipeline.reporting.diagram import sem_path_diagram
     fitted = ctx.sem or ctx.cfa
     if fitted is None:
         return
+    res = fitted[0]
     sec = ctx.section("diagram")
-    fig = path_diagram(fitted[0].parameters, title=f"{ctx.wave}: standardized estimates")
+    r2 = getattr(res, "r2", None)
+    fig = sem_path_diagram(res.parameters, r2=r2 if r2 is not None and len(r2) else None,
+                           title=f"{ctx.wave}: standardized estimates")
     sec.figure("path_diagram", fig, caption=("Structural model" if ctx.sem else
-                                             "Measurement model") + " with standardized estimates")
-    plt.close(fig)
+                                             "Measurement model") + " with standardized estimates "
+               "(* p < .05, ** p < .01, *** p < .001); dashed curves: covariances; small "
+               "circles: disturbances with R²")
     sec.close()
 
 

@@ -338,10 +338,6 @@ def test_library_report_set_opens_cleanly(browser, tmp_path):
     assert time.monotonic() - t0 < 30
 
 
-@pytest.mark.xfail(strict=True, reason="report.py still renders Styler tables (2,014 px wide for "
-                   "19 columns) and exports with nbconvert's CDN scripts (require.js, MathJax: "
-                   "console errors offline); wiring to reporting.format.html_table and "
-                   "reporting.page.notebook_to_html pending - remove this mark then")
 def test_report_py_report_set_opens_cleanly(browser, tmp_path):
     found = _check_set(browser, tmp_path, _build_report_set_report_py(tmp_path))
     assert not found, "\n".join(found)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import matplotlib
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -194,3 +196,149 @@ def test_demographics_spec_naming_an_unknown_variable_fails_with_the_name(monkey
                                                        "codes": {"lt3": 9}}
     with pytest.raises(SettingsError, match=r"codes: \[9\] are not codes"):
         wave_mod.check_wave("cs2019")
+
+
+# ------------------------------------------------------------------ issue 13 items 3, 6, 7; issue 14 items 1, 3
+_EVIL = "<script>alert(1)</script>"
+
+
+def _stored_section(results: Path) -> None:
+    from pipeline.reporting.report import SectionWriter
+
+    w = SectionWriter(results, "fit", "Fit", k=5)
+    df = pd.DataFrame({"est": [26.153846153846153, 0.007990122166582365],
+                       "pvalue": [0.0001, 0.0342], "n": [100, 57], "ok": [True, False],
+                       f"col {_EVIL}": ["=HYPERLINK(\"x\")", "b"]},
+                      index=pd.Index([f"row <img src=x onerror=alert(2)>", "b"], name="path"))
+    w.table("t", df, caption=f"Caption {_EVIL} \\input{{/etc/passwd}}", note=f"note {_EVIL}")
+    w.warning(f"Warning {_EVIL}")
+    w.close()
+
+
+def test_section_tables_are_apa_escaped_and_exported_to_csv_tex_docx(tmp_path):
+    """Every table through reporting.format (no unrounded float, p as .034 / < .001,
+    integers, words for booleans) and reporting.escape (HTML, LaTeX caption, CSV
+    formulas); each table also a .docx; CSV keeps full precision."""
+    from pipeline.reporting.report import SectionReader
+
+    _stored_section(tmp_path / "results")
+    r = SectionReader(tmp_path / "results", "fit")
+    html = r.render(tmp_path / "out", first_table=3)
+    assert r.n_tables == 1 and r.n_figures == 0
+    assert "<script>" not in html and "<img src=x" not in html and "&lt;script&gt;" in html
+    assert "26.154" in html and "26.1538" not in html and ".008" in html and "0.00799" not in html
+    assert "&lt; .001" in html and ".034" in html and ">yes<" in html and ">100<" in html
+    assert "Table 3" in html and 'id="T_' not in html
+    tables = tmp_path / "out" / "tables"
+    back = pd.read_csv(tables / "fit_t.csv", index_col=0, float_precision="round_trip")
+    assert back["est"].iloc[0] == 26.153846153846153            # full precision
+    assert back.iloc[0, -1].startswith("'=")                     # formula neutralised
+    tex = (tables / "fit_t.tex").read_text(encoding="utf-8")
+    assert "\\input{" not in tex and "\\textbackslash{}input\\{" in tex
+    assert "26.154" in tex and "26.1538" not in tex
+    assert (tables / "fit_t.docx").read_bytes()[:2] == b"PK"
+
+
+def test_count_below_k_is_refused_before_writing(tmp_path):
+    """Issue 14 item 1: a respondent count 1..k-1 never reaches a stored table."""
+    from pipeline.data.disclosure import DisclosureError
+    from pipeline.reporting.report import SectionWriter
+
+    w = SectionWriter(tmp_path, "d", "D", k=5)
+    with pytest.raises(DisclosureError, match=r"d/dist: column '2 n' prints a count below k = 5"):
+        w.table("dist", pd.DataFrame({"1 n": ["<5", 40], "2 n": [3, 60]}, index=["A", "B"]))
+    assert not (tmp_path / "d" / "dist.csv").exists()
+    w.table("ok", pd.DataFrame({"1 n": ["<5", 40], "2 n": ["[c]", 60]}, index=["A", "B"]))
+
+
+def test_distribution_table_prints_no_count_below_k():
+    """Issue 14 item 1: the 2019 response-distribution table printed counts of 1-3."""
+    import warnings as _w
+
+    from pipeline.workflow import wave as wave_mod
+
+    ws = wave_mod.check_wave("cs2019")
+    cb = wave_mod.wave_codebook(ws)
+    rng = np.random.default_rng(3)
+    items = [n for n in cb.likert_items][:4]
+    data = pd.DataFrame({i: rng.choice([1, 2, 3, 4, 5], p=[.02, .03, .15, .4, .4], size=100)
+                         for i in items})
+
+    class Sec:
+        tables: dict = {}
+
+        def table(self, name, df, **kw):
+            self.tables[name] = (df, kw)
+
+        def text(self, *a):
+            pass
+
+        def warning(self, *a):
+            pass
+
+        def close(self):
+            pass
+
+    class Ctx:
+        pass
+
+    ctx = Ctx()
+    ctx.cb, ctx.data, ctx.items, ctx.constructs, ctx.ws, ctx.k = cb, data, items, {}, ws, 5
+    sec = Sec()
+    ctx.section = lambda key: sec
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        wave_mod._descriptives(ctx)
+    shown, kw = sec.tables["distribution"]
+    for col in [c for c in shown.columns if c.endswith(" n")]:
+        v = pd.to_numeric(shown[col], errors="coerce")
+        assert not ((v > 0) & (v < 5)).any(), col
+    assert (shown == "<5").any().any() and "fewer than 5" in kw["note"]
+
+
+def test_reproducible_notebook_strips_run_metadata_and_paths(tmp_path):
+    """Issue 13 item 7: papermill's times, paths and random cell ids leave the notebook."""
+    from pipeline.reporting.report import reproducible_notebook
+
+    nb = nbformat.v4.new_notebook()
+    c = nbformat.v4.new_code_cell('out_dir = "/tmp/xyz/.staging/reports__w.123.ab.tmp"')
+    c.metadata["papermill"] = {"start_time": "2026-01-01T00:00:00", "duration": 1.2}
+    c.metadata["execution"] = {"iopub.status.busy": "2026-01-01T00:00:00"}
+    c.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                        text="wrote /tmp/xyz/.staging/reports__w.123.ab.tmp/t.csv")]
+    c["id"] = "a1b2c3d4-random"
+    nb.cells = [c]
+    nb.metadata["papermill"] = {"start_time": "x", "end_time": "y", "duration": 3.0,
+                                "input_path": "/tmp/xyz/nb.ipynb", "output_path": "/tmp/xyz/o",
+                                "parameters": {"out_dir": "/tmp/xyz/.staging/reports__w.123.ab.tmp"}}
+    p = tmp_path / "r.ipynb"
+    nbformat.write(nb, p)
+    reproducible_notebook(p, {"/tmp/xyz/.staging/reports__w.123.ab.tmp": "reports/w",
+                              "/tmp/xyz": "."})
+    text = p.read_text(encoding="utf-8")
+    for bad in ("/tmp/xyz", "staging", "2026-01-01", "start_time", "duration", "random"):
+        assert bad not in text, bad
+    assert 'out_dir = \\"reports/w\\"' in text and "reports/w/t.csv" in text
+
+
+def test_provenance_section_from_settings(tmp_path):
+    """Issue 13 item 6: chi-square convention and why, the thesis's rule (from the
+    study's methods.yaml) next to the one used, versions, SHA-256 of the input."""
+    import hashlib
+
+    from pipeline.core import paths
+    from pipeline.workflow import wave as wave_mod
+    from pipeline.workflow.provenance import provenance_section
+
+    ws = wave_mod.check_wave("cs2019")
+    ctx = wave_mod._Context("cs2019", ws, wave_mod.wave_codebook(ws), pd.DataFrame(), tmp_path)
+    provenance_section(ctx)
+    t = pd.read_csv(tmp_path / "provenance" / "methods.csv", index_col=0)["value"]
+    digest = hashlib.sha256(paths.resolve(ws["raw"]).read_bytes()).hexdigest()
+    assert t["SHA-256 of the input file"] == digest
+    assert "(N - 1) x F_ML" in t["chi-square convention"] and "AMOS" in t["why this convention"]
+    assert "1.97" in t["The thesis's decision rule (line 1050)"]
+    assert "|z| > 1.960" in t["decision rule used here"]
+    assert t["version: pandas"] == pd.__version__
+    text = (tmp_path / "provenance" / "methods.csv").read_text(encoding="utf-8")
+    assert str(paths.ROOT) not in text and not re.search(r"20\d\d-\d\d-\d\d", text)
