@@ -409,7 +409,8 @@ def prepare_wave(wave: str) -> Path:
         scr.write(tmp)
         write_csv(tmp / "load_log.csv", lr.log_frame(), index=False)
         write_csv(tmp / "redaction.csv", redaction)
-        write_json(tmp / "load.json", lr.to_dict() | {"raw": str(ws["raw"])})
+        # the file as the settings name it (relative to the project), never an absolute path
+        write_json(tmp / "load.json", lr.to_dict() | {"file": str(ws["raw"]), "raw": str(ws["raw"])})
     return prepared_dir(wave)
 
 
