@@ -844,8 +844,14 @@ def invariance_section(writer: Any, model: Any, data: pd.DataFrame, group: str,
         writer.warning("Small groups for a multi-group CFA: " + ", ".join(small)
                        + "; the difference tests have little power and Chen's (2007) cutoffs "
                        "were derived for groups above 300.")
+    def _text(w: str) -> str:       # without "<step>: " and "<Class>Warning: "
+        parts = str(w).split(": ")
+        return parts[-1]
+    seen: set[str] = set()
     for w in list(inv.warnings) + [f"{x.category.__name__}: {x.message}" for x in log]:
-        writer.warning(str(w))
+        if _text(w) not in seen:     # the steps' own lists repeat the captured warnings
+            seen.add(_text(w))
+            writer.warning(str(w))
     return True
 
 
