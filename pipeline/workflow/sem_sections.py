@@ -49,7 +49,7 @@ __all__ = ["SECTIONS", "SECTION_TITLES", "estimator_comparison", "hypotheses_by_
 
 #: Default titles of the sections (a study's report spec overrides them).
 SECTION_TITLES: dict[str, str] = {
-    "estimators": "Estimator comparison (ML, MLR, WLSMV)",
+    "estimators": "Estimator comparison",
     "diagnostics": "Modification indices and residuals",
     "alternatives": "Alternative models",
     "method_bias": "Common-method bias (Harman's single-factor test)",
@@ -901,6 +901,8 @@ def estimators_section(ctx: Any) -> None:
     if fit_df.empty:
         return
     sec = ctx.section("estimators")
+    if sec.title == SECTION_TITLES["estimators"]:          # name the estimators fitted
+        sec.title = sec.w.title = f"Estimator comparison ({', '.join(fit_df.columns)})"
     cat = [e for e in fit_df.columns if e in ("WLSMV", "DWLS", "ULSMV")]
     sec.text(f"The {what} (`{file}`) fitted by " + ", ".join(fit_df.columns)
              + " with lavaan's conventions (normal likelihood, N·F). ML-family estimators treat "

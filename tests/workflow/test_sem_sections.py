@@ -341,6 +341,7 @@ def test_sections_of_a_study_from_its_settings(tmp_path):
     assert keys == ["validity", "method_bias", "diagnostics", "invariance", "estimators",
                     "alternatives", "bootstrap", "power"]
     assert dict(ctx.written)["invariance"] == "Measurement invariance across school"
+    assert dict(ctx.written)["estimators"] == "Estimator comparison (ML, MLR)"
     alt = pd.read_csv(results / "alternatives" / "models.csv", index_col=0)
     assert list(alt.index) == ["hypothesized", "full mediation", "direct effects only", "chain"]
     # the listed chain model is the full-mediation variant: the same chi-square
