@@ -375,3 +375,20 @@ def test_hypotheses_by_estimator_uses_each_fit(hs):
         assert t.loc["H1", f"{E} pvalue"] == pytest.approx(row.pvalue)
     assert t.loc["H1", "ML estimate"] == pytest.approx(t.loc["H1", "MLR estimate"])
     assert t.loc["H1", "ML pvalue"] != pytest.approx(t.loc["H1", "MLR pvalue"])
+
+
+def test_power_notes_of_compare_tests(hs):
+    from pipeline.sem.hypotheses import hypotheses_table
+    res = _fit(MED, hs)
+    spec = {"alpha": 0.05, "tests": [
+        {"id": "Hc", "compare": ["c", "b"], "test": "wald", "direction": "positive"},
+        {"id": "Hd", "compare": ["ind", "c"], "test": "wald", "direction": "positive"}]}
+    table = hypotheses_table(spec, res).assign(decision="Not supported")
+    notes, pr = ss.power_notes(res, spec, table, MED, reps=10, ns=[100], workers=1)
+    assert list(notes.index) == [("Hc", "Hc_diff"), ("Hd", "Hd_diff")]
+    for h in ("Hc", "Hd"):
+        assert notes.loc[(h, f"{h}_diff"), "estimate"] == pytest.approx(table.loc[h, "estimate"])
+        assert notes.loc[(h, f"{h}_diff"), "z"] == pytest.approx(table.loc[h, "z"])
+        assert ((pr.parameters.op == ":=") & (pr.parameters.lhs == f"{h}_diff")).any()
+    assert notes.loc[("Hc", "Hc_diff"), "direction_ok"]          # c - b > 0
+    assert not notes.loc[("Hd", "Hd_diff"), "direction_ok"]      # ind - c < 0
