@@ -77,6 +77,13 @@ def ordered_items(setting: Any, observed: Sequence[str], likert: Sequence[str]) 
     ``setting``: ``"likert"`` (the codebook's Likert items among the model's
     observed variables), ``"all"`` (every observed variable), a list of
     names, or None / ``[]`` (none).
+
+    Raises
+    ------
+    ValueError
+        An unknown setting, or listed items the model does not observe.
+
+    In R: the ``ordered =`` argument of ``lavaan::sem``.
     """
     if setting is None or setting == [] or setting is False:
         return []
@@ -262,7 +269,7 @@ def _regressions(parsed: Any) -> list[tuple[str, str]]:
             if t.name != "1"]
 
 
-def mediation_alternatives(model: Any) -> dict[str, tuple[Any, list[str]]]:
+def mediation_alternatives(model: Any) -> dict[str, tuple[Any, str]]:
     """Direct-effects-only, full- and partial-mediation variants of a model's regressions.
 
     A mediator ``M`` is a variable regressed on some ``X`` (``M ~ X``) that
@@ -293,6 +300,12 @@ def mediation_alternatives(model: Any) -> dict[str, tuple[Any, list[str]]]:
     ValueError
         When a constraint (``==``, ``<``, ``>``) names a label of a path that
         an alternative fixes.
+
+    References: Baron & Kenny (1986); Zhao, Lynch & Chen (2010), J Consum Res
+    37, 197-206 (direct-only, indirect-only and complementary mediation).
+
+    In R: the same model with ``0*`` on the fixed paths, e.g.
+    ``speed ~ textual + 0*visual``.
     """
     from pipeline.sem.syntax import Formula, ParsedModel, Term, parse_model
     if isinstance(model, ParsedModel):
@@ -698,7 +711,7 @@ def power_notes(result: Any, spec: Mapping[str, Any], table: pd.DataFrame, model
                 continue
             na = a.lhs if a.op == ":=" else a.label
             nb = b.lhs if b.op == ":=" else b.label
-            extra.append(f"{e['effect']} := ({_def_expr(pt, na)}) - ({_def_expr(pt, nb)})")
+            extra.append(f"{e['effect']} := ({na}) - ({nb})")
             est = float(a.est) - float(b.est)
             z = table.loc[e["hypothesis"], "z"] if "z" in table.columns else np.nan
             rows.append({**e, "estimate": est, "z": float(z), "note": ""})
@@ -748,11 +761,6 @@ def power_notes(result: Any, spec: Mapping[str, Any], table: pd.DataFrame, model
     return df, pr
 
 
-def _def_expr(pt: pd.DataFrame, name: str) -> str:
-    """A label, or the name of a := effect (power's analysis model defines it already)."""
-    return name
-
-
 def _power_rows(pp: pd.DataFrame, row: Mapping[str, Any]) -> pd.DataFrame:
     eff = row["effect"]
     sel = pp[(pp["op"] == ":=") & (pp["lhs"] == eff)]
@@ -766,7 +774,11 @@ def _power_rows(pp: pd.DataFrame, row: Mapping[str, Any]) -> pd.DataFrame:
 
 # ------------------------------------------------------------ invariance
 def invariance_tables(inv: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The steps and the score-test suggestions of an :class:`InvarianceResult` for a report."""
+    """The steps and the score-test suggestions of an :class:`InvarianceResult` for a report.
+
+    In R: ``lavTestLRT(configural, metric, scalar, strict)`` and
+    ``lavTestScore(fit)$uni``.
+    """
     cols = ["name", "chisq", "df", "cfi", "rmsea", "srmr", "chisq_diff", "df_diff", "p_diff",
             "delta_cfi", "delta_rmsea", "delta_srmr", "decision"]
     st = inv.steps[[c for c in cols if c in inv.steps.columns]].set_index("name")
@@ -786,6 +798,9 @@ def invariance_section(writer: Any, model: Any, data: pd.DataFrame, group: str,
     decision_rule, alpha, partial, max_free, steps).  Returns True when
     something was written; a failure (too few respondents in a group, a
     model that does not converge) becomes a warning of the section.
+
+    In R: ``semTools::measEq.syntax`` or ``cfa(model, data, group = group,
+    group.equal = ...)`` per step, ``lavTestLRT``, ``lavTestScore``.
     """
     from pipeline.core.exceptions import ModelSpecificationError, PipelineWarning
     from pipeline.sem.invariance import RULES, measurement_invariance
@@ -876,6 +891,7 @@ def _effect_names(ctx: Any) -> list[str]:
 
 
 def estimators_section(ctx: Any) -> None:
+    """``estimators``: the main model by every estimator of ``sem.compare_estimators``."""
     from pipeline.core import paths
     from pipeline.workflow.wave import _Captured
     main = _main(ctx)
@@ -926,6 +942,7 @@ def estimators_section(ctx: Any) -> None:
 
 
 def diagnostics_section(ctx: Any) -> None:
+    """``diagnostics``: top modification indices and standardized residuals of each model."""
     from pipeline.workflow.wave import _Captured
     dp = ctx.ws["diagnostics"]
     k, kr = int(dp["mi_top"]), int(dp["residuals_top"])
@@ -965,6 +982,7 @@ def diagnostics_section(ctx: Any) -> None:
 
 
 def alternatives_section(ctx: Any) -> None:
+    """``alternatives``: mediation variants and ``sem.alternative_models`` against the model."""
     from pipeline.core import paths
     from pipeline.sem import fit
     from pipeline.sem.syntax import parse_model
@@ -1032,6 +1050,7 @@ def alternatives_section(ctx: Any) -> None:
 
 
 def method_bias_section(ctx: Any) -> None:
+    """``method_bias``: Harman's single-factor test on the measurement model's items."""
     from pipeline.sem import build_model
     from pipeline.core import paths
     from pipeline.sem.lrt import lrt
@@ -1095,6 +1114,7 @@ def method_bias_section(ctx: Any) -> None:
 
 
 def validity_section(ctx: Any) -> None:
+    """``validity``: AVE, CR, Fornell-Larcker and HTMT verdicts of the measurement model."""
     from pipeline.psychometrics.reliability import validity_from_sem
     from pipeline.workflow.wave import _Captured
     main = ctx.cfa or ctx.sem
@@ -1130,6 +1150,7 @@ def validity_section(ctx: Any) -> None:
 
 
 def bootstrap_section(ctx: Any) -> None:
+    """``bootstrap``: the structural model's intervals from all and from admissible draws."""
     if ctx.sem is None:
         return
     boot = ctx.boot
@@ -1156,6 +1177,7 @@ def bootstrap_section(ctx: Any) -> None:
 
 
 def power_section(ctx: Any) -> None:
+    """``power``: the N needed for each hypothesis the data do not support."""
     from pipeline.core import paths
     from pipeline.sem.hypotheses import hypotheses_table
     from pipeline.workflow.wave import _Captured
@@ -1208,6 +1230,7 @@ def power_section(ctx: Any) -> None:
 
 
 def invariance_wave_section(ctx: Any) -> None:
+    """``invariance``: across ``invariance.group`` (else ``groups.column``), when named."""
     from pipeline.core import paths
     ip = ctx.ws["invariance"]
     group = ip.get("group") or ctx.ws["groups"].get("column")
