@@ -1249,10 +1249,36 @@ def invariance_wave_section(ctx: Any) -> None:
     sec.close()
 
 
+def _guarded(key: str, fn: Any) -> Any:
+    """A diagnostic that fails on a study's data (a singular matrix, a population model
+    with an explained variance above 1, ...) becomes a visible note, not a crashed stage;
+    settings errors still stop the stage."""
+    def run(ctx: Any) -> None:
+        from pipeline.cli.schema import SettingsError
+        try:
+            fn(ctx)
+        except SettingsError:
+            raise
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            sec = ctx.section(key)
+            for d in ((sec.w.dir,) if sec.w.dir.exists() else ()):
+                import shutil
+                shutil.rmtree(d)
+            sec.w.items.clear()
+            sec.table("not_computed", pd.DataFrame(
+                {"reason": [f"{type(exc).__name__}: {exc}"]}, index=pd.Index([key],
+                                                                              name="section")),
+                caption="This diagnostic could not be computed on these data")
+            sec.close()
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
 #: analysis name -> section function (registered in pipeline.workflow.wave.ANALYSES)
-SECTIONS = {
+SECTIONS = {key: _guarded(key, fn) for key, fn in {
     "estimators": estimators_section, "diagnostics": diagnostics_section,
     "alternatives": alternatives_section, "method_bias": method_bias_section,
     "validity": validity_section, "bootstrap": bootstrap_section, "power": power_section,
     "invariance": invariance_wave_section,
-}
+}.items()}

@@ -392,3 +392,21 @@ def test_power_notes_of_compare_tests(hs):
         assert ((pr.parameters.op == ":=") & (pr.parameters.lhs == f"{h}_diff")).any()
     assert notes.loc[("Hc", "Hc_diff"), "direction_ok"]          # c - b > 0
     assert not notes.loc[("Hd", "Hd_diff"), "direction_ok"]      # ind - c < 0
+
+
+def test_a_failing_diagnostic_is_a_note_not_a_crash(tmp_path, monkeypatch):
+    from pipeline.cli import config
+    from pipeline.core import paths
+    from pipeline.workflow import wave as W
+    ws = config.wave_settings("holzinger1939")
+    cb = W.wave_codebook(ws)
+    data = pd.read_csv(paths.ROOT / "data" / "raw" / "holzinger1939" / "holzinger_swineford.csv")
+    ctx = W._Context("holzinger1939", ws, cb, data, tmp_path)
+
+    def boom(*a, **k):
+        raise np.linalg.LinAlgError("Singular matrix")
+    monkeypatch.setattr(ss, "harman_test", boom)
+    W.ANALYSES["method_bias"](ctx)
+    assert [k for k, _ in ctx.written] == ["method_bias"]
+    t = pd.read_csv(tmp_path / "method_bias" / "not_computed.csv")
+    assert t["reason"].tolist() == ["LinAlgError: Singular matrix"]
