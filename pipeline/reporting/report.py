@@ -34,6 +34,7 @@ __all__ = [
     "NotebookError", "run_notebook", "notebook_parameters", "check_parameters",
     "export_table", "save_figure", "synthetic_banner", "wave_is_synthetic",
     "render_table_html", "SectionWriter", "SectionReader", "check_counts",
+    "disclosed_bar_counts", "disclosed_shares",
 ]
 
 
@@ -375,6 +376,40 @@ def check_counts(df: pd.DataFrame, k: int, where: str) -> None:
             raise DisclosureError(f"{where}: column {col!r} prints a count below k = {k} "
                                   f"(row {small.index[0]!r}); suppress it "
                                   "(pipeline.data.privacy.suppress_small_cells) before writing")
+
+
+def disclosed_bar_counts(counts: pd.DataFrame, k: int, *, label: str = "suppressed") -> pd.DataFrame:
+    """Counts to draw as bars without revealing a suppressed cell.
+
+    The table (rows = bars, columns = segments) is suppressed at *k* as a
+    report table is (:func:`pipeline.data.privacy.suppress_small_cells`, with
+    complementary suppression); the suppressed cells of each bar are merged
+    into one last segment *label* (:func:`pipeline.data.disclosure.merge_suppressed`),
+    dropped when no bar has one.  Bar widths then show only what the table shows.
+    """
+    from pipeline.data.disclosure import merge_suppressed
+    from pipeline.data.privacy import suppress_small_cells
+    if not isinstance(counts, pd.DataFrame):
+        raise TypeError("counts: a DataFrame (bars x segments) is required")
+    sup = suppress_small_cells(counts, k, margins=False)
+    mask = sup.mask.reindex(index=counts.index, columns=counts.columns).fillna(False).astype(bool)
+    merged = merge_suppressed(counts, mask, label)
+    if not (merged[label] > 0).any():
+        merged = merged.drop(columns=label)
+    return merged
+
+
+def disclosed_shares(counts: pd.Series, k: int) -> tuple[pd.Series, pd.Series]:
+    """(counts, mask) of one distribution drawn as separate bars: suppressed bars
+    (``0 < n < k`` and their complements) get width 0 and must be labelled as
+    suppressed, not with a percentage."""
+    from pipeline.data.privacy import suppress_small_cells
+    if not isinstance(counts, pd.Series):
+        raise TypeError("counts: a Series (bar -> count) is required")
+    frame = counts.to_frame("n")
+    mask = suppress_small_cells(frame, k, margins=False).mask["n"].reindex(counts.index)
+    mask = mask.fillna(False).astype(bool)
+    return counts.where(~mask, 0), mask
 
 
 def _warning_text(message: str) -> str:

@@ -66,7 +66,7 @@ from pipeline.cli import config
 from pipeline.core import paths
 from pipeline.psychometrics.comparison import compare_items
 from pipeline.data.privacy import SuppressionResult, default_k, suppress_small_cells
-from pipeline.reporting.report import SectionWriter
+from pipeline.reporting.report import SectionWriter, disclosed_bar_counts, disclosed_shares
 
 __all__ = [
     "analyze_org_wave", "analyze_citizens_wave", "grouped_counts", "suppressed_distribution",
@@ -832,10 +832,12 @@ def _org_distributions(data: pd.DataFrame, codebook: Any, results: Path, groups:
                 [_numeric(sub[it]) for it in its]).value_counts().reindex(
                     [5, 4, 3, 2, 1], fill_value=0) for c, its in constructs.items()}).T
             counts.columns = [5, 4, 3, 2, 1]
+            counts = disclosed_bar_counts(counts, k)   # issue 14: widths reveal no suppressed cell
             shares = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0) * 100
             _stacked_bars(ax, shares.fillna(0), counts, k, f"{g} (n = {len(sub)})")
-        handles, _ = axes[0].get_legend_handles_labels()
-        fig.legend(handles, [scale[cd] for cd in [5, 4, 3, 2, 1]], loc="outside lower center",
+        handles, labs = axes[0].get_legend_handles_labels()
+        fig.legend(handles, [scale[int(x)] if x.isdigit() else f"suppressed (< {k})"
+                             for x in labs], loc="outside lower center",
                    ncol=5, fontsize=7)
         fig.suptitle("Distribution of responses per research factor (all answers to the "
                      "factor's items)", fontsize=10)
@@ -851,11 +853,13 @@ def _org_distributions(data: pd.DataFrame, codebook: Any, results: Path, groups:
                 counts = pd.DataFrame({it: _numeric(sub[it]).value_counts().reindex(
                     [5, 4, 3, 2, 1], fill_value=0) for it in items}).T
                 counts.columns = [5, 4, 3, 2, 1]
+                counts = disclosed_bar_counts(counts, k)   # issue 14: no suppressed cell in the widths
                 shares = counts.div(counts.sum(axis=1).replace(0, np.nan), axis=0) * 100
                 shares.index = [_wrap(_item_label(codebook, it), 38) for it in items]
                 _stacked_bars(ax, shares.fillna(0), counts, k, f"{g} (n = {len(sub)})")
-            handles, _ = axes[0].get_legend_handles_labels()
-            fig.legend(handles, [scale[cd] for cd in [5, 4, 3, 2, 1]], loc="outside lower center",
+            handles, labs = axes[0].get_legend_handles_labels()
+            fig.legend(handles, [scale[int(x)] if x.isdigit() else f"suppressed (< {k})"
+                                 for x in labs], loc="outside lower center",
                        ncol=5, fontsize=7)
             fig.suptitle(f"Distribution of responses for each element of the "
                          f"\"{labels.get(c, c)}\" factor", fontsize=10)
@@ -1200,14 +1204,15 @@ def _analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results
             var = codebook[q]
             v = _numeric(data[q]).dropna()
             counts = v.value_counts().reindex([float(c) for c in var.codes], fill_value=0)
+            counts, hidden = disclosed_shares(counts, k)   # issue 14: suppressed bars drawn empty
             shares = 100.0 * counts / max(1, len(v))
             fig = _new_figure(7, 0.45 * len(var.codes) + 1.3)
             ax = fig.add_subplot()
             y = np.arange(len(counts))
             ax.barh(y, shares.to_numpy(), color="#2c7bb6")
-            for i, (sh, c) in enumerate(zip(shares, counts)):
-                ax.text(sh + 1, i, f"{sh:.1f}%" if c >= k else f"<{k} answers", va="center",
-                        fontsize=8)
+            for i, (sh, c, h) in enumerate(zip(shares, counts, hidden)):
+                ax.text(sh + 1, i, "suppressed" if h else f"{sh:.1f}%" if c >= k
+                        else f"<{k} answers", va="center", fontsize=8)
             ax.set_yticks(y, [_wrap(lab, 40) for lab in var.codes.values()], fontsize=8)
             ax.invert_yaxis()
             ax.set_xlim(0, 105)

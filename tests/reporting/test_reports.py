@@ -342,3 +342,23 @@ def test_provenance_section_from_settings(tmp_path):
     assert t["version: pandas"] == pd.__version__
     text = (tmp_path / "provenance" / "methods.csv").read_text(encoding="utf-8")
     assert str(paths.ROOT) not in text and not re.search(r"20\d\d-\d\d-\d\d", text)
+
+
+def test_bar_geometry_reveals_no_suppressed_count():
+    """Issue 14 item 1: stacked-bar widths gave the exact counts; a bar of 33.0 % next
+    to a [c] cell gave a count of 1.  Suppressed segments are merged (stacked bars)
+    or drawn empty (one bar per answer)."""
+    from pipeline.reporting.report import disclosed_bar_counts, disclosed_shares
+
+    c = pd.DataFrame({5: [40, 30], 4: [50, 60], 3: [7, 8], 2: [2, 1], 1: [1, 1]}, index=["a", "b"])
+    drawn = disclosed_bar_counts(c, 5)
+    assert list(drawn.columns) == [5, 4, 3, 2, 1, "suppressed"]
+    assert drawn[[2, 1]].to_numpy().sum() == 0
+    assert drawn["suppressed"].tolist() == [3, 2]
+    assert (drawn.sum(axis=1) == c.sum(axis=1)).all()
+    # no drawn segment is a count 1..k-1 except the merged one (their sum, known from the total)
+    shown = drawn.drop(columns="suppressed").to_numpy()
+    assert not ((shown > 0) & (shown < 5)).any()
+    counts, hidden = disclosed_shares(pd.Series([40, 50, 7, 2, 0], index=[5, 4, 3, 2, 1]), 5)
+    assert counts[2] == 0 and hidden[2] and hidden.sum() >= 2   # complementary: two hidden
+    assert not (((counts > 0) & (counts < 5))).any()

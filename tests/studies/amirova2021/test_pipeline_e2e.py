@@ -73,8 +73,14 @@ def test_repro_builds_every_report_and_index(clone):
         d = clone / "reports" / wave
         assert (d / "report.ipynb").is_file(), wave
         assert (d / "report.html").is_file(), wave
+        assert (d / "report.docx").is_file(), wave          # issue 13 item 3
         assert list((d / "tables").glob("*.csv")), wave
         assert list((d / "tables").glob("*.tex")), wave
+        tables = {p.stem for p in (d / "tables").glob("*.csv")}
+        assert tables == {p.stem for p in (d / "tables").glob("*.docx")}, wave
+        html = (d / "report.html").read_text(encoding="utf-8")
+        assert "Methods and provenance" in html and "SHA-256" in html, wave   # item 6
+        assert str(clone) not in html and 'id="T_' not in html, wave          # item 7
     assert (clone / "reports" / "index.html").is_file()
     assert (clone / "reports" / "scorecard.csv").is_file()
     cea = clone / "reports" / "cea"
@@ -146,8 +152,8 @@ def test_concurrent_repro_fails_cleanly_and_lock_stays_intact(clone):
     assert "lock" in (second.stderr + second.stdout).lower()
     lock = yaml.safe_load((clone / "dvc.lock").read_text())
     assert set(yaml.safe_load(lock_before)["stages"]) == set(lock["stages"])
-    # the forced report is new (its notebook records execution times), so the
-    # scorecard that links it is rerun; then everything is up to date
+    # the forced report is byte-identical (no execution times in its notebook);
+    # a rerun leaves everything up to date
     _dvc(clone, "repro")
     assert "up to date" in _dvc(clone, "status").stdout.lower()
 

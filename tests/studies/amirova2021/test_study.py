@@ -193,6 +193,30 @@ def test_stages_run_and_no_seeded_pii_survives(project):
     assert computed["cs2019.screening.response_rate"] == pytest.approx(100 * 100 / 150)
     html = (project / "reports" / "cs2019" / "report.html").read_text(encoding="utf-8")
     assert "SYNTHETIC DATA" in html and "Hypotheses (Table 13)" in html
+    # issue 13 item 1: Table 11's civil service experience block (6 codes x 2 organizations,
+    # count and share) is computed from cs_experience
+    exp = {k: v for k, v in computed.items() if k.startswith("cs2019.table11.experience.")}
+    assert len(exp) == 24 and sum(v for k, v in exp.items() if not k.endswith(".pct")) == 100
+    # issue 13 item 11: each warning once
+    import collections
+    import re as _re
+    warned = collections.Counter(_re.findall(r"⚠ ([^<]*)", html))
+    assert warned and max(warned.values()) == 1, warned
+    # issue 13 items 3, 4, 6: Word exports, the Graphviz diagram, methods and provenance
+    rep = project / "reports" / "cs2019"
+    assert (rep / "report.docx").is_file() and list((rep / "tables").glob("*.docx"))
+    assert "Methods and provenance" in html and "1.97" in html and "|z| &gt; 1.960" in html
+    assert "(N - 1) x F_ML" in html and "SHA-256" in html
+    assert b"<svg" in (rep / "figures" / "diagram_path_diagram.svg").read_bytes()[:400]
+    # issue 14 item 1: the response distribution prints no count 1..4
+    dist = pd.read_csv(rep / "tables" / "descriptives_distribution.csv", index_col=0, dtype=str)
+    for col in [c for c in dist.columns if c.endswith(" n")]:
+        v = pd.to_numeric(dist[col], errors="coerce")
+        assert not ((v > 0) & (v < 5)).any(), col
+    # issue 13 item 7: no path of the copy in any output
+    for p in list((project / "data" / "processed").rglob("*")) + list(rep.rglob("*")):
+        if p.is_file() and p.suffix in (".csv", ".json", ".html", ".ipynb", ".tex"):
+            assert str(project) not in p.read_text(encoding="utf-8", errors="ignore"), p
 
 
 @pytest.mark.slow
