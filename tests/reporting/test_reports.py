@@ -362,3 +362,29 @@ def test_bar_geometry_reveals_no_suppressed_count():
     counts, hidden = disclosed_shares(pd.Series([40, 50, 7, 2, 0], index=[5, 4, 3, 2, 1]), 5)
     assert counts[2] == 0 and hidden[2] and hidden.sum() >= 2   # complementary: two hidden
     assert not (((counts > 0) & (counts < 5))).any()
+
+
+def test_report_header_and_titles_are_escaped(tmp_path, monkeypatch):
+    """Issue 14 item 3: a codebook title, an answer label or the input path with
+    markup appears as text in report.html (header table, headings, tables)."""
+    from pipeline.workflow.wave import WaveReport
+
+    results = tmp_path / "results"
+    _stored_section(results)
+    (results / "info.json").write_text(json.dumps({
+        "title": f"Survey {_EVIL}", "raw file": "data/raw/<img src=x onerror=alert(3)>.csv",
+        "synthetic": False, "instrument": _EVIL}), encoding="utf-8")
+    (results / "sections.json").write_text(json.dumps([["fit", f"Fit {_EVIL}"]]), encoding="utf-8")
+    shown: list[str] = []
+    import IPython.display as disp
+    monkeypatch.setattr(disp, "display", lambda obj: shown.append(obj.data))
+    r = WaveReport.__new__(WaveReport)
+    r.wave, r.out_dir, r.results = "w", tmp_path / "out", results
+    r.info = json.loads((results / "info.json").read_text(encoding="utf-8"))
+    r.header()
+    r.show_all()
+    page = "\n".join(shown)
+    assert "<script>" not in page and "<img src=x" not in page
+    assert page.count("&lt;script&gt;") >= 5           # title, instrument, section, column, caption
+    assert "Table 1" in page
+    assert r.write_docx().read_bytes()[:2] == b"PK"
