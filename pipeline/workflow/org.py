@@ -672,7 +672,7 @@ def _stack(tables: Mapping[str, pd.DataFrame], names: Sequence[str]) -> pd.DataF
 
 def _org_profile(data: pd.DataFrame, codebook: Any, results: Path, groups: list, k: int,
                  targets: Mapping[str, Any] | None, scope: pd.DataFrame | None = None) -> None:
-    w = SectionWriter(results, "profile", "Respondent profiles by group")
+    w = SectionWriter(results, "profile", "Respondent profiles by group", k=k)
     cols = _demographic_columns(codebook, targets, "demographic_codes")
     tables, notes = {}, set()
     with _report_warnings(w):
@@ -745,7 +745,7 @@ def _likert_codes(codebook: Any, item: str) -> dict[Any, str]:
 
 def _org_distributions(data: pd.DataFrame, codebook: Any, results: Path, groups: list, k: int,
                        prm: Mapping[str, Any]) -> None:
-    w = SectionWriter(results, "distributions", "Response distributions")
+    w = SectionWriter(results, "distributions", "Response distributions", k=k)
     constructs = {c: list(v) for c, v in codebook.constructs.items()}
     labels = dict(codebook.construct_labels)
     scale = {5: "I totally agree", 4: "Rather agree", 3: "Difficult to answer",
@@ -925,7 +925,7 @@ def _org_reliability(data: pd.DataFrame, codebook: Any, results: Path, groups: l
     from pipeline import sem
     from pipeline.psychometrics.reliability import reliability_from_codebook, validity_from_sem
 
-    w = SectionWriter(results, "reliability", "Reliability and CFA")
+    w = SectionWriter(results, "reliability", "Reliability and CFA", k=_k())
     rel_p = _group_params("reliability")
     missing = rel_p.get("missing", "pairwise")
     labels = dict(codebook.construct_labels)
@@ -1028,7 +1028,7 @@ def _org_invariance(data: pd.DataFrame, codebook: Any, results: Path, groups: li
     X = d[[c for c in observed if c in d.columns]].apply(_numeric)
     X[group] = d[group].to_numpy()
     ordered = ordered_items(ip.get("ordered"), observed, list(codebook.likert_items))
-    w = SectionWriter(results, "invariance", f"Measurement invariance across {group}")
+    w = SectionWriter(results, "invariance", f"Measurement invariance across {group}", k=_k())
     with _report_warnings(w):
         invariance_section(w, model_path, X, group, {**ip, "ordered": ordered or None},
                            model_name=str(model))
@@ -1039,7 +1039,7 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
                     prm: Mapping[str, Any]) -> None:
     from pipeline.psychometrics.descriptives import construct_scores
 
-    w = SectionWriter(results, "comparison", "Groups compared, item by item")
+    w = SectionWriter(results, "comparison", "Groups compared, item by item", k=_k())
     if len(groups) != 2:
         w.warning(f"the comparison needs two organizations; the data hold {groups}")
         w.close()
@@ -1158,7 +1158,7 @@ def _analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results
     demo = _demographic_columns(codebook, targets, "demographics")
 
     # ---- profile (Table 17)
-    w = SectionWriter(results, "profile", "Respondent profile")
+    w = SectionWriter(results, "profile", "Respondent profile", k=k)
     tables, notes = {}, set()
     with _report_warnings(w):
         for col in demo:
@@ -1179,7 +1179,7 @@ def _analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results
     w.close()
 
     # ---- frequencies (figures 28-31)
-    w = SectionWriter(results, "frequencies", "Frequencies")
+    w = SectionWriter(results, "frequencies", "Frequencies", k=k)
     questions = [n for n in codebook.columns if codebook[n].type == "categorical"
                  and codebook[n].numeric_codes and n not in demo and n in data.columns]
     figures = {"akimat_satisfaction": "28", "services_satisfaction": "29",
@@ -1227,7 +1227,7 @@ def _analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results
     w.close()
 
     # ---- free text: counts only
-    w = SectionWriter(results, "freetext", "Free-text answers")
+    w = SectionWriter(results, "freetext", "Free-text answers", k=k)
     items = [t for t in codebook.text_items if t in data.columns]
     with _report_warnings(w):
         ot, onotes = _open_answer_table(data, codebook, items, k)
