@@ -890,6 +890,14 @@ def _effect_names(ctx: Any) -> list[str]:
     return names
 
 
+def _ordered_setting(ctx: Any, group: str, setting: Any, observed: Sequence[str]) -> list[str]:
+    from pipeline.cli.schema import SettingsError
+    try:
+        return ordered_items(setting, observed, list(ctx.cb.likert_items))
+    except ValueError as exc:
+        raise SettingsError(f"waves.{ctx.wave}.{group}.ordered: {exc}") from None
+
+
 def estimators_section(ctx: Any) -> None:
     """``estimators``: the main model by every estimator of ``sem.compare_estimators``."""
     from pipeline.core import paths
@@ -901,8 +909,7 @@ def estimators_section(ctx: Any) -> None:
     res, file, what = main
     sp = ctx.ws["sem"]
     obs = list(res.observed)
-    likert = [i for i in ctx.cb.likert_items]
-    ordered = ordered_items(sp.get("ordered"), obs, likert)
+    ordered = _ordered_setting(ctx, "sem", sp.get("ordered"), obs)
     fits: dict[str, Any] = {}
     with _Captured() as warned:
         fit_df, paths_df, notes = estimator_comparison(
@@ -1243,7 +1250,7 @@ def invariance_wave_section(ctx: Any) -> None:
     sec.w.title = sec.title
     obs = _observed(paths.resolve(model))
     data = ctx.keyed[[c for c in obs if c in ctx.keyed.columns] + [group]]
-    ordered = ordered_items(ip.get("ordered"), obs, list(ctx.cb.likert_items))
+    ordered = _ordered_setting(ctx, "invariance", ip.get("ordered"), obs)
     invariance_section(sec.w, paths.resolve(model), data, group,
                        {**ip, "ordered": ordered or None}, model_name=str(model))
     sec.close()

@@ -410,3 +410,16 @@ def test_a_failing_diagnostic_is_a_note_not_a_crash(tmp_path, monkeypatch):
     assert [k for k, _ in ctx.written] == ["method_bias"]
     t = pd.read_csv(tmp_path / "method_bias" / "not_computed.csv")
     assert t["reason"].tolist() == ["LinAlgError: Singular matrix"]
+
+
+def test_a_bad_ordered_setting_stops_the_stage_naming_it(tmp_path):
+    from pipeline.cli import config
+    from pipeline.cli.schema import SettingsError
+    from pipeline.core import paths
+    from pipeline.workflow import wave as W
+    ws = config.wave_settings("holzinger1939")
+    ws["sem"]["ordered"] = ["x1", "q9"]
+    data = pd.read_csv(paths.ROOT / "data" / "raw" / "holzinger1939" / "holzinger_swineford.csv")
+    ctx = W._Context("holzinger1939", ws, W.wave_codebook(ws), data, tmp_path)
+    with pytest.raises(SettingsError, match=r"waves.holzinger1939.sem.ordered: .*\['q9'\]"):
+        W.ANALYSES["estimators"](ctx)
