@@ -112,9 +112,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--lavaan-se-fiml10", default="none", choices=["none", "standard"])
     ap.add_argument("--timeout", type=float, default=7200)
+    ap.add_argument("--skip-lavaan", action="store_true", help="time ours only")
     args = ap.parse_args(argv)
     print(machine())
-    r_ok = have_r()
+    r_ok = have_r() and not args.skip_lavaan
     if not r_ok:
         print("R/lavaan not found: lavaan runs skipped")
     tmp = Path(tempfile.mkdtemp(prefix="bench_fiml_"))
