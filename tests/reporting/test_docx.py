@@ -4,15 +4,14 @@ from __future__ import annotations
 import re
 import zipfile
 
+import docx
 import numpy as np
 import pandas as pd
 import pytest
+from docx.oxml.ns import qn
 
-docx = pytest.importorskip("docx", reason="python-docx is a declared dependency (pyproject)")
-from docx.oxml.ns import qn  # noqa: E402
-
-from pipeline.reporting import docx as rdocx  # noqa: E402
-from pipeline.reporting.report import SectionWriter  # noqa: E402
+from pipeline.reporting import docx as rdocx
+from pipeline.reporting.report import SectionWriter
 
 
 def _pt() -> pd.DataFrame:
