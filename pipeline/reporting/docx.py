@@ -511,6 +511,8 @@ def sections_to_docx(results_dir: str | os.PathLike, keys: Sequence[str],
                 items.append({"kind": "table", "df": df,
                               "title": it.get("caption") or it["name"],
                               "note": it.get("note") or None, "index": bool(ncols),
+                              # the writer's digits (3 is its default: let the kinds decide)
+                              "digits": None if it.get("digits", 3) == 3 else it["digits"],
                               "file": f"{key}_{it['name']}.docx"})
             elif kind == "figure":
                 items.append({"kind": "figure", "image": root / key / f"{it['name']}.png",
@@ -524,6 +526,7 @@ def sections_to_docx(results_dir: str | os.PathLike, keys: Sequence[str],
         tables = [it for it in items if it["kind"] == "table"]
         for number, it in enumerate(tables, 1):
             write_table_docx(it["df"], Path(tables_dir) / it["file"], number=number,
-                             title=it["title"], note=it["note"], index=it["index"])
+                             title=it["title"], note=it["note"], index=it["index"],
+                             digits=it["digits"])
     return out
 
