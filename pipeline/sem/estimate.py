@@ -124,7 +124,8 @@ def fiml_logl(patterns: list[Pattern], Sigma: np.ndarray, mu: np.ndarray) -> flo
     rows = _FIML_ROWS_CACHE.get(id(patterns))
     if rows is None or rows[0] is not patterns:
         rows = (patterns, MissingRows(patterns=patterns, p=np.asarray(Sigma).shape[0]))
-        _FIML_ROWS_CACHE.clear()
+        if len(_FIML_ROWS_CACHE) >= 32:          # a few fits' groups at a time
+            _FIML_ROWS_CACHE.pop(next(iter(_FIML_ROWS_CACHE)))
         _FIML_ROWS_CACHE[id(patterns)] = rows
     return float(fiml_loglik(rows[1], Sigma, mu))
 
