@@ -6,13 +6,25 @@ Notebooks hold no statistics.  A DVC stage calls :func:`run_notebook`, which
    notebook's ``parameters`` cell (a wrong type fails before any cell runs);
 2. executes the notebook with papermill in the project's own kernel, inside a
    temporary directory;
-3. converts it to standalone HTML;
+3. strips what depends on the run, not on the results (papermill's times
+   and paths, random cell ids, the staging folder: :func:`reproducible_notebook`)
+   and converts it to a standalone HTML page that loads nothing from the
+   network (:mod:`pipeline.reporting.page`), with the APA table styles;
 4. moves the finished directory into place with one rename, so a failing
    cell leaves no half-written report (the previous report, if any, is
    removed: DVC removes stage outputs before rerunning anyway).
 
-Tables are exported as CSV (full precision) and LaTeX (rounded for display);
-figures as PNG and SVG.
+Every table a reader sees goes through :mod:`pipeline.reporting.format`
+(APA numbers) and :mod:`pipeline.reporting.escape` (HTML, LaTeX, CSV):
+HTML (:func:`render_table_html`), CSV for spreadsheets (full precision,
+formulas neutralised), LaTeX and Word (:mod:`pipeline.reporting.docx`);
+figures as PNG and SVG.  Tables and figures are numbered in report order.
+Counts of respondents below ``k`` are refused before a table is stored
+(:func:`check_counts`), and bar figures are drawn from
+:func:`disclosed_bar_counts` / :func:`disclosed_shares`
+(:mod:`pipeline.data.disclosure`).  The same results give the same bytes.
+
+In R: ``rmarkdown::render(params = ...)`` with ``knitr::kable`` / ``flextable``.
 """
 from __future__ import annotations
 

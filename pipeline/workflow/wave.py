@@ -1095,19 +1095,3 @@ def _effects_table(boot_table: pd.DataFrame | None, parameters: pd.DataFrame,
         for c in ("ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):
             out[c] = bt[c]
     return out
-
-
-def _wide_distribution(dist: pd.DataFrame) -> pd.DataFrame:
-    """Long (item, code, count, percent) to one row per item: ``<code> n``, ``<code> %``."""
-    codes = list(dict.fromkeys(dist["code"].astype(str)))
-    n = dist.pivot(index="item", columns="code", values="count")
-    pct = dist.pivot(index="item", columns="code", values="percent")
-    n.columns, pct.columns = n.columns.astype(str), pct.columns.astype(str)
-    out = pd.DataFrame(index=list(dict.fromkeys(dist["item"])))
-    for c in codes:
-        out[f"{c} n"] = n[c]
-        out[f"{c} %"] = pct[c]
-    out.index.name = "item"
-    return out
-
-
