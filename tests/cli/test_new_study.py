@@ -101,7 +101,7 @@ def test_report_without_thesis_words_and_reverse_keys_everywhere(project):
         assert r.returncode == 0, (stage, r.stderr[-2000:])
     html = (root / "reports" / "bfi" / "report.html").read_text(encoding="utf-8")
     text = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "", html)
-    for word in ("Citizen", "Annex", "Table 11", "H5", "ICS", "SYNTHETIC", "Replication"):
+    for word in ("Citizen", "Annex", "Table 11.", "H5", "ICS", "SYNTHETIC", "Replication"):
         assert word not in text, word
     res = root / "data" / "processed" / "bfi" / "results"
     alpha = pd.read_csv(res / "reliability" / "alpha.csv").set_index("scale")["alpha"]
