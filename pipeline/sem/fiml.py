@@ -279,6 +279,8 @@ def pattern_index(miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     The rows are packed into 64-bit words before sorting (``np.unique`` on a
     boolean matrix sorts p-byte records).  Returns ``(keys, inverse)`` like
     ``np.unique(miss, axis=0, return_inverse=True)``.
+
+    In R: ``lavaan:::lav_data_missing_patterns`` (``mice::md.pattern``).
     """
     miss = np.asarray(miss, dtype=bool)
     N, p = miss.shape
@@ -691,7 +693,25 @@ class FIMLEstimator(_estimator_base()):
 
     def optimize(self, stats, start=None, *, maxiter: int = 200, gtol: float = 1e-9,
                  hinv0: np.ndarray | None = None):
-        """Minimise the FIML discrepancy (see the class docstring)."""
+        """Minimise the FIML discrepancy (see the class docstring).
+
+        Parameters
+        ----------
+        stats : SampleStats
+        start : ndarray, optional
+            Warm start (bootstrap draws: the full-sample estimates).
+        maxiter : int
+        gtol : float
+            Converged when the largest gradient element is below *gtol*, or
+            when F stalls at rounding level with the gradient below 1e-6.
+        hinv0 : ndarray, optional
+            Initial inverse Hessian (bootstrap: the full sample's, shared).
+
+        Returns
+        -------
+        OptimResult
+            ``method = "bfgs-fiml"``.
+        """
         from pipeline.sem.estimate import OptimResult
         if self.missing != "fiml":
             return super().optimize(stats, start=start, maxiter=maxiter, gtol=gtol)
