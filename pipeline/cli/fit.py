@@ -32,6 +32,14 @@ def _parser():
     ap.add_argument("--ordered", default=None, metavar="ITEM,ITEM,...|all",
                     help="ordinal items (thresholds, polychoric correlations); "
                          "'all' = every observed variable of the model")
+    ap.add_argument("--group", default=None, metavar="COL",
+                    help="grouping column: a multi-group model (lavaan's group=)")
+    ap.add_argument("--group-equal", default="", metavar="WHAT,WHAT,...",
+                    help="lavaan's group.equal: loadings, intercepts, thresholds, residuals, "
+                         "residual.covariances, means, lv.variances, lv.covariances, regressions")
+    ap.add_argument("--group-partial", default="", metavar="PAR,PAR,...",
+                    help="lavaan's group.partial: parameters exempt from --group-equal, "
+                         "e.g. \"visual=~x2,x7~1\"")
     ap.add_argument("--bootstrap", type=int, default=0, metavar="B",
                     help="bootstrap draws for percentile / bias-corrected CIs (0: none)")
     ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -67,6 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     used = {"estimator": estimator, "likelihood": args.likelihood, "missing": args.missing}
     if ordered:
         used["ordered"] = args.ordered
+    group_equal = [s.strip() for s in args.group_equal.split(",") if s.strip()]
+    group_partial = [s.strip() for s in args.group_partial.split(",") if s.strip()]
+    if (group_equal or group_partial) and not args.group:
+        raise ValueError("--group-equal / --group-partial need --group COL")
+    if args.group:
+        if args.group not in data.columns:
+            raise ValueError(f"--group {args.group!r} is not a column of {args.data}")
+        if args.bootstrap:
+            raise ValueError("--bootstrap is not available with --group (multi-group fits)")
+        used.update({"group": args.group, "group_equal": ",".join(group_equal) or "none",
+                     "group_partial": ",".join(group_partial) or "none"})
     if args.bootstrap:
         used.update({"bootstrap": args.bootstrap, "seed": args.seed, "level": args.level,
                      "drop_inadmissible": args.drop_inadmissible})
@@ -74,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         # the warnings are recorded on the result and printed in the summary
         warnings.simplefilter("ignore", PipelineWarning)
         res = fit(args.model, data, likelihood=args.likelihood, missing=args.missing,
-                  source=str(args.data), estimator=estimator, ordered=ordered)
+                  source=str(args.data), estimator=estimator, ordered=ordered,
+                  group=args.group, group_equal=group_equal, group_partial=group_partial)
         if args.bootstrap:
             from pipeline.sem.bootstrap import bootstrap
             bootstrap(res, B=args.bootstrap, seed=args.seed, level=args.level,
@@ -86,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, res.to_dict())
     print(options_line(used))
     print(res.summary())
-    if res.bootstrap is not None:
+    if getattr(res, "bootstrap", None) is not None:
         print("")
         print(res.bootstrap.report())
     if args.modindices > 0:

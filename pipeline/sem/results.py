@@ -393,7 +393,8 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         meanstructure: bool | None = None, fixed_x: bool = True,
         start: np.ndarray | None = None, se: bool = True, emit_warnings: bool = True,
         source: str | None = None, maxiter: int = 200, estimator: str = "ML",
-        ordered: list[str] | str | None = None) -> SEMResult:
+        ordered: list[str] | str | None = None, group: str | None = None,
+        group_equal=(), group_partial=()):
     """Fit a lavaan-syntax model by maximum likelihood (or a robust / WLS variant).
 
     Parameters
@@ -437,15 +438,43 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         Ordinal items (lavaan's ``ordered=``); ``"all"`` = every observed
         variable of the model.  Implies ``estimator="WLSMV"`` when the
         estimator is ML (as lavaan).
+    group : str, optional
+        A grouping column: a multi-group fit
+        (:func:`pipeline.sem.multigroup.fit_multigroup`), as lavaan's ``group=``.
+        Models with general constraints (``==``, ``<``, ``>`` over
+        expressions) are also fitted there, as one group.
+    group_equal, group_partial : sequence of str or str
+        lavaan's ``group.equal`` / ``group.partial`` (with *group* only).
 
     Returns
     -------
-    SEMResult
+    SEMResult, or MultiGroupResult with *group* or general constraints
 
     In R: ``lavaan::sem(model, data, likelihood=, missing=)``.
     """
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+    if (group_equal or group_partial) and group is None:
+        raise ValueError("group_equal / group_partial need a grouping column (group=)")
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if not isinstance(model, SEMModel):
+        from pipeline.sem.syntax import check_variables
+        parsed0 = model if isinstance(model, ParsedModel) else parse_model(
+            _read_model_text(model))
+        check_variables(parsed0, data.columns, source=source)
+        constrained = any(f.op in ("==", "<", ">") for f in parsed0.formulas)
+        if group is not None or constrained:
+            from pipeline.sem.multigroup import fit_multigroup
+            return fit_multigroup(parsed0, data, group, group_equal=group_equal,
+                                  group_partial=group_partial, estimator=estimator,
+                                  meanstructure=meanstructure, ordered=ordered,
+                                  likelihood=likelihood, missing=missing, fixed_x=fixed_x,
+                                  se=se, emit_warnings=emit_warnings, source=source,
+                                  start=start)
+        model = parsed0
+    elif group is not None:
+        raise ValueError("group= needs lavaan syntax, not a built SEMModel")
     if not isinstance(estimator, str) or estimator.upper() not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     estimator = estimator.upper()

@@ -111,3 +111,31 @@ def test_fit_uses_lavaan_defaults_not_the_study_settings_and_says_so(tmp_path, c
     for default in ("(default: normal)", "(default: listwise)", "(default: 0)", "(default: 0.95)",
                     "(default: False)", "(default: None)"):
         assert default in helptext, default
+
+
+def test_fit_group_equal_is_lavaans_metric_model(capsys):
+    """``fit --group school --group-equal loadings`` on Holzinger-Swineford is
+    lavaan's metric model: cfa(HS.model, HolzingerSwineford1939, group = "school",
+    group.equal = "loadings") gives chisq 124.044 on 54 df (lavaan_multigroup.R)."""
+    import pipeline.sem as sem
+    from tests.conftest import load_fixture  # noqa: F401  (fixtures dir exists)
+    rc = cli(["fit", str(HS_CSV), str(REFERENCE / "models" / "holzinger_3factor.lav"),
+              "--group", "school", "--group-equal", "loadings"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "group=school" in out and "group_equal=loadings" in out
+    data = pd.read_csv(HS_CSV)
+    res = sem.fit((REFERENCE / "models" / "holzinger_3factor.lav").read_text(), data,
+                  group="school", group_equal="loadings")
+    ref = sem.fit_multigroup((REFERENCE / "models" / "holzinger_3factor.lav").read_text(),
+                             data, "school", group_equal="loadings")
+    fm = res.fit_measures()
+    assert fm["df"] == 54
+    assert fm["chisq"] == pytest.approx(124.044, abs=1e-3)
+    assert fm["chisq"] == pytest.approx(ref.fit_measures()["chisq"], rel=1e-12)
+    assert set(res.parameters["group"]) >= {1, 2}
+    assert callable(sem.lav_test_lrt) and callable(sem.lav_test_score)
+    with pytest.raises(ValueError, match="--group"):
+        from pipeline.cli.fit import main as fit_main
+        fit_main([str(HS_CSV), str(REFERENCE / "models" / "holzinger_3factor.lav"),
+                  "--group-equal", "loadings"])

@@ -227,11 +227,24 @@ def test_sem_model_construction_is_linear():
     assert time.perf_counter() - t0 < 10.0
 
 
-def test_fit_refuses_constraints_it_would_ignore():
-    """The single-group fit does not impose a > 2: it must refuse, not ignore it."""
+def test_fit_imposes_general_constraints_through_the_one_group_fit():
+    """``fit`` never ignores ``a > 2``: it fits the model as one group with the
+    constraint imposed (free, the loading of x2 is about 0.55 < 2), exactly as
+    ``fit_multigroup(model, data, None)`` does; SEMModel alone still refuses."""
     import pandas as pd
     from pipeline.sem import fit
+    from pipeline.sem.multigroup import fit_multigroup
     from tests.conftest import REFERENCE
     d = pd.read_csv(REFERENCE / "data" / "holzinger_swineford.csv")
+    model = "visual =~ x1 + a*x2 + x3\na > 2"
+    res = fit(model, d)
+    ref = fit_multigroup(model, d, None)
+    p = res.parameters
+    a = p[(p.lhs == "visual") & (p.op == "=~") & (p.rhs == "x2")]["est"].iloc[0]
+    assert a == pytest.approx(2.0, abs=1e-4)
+    assert res.fit_measures()["chisq"] == pytest.approx(ref.fit_measures()["chisq"], rel=1e-10)
+    free = fit("visual =~ x1 + a*x2 + x3", d).parameters
+    assert free[(free.lhs == "visual") & (free.rhs == "x2")]["est"].iloc[0] < 2
+    from pipeline.sem import build_model
     with pytest.raises(ModelSpecificationError, match="a > 2"):
-        fit("visual =~ x1 + a*x2 + x3\na > 2", d)
+        build_model(model)
