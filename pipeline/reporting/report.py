@@ -373,7 +373,8 @@ def check_counts(df: pd.DataFrame, k: int, where: str) -> None:
 
     The columns checked are those named as respondent counts
     (:data:`COUNT_COLUMNS`, or ending in `` n`` as ``"<code> n"`` of a
-    distribution).  A suppressed cell is text (``<5``, ``[c]``) and passes;
+    distribution) whose numbers are all whole (a correlation matrix with a
+    factor named ``N`` is not a count column).  A suppressed cell is text (``<5``, ``[c]``) and passes;
     a printed 1..k-1 raises :class:`pipeline.data.disclosure.DisclosureError`
     naming the table, column and row, so nothing is written.
     """
@@ -383,6 +384,9 @@ def check_counts(df: pd.DataFrame, k: int, where: str) -> None:
         if not (name in COUNT_COLUMNS or name.endswith(" n")):
             continue
         vals = pd.to_numeric(df[col], errors="coerce")
+        nums = vals.dropna()
+        if nums.empty or not (nums == nums.round()).all():
+            continue            # not counts (a factor named N in a correlation matrix)
         small = vals[(vals > 0) & (vals < k)]
         if len(small):
             raise DisclosureError(f"{where}: column {col!r} prints a count below k = {k} "

@@ -388,3 +388,12 @@ def test_report_header_and_titles_are_escaped(tmp_path, monkeypatch):
     assert page.count("&lt;script&gt;") >= 5           # title, instrument, section, column, caption
     assert "Table 1" in page
     assert r.write_docx().read_bytes()[:2] == b"PK"
+
+
+def test_a_factor_named_n_is_not_a_count(tmp_path):
+    """bfi's Neuroticism factor N in a Fornell-Larcker matrix is not a respondent count."""
+    from pipeline.reporting.report import SectionWriter
+
+    w = SectionWriter(tmp_path, "rel", "R", k=5)
+    w.table("fl", pd.DataFrame({"A": [0.71, 0.2], "N": [0.2, 0.68]}, index=["A", "N"]))
+    assert (tmp_path / "rel" / "fl.csv").exists()
