@@ -550,6 +550,28 @@ def _proxy_ok(c: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool
     return True
 
 
+def _structure_proxy_ok(c: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool:
+    """Cheap pre-check of ``acceptance.max_r2`` on sum scores.
+
+    The dependent's sum score regressed on every other scale's sum score
+    (covariances ``A c A'``, ``A`` the 0/1 item-to-scale matrix; scales by
+    item prefix): the sum-score R² is attenuated by measurement error, so one
+    above ``max_r2`` means a latent R² above it too.  Only a filter before
+    :func:`_fit_ok` (which decides), to spare model fits.
+    """
+    acc = t["acceptance"]
+    if "max_r2" not in acc:
+        return True
+    dep = t["calibration"]["hypotheses"]["dependent"]
+    scales = list(dict.fromkeys(it.rstrip("0123456789") for it in items))
+    a = np.array([[1.0 if it.rstrip("0123456789") == sc else 0.0 for it in items] for sc in scales])
+    s = a @ c @ a.T
+    y = scales.index(dep)
+    xs = [i for i in range(len(scales)) if i != y]
+    beta = np.linalg.solve(s[np.ix_(xs, xs)], s[xs, y])
+    return float(s[y, xs] @ beta / s[y, y]) <= float(acc["max_r2"])
+
+
 def _fit_ok(x: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool | None:
     """Table K.2 loadings and Table 13's pattern in the analysis model's ML fit.
 
@@ -558,7 +580,10 @@ def _fit_ok(x: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool |
     direct paths of the supported factors on the dependent) positive with
     p < ``alpha_level``; the weakest factor's standardized path the
     smallest (and positive with ``weakest_positive``: H5 says "less
-    positively related").  Returns ``None`` when :func:`pipeline.sem.fit` is unavailable.
+    positively related"); with ``acceptance.max_r2``, the dependent's R² at
+    most that (the population's is about .62; a sample near 1 leaves the
+    dependent almost no disturbance).  Returns ``None`` when
+    :func:`pipeline.sem.fit` is unavailable.
     """
     import warnings
     cal, acc = t["calibration"], t["acceptance"]
@@ -590,6 +615,8 @@ def _fit_ok(x: np.ndarray, items: Sequence[str], t: Mapping[str, Any]) -> bool |
     weakest = reg.loc[hyp["weakest"], "std.all"]
     if hyp.get("weakest_positive", False) and not weakest > 0:
         return False                       # H5: "less positively related"
+    if "max_r2" in acc and not float(res.r2[hyp["dependent"]]) <= float(acc["max_r2"]):
+        return False                       # a near-zero disturbance: not a plausible survey
     return bool(all(reg.loc[f, "std.all"] > weakest for f in hyp["supported"]))
 
 
@@ -643,7 +670,8 @@ def _draw_section_c(sigma: np.ndarray, n: int, items: Sequence[str], cuts: Mappi
             off = ~block[i]
             w[i, off] = dcov[i, off] + ratio[item] * (w[m, off] - dcov[m, off])
             w[off, i] = w[i, off]
-        if np.linalg.eigvalsh(w).min() <= 1e-6 or not _proxy_ok(w, items, t):
+        if (np.linalg.eigvalsh(w).min() <= 1e-6 or not _proxy_ok(w, items, t)
+                or not _structure_proxy_ok(w, items, t)):
             continue
         ok = _fit_ok(mvn_exact(w, n, rng), items, t)
         if ok is None:
