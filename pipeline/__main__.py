@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "describe": ("pipeline.cli.describe", "descriptive statistics of items and constructs"),
     "reliability": ("pipeline.cli.reliability", "Cronbach's alpha, item-total statistics, omega"),
     "efa": ("pipeline.cli.efa", "exploratory factor analysis with KMO, Bartlett, parallel analysis"),
-    "fit": ("pipeline.cli.fit", "fit a lavaan-syntax model (ML, FIML, bootstrap)"),
+    "fit": ("pipeline.cli.fit", "fit a lavaan-syntax model (ML, MLM, MLR, WLSMV, ..., FIML, groups, bootstrap)"),
     "invariance": ("pipeline.cli.invariance", "measurement invariance across groups (configural ... strict)"),
     "power": ("pipeline.cli.power", "Monte Carlo power analysis for a planned wave"),
     "cea": ("pipeline.cli.cea", "cost-effectiveness analysis of the pay-by-results pilot"),
