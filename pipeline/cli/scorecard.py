@@ -189,7 +189,8 @@ def wave_table(wave: str, computed: Mapping[str, Any], settings: Mapping[str, An
     join_wave(sc, wave, computed, settings, source=f"data/processed/{wave}/computed.json")
     df = sc.to_frame()
     df = df[df["key"].str.startswith(f"{wave}.") & df["from_respondents"].notna()]
-    out = df.rename(columns={"printed": "published", "from_respondents": "recomputed"})
+    out = df.drop(columns=["published"]).rename(columns={"printed": "published",
+                                                         "from_respondents": "recomputed"})
     return out[["key"] + cols].set_index("key")
 
 

@@ -974,27 +974,22 @@ def _citizens(ctx: _Context) -> None:
 
 
 def _replication(ctx: _Context) -> None:
-    """Published values next to the recomputed ones; only where the study has published values."""
-    pub = ctx.ws.get("published")
-    if not pub:
+    """Published values next to the recomputed ones, each with the status the index gives it
+    (:func:`pipeline.cli.scorecard.wave_table`); only where the study has published values."""
+    if not ctx.ws.get("published"):
         return
-    from pipeline.replication.scorecard import Scorecard, load_published
+    from pipeline.cli.scorecard import wave_table
 
-    published = load_published(paths.resolve(pub))
-    sc = Scorecard(published)
-    sc.add_many({k: v for k, v in ctx.computed.items() if v is not None},
-                depends_on_respondent_data=True, source=f"{ctx.wave} analysis")
-    df = sc.to_frame()
-    df = df[df["key"].str.startswith(f"{ctx.wave}.") & df["computed"].notna()]
-    if df.empty:
+    shown = wave_table(ctx.wave, {k: v for k, v in ctx.computed.items() if v is not None}, ctx.ws)
+    if shown.empty:
         return
     sec = ctx.section("replication")
     if ctx.ws.get("synthetic"):
         sec.warning("These values are recomputed from synthetic respondents: agreement with the "
                     "published values shows the generator's calibration, not a replication.")
-    shown = df[["key", "table", "line", "published", "computed", "status"]].set_index("key")
     sec.table("scorecard", shown, digits=3,
-              caption="Published value, where it is printed, the value recomputed here, status")
+              caption="Published value as printed, where it is printed, the value recomputed here, "
+                      "its status (the same as in the index) and what the status rests on")
     sec.close()
 
 

@@ -193,3 +193,42 @@ def test_filter_script_is_valid_javascript(tmp_path, index_frame):
     js = tmp_path / "filter.js"
     js.write_text(re.search(r"<script>(.*?)</script>", page, flags=re.S).group(1), encoding="utf-8")
     subprocess.run(["node", "--check", str(js)], check=True, capture_output=True, timeout=30)
+
+
+class _Section:
+    def __init__(self, store):
+        self.store = store
+
+    def warning(self, message):
+        self.store["warning"] = message
+
+    def table(self, name, df, **kw):
+        self.store[name] = df
+
+    def close(self):
+        self.store["closed"] = True
+
+
+class _Ctx:
+    def __init__(self, wave, ws, computed):
+        self.wave, self.ws, self.computed, self.store = wave, ws, computed, {}
+
+    def section(self, key):
+        return _Section(self.store)
+
+
+def test_the_waves_replication_section_shows_the_index_status(params, index_frame):
+    """(2) The call site: pipeline/workflow/wave.py's replication section gives each key the
+    status the index gives it (cs2019.fit.rmsea was "depends" there and "differs" here)."""
+    from pipeline.cli.config import wave_settings
+    from pipeline.workflow.wave import _replication
+    _, idx = index_frame
+    for wave, values in COMPUTED.items():
+        ctx = _Ctx(wave, wave_settings(wave), dict(values))
+        _replication(ctx)
+        shown = ctx.store["scorecard"]
+        assert ctx.store["closed"] and "synthetic" in ctx.store["warning"]
+        assert len(shown) == sum(v is not None for v in values.values())
+        for key, row in shown.iterrows():
+            assert row["status"] == idx.loc[key, "status"], key
+    assert shown.columns.tolist() == ["table", "line", "published", "recomputed", "status", "basis"]
