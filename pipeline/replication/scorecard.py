@@ -710,7 +710,8 @@ def _methods_html(methods: Mapping[str, Any], esc: Callable[[Any], str]) -> str:
 # ------------------------------------------------------------- collecting
 def discover_reports(reports: Path) -> list[tuple[str, str]]:
     """Every ``*.html`` under *reports* (but its own ``index.html``) as (label, href):
-    the page's ``<title>`` and its path relative to *reports*."""
+    the page's ``<title>`` (its first ``<h1>`` when the title is a notebook export's
+    default, "Notebook") and its path relative to *reports*."""
     links = []
     if reports.exists():
         for p in sorted(reports.rglob("*.html")):
@@ -719,9 +720,13 @@ def discover_reports(reports: Path) -> list[tuple[str, str]]:
             rel = p.relative_to(reports).as_posix()
             title = ""
             try:
-                head = p.read_text(encoding="utf-8", errors="replace")[:20000]
+                head = p.read_text(encoding="utf-8", errors="replace")[:400000]
                 m = re.search(r"<title>(.*?)</title>", head, flags=re.S | re.I)
                 title = html.unescape(m.group(1)).strip() if m else ""
+                if title.lower() in ("", "notebook", "untitled"):   # a notebook export's default
+                    m = re.search(r"<h1[^>]*>(.*?)</h1>", head, flags=re.S | re.I)
+                    title = (html.unescape(re.sub(r"<[^>]+>", "", m.group(1))).strip()
+                             if m else title)
             except OSError:
                 pass
             links.append((f"{title} ({rel})" if title else rel, rel))

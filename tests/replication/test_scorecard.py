@@ -318,3 +318,14 @@ def test_notes_say_what_the_status_rests_on(pubdir):
     row = sc.to_frame().set_index("key").loc["t.ratio"]
     assert (row["status"], row["basis"]) == (EXACT, "published numbers")
     assert row["note"] == "from the published table; also from synthetic respondent data: 0.2012"
+
+
+def test_report_links_are_named_by_their_heading_when_the_title_is_a_default(tmp_path):
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "report.html").write_text(
+        "<html><head><title>Notebook</title></head><body><style>" + "x" * 30000 + "</style>"
+        "<h1 id='a'>2019 wave <em>report</em></h1></body></html>", encoding="utf-8")
+    (tmp_path / "cea.html").write_text("<title>CEA</title><h1>other</h1>", encoding="utf-8")
+    (tmp_path / "index.html").write_text("<title>me</title>", encoding="utf-8")
+    assert sc_mod.discover_reports(tmp_path) == [("CEA (cea.html)", "cea.html"),
+                                                 ("2019 wave report (w/report.html)", "w/report.html")]
