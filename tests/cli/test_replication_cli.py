@@ -49,7 +49,7 @@ def test_scorecard_thesis_rows_and_computed_json(tmp_path):
     assert any("1 values joined, 1 keys not published" in m for m in msgs)
     df = sc.to_frame()
     by = df.groupby("key")["status"].agg(list)
-    assert by["cs2019.alpha.L"] == [RESPONDENT_LEVEL]
+    assert by["cs2019.alpha.L"] == ["agrees (calibrated synthetic)"]
     t19 = df[df["table"] == "Table 19"]
     assert len(t19) == 44 and (t19["status"] == EXACT).all()
     assert by["cs2019.fit.rmsea"] == [DIFFERS]                 # .075 recomputed vs .036 printed
