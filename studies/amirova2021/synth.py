@@ -60,12 +60,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from pipeline.core.io import read_yaml
 from pipeline import __version__
 from pipeline.core import paths
 from pipeline.core.io import write_csv, write_json
+from pipeline.sem.power import discretized_moments, thresholds_from_shares  # one implementation (library)
 
 __all__ = [
     "WAVES", "GENERATOR_VERSION", "BY_CONSTRUCTION",
@@ -182,17 +182,6 @@ def mvn_exact(sigma: np.ndarray, n: int, rng: np.random.Generator,
     if mu is not None:
         x += np.asarray(mu, dtype=float)
     return x
-
-
-def thresholds_from_shares(shares: Sequence[float]) -> np.ndarray:
-    """Cut points on a standard-normal response giving category *shares*.
-
-    In R: ``qnorm(cumsum(shares))[-length(shares)]``.
-    """
-    s = np.asarray(shares, dtype=float)
-    if s.ndim != 1 or len(s) < 2 or (s < 0).any() or not math.isclose(s.sum(), 1.0, abs_tol=1e-6):
-        raise ValueError(f"shares must be >= 0 and sum to 1, got {list(shares)}")
-    return norm.ppf(np.cumsum(s)[:-1])
 
 
 def discretize(z: np.ndarray, cuts: np.ndarray) -> np.ndarray:
@@ -424,46 +413,6 @@ def _shares(categories: Mapping[str, Any], item: str) -> list[float]:
 def _likert_cuts(items: Sequence[str], categories: Mapping[str, Any]) -> dict[str, np.ndarray]:
     default = categories["default"]
     return {it: thresholds_from_shares(categories.get(it, default)) for it in items}
-
-
-def discretized_moments(sigma: np.ndarray, cuts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Population mean and covariance of normal responses cut into categories.
-
-    *cuts* are thresholds on the standardized response ``Z_i / sd_i``.
-
-    With ``X_i = 1 + sum_k 1(Z_i > a_ik)`` and ``Z ~ N(0, sigma)`` (unit
-    variances), ``Cov(X_i, X_j) = sum_k sum_l [P(Z_i > a_ik, Z_j > a_jl) -
-    P(Z_i > a_ik) P(Z_j > a_jl)]``, the bivariate probabilities from the
-    bivariate normal CDF.
-
-    Returns
-    -------
-    mean : ndarray (p,)
-    cov : ndarray (p, p)
-
-    In R: ``lavaan`` has no direct equivalent; ``polycor`` inverts the
-    relation (polychoric correlations from discrete data).
-    """
-    from scipy.stats import multivariate_normal
-    sigma = np.asarray(sigma, dtype=float)
-    p = sigma.shape[0]
-    if len(cuts) != p:
-        raise ValueError(f"cuts must have one entry per variable ({p}), got {len(cuts)}")
-    sd = np.sqrt(np.diag(sigma))
-    cuts = [np.asarray(c, dtype=float) for c in cuts]      # on the standardized scale
-    tail = [norm.sf(c) for c in cuts]
-    mean = np.array([1 + t.sum() for t in tail])
-    cov = np.zeros((p, p))
-    for i in range(p):
-        a = cuts[i]
-        cov[i, i] = sum(norm.sf(max(x, y)) - norm.sf(x) * norm.sf(y) for x in a for y in a)
-        for j in range(i + 1, p):
-            b = cuts[j]
-            r = sigma[i, j] / (sd[i] * sd[j])
-            pts = np.array([[-x, -y] for x in a for y in b])
-            joint = multivariate_normal(mean=[0.0, 0.0], cov=[[1.0, r], [r, 1.0]]).cdf(pts)
-            cov[i, j] = cov[j, i] = float((joint - np.outer(tail[i], tail[j]).ravel()).sum())
-    return mean, cov
 
 
 def match_correlations(x: np.ndarray, target_corr: np.ndarray, rng: np.random.Generator,
