@@ -390,13 +390,15 @@ def prepare_wave(wave: str) -> Path:
     """
     from pipeline.core.io import atomic_dir
     from pipeline.data.loading import read_raw
-    from pipeline.data.privacy import redact_wave
+    from pipeline.data.privacy import pseudonymize_ids, redact_wave
     from pipeline.data.screening import screen
 
     ws = config.wave_settings(wave)
     cb = wave_codebook(ws)
     raw = paths.resolve(ws["raw"])
     lr = read_raw(raw, cb, encoding=ws["loading"].get("encoding"))
+    # ids that are personal data (e-mail, IIN) -> keyed pseudonyms ($PIPELINE_PSEUDONYM_KEY)
+    lr.data, _ = pseudonymize_ids(lr.data, cb.id_column)
     with _Captured() as warned:
         rules = dict(ws["screening"])
         scr = screen(lr.data, cb, rules,
