@@ -213,12 +213,16 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
         raise ValueError(f"B must be an integer >= 2, got {B!r}")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
-    if isinstance(result_or_model, SEMResult):
+    if isinstance(result_or_model, SEMResult) or hasattr(result_or_model, "chisq_group"):
         res = result_or_model
     else:
         if data is None:
             raise ValueError("data is required when result_or_model is a model")
         res = fit(result_or_model, data, **fit_kwargs)
+    if hasattr(res, "chisq_group"):
+        return bootstrap_multigroup(res, B, seed, level=level,
+                                    drop_inadmissible=drop_inadmissible, progress=progress,
+                                    attach=attach)
     if getattr(res, "wls", None) is not None:
         raise ValueError(
             f"bootstrap: estimator={res.options.get('estimator', 'WLS')!r} is a least-squares fit; "
@@ -285,6 +289,143 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
         cols = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci.lower", "ci.upper",
                 "ci.lower.bc", "ci.upper.bc", "std.lv", "std.all"]
         res.parameters = p[cols]
+        res.bootstrap = br
+        res.options.update({"se": "bootstrap", "bootstrap": int(B), "seed": seed,
+                            "boot.ci.type": "perc", "level": level})
+    return br
+
+
+def bootstrap_multigroup(res, B: int = 1000, seed: int | None = None, *, level: float = 0.95,
+                         drop_inadmissible: bool = False, progress: bool = True,
+                         attach: bool = True) -> BootstrapResult:
+    """Nonparametric bootstrap of a multi-group fit: cases resampled within each group.
+
+    Draw *b* takes, in every group *g*, ``n_g`` cases with replacement from
+    the cases that group's fit used (the group sizes are kept, as lavaan
+    does), and refits the same model with the same ``group.equal`` /
+    ``group.partial`` constraints from the original estimates.  Draw *b*'s
+    random stream is child *b* of ``SeedSequence(seed)``, so the same seed
+    gives the same intervals.  Failed refits are excluded and counted;
+    inadmissible ones (a negative variance in any group) are kept unless
+    *drop_inadmissible*.  Percentile and bias-corrected intervals of every
+    row of ``res.parameters`` (``:=`` rows included).
+
+    Parameters
+    ----------
+    res : MultiGroupResult
+        A fit of :func:`pipeline.sem.multigroup.fit_multigroup` (ML, MLM, MLR;
+        complete data or FIML).
+    B, seed, level, drop_inadmissible, progress, attach
+        As in :func:`bootstrap`.
+
+    Returns
+    -------
+    BootstrapResult
+
+    In R: ``sem(model, data, group = "g", se = "bootstrap", bootstrap = B)``
+    (``lav_bootstrap_internal`` resamples within groups).
+    """
+    import warnings
+
+    from pipeline.core.exceptions import ConvergenceWarning, InadmissibleFitWarning, PipelineWarning
+    from pipeline.sem.multigroup import fit_multigroup
+    if getattr(res, "wls", None) is not None or str(res.estimator).upper() in (
+            "WLSMV", "DWLS", "ULS", "ULSMV"):
+        raise ValueError(f"bootstrap: estimator={res.estimator!r} is a least-squares fit; "
+                         "the bootstrap covers ML, MLM and MLR")
+    opts = res.options
+    observed = list(res.models[0].observed)
+    gcol = res.group_column
+    parts = [(g, np.asarray(st.data, dtype=float)) for g, st in zip(res.groups, res.stats)]
+    children = np.random.SeedSequence(seed).spawn(int(B))
+    est0 = res.parameters["est"].to_numpy(dtype=float)
+    var_rows = ((res.parameters["op"] == "~~") & (res.parameters["lhs"] == res.parameters["rhs"])
+                ).to_numpy()
+    draws, failures, n_inadm = [], {}, 0
+    it = range(int(B))
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(it, desc="bootstrap", unit="draw", leave=False)
+    for b in it:
+        rng = np.random.default_rng(children[b])
+        frames = []
+        for g, X in parts:
+            idx = rng.integers(0, X.shape[0], size=X.shape[0])
+            f = pd.DataFrame(X[idx], columns=observed)
+            f[gcol] = g
+            frames.append(f)
+        boot = pd.concat(frames, ignore_index=True)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PipelineWarning)
+                with np.errstate(all="ignore"):
+                    r = fit_multigroup(res.model_text, boot, gcol,
+                                       group_equal=opts.get("group.equal", ()),
+                                       group_partial=opts.get("group.partial", ()),
+                                       estimator=res.estimator, likelihood=res.likelihood,
+                                       missing=res.missing, fixed_x=opts.get("fixed.x", True),
+                                       meanstructure=opts.get("meanstructure"), se=False,
+                                       baseline=False, emit_warnings=False, start=res.theta)
+        except (np.linalg.LinAlgError, ValueError, ArithmeticError) as exc:
+            key = type(exc).__name__
+            failures[key] = failures.get(key, 0) + 1
+            continue
+        if not r.converged:
+            failures["not converged"] = failures.get("not converged", 0) + 1
+            continue
+        row = r.parameters["est"].to_numpy(dtype=float)
+        if len(row) != len(est0):
+            failures["parameter table"] = failures.get("parameter table", 0) + 1
+            continue
+        inadm = (not r.admissible) or bool(np.any(row[var_rows] < 0))
+        if inadm:
+            n_inadm += 1
+            if drop_inadmissible:
+                continue
+        draws.append(row)
+    D = np.array(draws).reshape(len(draws), len(est0))
+    recs = []
+    for j, r in enumerate(res.parameters.itertuples(index=False)):
+        rec = {"lhs": r.lhs, "op": r.op, "rhs": r.rhs, "group": r.group, "label": r.label,
+               "est": r.est}
+        t = D[:, j]
+        if len(t) > 1 and np.ptp(t) > 0:
+            se = float(np.std(t, ddof=1))
+            lo, hi = percentile_ci(t, level)
+            blo, bhi = bc_ci(t, r.est, level)
+        elif len(t) > 1:                       # fixed (or equal in every draw)
+            se, lo, hi, blo, bhi = 0.0, r.est, r.est, r.est, r.est
+        else:
+            se = lo = hi = blo = bhi = math.nan
+        rec.update({"se": se, "ci.lower": lo, "ci.upper": hi, "ci.lower.bc": blo,
+                    "ci.upper.bc": bhi})
+        recs.append(rec)
+    table = pd.DataFrame.from_records(recs)
+    n_failed = sum(failures.values())
+    br = BootstrapResult(B=int(B), seed=seed, level=level, draws=D, n_ok=len(draws),
+                         n_failed=n_failed, n_inadmissible=n_inadm,
+                         inadmissible_dropped=drop_inadmissible, table=table,
+                         failures=failures)
+    if n_failed:
+        msg = (f"bootstrap: {n_failed} of {B} draws failed and were excluded "
+               f"({', '.join(f'{k}: {v}' for k, v in failures.items())})")
+        res.warnings.append(f"ConvergenceWarning: {msg}")
+        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+    if n_inadm:
+        msg = (f"bootstrap: {n_inadm} of {B} draws were inadmissible and were "
+               f"{'excluded' if drop_inadmissible else 'kept'}")
+        res.warnings.append(f"InadmissibleFitWarning: {msg}")
+        warnings.warn(msg, InadmissibleFitWarning, stacklevel=2)
+    if attach:
+        p = res.parameters.copy()
+        for col in ("se", "ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):
+            p[col] = table[col].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(p["se"] > 0, p["est"] / p["se"], np.nan)
+        p["z"] = z
+        p["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+        res.parameters_ml = res.parameters
+        res.parameters = p
         res.bootstrap = br
         res.options.update({"se": "bootstrap", "bootstrap": int(B), "seed": seed,
                             "boot.ci.type": "perc", "level": level})
