@@ -79,7 +79,7 @@ MISSING_LABEL = "No answer"
 _DEMOGRAPHICS = ("age", "gender", "education", "cs_experience", "experience", "position",
                  "activity")
 #: The tags :func:`pipeline.data.privacy.redact` leaves in redacted text.
-TAG_RE = re.compile(r"\[(?:EMAIL|URL|IIN|PHONE|NAME)\]")
+TAG_RE = re.compile(r"\[(?:EMAIL|URL|IIN|PHONE|HANDLE|NAME)\]")
 _FACTOR_SHORT = {"LEAD": "L", "STRAT": "S", "HUMCAP": "HC", "ORGAN": "O", "RES": "R"}
 # diverging palette, code 5 (dark green) ... code 1 (dark red), missing grey
 _COLORS = {5: "#1a9850", 4: "#91cf60", 3: "#d9d9d9", 2: "#fc8d59", 1: "#d73027"}
