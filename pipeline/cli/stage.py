@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("name", choices=sorted(STAGES))
     ap.add_argument("--wave", required=True, help="a wave listed in params.yaml")
     args = ap.parse_args(argv)
+    # a SIGKILLed `dvc repro` must not leave this stage running on to swap in results later
+    from pipeline.core.io import exit_when_orphaned
+    exit_when_orphaned()
     from pipeline.workflow.wave import check_wave
     check_wave(args.wave)  # settings, files, hypotheses: fails fast, naming the path
     STAGES[args.name](args.wave)

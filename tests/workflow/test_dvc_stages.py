@@ -72,3 +72,25 @@ def test_scorecard_depends_on_every_wave_and_no_wave_settings(stages, waves):
 def test_thesis_only_stages_read_the_thesis_stage_groups(stages):
     assert stages["synth"]["params"] == ["studies.amirova2021.stages.synth"]
     assert stages["cea"]["params"] == ["studies.amirova2021.stages.cea"]
+
+
+def test_synth_outputs_are_persistent_and_stage_commands_watch_their_parent():
+    """DVC deletes a stage's non-persistent outputs before it runs it
+    (dvc/stage: ``remove_outs`` unless ``persist``): the git-tracked synthetic
+    files must be ``persist: true`` so a killed ``synth`` leaves them in place;
+    and the stage command starts the orphan watch (a SIGKILLed ``dvc repro``
+    leaves no stage running on)."""
+    import inspect
+
+    import yaml
+
+    from pipeline.cli import stage
+    root = Path(__file__).resolve().parents[2]
+    dvc = yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8"))
+    outs = dvc["stages"]["synth"]["outs"]
+    assert len(outs) == 6
+    for o in outs:
+        (path, opts), = o.items()
+        assert path.startswith("data/synthetic/")
+        assert opts == {"cache": False, "persist": True}, path
+    assert "exit_when_orphaned()" in inspect.getsource(stage.main)
