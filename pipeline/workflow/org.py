@@ -1054,6 +1054,13 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
                             seed=int(prm["seed"]),
                             labels={i: codebook[i].label for i in items})
         tab.insert(1, "factor", [labels.get(codebook.construct_of(i), "") for i in items])
+        # one disclosure checker: per-organization means/medians only where the joint
+        # integer attack recovers no suppressed cell of the item's distribution table,
+        # every non-linear statistic withheld where that table has a suppressed cell
+        from pipeline.data.disclosure import guard_item_statistics
+        tab = guard_item_statistics(tab, data, "org", groups,
+                                    {i: list(_likert_codes(codebook, i)) for i in items}, _k())
+        n_withheld = int((tab["withheld"].fillna("").astype(str) != "").sum())
         first = adjust[0] if adjust else None
         pcol = f"p_{first}" if first else "pvalue"
         diff = tab[tab[pcol] < alpha]
@@ -1075,6 +1082,11 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
         else:
             w.text(f"No item differs between {g1} and {g2} after adjustment "
                    f"({first}-adjusted p < {alpha:g}).")
+        if n_withheld:
+            w.text(f"The tests of {n_withheld} of {len(items)} items are withheld (column "
+                   f"`withheld`): their answer distributions have cells below k = {_k()}, which "
+                   "the tests, means and medians would reveal. Their p-values still count in "
+                   "the adjustment over all items.")
         w.table("items", tab.set_index("item"), caption=f"{g1} vs {g2}, item by item",
                 digits=3,
                 note=f"n1, n2: respondents of {g1} and {g2} answering the item; U: Mann-Whitney "
@@ -1095,6 +1107,7 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
         # figure: effect sizes
         fig = _new_figure(6.5, 0.32 * len(items) + 1.4)
         ax = fig.add_subplot()
+        tab = tab.reset_index(drop=True)
         y = np.arange(len(tab))
         sig = (tab[pcol] < alpha).to_numpy()
         ax.axvline(0, color="grey", lw=0.8)

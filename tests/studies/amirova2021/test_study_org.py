@@ -296,14 +296,26 @@ def test_comparison_table_is_consistent(org):
     df = pd.read_csv(org["results"] / "comparison" / "items.csv")
     cb = org["cb"]
     assert list(df["item"]) == cb.likert_items
-    np.testing.assert_allclose(df["p_holm"], p_adjust(df["pvalue"], "holm"))
-    np.testing.assert_allclose(df["p_BH"], p_adjust(df["pvalue"], "BH"))
     d = org["data"]
-    x = d.loc[d.org == "ACSA", "S2"]
-    y = d.loc[d.org == "akimat", "S2"]
+    from scipy import stats as st
+    # the adjustment runs over every item, withheld ones included (their raw p from the data)
+    raw = np.array([st.mannwhitneyu(d.loc[d.org == "ACSA", i].dropna(),
+                                    d.loc[d.org == "akimat", i].dropna(),
+                                    method="asymptotic").pvalue for i in df["item"]])
+    shown = df["pvalue"].notna().to_numpy()
+    np.testing.assert_allclose(df["pvalue"][shown], raw[shown])
+    np.testing.assert_allclose(df["p_holm"][shown], p_adjust(raw, "holm")[shown])
+    np.testing.assert_allclose(df["p_BH"][shown], p_adjust(raw, "BH")[shown])
+    # withheld rows print no test, mean or median that the disclosure attack could use
+    withheld = df["withheld"].fillna("").astype(str) != ""
+    assert (withheld == ~shown).all()
+    assert df.loc[withheld, ["U", "rank_biserial", "p_holm", "p_BH"]].isna().all().all()
+    item = df.loc[shown, "item"].iloc[0]           # an item whose test is shown
+    x = d.loc[d.org == "ACSA", item]
+    y = d.loc[d.org == "akimat", item]
     from scipy import stats
     ref = stats.mannwhitneyu(x, y, method="asymptotic")
-    row = df.set_index("item").loc["S2"]
+    row = df.set_index("item").loc[item]
     assert row["U"] == ref.statistic and row["pvalue"] == pytest.approx(ref.pvalue)
     assert row["rank_biserial"] == pytest.approx(2 * ref.statistic / (len(x) * len(y)) - 1)
 
@@ -411,3 +423,18 @@ def test_org_wave_needs_org_column(tmp_path):
     with pytest.raises(ValueError, match="org"):
         analyze_org_wave("cs2020", pd.DataFrame({"L1": [1, 2]}), load_codebook("cs2020"),
                          tmp_path, {})
+
+
+def test_written_comparison_table_recovers_no_suppressed_cell(org):
+    """Issue 14: the stage's own comparison table (items.csv: per-organization
+    means and medians) against the joint integer attack of the disclosure
+    checker, with the report's suppressed distributions: of the 34 suppressed
+    interior cells, none is recovered (28 were, from the unguarded table)."""
+    from tests.studies.amirova2021.test_disclosure_cs2020 import _attack
+    df = pd.read_csv(org["results"] / "comparison" / "items.csv")
+    cb = org["cb"]
+    data = org["data"]
+    items = [i for i in cb.likert_items if i in data.columns]
+    codes = {i: sorted(cb[i].codes, reverse=True) for i in items}
+    assert {"mean1", "mean2", "median1", "median2"} <= set(df.columns)
+    assert _attack(data, items, codes, df) == (34, 0)
