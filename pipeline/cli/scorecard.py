@@ -114,6 +114,9 @@ def build_scorecard(params: Mapping[str, Any], *, published: str | Path | None =
     patterns = sc_params.get("respondent_level_keys") or (
         [f"{w}.*" for w in waves] + ["!*.threshold.*"])
     proc = paths.resolve(processed) if processed else paths.DATA_PROCESSED
+    for w, spec in waves.items():   # the small-cell threshold of the wave's study
+        st = ((params.get("studies") or {}).get(spec.get("study")) or {}).get("settings") or {}
+        spec.setdefault("privacy", dict(st.get("privacy") or {}))
     for w, spec in waves.items():   # the flag the results were computed with, when recorded
         info = proc / w / "results" / "info.json"
         if computed is None and info.is_file():
@@ -188,7 +191,8 @@ def wave_table(wave: str, computed: Mapping[str, Any], settings: Mapping[str, An
         sc.add_findings(findings_of({}, published_all))
     join_wave(sc, wave, computed, settings, source=f"data/processed/{wave}/computed.json")
     df = sc.to_frame()
-    df = df[df["key"].str.startswith(f"{wave}.") & df["from_respondents"].notna()]
+    df = df[df["key"].str.startswith(f"{wave}.")
+            & (df["from_respondents"].notna() | df["key"].isin(sc.suppressed))]
     out = df.drop(columns=["published"]).rename(columns={"printed": "published",
                                                          "from_respondents": "recomputed"})
     return out[["key"] + cols].set_index("key")

@@ -38,6 +38,7 @@ from pipeline.core.io import read_yaml
 
 __all__ = [
     "STATUSES", "EXACT", "WITHIN_TOLERANCE", "DIFFERS", "AGREES_SYNTHETIC", "DIFFERS_SYNTHETIC",
+    "SUPPRESSED",
     "INCONSISTENT", "NOT_ESTIMABLE", "NOT_COMPUTED", "NOT_RECOMPUTABLE", "RESPONDENT_LEVEL",
     "PublishedValue", "parse_number", "printed_decimals", "load_published", "compare_value",
 ]
@@ -61,8 +62,11 @@ NOT_ESTIMABLE = "not estimable"
 NOT_COMPUTED = "not computed"
 #: Nothing in the published aggregates lets it be recomputed, and it needs no respondent data.
 NOT_RECOMPUTABLE = "cannot be recomputed from published data"
+#: Computed from respondent data as a count below the small-cell threshold k (or a share of
+#: one): withheld, as the wave's own tables suppress it (no status that would reveal it).
+SUPPRESSED = "suppressed (count below k)"
 STATUSES = (EXACT, WITHIN_TOLERANCE, DIFFERS, INCONSISTENT, NOT_ESTIMABLE, AGREES_SYNTHETIC,
-            DIFFERS_SYNTHETIC, NOT_COMPUTED, NOT_RECOMPUTABLE)
+            DIFFERS_SYNTHETIC, SUPPRESSED, NOT_COMPUTED, NOT_RECOMPUTABLE)
 #: Former single status "depends on respondent-level data", split into AGREES_SYNTHETIC,
 #: DIFFERS_SYNTHETIC and NOT_COMPUTED; the name is kept for importers and means "not computed".
 RESPONDENT_LEVEL = NOT_COMPUTED

@@ -54,6 +54,7 @@ import pandas as pd
 from pipeline.replication.published import (AGREES_SYNTHETIC, DIFFERS, DIFFERS_SYNTHETIC, EXACT,
                                              INCONSISTENT, NOT_COMPUTED, NOT_ESTIMABLE,
                                              NOT_RECOMPUTABLE, RESPONDENT_LEVEL, STATUSES,
+                                             SUPPRESSED,
                                              WITHIN_TOLERANCE, PublishedValue, _as_float,
                                              _is_missing, compare_value, load_published,
                                              parse_number, printed_decimals)
@@ -64,6 +65,7 @@ __all__ = [
     # the published-value model, re-exported from pipeline.replication.published
     "STATUSES", "EXACT", "WITHIN_TOLERANCE", "DIFFERS", "AGREES_SYNTHETIC", "DIFFERS_SYNTHETIC",
     "INCONSISTENT", "NOT_ESTIMABLE", "NOT_COMPUTED", "NOT_RECOMPUTABLE", "RESPONDENT_LEVEL",
+    "SUPPRESSED", "small_count_keys",
     "PublishedValue", "parse_number", "printed_decimals", "load_published", "compare_value",
 ]
 
@@ -74,7 +76,7 @@ ExtraRow = tuple[str, Any, str, "float | None", str]
 STATUS_CLASSES = {EXACT: "exact", WITHIN_TOLERANCE: "tol", DIFFERS: "differs",
                   INCONSISTENT: "inconsistent", NOT_ESTIMABLE: "undefined",
                   AGREES_SYNTHETIC: "synth-agrees", DIFFERS_SYNTHETIC: "synth-differs",
-                  NOT_COMPUTED: "notcomputed", NOT_RECOMPUTABLE: "na"}
+                  NOT_COMPUTED: "notcomputed", NOT_RECOMPUTABLE: "na", SUPPRESSED: "suppressed"}
 
 #: Basis of a status (the ``basis`` column).
 BASIS_PUBLISHED = "published numbers"
@@ -138,7 +140,8 @@ def _worst(published: PublishedValue, evidence: Sequence[Evidence]) -> tuple[str
 
 
 def status_of(published: PublishedValue, evidence: Iterable[Evidence] = (), *,
-              respondent_level: bool = False, findings: Iterable[Any] = ()) -> KeyStatus:
+              respondent_level: bool = False, findings: Iterable[Any] = (),
+              suppressed: bool = False) -> KeyStatus:
     """The one status of a published number (see the module docstring for the order).
 
     Parameters
@@ -158,6 +161,12 @@ def status_of(published: PublishedValue, evidence: Iterable[Evidence] = (), *,
         warnings make it ``"inconsistent in the source"``, a check of
         :data:`pipeline.replication.audit.UNDEFINED_CHECKS` ``"not estimable"``;
         notes change nothing.
+    suppressed : bool
+        The respondent-data value is a count below the small-cell threshold
+        (or a share of one, :func:`small_count_keys`): respondent evidence is
+        ignored, and without a recomputation from published numbers the
+        status is ``"suppressed (count below k)"`` -- never an agreement with a
+        published count that would reveal it.
 
     Returns
     -------
@@ -181,6 +190,8 @@ def status_of(published: PublishedValue, evidence: Iterable[Evidence] = (), *,
         if not isinstance(e, Evidence):
             raise TypeError(f"evidence must hold Evidence, not {type(e).__name__}")
     evs = [e for e in evs if not _is_missing(e.value)]
+    if suppressed:
+        evs = [e for e in evs if not e.respondent]
     hard = tuple(f for f in findings if getattr(f, "severity", "error") in ("error", "warning"))
     pub_ev = [e for e in evs if not e.respondent]
     first_pub = pub_ev[0] if pub_ev else None
@@ -199,6 +210,8 @@ def status_of(published: PublishedValue, evidence: Iterable[Evidence] = (), *,
         if synthetic:
             st = DIFFERS_SYNTHETIC if st == DIFFERS else AGREES_SYNTHETIC
         return KeyStatus(st, ev.value, diff, ev.tolerance, basis, ev.source, (), ev)
+    if suppressed:
+        return KeyStatus(SUPPRESSED)
     if respondent_level:
         return KeyStatus(NOT_COMPUTED)
     return KeyStatus(NOT_RECOMPUTABLE)
@@ -251,6 +264,8 @@ class Scorecard:
         self._respondent_patterns: list[str] = list(respondent_level)
         self._findings: list[Any] = []
         self.synthetic = synthetic
+        #: keys whose respondent-data value is a count below k (or its share): withheld
+        self.suppressed: set[str] = set()
 
     # -- building ---------------------------------------------------------
     def add(self, key: str, computed: Any, *, tolerance: float | None = None,
@@ -332,7 +347,8 @@ class Scorecard:
         evs = [r.evidence for r in self._rows if r.key == key and r.recomputable]
         fs = [f for f in self._findings if key in tuple(getattr(f, "keys", ()) or ())]
         return status_of(self.published[key], evs,
-                         respondent_level=self._is_respondent_key(key), findings=fs)
+                         respondent_level=self._is_respondent_key(key), findings=fs,
+                         suppressed=key in self.suppressed)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per published number, in the order of the published files.
@@ -356,8 +372,10 @@ class Scorecard:
         for key, pv in self.published.items():
             rows = by_key.get(key, [])
             evs = [r.evidence for r in rows if r.recomputable]
+            if key in self.suppressed:
+                evs = [e for e in evs if not e.respondent]
             st = status_of(pv, evs, respondent_level=self._is_respondent_key(key),
-                           findings=fmap.get(key, ()))
+                           findings=fmap.get(key, ()), suppressed=key in self.suppressed)
             pub = next((e for e in evs if not e.respondent and not _is_missing(e.value)), None)
             resp = next((e for e in evs if e.respondent and not _is_missing(e.value)), None)
             # the note of what the status rests on; other recomputations named by kind and value
@@ -678,6 +696,7 @@ _MEANING = {
     NOT_ESTIMABLE: "the statistic is undefined for what it is printed for",
     AGREES_SYNTHETIC: "synthetic respondents reproduce it: calibration, not replication",
     DIFFERS_SYNTHETIC: "synthetic respondents do not reproduce it: says nothing about the study",
+    SUPPRESSED: "a respondent count below the small-cell threshold k (or its share): withheld, as in the wave's tables",
     NOT_COMPUTED: "needs respondent-level data; no wave computed it",
     NOT_RECOMPUTABLE: "nothing published allows recomputing it",
 }
@@ -798,6 +817,33 @@ def collect(scorecard: Scorecard, *, processed: str | Path,
     return msgs
 
 
+def small_count_keys(published: Mapping[str, PublishedValue], values: Mapping[str, Any],
+                     k: int) -> set[str]:
+    """Keys of *values* that would print a count of respondents ``0 < n < k``.
+
+    A key whose published unit is ``count`` with a value in (0, k), and the
+    share of such a count (the key with ``.pct`` appended, or any key whose
+    count sibling -- the key without its last part -- is one).  These are the
+    cells the wave's own tables suppress; printing them (or an agreement
+    with the published count) in the scorecard would undo the suppression.
+
+    In R: no equivalent (``sdcTable`` protects one table at a time).
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    small = set()
+    for key, v in values.items():
+        pv = published.get(key)
+        x = _as_float(v)
+        if pv is not None and str(pv.unit) == "count" and x is not None and 0 < x < k:
+            small.add(key)
+    for key in values:
+        base = key.rsplit(".", 1)[0]
+        if key not in small and base in small:
+            small.add(key)
+    return small
+
+
 def join_wave(scorecard: Scorecard, wave: str, values: Mapping[str, Any],
               settings: Mapping[str, Any] | None, *, source: str | None = None) -> list[str]:
     """Add one wave's respondent-level values (its ``computed`` mapping) to *scorecard*.
@@ -816,6 +862,11 @@ def join_wave(scorecard: Scorecard, wave: str, values: Mapping[str, Any],
         raise TypeError(f"values of wave {wave!r} must be a mapping key -> value")
     synthetic = bool((settings or {}).get("synthetic", False))
     vals = {k: v for k, v in values.items() if not _is_missing(v)}
+    # counts below the wave's small-cell threshold (and their shares) are withheld here too
+    kk = int(((settings or {}).get("privacy") or {}).get("k") or 5)
+    small = small_count_keys(scorecard.published, vals, kk)
+    scorecard.suppressed |= small
+    vals = {k: v for k, v in vals.items() if k not in small}
     skipped = [k for k in values if k not in scorecard.published]
     scorecard.add_many({k: v for k, v in vals.items() if k in scorecard.published},
                        depends_on_respondent_data=True, synthetic=synthetic,

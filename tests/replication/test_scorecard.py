@@ -12,7 +12,7 @@ from studies.amirova2021.cea import PUBLISHED as THESIS_PUBLISHED
 from pipeline.replication.audit import Inconsistency
 from pipeline.replication.scorecard import (AGREES_SYNTHETIC, DIFFERS, DIFFERS_SYNTHETIC, EXACT,
                                             INCONSISTENT, NOT_COMPUTED, NOT_ESTIMABLE,
-                                            NOT_RECOMPUTABLE, STATUSES, WITHIN_TOLERANCE, Evidence,
+                                            NOT_RECOMPUTABLE, STATUSES, SUPPRESSED, WITHIN_TOLERANCE, Evidence,
                                             Scorecard, load_published, parse_number,
                                             printed_decimals, render_index, status_of, table_order)
 
@@ -132,6 +132,7 @@ def test_status_of_gives_every_status(pubdir):
         (dict(evidence=[Evidence(0.1151, **syn)], findings=[undefined, bad]), NOT_ESTIMABLE),
         (dict(evidence=[Evidence(None, **syn)], respondent_level=True), NOT_COMPUTED),
         (dict(evidence=[], findings=[note]), NOT_RECOMPUTABLE),
+        (dict(evidence=[Evidence(0.1151, **syn)], suppressed=True), SUPPRESSED),
         # real respondent data outrank published recomputations, which outrank synthetic data
         (dict(evidence=[Evidence(0.2), Evidence(0.1151, **real)]), EXACT),
         (dict(evidence=[Evidence(0.2, **syn), Evidence(0.1151)]), EXACT),
@@ -329,3 +330,29 @@ def test_report_links_are_named_by_their_heading_when_the_title_is_a_default(tmp
     (tmp_path / "index.html").write_text("<title>me</title>", encoding="utf-8")
     assert sc_mod.discover_reports(tmp_path) == [("CEA (cea.html)", "cea.html"),
                                                  ("2019 wave report (w/report.html)", "w/report.html")]
+
+
+def test_counts_below_k_from_respondents_are_withheld_everywhere():
+    """Issue 14: a wave's count below k (doctorate.akimat = 1 in Table 11) and its
+    share are not printed by the scorecard, nor is an agreement that would reveal
+    them; counts of k or more, and what published numbers recompute, are shown."""
+    from pipeline.replication.scorecard import join_wave, small_count_keys
+    from pipeline.core import paths
+    pubs = load_published(paths.STUDIES / "amirova2021" / "published", include_inputs=False)
+    key = "cs2019.table11.education.doctorate.akimat"
+    big = "cs2019.table11.education.doctorate.ACSA"
+    assert pubs[key].unit == "count" and pubs[key].value == 1
+    vals = {key: 1, key + ".pct": 1.538, big: 7, big + ".pct": 20.0}
+    assert small_count_keys(pubs, vals, 5) == {key, key + ".pct"}
+    sc = Scorecard(pubs, respondent_level=["cs2019.*"])
+    join_wave(sc, "cs2019", vals, {"synthetic": True, "privacy": {"k": 5}})
+    df = sc.to_frame().set_index("key")
+    for k_ in (key, key + ".pct"):
+        assert df.loc[k_, "status"] == SUPPRESSED
+        assert pd.isna(df.loc[k_, "computed"]) and pd.isna(df.loc[k_, "from_respondents"])
+        assert "1.538" not in str(df.loc[k_, "note"])
+    assert df.loc[big, "from_respondents"] == 7
+    csv = df.reset_index().to_csv(index=False)
+    assert "1.538" not in csv
+    with pytest.raises(ValueError, match="k must be"):
+        small_count_keys(pubs, vals, 0)
