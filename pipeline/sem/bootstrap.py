@@ -241,10 +241,16 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
                 if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["par"] >= 0]
     var_par = np.array([model.rows[k]["par"] for k in var_rows], dtype=int)
     use_fast = _fast_applies(res) if fast is None else bool(fast)
+    use_engine_pool = not use_fast and fast is None      # FIML / mean structures
     if use_fast:
         draws, failures, n_inadm = _fast_draws(res, X, theta0, int(B), seed, drop_inadmissible,
                                                workers=workers, scheduler=scheduler,
                                                progress=progress)
+    elif use_engine_pool:
+        draws, failures, n_inadm = _engine_draws(res, int(B), seed, drop_inadmissible,
+                                                 workers=workers, scheduler=scheduler,
+                                                 progress=progress)
+        use_fast = True
     it = range(0 if use_fast else int(B))
     if progress and not use_fast:
         from tqdm.auto import tqdm
@@ -452,6 +458,21 @@ def _fast_draws(res, X, theta0, B, seed, drop_inadmissible, *, workers, schedule
     n_inadm = int(np.sum(status == 2))
     keep = (status == 0) | ((status == 2) & (not drop_inadmissible))
     return est[keep], failures, n_inadm       # an array: no per-draw Python objects
+
+
+def _engine_draws(res, B, seed, drop_inadmissible, *, workers, scheduler, progress):
+    """FIML / mean-structure draws through :func:`pipeline.sem.fast.engine_bootstrap_draws`
+    (local processes or Dask; the same streams as the in-process loop)."""
+    from pipeline.sem.fast import engine_bootstrap_draws
+    est, status = engine_bootstrap_draws(res, B, np.random.SeedSequence(seed), workers=workers,
+                                         scheduler=scheduler, progress=progress)
+    failures: dict[str, int] = {}
+    n_failed = int(np.sum(status == 1))
+    if n_failed:
+        failures["not converged or unusable resample"] = n_failed
+    n_inadm = int(np.sum(status == 2))
+    keep = (status == 0) | ((status == 2) & (not drop_inadmissible))
+    return est[keep], failures, n_inadm
 
 
 def _boot_table(res, D: np.ndarray, level: float) -> pd.DataFrame:

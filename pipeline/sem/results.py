@@ -539,8 +539,14 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     warn_list: list[str] = []
     if missing == "fiml":
         _check_coverage(X, sem_model.observed, warn_list, emit_warnings)
-    st = sample_stats(X, likelihood=likelihood, missing=missing)
-    est = Estimator(sem_model, likelihood=likelihood, missing=missing, meanstructure=ms)
+    if missing == "fiml":
+        # the batched pattern kernel (pipeline.sem.fiml): analytic gradient, BFGS from the EM moments
+        from pipeline.sem.fiml import FIMLEstimator as _Est
+    else:
+        _Est = Estimator
+    with single_thread_blas():
+        st = sample_stats(X, likelihood=likelihood, missing=missing)
+    est = _Est(sem_model, likelihood=likelihood, missing=missing, meanstructure=ms)
     with single_thread_blas():
         res = _finish(sem_model, est, st, start=start, se=se, emit=emit_warnings,
                       warn_list=warn_list, model_text=model_text, df=df, fixed_x=fixed_x,

@@ -154,3 +154,29 @@ def test_finite_difference_hessian_equals_the_analytic_one():
     exact = Estimator(res.model, missing="fiml", meanstructure=True).hessian(res.theta, res.stats)
     num = res.estimator.hessian(res.theta, res.stats)
     np.testing.assert_allclose(num, exact, atol=1e-7 * np.abs(exact).max())
+
+
+def test_fit_and_bootstrap_route_fiml_to_the_batched_kernel():
+    """``fit(missing="fiml")`` estimates with :class:`FIMLEstimator` (the batched
+    kernel) and ``bootstrap`` of a FIML fit draws through
+    ``fast.engine_bootstrap_draws``: the same draws for 1 and 2 workers."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.sem import fit
+    from pipeline.sem.bootstrap import bootstrap
+    from pipeline.sem.fiml import FIMLEstimator
+    from tests.conftest import REFERENCE
+    d = pd.read_csv(REFERENCE / "data" / "holzinger_swineford_mcar.csv")
+    model = (REFERENCE / "models" / "holzinger_3factor.lav").read_text()
+    res = fit(model, d, missing="fiml")
+    assert isinstance(res.estimator, FIMLEstimator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = bootstrap(res, B=12, seed=3, workers=1, progress=False, attach=False)
+        b = bootstrap(fit(model, d, missing="fiml"), B=12, seed=3, workers=2, progress=False,
+                      attach=False)
+    assert a.n_ok + a.n_failed + (a.n_inadmissible if a.inadmissible_dropped else 0) == 12
+    np.testing.assert_array_equal(a.draws, b.draws)
