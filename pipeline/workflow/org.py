@@ -774,12 +774,19 @@ def _org_distributions(data: pd.DataFrame, codebook: Any, results: Path, groups:
         ax = fig.add_subplot()
         piv = top_int.pivot(index="factor", columns="group", values="percent")
         piv = piv.reindex(index=list(cons_named), columns=groups)
+        # issue 14: a share the table prints as "<k" is neither drawn nor labelled
+        shown = top_disp.reindex(index=piv.index, columns=piv.columns)
+        hidden = shown.apply(lambda col: col.map(
+            lambda v: isinstance(v, str) and v.strip().startswith("<")))
+        piv = piv.mask(hidden.fillna(False).astype(bool))
         width = 0.8 / max(1, len(groups))
         x = np.arange(len(piv))
         for j, g in enumerate(groups):
-            bars = ax.bar(x + j * width, piv[g], width, label=g,
+            vals = piv[g].to_numpy(dtype=float)
+            bars = ax.bar(x + j * width, np.nan_to_num(vals), width, label=g,
                           color=["#2c7bb6", "#fdae61", "#abd9e9"][j % 3])
-            ax.bar_label(bars, fmt="%.1f", fontsize=7)
+            ax.bar_label(bars, labels=[f"{v:.1f}" if np.isfinite(v) else f"<{k}" for v in vals],
+                         fontsize=7)
         ax.set_xticks(x + width * (len(groups) - 1) / 2, list(piv.index), fontsize=8)
         ax.set_ylabel("% of answers with the maximum score")
         ax.set_ylim(0, 100)
