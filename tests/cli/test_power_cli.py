@@ -25,6 +25,7 @@ def test_writes_table_figure_and_json_and_prints_its_options(tmp_path, capsys):
     d = json.loads(out.read_text())
     assert d["options"]["n"] == [60, 90] and len(d["parameters"]) == 4
     assert {"power", "bias", "rmse", "coverage"} <= set(d["parameters"][0])
+    assert {"converged", "admissible", "chisq_q50", "cfi_q50", "rmsea_q95"} <= set(d["fit"][0])
     for ext in ("png", "svg"):
         assert (tmp_path / "figures" / f"power_curve.{ext}").stat().st_size > 1000
     assert (tmp_path / "tables" / "power_parameters.csv").exists()

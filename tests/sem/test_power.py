@@ -8,14 +8,13 @@ N = 100; with b = 0 the rejection rate is alpha.  Monte Carlo tolerance:
 """
 from __future__ import annotations
 
-import json
 import math
 import tracemalloc
 
 import numpy as np
 import pytest
 
-from pipeline.cli.power import _parse_thresholds, main
+from pipeline.cli.power import _parse_thresholds
 from pipeline.sem.power import PowerTask, analytic_power, power_analysis
 
 REG = "y ~ 0.2*x"
@@ -114,22 +113,6 @@ def test_streaming_memory_grows_by_three_numbers_per_replication():
         return pk
     small, large = peak(100), peak(400)
     assert large - small < 300 * 3 * 8 * 2 + 64 * 1024
-
-
-def test_cli_writes_table_figure_and_json(tmp_path, capsys):
-    out = tmp_path / "power.json"
-    rc = main(["--population", REG, "--model", "y ~ x", "--n", "60,90", "--reps", "30",
-               "--seed", "4", "--workers", "1", "--json", str(out), "--out-dir", str(tmp_path),
-               "--no-progress"])
-    assert rc == 0
-    d = json.loads(out.read_text())
-    assert d["options"]["n"] == [60, 90] and len(d["parameters"]) == 4
-    assert {"power", "bias", "rmse", "coverage"} <= set(d["parameters"][0])
-    assert {"converged", "admissible", "chisq_q50", "cfi_q50", "rmsea_q95"} <= set(d["fit"][0])
-    for ext in ("png", "svg"):
-        assert (tmp_path / "figures" / f"power_curve.{ext}").stat().st_size > 1000
-    assert (tmp_path / "tables" / "power_parameters.csv").exists()
-    assert "Power" in capsys.readouterr().out
 
 
 def test_bad_arguments_name_the_argument():
