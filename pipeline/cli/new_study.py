@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         types[v["type"]] = types.get(v["type"], 0) + 1
     print(f"study {name}: {len(df)} rows, {len(df.columns)} columns "
           f"({', '.join(f'{n} {t}' for t, n in types.items())})")
-    print(f"constructs: " + "; ".join(f"{k} ({len(v)} items)" for k, v in cons.items()))
+    print("constructs: " + "; ".join(f"{k} ({len(v)} items)" for k, v in cons.items()))
     if rev:
         print(f"CONFIRM reverse-keyed items (negative item-rest correlation): {', '.join(rev)}")
     print(f"wrote {base}/codebook.yaml, {base}/models/cfa.lav"

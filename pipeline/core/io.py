@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -234,21 +235,28 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
-def _nan_to_none(o: Any) -> Any:
-    if isinstance(o, float) and o != o:  # NaN
-        return None
-    if isinstance(o, float) and o in (float("inf"), float("-inf")):
-        return None
+def json_ready(o: Any) -> Any:
+    """*o* with JSON's types: numpy scalars as Python numbers and booleans, NaN
+    and infinities as ``None``, tuples as lists, mappings and lists converted
+    item by item (the results' ``to_dict`` and :func:`write_json` share it)."""
+    import numpy as np
+    if isinstance(o, (bool, np.bool_)):
+        return bool(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, (float, np.floating)):
+        v = float(o)
+        return v if math.isfinite(v) else None
     if isinstance(o, dict):
-        return {k: _nan_to_none(v) for k, v in o.items()}
+        return {k: json_ready(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
-        return [_nan_to_none(v) for v in o]
+        return [json_ready(v) for v in o]
     return o
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write *obj* as JSON atomically; NaN and infinities become ``null``."""
-    text = json.dumps(_nan_to_none(obj), indent=2, ensure_ascii=False,
+    text = json.dumps(json_ready(obj), indent=2, ensure_ascii=False,
                       default=_json_default, allow_nan=False)
     return write_text(path, text + "\n")
 

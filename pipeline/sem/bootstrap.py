@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline.sem.results import add_wald_columns
+
 __all__ = ["bootstrap", "BootstrapResult", "norm_inter", "percentile_ci", "bc_ci"]
 
 
@@ -288,10 +290,7 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
         p = res.parameters_ml.copy()
         for col in ("se", "ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):
             p[col] = table[col].to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(p["se"] > 0, p["est"] / p["se"], np.nan)
-        p["z"] = z
-        p["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+        add_wald_columns(p, ci=False)           # z and p from the bootstrap SE
         cols = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci.lower", "ci.upper",
                 "ci.lower.bc", "ci.upper.bc", "std.lv", "std.all"]
         res.parameters = p[cols]
@@ -426,10 +425,7 @@ def bootstrap_multigroup(res, B: int = 1000, seed: int | None = None, *, level: 
         p = res.parameters.copy()
         for col in ("se", "ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):
             p[col] = table[col].to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(p["se"] > 0, p["est"] / p["se"], np.nan)
-        p["z"] = z
-        p["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+        add_wald_columns(p, ci=False)           # z and p from the bootstrap SE
         res.parameters_ml = res.parameters
         res.parameters = p
         res.bootstrap = br

@@ -525,55 +525,88 @@ class Estimator:
         if not np.isfinite(f):
             theta = self.start_values(stats)
             f, g = self.objective(theta, stats)
-        ok = False
-        it = 0
-        if np.isfinite(f):
-            for it in range(1, maxiter + 1):
+        theta, f, conv, it, method, msg = newton_minimize(
+            lambda th: self.objective(th, stats), lambda th: self.hessian(th, stats),
+            lambda th: self.expected_information(th, stats), theta, f, g,
+            maxiter=maxiter, gtol=gtol, lbfgs_maxiter=10 * maxiter)
+        return OptimResult(theta, float(f), conv, it, method, msg)
+
+
+def newton_minimize(objective, hessian, information, theta: np.ndarray, f: float,
+                    g: np.ndarray, *, maxiter: int = 200, gtol: float = 1e-9,
+                    lbfgs_maxiter: int = 2000) -> tuple[np.ndarray, float, bool, int, str, str]:
+    """Damped Newton minimisation with a Fisher-scoring fallback, then L-BFGS-B.
+
+    Each iteration solves ``H step = g`` with the Hessian (Cholesky), or,
+    where it is not positive definite, ``2 I(theta) step = g`` with the
+    expected information; a backtracking (Armijo, c = 1e-4) line search
+    halves the step until the objective decreases.  Converged when the
+    largest gradient element is below *gtol* (or the decrease stalls below
+    1e-15 with a gradient under 1e-6).  If that fails, scipy's L-BFGS-B with
+    the analytic gradient continues from the last point; it counts as
+    converged when the largest gradient element is below 1e-5.
+
+    Parameters
+    ----------
+    objective : callable
+        ``theta -> (f, gradient)``.
+    hessian, information : callable
+        ``theta -> matrix``: the Hessian of *f* and the expected information.
+    theta, f, g : the start, with its objective and gradient.
+
+    Returns
+    -------
+    theta, f, converged, iterations, method ("newton" or "L-BFGS-B"), message
+
+    In R: lavaan's ``optim.method = "nlminb"`` plays this role.
+    """
+    ok = False
+    it = 0
+    if np.isfinite(f):
+        for it in range(1, maxiter + 1):
+            step = None
+            try:
+                L = np.linalg.cholesky(hessian(theta))
+                step = linalg.cho_solve((L, True), g)
+                if not np.all(np.isfinite(step)):
+                    step = None
+            except np.linalg.LinAlgError:
                 step = None
+            if step is None:       # Hessian not positive definite: Fisher scoring
                 try:
-                    H = self.hessian(theta, stats)
-                    L = np.linalg.cholesky(H)
-                    step = linalg.cho_solve((L, True), g)
-                    if not np.all(np.isfinite(step)):
-                        step = None
+                    step = _psd_solve(2.0 * information(theta), g)
                 except np.linalg.LinAlgError:
                     step = None
-                if step is None:       # Hessian not positive definite: Fisher scoring
-                    try:
-                        step = _psd_solve(2.0 * self.expected_information(theta, stats), g)
-                    except np.linalg.LinAlgError:
-                        step = None
-                if step is None:
+            if step is None:
+                break
+            slope = g @ step
+            if slope <= 0:
+                step, slope = g, g @ g
+            t = 1.0
+            while True:
+                new = theta - t * step
+                fn, gn = objective(new)
+                if np.isfinite(fn) and fn <= f - 1e-4 * t * slope:
                     break
-                slope = g @ step
-                if slope <= 0:
-                    step, slope = g, g @ g
-                t = 1.0
-                while True:
-                    new = theta - t * step
-                    fn, gn = self.objective(new, stats)
-                    if np.isfinite(fn) and fn <= f - 1e-4 * t * slope:
-                        break
-                    t *= 0.5
-                    if t < 1e-10:
-                        break
+                t *= 0.5
                 if t < 1e-10:
                     break
-                df_ = f - fn
-                theta, f, g = new, fn, gn
-                if np.max(np.abs(g)) < gtol or (df_ < 1e-15 and np.max(np.abs(g)) < 1e-6):
-                    ok = True
-                    break
-        if ok:
-            return OptimResult(theta, float(f), True, it, "newton")
-        # fallback: quasi-Newton with the analytic gradient
-        res = optimize.minimize(lambda t: self.objective(t, stats), theta, jac=True,
-                                method="L-BFGS-B",
-                                options={"maxiter": 10 * maxiter, "ftol": 1e-15, "gtol": 1e-10,
-                                         "maxcor": 30})
-        f, g = self.objective(res.x, stats)
-        conv = bool(np.isfinite(f) and np.max(np.abs(g)) < 1e-5)
-        return OptimResult(res.x, float(f), conv, it + int(res.nit), "L-BFGS-B", str(res.message))
+            if t < 1e-10:
+                break
+            df_ = f - fn
+            theta, f, g = new, fn, gn
+            if np.max(np.abs(g)) < gtol or (df_ < 1e-15 and np.max(np.abs(g)) < 1e-6):
+                ok = True
+                break
+    if ok:
+        return theta, float(f), True, it, "newton", ""
+    # fallback: quasi-Newton with the analytic gradient
+    res = optimize.minimize(objective, theta, jac=True, method="L-BFGS-B",
+                            options={"maxiter": lbfgs_maxiter, "ftol": 1e-15, "gtol": 1e-10,
+                                     "maxcor": 30})
+    f, g = objective(res.x)
+    conv = bool(np.isfinite(f) and np.max(np.abs(g)) < 1e-5)
+    return res.x, float(f), conv, it + int(res.nit), "L-BFGS-B", str(res.message)
 
 
 def _lmul(W: np.ndarray, dS: np.ndarray) -> np.ndarray:

@@ -522,7 +522,6 @@ def em_saturated(X: np.ndarray | MissingRows, *, tol: float = 1e-10, maxiter: in
     In R: ``lavaan:::lav_mvnorm_missing_h1_estimate_moments``.
     """
     rows = X if isinstance(X, MissingRows) else MissingRows(X)
-    p, N = rows.p, rows.N
     if start is None:
         # available-case moments from the rows (cases or pattern summaries)
         mr = rows.mean_row

@@ -174,19 +174,7 @@ class InvarianceResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        def clean(v):
-            if isinstance(v, (float, np.floating)):
-                v = float(v)
-                return None if not math.isfinite(v) else v
-            if isinstance(v, np.integer):
-                return int(v)
-            if isinstance(v, np.bool_):
-                return bool(v)
-            if isinstance(v, dict):
-                return {k: clean(x) for k, x in v.items()}
-            if isinstance(v, (list, tuple)):
-                return [clean(x) for x in v]
-            return v
+        from pipeline.core.io import json_ready as clean
         return {
             "group": self.group, "groups": [str(g) for g in self.groups],
             "nobs": [int(n) for n in self.nobs], "estimator": self.estimator,
@@ -206,7 +194,7 @@ class InvarianceResult:
                  + ", ".join(f"{g} n={n}" for g, n in zip(self.groups, self.nobs))
                  + f"), estimator {self.estimator}, difference test {self.difference_test}, "
                  f"decision rule {self.decision_rule}: {RULES[self.decision_rule]}",
-                 f"indices: " + ", ".join(f"{k} = {v}" for k, v in self.indices.items())]
+                 "indices: " + ", ".join(f"{k} = {v}" for k, v in self.indices.items())]
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             lines.append(self.steps[cols].to_string(
                 index=False, float_format=lambda x: f"{x:.{digits}f}", na_rep=""))

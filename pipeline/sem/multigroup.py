@@ -70,8 +70,10 @@ from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError,
                                       ModelSpecificationError)
 from pipeline.sem import fit_indices as fi
 from pipeline.sem import robust
-from pipeline.sem.estimate import Estimator, _psd_solve, fiml_logl, sample_stats, single_thread_blas
+from pipeline.sem.estimate import (Estimator, fiml_logl, newton_minimize,
+                                   sample_stats, single_thread_blas)
 from pipeline.sem.model import SEMModel
+from pipeline.sem.results import add_wald_columns
 from pipeline.sem.syntax import ParsedModel, check_variables, lavaanify, parse_model
 
 __all__ = ["GROUP_EQUAL", "MultiGroupModel", "MultiGroupResult", "build_multigroup",
@@ -83,7 +85,6 @@ GROUP_EQUAL = ("loadings", "intercepts", "means", "thresholds", "residuals",
 ESTIMATORS = ("ML", "MLM", "MLR")
 PARAM_COLUMNS = ["lhs", "op", "rhs", "group", "label", "est", "se", "z", "pvalue",
                  "ci.lower", "ci.upper", "std.lv", "std.all"]
-_Z975 = float(stats.norm.ppf(0.975))
 _PARTIAL_RE = re.compile(r"^(.+?)(=~|~~|~1|~|\|)(.*)$")
 
 
@@ -520,15 +521,7 @@ class MultiGroupResult:
         return self.parameters.copy()
 
     def to_dict(self) -> dict:
-        def clean(v):
-            if isinstance(v, (float, np.floating)):
-                v = float(v)
-                return None if not math.isfinite(v) else v
-            if isinstance(v, np.integer):
-                return int(v)
-            if isinstance(v, np.bool_):
-                return bool(v)
-            return v
+        from pipeline.core.io import json_ready as clean
         return {
             "group": self.group_column,
             "groups": [str(g) for g in self.groups],
@@ -537,8 +530,7 @@ class MultiGroupResult:
             "parameters": [{k: clean(v) for k, v in rec.items()}
                            for rec in self.parameters.to_dict(orient="records")],
             "warnings": list(self.warnings),
-            "options": {k: clean(v) if not isinstance(v, (list, tuple)) else list(v)
-                        for k, v in self.options.items()},
+            "options": clean(dict(self.options)),
         }
 
     def summary(self, digits: int = 3) -> str:
@@ -629,50 +621,12 @@ class _Objective:
 
 
 def _newton(obj: _Objective, theta, maxiter=300, gtol=1e-9):
+    """:func:`pipeline.sem.estimate.newton_minimize` on the stacked multi-group objective."""
     f, g = obj(theta)
-    it, ok = 0, False
-    if np.isfinite(f):
-        for it in range(1, maxiter + 1):
-            step = None
-            try:
-                L = np.linalg.cholesky(obj.hessian(theta))
-                step = linalg.cho_solve((L, True), g)
-                if not np.all(np.isfinite(step)):
-                    step = None
-            except np.linalg.LinAlgError:
-                step = None
-            if step is None:
-                try:
-                    step = _psd_solve(2.0 * obj.expected_information(theta), g)
-                except np.linalg.LinAlgError:
-                    step = None
-            if step is None:
-                break
-            slope = g @ step
-            if slope <= 0:
-                step, slope = g, g @ g
-            t = 1.0
-            while True:
-                new = theta - t * step
-                fn, gn = obj(new)
-                if np.isfinite(fn) and fn <= f - 1e-4 * t * slope:
-                    break
-                t *= 0.5
-                if t < 1e-10:
-                    break
-            if t < 1e-10:
-                break
-            df_ = f - fn
-            theta, f, g = new, fn, gn
-            if np.max(np.abs(g)) < gtol or (df_ < 1e-15 and np.max(np.abs(g)) < 1e-6):
-                ok = True
-                break
-    if ok:
-        return theta, f, True, it, "newton"
-    res = optimize.minimize(obj, theta, jac=True, method="L-BFGS-B",
-                            options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10, "maxcor": 30})
-    f, g = obj(res.x)
-    return res.x, f, bool(np.isfinite(f) and np.max(np.abs(g)) < 1e-5), it + res.nit, "L-BFGS-B"
+    theta, f, ok, it, method, _ = newton_minimize(obj, obj.hessian, obj.expected_information,
+                                                  theta, f, g, maxiter=maxiter, gtol=gtol,
+                                                  lbfgs_maxiter=5000)
+    return theta, f, ok, it, method
 
 
 def _label_env(mg: MultiGroupModel, ests, sts, theta) -> dict[str, float]:
@@ -1152,14 +1106,7 @@ def _parameter_table(mg, ests, sts, theta, vcov) -> pd.DataFrame:
                          "label": name, "est": base[i], "se": dse[i], "std.lv": np.nan,
                          "std.all": np.nan})
     df = pd.DataFrame.from_records(recs)
-    est, sev = df["est"].to_numpy(float), df["se"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sev > 0, est / sev, np.nan)
-    df["z"] = z
-    df["pvalue"] = 2 * stats.norm.sf(np.abs(z))
-    df["ci.lower"] = est - _Z975 * sev
-    df["ci.upper"] = est + _Z975 * sev
-    return df[PARAM_COLUMNS]
+    return add_wald_columns(df)[PARAM_COLUMNS]
 
 
 def _baseline(res: MultiGroupResult, data, group, Xs, source) -> None:
@@ -1668,15 +1615,7 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
                          "label": mg.plabels[g][k], "est": float(vals[k]),
                          "se": se_par[r["par"]] if r["par"] >= 0 else 0.0,
                          "std.lv": std_lv[k], "std.all": std_all[k]})
-    params = pd.DataFrame.from_records(recs)
-    est_, sev = params["est"].to_numpy(float), params["se"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sev > 0, est_ / sev, np.nan)
-    params["z"] = z
-    params["pvalue"] = 2 * stats.norm.sf(np.abs(z))
-    params["ci.lower"] = est_ - _Z975 * sev
-    params["ci.upper"] = est_ + _Z975 * sev
-    params = params[PARAM_COLUMNS]
+    params = add_wald_columns(pd.DataFrame.from_records(recs))[PARAM_COLUMNS]
     sts = [SampleStatsLite(ws.nobs, ws.cor, np.zeros(len(ws.cor)), X) for ws, X in zip(wss, Xs)]
     res = MultiGroupResult(
         mg=mg, estimators=[], stats=sts, groups=list(labels), group_column=group,

@@ -790,7 +790,6 @@ def wls_stats_x(X: np.ndarray, names: list[str], xnames: list[str], *,
     SC_COR = np.zeros((N, npair))
     A21 = np.zeros((npair, na11))
     for qq, (i, j) in enumerate(pairs):
-        ok_ = (C[i] >= 0) & (C[j] >= 0)
         with np.errstate(invalid="ignore"):
             r = float(np.corrcoef(C[i], C[j])[0, 1])
         r = max(min(r if np.isfinite(r) else 0.0, 0.95), -0.95)

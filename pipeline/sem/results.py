@@ -36,7 +36,7 @@ from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError, H
 from pipeline.sem.estimate import Estimator, SampleStats, fiml_logl, sample_stats, single_thread_blas
 from pipeline.sem import robust
 from pipeline.sem.model import SEMModel
-from pipeline.sem.standardize import node_scales, standardize, standardize_cells  # noqa: F401 (re-export)
+from pipeline.sem.standardize import standardize
 from pipeline.sem.syntax import ParsedModel, lavaanify, parse_model
 
 __all__ = ["SEMResult", "fit", "build_model", "prepare_data", "PARAM_COLUMNS"]
@@ -261,15 +261,7 @@ class SEMResult:
 
     def to_dict(self) -> dict:
         """The CLI JSON: ``{nobs, fit, parameters, r2, warnings, options}`` (NaN -> None)."""
-        def clean(v):
-            if isinstance(v, (float, np.floating)):
-                v = float(v)
-                return None if not math.isfinite(v) else v
-            if isinstance(v, np.integer):
-                return int(v)
-            if isinstance(v, np.bool_):
-                return bool(v)
-            return v
+        from pipeline.core.io import json_ready as clean
         fm = self.fit_measures()
         params = [{k: clean(v) for k, v in rec.items()}
                   for rec in self.parameters.to_dict(orient="records")]
@@ -300,8 +292,8 @@ class SEMResult:
                      f"in {self.iterations} iterations ({self.optimizer})")
         if self.wls is not None:
             w = self.wls
-            kind = (f"ordinal items (thresholds, polychoric correlations, delta "
-                    f"parameterization)" if w.ordinal else "continuous data")
+            kind = ("ordinal items (thresholds, polychoric correlations, delta "
+                    "parameterization)" if w.ordinal else "continuous data")
             lines[-1] = (f"{self.estimator_name} estimation ({kind}), N = {self.nobs} (listwise), "
                          f"{'converged' if self.converged else 'NOT CONVERGED'} "
                          f"in {self.iterations} iterations ({self.optimizer})")
@@ -773,14 +765,27 @@ def _parameter_table(model: SEMModel, theta, exo, vals, C, vcov) -> pd.DataFrame
                          "est": base[i], "se": dse[i], "std.lv": s_lv[i],
                          "std.all": s_all[i]})
     df = pd.DataFrame.from_records(recs)
+    return add_wald_columns(df)[PARAM_COLUMNS]
+
+
+def add_wald_columns(df: pd.DataFrame, *, ci: bool = True) -> pd.DataFrame:
+    """Add lavaan's Wald columns to a parameter table with ``est`` and ``se``.
+
+    ``z = est / se`` (NaN where ``se`` is 0 or missing: fixed parameters),
+    ``pvalue = 2 (1 - Phi(|z|))`` and, with *ci*, the 95% interval
+    ``est -/+ 1.96 se``.  Modifies and returns *df*.
+
+    In R: ``parameterEstimates(fit)``'s ``z pvalue ci.lower ci.upper``.
+    """
     est, sev = df["est"].to_numpy(float), df["se"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(sev > 0, est / sev, np.nan)
     df["z"] = z
     df["pvalue"] = 2 * stats.norm.sf(np.abs(z))
-    df["ci.lower"] = est - _Z975 * sev
-    df["ci.upper"] = est + _Z975 * sev
-    return df[PARAM_COLUMNS]
+    if ci:
+        df["ci.lower"] = est - _Z975 * sev
+        df["ci.upper"] = est + _Z975 * sev
+    return df
 
 
 def _rsquare(model: SEMModel, params: pd.DataFrame) -> pd.Series:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import linalg, optimize
 
 from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError,
                                       IdentificationWarning, ModelSpecificationError)
@@ -48,8 +48,6 @@ from pipeline.sem.ordinal import WLSStats, wls_stats, wls_stats_x
 from pipeline.sem.standardize import standardize
 
 __all__ = ["fit_wls", "WLSFit", "wls_baseline", "refit_wls"]
-
-_Z975 = float(stats.norm.ppf(0.975))
 
 
 @dataclass
@@ -560,7 +558,7 @@ def _sample_side(X, observed, ynames, ov_x, ordered, ordinal: bool, conditional:
     return ws, s, gamma, nth, cov0, mean0, yidx, xidx
 
 def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame:
-    from pipeline.sem.results import PARAM_COLUMNS
+    from pipeline.sem.results import PARAM_COLUMNS, add_wald_columns
     se_all = np.sqrt(np.clip(np.diag(vcov), 0, None)) if np.all(np.isfinite(vcov)) else \
         np.full(len(theta), np.nan)
     std_lv, std_all = standardize(m, vals, C)
@@ -604,14 +602,7 @@ def _table(m: SEMModel, theta, vals, C, vcov, ws, ordinal: bool) -> pd.DataFrame
             recs.append({"lhs": name, "op": ":=", "rhs": expr.replace(" ", ""), "label": name,
                          "est": base[i], "se": dse[i], "std.lv": s_lv[i], "std.all": s_all[i]})
     df = pd.DataFrame.from_records(recs)
-    est, sev = df["est"].to_numpy(float), df["se"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(sev > 0, est / sev, np.nan)
-    df["z"] = z
-    df["pvalue"] = 2 * stats.norm.sf(np.abs(z))
-    df["ci.lower"] = est - _Z975 * sev
-    df["ci.upper"] = est + _Z975 * sev
-    return df[PARAM_COLUMNS]
+    return add_wald_columns(df)[PARAM_COLUMNS]
 
 
 def catml_corrected(problem: _WLSProblem, theta, ws: WLSStats, J, w, E_inv, df, N) -> dict | None:

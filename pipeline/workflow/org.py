@@ -574,13 +574,19 @@ def _item_label(codebook: Any, item: str) -> str:
 def analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path,
                      computed: dict, *, settings: dict[str, Any] | None = None) -> None:
     """See :func:`_analyze_org_wave`; *settings* are the wave's (:func:`pipeline.cli.config.wave_settings`)."""
+    _run_with_settings(_analyze_org_wave, wave, data, codebook, results, computed, settings)
+
+
+def _run_with_settings(analyze, wave: str, data: pd.DataFrame, codebook: Any, results: Path,
+                       computed: dict, settings: dict[str, Any] | None) -> None:
+    """Run one wave's analysis under its settings (read from params.yaml when not given)."""
     if settings is None:
         try:
             settings = config.wave_settings(wave)
         except (ValueError, FileNotFoundError):
             settings = None
     with _using(settings):
-        _analyze_org_wave(wave, data, codebook, results, computed)
+        analyze(wave, data, codebook, results, computed)
 
 
 def _analyze_org_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path,
@@ -1134,13 +1140,8 @@ def _org_comparison(data: pd.DataFrame, codebook: Any, results: Path, groups: li
 def analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path,
                           computed: dict, *, settings: dict[str, Any] | None = None) -> None:
     """See :func:`_analyze_citizens_wave`; *settings* are the wave's (:func:`pipeline.cli.config.wave_settings`)."""
-    if settings is None:
-        try:
-            settings = config.wave_settings(wave)
-        except (ValueError, FileNotFoundError):
-            settings = None
-    with _using(settings):
-        _analyze_citizens_wave(wave, data, codebook, results, computed)
+    _run_with_settings(_analyze_citizens_wave, wave, data, codebook, results, computed,
+                       settings)
 
 
 def _analyze_citizens_wave(wave: str, data: pd.DataFrame, codebook: Any, results: Path,

@@ -94,3 +94,18 @@ def test_synth_outputs_are_persistent_and_stage_commands_watch_their_parent():
         assert path.startswith("data/synthetic/")
         assert opts == {"cache": False, "persist": True}, path
     assert "exit_when_orphaned()" in inspect.getsource(stage.main)
+
+
+def test_data_raw_tracks_only_the_documented_public_file():
+    """data/raw holds respondents' files and is never written by a stage; git
+    tracks only its README and the public Holzinger-Swineford data of the
+    second study, identical to the reference copy (data/raw/README.md)."""
+    import subprocess
+    root = Path(__file__).resolve().parents[2]
+    tracked = subprocess.run(["git", "ls-files", "data/raw"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.split()
+    assert sorted(tracked) == ["data/raw/README.md",
+                               "data/raw/holzinger1939/holzinger_swineford.csv"]
+    assert ((root / "data/raw/holzinger1939/holzinger_swineford.csv").read_bytes()
+            == (root / "tests/reference/data/holzinger_swineford.csv").read_bytes())
+    assert "holzinger1939/holzinger_swineford.csv" in (root / "data/raw/README.md").read_text()
