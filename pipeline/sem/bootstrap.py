@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from pipeline.core.distributions import norm_cdf, norm_ppf
 
 from pipeline.sem.results import add_wald_columns
 
@@ -57,9 +57,9 @@ def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         elif k[i] >= R:
             out[i] = t[R - 1]
         else:
-            z1 = stats.norm.ppf(alpha[i])
-            z2 = stats.norm.ppf(k[i] / (R + 1))
-            z3 = stats.norm.ppf((k[i] + 1) / (R + 1))
+            z1 = norm_ppf(alpha[i])
+            z2 = norm_ppf(k[i] / (R + 1))
+            z3 = norm_ppf((k[i] + 1) / (R + 1))
             tk, tk1 = t[k[i] - 1], t[k[i]]
             out[i] = tk + (z1 - z2) / (z3 - z2) * (tk1 - tk)
     return out
@@ -78,9 +78,9 @@ def bc_ci(t: np.ndarray, t0: float, level: float = 0.95) -> tuple[float, float]:
     t = t[np.isfinite(t)]
     if len(t) < 2 or np.var(t) == 0:
         return float(t0), float(t0)
-    za = stats.norm.ppf([(1 - level) / 2, (1 + level) / 2])
-    w = stats.norm.ppf(np.mean(t < t0))
-    adj = stats.norm.cdf(w + (w + za))
+    za = norm_ppf([(1 - level) / 2, (1 + level) / 2])
+    w = norm_ppf(np.mean(t < t0))
+    adj = norm_cdf(w + (w + za))
     lo, hi = norm_inter(t, adj)
     return float(lo), float(hi)
 

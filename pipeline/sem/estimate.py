@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg, optimize
+from scipy import linalg
 
 from pipeline.sem.model import SEMModel
 
@@ -601,6 +601,7 @@ def newton_minimize(objective, hessian, information, theta: np.ndarray, f: float
     if ok:
         return theta, float(f), True, it, "newton", ""
     # fallback: quasi-Newton with the analytic gradient
+    from scipy import optimize
     res = optimize.minimize(objective, theta, jac=True, method="L-BFGS-B",
                             options={"maxiter": lbfgs_maxiter, "ftol": 1e-15, "gtol": 1e-10,
                                      "maxcor": 30})

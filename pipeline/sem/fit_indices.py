@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+
+from pipeline.core.distributions import chi2_cdf, chi2_ppf, chi2_sf, ncx2_cdf, ncx2_ncp
 
 from pipeline.core.exceptions import NotEstimableWarning
 
@@ -276,7 +277,7 @@ def chisq_pvalue(chisq: float, df: float) -> float:
     x, d = _num(chisq, "chisq"), _nonneg(df, "df")
     if _isnan(x, d) or d == 0:
         return _NAN
-    return float(stats.chi2.sf(x, d))
+    return float(chi2_sf(x, d))
 
 
 def ml_discrepancy(sample_cov, implied_cov, sample_mean=None,
@@ -568,8 +569,16 @@ def rmsea(chisq: float, df: float, n: float, c_hat: float = 1.0) -> float:
 
 def _ncx2_cdf(x: float, df: float, ncp: float) -> float:
     if ncp <= 0:
-        return float(stats.chi2.cdf(x, df))
-    return float(stats.ncx2.cdf(x, df, ncp))
+        return float(chi2_cdf(x, df))
+    return float(ncx2_cdf(x, df, ncp))
+
+
+def _ncp_root(x: float, df: float, p: float) -> float:
+    """lambda with F(x; df, lambda) = p, or ValueError when there is none."""
+    lam = float(ncx2_ncp(x, df, p))
+    if not math.isfinite(lam):
+        raise ValueError("no noncentrality solves the equation")
+    return lam
 
 
 def rmsea_ci(chisq: float, df: float, n: float, level: float = 0.90,
@@ -608,7 +617,7 @@ def rmsea_ci(chisq: float, df: float, n: float, level: float = 0.90,
         lo = 0.0
     else:
         try:
-            lam = optimize.brentq(f_lower, 0.0, x, xtol=1e-12, rtol=1e-12)
+            lam = _ncp_root(x, d, upper_p)
             lo = math.sqrt(c_hat * lam / (nn * d))
         except ValueError:
             lo = _NAN
@@ -617,7 +626,7 @@ def rmsea_ci(chisq: float, df: float, n: float, level: float = 0.90,
         hi = 0.0
     else:
         try:
-            lam = optimize.brentq(f_upper, 0.0, n_upper, xtol=1e-12, rtol=1e-12)
+            lam = _ncp_root(x, d, lower_p)
             hi = math.sqrt(c_hat * lam / (nn * d))
         except ValueError:
             hi = _NAN
@@ -939,7 +948,7 @@ def hoelter_cn(chisq: float, df: float, n: float, alpha: float = 0.05) -> float:
         return _NAN
     if x == 0:
         return math.inf
-    return float(stats.chi2.ppf(1 - _num(alpha, "alpha"), d)) / (x / nn) + 1
+    return float(chi2_ppf(1 - _num(alpha, "alpha"), d)) / (x / nn) + 1
 
 
 def mfi(chisq: float, df: float, n: float) -> float:

@@ -48,7 +48,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from pipeline.core.distributions import norm_sf
 
 __all__ = ["wald_test", "interval_supports", "adjust_pvalues", "find_parameter",
            "decide_hypotheses", "hypotheses_table", "DECISIONS"]
@@ -71,7 +71,7 @@ def wald_test(est: float, se: float) -> tuple[float, float]:
     if not (se > 0) or not np.isfinite(est):
         return math.nan, math.nan
     z = float(est) / float(se)
-    return z, float(2 * stats.norm.sf(abs(z)))
+    return z, float(2 * norm_sf(abs(z)))
 
 
 def _direction(direction: str) -> str:

@@ -40,7 +40,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import linalg
+
+from pipeline.core.distributions import chi2_sf
 
 from pipeline.core.exceptions import NotEstimableWarning
 
@@ -116,7 +118,7 @@ def lrt(m1, m0, *, method: str = "default", scaled_shifted: bool = True) -> dict
         return out
     if not scaled:
         d = T0 - T1
-        out.update(chisq_diff=d, pvalue=float(stats.chi2.sf(d, m)))
+        out.update(chisq_diff=d, pvalue=float(chi2_sf(d, m)))
         N, G = a["ntotal"], a["ngroups"]
         out["rmsea"] = math.sqrt(max(d / N / m - 1.0 / N, 0.0)) * math.sqrt(G)
         return out
@@ -143,7 +145,7 @@ def lrt(m1, m0, *, method: str = "default", scaled_shifted: bool = True) -> dict
             d, cd, df_d, shift = _satorra_2000(m1, m0, T0 - T1, m, test, scaled_shifted)
         out["shift"] = shift
     out.update(chisq_diff=float(d), df_diff=df_d, scaling_factor=float(cd),
-               pvalue=float(stats.chi2.sf(d, df_d)) if np.isfinite(d) else math.nan)
+               pvalue=float(chi2_sf(d, df_d)) if np.isfinite(d) else math.nan)
     return out
 
 

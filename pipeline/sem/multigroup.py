@@ -63,7 +63,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import linalg
+
+from pipeline.core.distributions import chi2_sf
 
 from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError,
                                       HeywoodCaseWarning, IdentificationWarning,
@@ -484,7 +486,7 @@ class MultiGroupResult:
 
     @property
     def pvalue(self) -> float:
-        return float(stats.chi2.sf(self.chisq, self.df)) if self.df > 0 else math.nan
+        return float(chi2_sf(self.chisq, self.df)) if self.df > 0 else math.nan
 
     def implied(self, g: int):
         """Model-implied ``(Sigma, mu)`` of group *g* (0-based)."""
@@ -662,6 +664,7 @@ def _constrained(mg, obj, ests, sts, theta):
     if (~eq).any():
         clist.append({"type": "ineq", "fun": lambda t: cvals(t)[~eq],
                       "jac": lambda t: jac(t, ~eq)})
+    from scipy import optimize
     res = optimize.minimize(obj, theta, jac=True, method="SLSQP", constraints=clist,
                             options={"maxiter": 2000, "ftol": 1e-14})
     g = cvals(res.x)
@@ -1553,6 +1556,7 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
         return -np.vstack([s_[:, None] * _num_jacobian(pr.implied, t, cols=u)[1]
                            for s_, pr, u in zip(sw, probs, used)])
     with single_thread_blas():
+        from scipy import optimize
         sol = optimize.least_squares(resid, theta0, jac=jac, method="trf", xtol=1e-15,
                                      ftol=1e-15, gtol=1e-12, max_nfev=500)
         theta = sol.x

@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from pipeline.core.exceptions import DataValidationError, SparseTableWarning
 
@@ -338,6 +338,7 @@ def polychoric(x: np.ndarray, y: np.ndarray, tx: np.ndarray | None = None,
         r = new
         if abs(step) < 1e-11:
             return float(r)
+    from scipy import optimize
     res = optimize.minimize_scalar(nll, bounds=(-0.9999, 0.9999), method="bounded",
                                    options={"xatol": 1e-10})
     return float(res.x)
@@ -376,6 +377,7 @@ def polyserial(x: np.ndarray, y: np.ndarray, ty: np.ndarray | None = None) -> fl
         keep = dens * P >= math.sqrt(eps)
         return -float(np.sum(np.log(P[keep])))
 
+    from scipy import optimize
     res = optimize.minimize_scalar(nll, bounds=(-0.9999, 0.9999), method="bounded",
                                    options={"xatol": 1e-10})
     return float(res.x)

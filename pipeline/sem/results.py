@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import linalg
+
+from pipeline.core.distributions import chi2_sf, norm_ppf, norm_sf
 
 from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError, HeywoodCaseWarning,
                           IdentificationWarning, LowCoverageWarning,
@@ -46,7 +48,7 @@ PARAM_COLUMNS = ["lhs", "op", "rhs", "label", "est", "se", "z", "pvalue", "ci.lo
 LIKELIHOODS = ("normal", "wishart")
 MISSING = ("listwise", "fiml")
 ESTIMATORS = ("ML", "MLM", "MLR", "ULS", "DWLS", "WLSMV", "ULSMV")
-_Z975 = float(stats.norm.ppf(0.975))
+_Z975 = float(norm_ppf(0.975))
 
 
 def _read_model_text(model: str | Path) -> str:
@@ -210,11 +212,11 @@ class SEMResult:
     # -------------------------------------------------------------- fit table
     @property
     def pvalue(self) -> float:
-        return float(stats.chi2.sf(self.chisq, self.df)) if self.df > 0 else math.nan
+        return float(chi2_sf(self.chisq, self.df)) if self.df > 0 else math.nan
 
     @property
     def baseline_pvalue(self) -> float:
-        return float(stats.chi2.sf(self.baseline_chisq, self.baseline_df))
+        return float(chi2_sf(self.baseline_chisq, self.baseline_df))
 
     @property
     def ntotal(self) -> int:
@@ -531,11 +533,7 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     warn_list: list[str] = []
     if missing == "fiml":
         _check_coverage(X, sem_model.observed, warn_list, emit_warnings)
-    if missing == "fiml":
-        # the batched pattern kernel (pipeline.sem.fiml): analytic gradient, BFGS from the EM moments
-        from pipeline.sem.fiml import FIMLEstimator as _Est
-    else:
-        _Est = Estimator
+    _Est = _estimator_class(missing)
     with single_thread_blas():
         st = sample_stats(X, likelihood=likelihood, missing=missing)
     est = _Est(sem_model, likelihood=likelihood, missing=missing, meanstructure=ms)
@@ -546,6 +544,22 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
         if estimator in ("MLM", "MLR"):
             _apply_robust(res, estimator, se=se, emit=emit_warnings)
         return res
+
+
+def _estimator_class(missing: str) -> type:
+    """The ML estimator class ``fit`` uses for *missing*.
+
+    FIML: the batched pattern kernel (:mod:`pipeline.sem.fiml`, analytic
+    gradient, BFGS from the EM moments).  Complete data: quasi-Newton through
+    the RAM matrices (:class:`pipeline.sem.fast.FastMLEstimator`), equal to the
+    engine's Newton fit without a Hessian per iteration; it hands mean
+    structures and fits it cannot finish to the engine's Newton iterations.
+    """
+    if missing == "fiml":
+        from pipeline.sem.fiml import FIMLEstimator
+        return FIMLEstimator
+    from pipeline.sem.fast import FastMLEstimator
+    return FastMLEstimator
 
 
 #: Pairwise coverage below which FIML estimates rest on too few joint observations
@@ -781,7 +795,7 @@ def add_wald_columns(df: pd.DataFrame, *, ci: bool = True) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(sev > 0, est / sev, np.nan)
     df["z"] = z
-    df["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+    df["pvalue"] = 2 * norm_sf(np.abs(z))
     if ci:
         df["ci.lower"] = est - _Z975 * sev
         df["ci.upper"] = est + _Z975 * sev

@@ -58,7 +58,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
+from pipeline.core.distributions import chi2_sf
 
 __all__ = ["vech_indices", "vech_jacobian", "gamma_adf", "gamma_nt", "h1_expected_information",
            "ml_moment_scores", "ugamma_traces", "scaled_test", "yuan_bentler_mplus_trace",
@@ -331,7 +331,7 @@ def scaled_test(chisq: float, df: float, trace_UGamma: float, trace_UGamma2: flo
         raise ValueError(f"test must be satorra.bentler, yuan.bentler.mplus, mean.var.adjusted "
                          f"or scaled.shifted, got {test!r}")
     out.update(stat=float(stat), df=float(dfs), scaling_factor=float(c),
-               pvalue=float(stats.chi2.sf(stat, dfs)) if np.isfinite(stat) else math.nan)
+               pvalue=float(chi2_sf(stat, dfs)) if np.isfinite(stat) else math.nan)
     return out
 
 
@@ -385,7 +385,7 @@ def scaled_difference_test(chisq0: float, df0: float, c0: float,
         cd = math.nan
     t = (chisq0 - chisq1) / cd
     return {"stat": float(t), "df": float(m), "scaling_factor": float(cd),
-            "pvalue": float(stats.chi2.sf(t, m)) if np.isfinite(t) else math.nan}
+            "pvalue": float(chi2_sf(t, m)) if np.isfinite(t) else math.nan}
 
 
 def satorra2000_difference(chisq0: float, df0: float, chisq1: float, df1: float, Delta1, W1,
@@ -467,4 +467,4 @@ def satorra2000_difference(chisq0: float, df0: float, chisq1: float, df1: float,
         t = (chisq0 - chisq1) / cd
     return {"stat": float(t), "df": float(m), "scaling_factor": cd, "a": a, "b": b,
             "trace_UGamma": tr, "trace_UGamma2": tr2,
-            "pvalue": float(stats.chi2.sf(t, m)) if np.isfinite(t) else nan}
+            "pvalue": float(chi2_sf(t, m)) if np.isfinite(t) else nan}

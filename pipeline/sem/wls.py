@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize
+from scipy import linalg
 
 from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError,
                                       IdentificationWarning, ModelSpecificationError)
@@ -304,6 +304,7 @@ def _solve(problem: _WLSProblem, s: np.ndarray, w: np.ndarray, start: np.ndarray
     if ok:
         return theta, True, it, "gauss-newton"
     sw = np.sqrt(w)
+    from scipy import optimize
     res = optimize.least_squares(lambda t: sw * (s - problem.implied(t)[0]), theta,
                                  jac=lambda t: -sw[:, None] * problem.implied(t)[1],
                                  method="trf", xtol=1e-15, ftol=1e-15, gtol=1e-12,

@@ -155,10 +155,9 @@ def test_fast_ml_estimator_equals_the_engine_fit(case, monkeypatch):
     ref = load_fixture(f"lavaan_{case}.json")
     data = pd.read_csv(REFERENCE / "data" / ref["data"])
     lik = ref["options"]["likelihood"]
-    monkeypatch.setattr(R, "Estimator", Estimator)          # the engine's Newton fit
-    base = fit(ref["model"], data, likelihood=lik)
-    monkeypatch.setattr(R, "Estimator", lambda m, **kw: FastMLEstimator(m, **kw))
-    res = fit(ref["model"], data, likelihood=lik)
+    res = fit(ref["model"], data, likelihood=lik)            # fit's default: FastML
+    monkeypatch.setattr(R, "_estimator_class", lambda missing: Estimator)
+    base = fit(ref["model"], data, likelihood=lik)            # the engine's Newton fit
     assert isinstance(res.estimator, FastMLEstimator) and not isinstance(base.estimator,
                                                                          FastMLEstimator)
     assert isinstance(base.estimator, Estimator)
