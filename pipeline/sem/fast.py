@@ -922,6 +922,16 @@ class FastMLEstimator(_engine_estimator()):
             if np.isfinite(f) and np.max(np.abs(g)) < 1e-8:
                 return OptimResult(r.theta, float(f), True, r.iterations, "bfgs-fast")
             if np.isfinite(f) and np.max(np.abs(g)) < 1e-4:
+                # close: a few more quasi-Newton steps from a fresh Fisher metric
+                # with tighter tolerances are cheaper than Newton's exact Hessian
+                it0 = r.iterations
+                r = self._fast.fit(stats.cov, start=r.theta, max_iter=maxiter, xtol=1e-12,
+                                   ftol=1e-20)
+                f, g = self.objective(r.theta, stats)
+                if (np.isfinite(f) and r.admissible and np.max(np.abs(g)) < 1e-8):
+                    return OptimResult(r.theta, float(f), True, it0 + r.iterations,
+                                       "bfgs-fast")
+            if np.isfinite(f) and np.max(np.abs(g)) < 1e-4:
                 # quasi-Newton at its rounding floor: Newton steps finish
                 r2 = super().optimize(stats, start=r.theta, maxiter=maxiter, gtol=gtol)
                 if r2.converged:
