@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     print(f"bootstrap SEs: {len(common)} parameters, median |ours/lavaan - 1| = "
           f"{rel.median():.3f}, max {rel.max():.3f} (MC error ~{1 / np.sqrt(2 * args.B_lavaan):.3f})")
     print(f"\nSummary: ratio ours / lavaan = {wall:.1f} / {est:.1f} = {wall / est:.3f} "
-          f"(target <= 0.10)")
+          f"(target <= 0.10): {'met' if wall / est <= 0.10 else 'NOT met'}")
     return 0
 
 
