@@ -38,6 +38,7 @@ import io
 import logging
 import math
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,16 +230,126 @@ class LoadResult:
 
 # ------------------------------------------------------------ raw cell grid
 
+class _Col:
+    """One column of the raw file, factorised: its distinct raw values and, per
+    row, the index of the row's value (``-1``: no value, as in a short CSV row).
+
+    Every check runs once per distinct value (a Likert column has 5-10) and is
+    broadcast to the rows through ``codes``; per-value arrays built by
+    :meth:`per_value` carry one extra element at the end for code ``-1``.
+    """
+
+    __slots__ = ("values", "codes", "_empty")
+
+    def __init__(self, values: list[Any], codes: np.ndarray, empty: np.ndarray | None = None) -> None:
+        self.values = values
+        self.codes = codes
+        self._empty = empty
+
+    @classmethod
+    def from_cells(cls, cells: Sequence[Any]) -> "_Col":
+        """Factorise Python cell values exactly: ``5``, ``5.0`` and ``True`` stay
+        distinct (an XLSX float is logged as such), NaN is one value."""
+        index: dict[Any, int] = {}
+        values: list[Any] = []
+        codes = np.empty(len(cells), dtype=np.int64)
+        for i, v in enumerate(cells):
+            key = (v.__class__, "nan") if isinstance(v, float) and v != v else (v.__class__, v)
+            k = index.get(key)
+            if k is None:
+                k = index[key] = len(values)
+                values.append(v)
+            codes[i] = k
+        return cls(values, _small_codes(codes, len(values)))
+
+    @classmethod
+    def from_series(cls, s: pd.Series) -> "_Col":
+        """A homogeneous column (SAV): factorised by pandas, values as Python objects
+        (NaN and None become code -1, i.e. empty)."""
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        values = pd.Series(uniques).astype(object).tolist()
+        return cls(values, _small_codes(codes, len(values)))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def per_value(self, fn: Any, missing: Any, dtype: Any = object) -> np.ndarray:
+        """``fn(value)`` for each distinct value, plus *missing* for code ``-1``."""
+        out = np.empty(len(self.values) + 1, dtype=dtype)
+        out[:-1] = [fn(v) for v in self.values]
+        out[-1] = missing
+        return out
+
+    def empty_values(self) -> np.ndarray:
+        """Per distinct value (plus code ``-1``): is it an empty cell."""
+        if self._empty is None:
+            if all(type(v) is str for v in self.values):
+                stripped = pd.Series(self.values, dtype=object).str.strip()
+                self._empty = np.append(stripped.eq("").to_numpy(dtype=bool), True)
+            else:
+                self._empty = self.per_value(_is_empty, True, bool)
+        return self._empty
+
+    def used(self) -> np.ndarray:
+        """Per distinct value: does any row hold it."""
+        nv, codes = len(self.values), self.codes
+        if codes.dtype in (np.int8, np.int16):        # -1 becomes the largest unsigned value
+            counts = np.bincount(codes.view(np.uint8 if codes.dtype == np.int8 else np.uint16),
+                                 minlength=nv)
+            return counts[:nv] > 0
+        return np.bincount(codes.astype(np.int64) + 1, minlength=nv + 1)[1:] > 0
+
+    def take(self, keep: np.ndarray) -> "_Col":
+        return _Col(self.values, self.codes[keep], self._empty)
+
+    def cell(self, i: int) -> Any:
+        k = int(self.codes[i])
+        return "" if k < 0 else self.values[k]
+
+
+def _small_codes(codes: np.ndarray, n_values: int) -> np.ndarray:
+    for dt in (np.int8, np.int16, np.int32):
+        if n_values < np.iinfo(dt).max:
+            return codes.astype(dt, copy=False)
+    return codes.astype(np.int64, copy=False)
+
+
 @dataclass
 class _Grid:
     header: list[str]
-    cells: list[list[Any]]          # row-major, same length as header
-    rownums: list[int]
+    columns: list[_Col]             # one per header cell, each as long as rownums
+    rownums: np.ndarray             # spreadsheet row of each data row (header = 1)
     fmt: str
     encoding: str | None = None
     log: list[Recoding] = field(default_factory=list)
     sav_meta: Any = None
     sav_missing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.rownums)
+
+    def keep_rows(self, keep: np.ndarray) -> None:
+        self.columns = [c.take(keep) for c in self.columns]
+        self.rownums = self.rownums[keep]
+
+    @classmethod
+    def from_records(cls, header: list[str], rows: list[list[Any]], **kw: Any) -> "_Grid":
+        cols = [_Col.from_cells([r[j] for r in rows]) for j in range(len(header))]
+        return cls(header=header, columns=cols, rownums=np.arange(2, len(rows) + 2), **kw)
+
+
+def _empty_mask(col: _Col) -> np.ndarray:
+    """Per row: is the cell empty (None, NaN, blank text or absent)."""
+    return col.empty_values()[col.codes]
+
+
+def _empty_rows(grid: _Grid) -> np.ndarray:
+    """Per row: is every cell of the row empty."""
+    out = np.ones(grid.n, dtype=bool)
+    for col in grid.columns:
+        out &= _empty_mask(col)
+    return out
 
 
 #: At most this many names (columns, ids, labels) are listed in one error message.
@@ -382,7 +493,55 @@ def _read_csv_grid(path: Path, encoding: str | None) -> _Grid:
     if nul >= 0:
         raise _fail(path, "contains NUL characters: not a text CSV (a binary file saved as .csv?)",
                     rows=[text.count("\n", 0, nul) + 1])
-    delim = _sniff_delimiter(text.split("\n", 1)[0]) or ","
+    eol = text.find("\n")
+    delim = _sniff_delimiter(text if eol < 0 else text[:eol]) or ","
+    # the decoded text as UTF-8 bytes for the C parser; a UTF-8 file is parsed as it is
+    if enc == "utf-8" and len(text) == len(data) - (3 if data.startswith(b"\xef\xbb\xbf") else 0):
+        buf = data[3:] if data.startswith(b"\xef\xbb\xbf") else data     # ASCII: same bytes
+    else:
+        buf = text.encode("utf-8")
+    del data, text
+    grid = _parse_csv_fast(buf, delim)
+    if grid is None:            # anything the C parser refuses: csv.reader names the row
+        grid = _parse_csv_records(path, buf.decode("utf-8"), delim)
+    grid.encoding, grid.log = enc, log
+    return grid
+
+
+def _parse_csv_fast(buf: bytes, delim: str) -> _Grid | None:
+    """Parse with pandas' C parser into one categorical per column (the distinct
+    strings and a small integer code per row), or ``None`` when the file is not
+    a rectangular CSV (ragged rows, an unterminated quote): the caller then
+    reads it record by record to name the row.
+
+    The options give ``csv.reader``'s reading: every cell a string, nothing
+    turned into NaN, blank lines kept as rows (their row numbers count),
+    a short row padded with empty cells.
+    """
+    try:
+        df = pd.read_csv(io.BytesIO(buf), sep=delim, header=None, index_col=False, dtype="category",
+                         na_filter=False, keep_default_na=False, skip_blank_lines=False,
+                         quotechar='"', doublequote=True, escapechar=None, comment=None,
+                         skipinitialspace=False, encoding="utf-8", engine="c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OverflowError):
+        return None
+    header: list[str] = []
+    cols: list[_Col] = []
+    for j in range(df.shape[1]):
+        cat = df.iloc[:, j].array
+        codes = np.asarray(cat.codes)
+        values = list(cat.categories)
+        if values and not all(isinstance(v, str) for v in values):
+            return None
+        header.append("" if codes[0] < 0 else values[codes[0]])
+        cols.append(_Col(values, codes[1:]))
+    if not header or not any(h.strip() for h in header):
+        return None
+    return _Grid(header=header, columns=cols, rownums=np.arange(2, len(df) + 1), fmt="csv")
+
+
+def _parse_csv_records(path: Path, text: str, delim: str) -> _Grid:
+    """Read *text* record by record with ``csv.reader``: the error names the row."""
     records: list[list[str]] = []
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=False)
@@ -405,8 +564,7 @@ def _read_csv_grid(path: Path, encoding: str | None) -> _Grid:
         elif len(rec) < width:
             rec = rec + [""] * (width - len(rec))
         cells.append(rec)
-    return _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)),
-                 fmt="csv", encoding=enc, log=log)
+    return _Grid.from_records(header, cells, fmt="csv")
 
 
 def _xlsx_value(v: Any) -> Any:
@@ -456,15 +614,15 @@ def _read_xlsx_grid(path: Path) -> _Grid:
     rows = [r + [None] * (width - len(r)) for r in rows]
     header = ["" if v is None else str(v) for v in rows[0]]
     cells = [[_xlsx_value(v) for v in r] for r in rows[1:]]
-    grid = _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)), fmt="xlsx",
-                 log=grid_log)
+    del rows
+    grid = _Grid.from_records(header, cells, fmt="xlsx", log=grid_log)
+    del cells
     # Excel keeps formatted-but-empty trailing rows in the sheet dimension
-    trailing = 0
-    while grid.cells and all(_is_empty(v) for v in grid.cells[-1]):
-        grid.cells.pop()
-        grid.rownums.pop()
-        trailing += 1
+    filled = np.flatnonzero(~_empty_rows(grid))
+    last = int(filled[-1]) + 1 if len(filled) else 0
+    trailing = grid.n - last
     if trailing:
+        grid.keep_rows(np.arange(last))
         grid.log.append(Recoding("", "empty_rows_dropped", trailing,
                                  "trailing empty rows of the sheet (Excel artefact)"))
     return grid
@@ -507,8 +665,8 @@ def _read_sav_grid(path: Path, encoding: str | None) -> _Grid:
             log.append(Recoding(col, "spss_user_missing", n, detail, tuple(rows)))
         meta_missing.setdefault(col, (vals, ranges.get(col, []) or []))
     header = [str(c) for c in df.columns]
-    cells = df.astype(object).where(df.notna(), None).to_numpy().tolist()
-    grid = _Grid(header=header, cells=cells, rownums=list(range(2, len(cells) + 2)), fmt="sav",
+    cols = [_Col.from_series(df.iloc[:, j]) for j in range(df.shape[1])]
+    grid = _Grid(header=header, columns=cols, rownums=np.arange(2, len(df) + 2), fmt="sav",
                  encoding=getattr(meta, "file_encoding", None), log=log, sav_meta=meta)
     grid.sav_missing = meta_missing
     return grid
@@ -570,28 +728,40 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
     _clean_header(grid, p)
     _drop_empty_rows(grid)
     _check_mojibake(grid, p)
-    df = pd.DataFrame(grid.cells, columns=grid.header, dtype=object)
     log = list(grid.log)
-    for col in df.columns:
-        s = df[col].map(lambda v: None if _is_empty(v) else (v.strip() if isinstance(v, str) else v))
+    out: dict[str, Any] = {}
+    for name, col in zip(grid.header, grid.columns):
+        # per distinct value: None when empty, text stripped
+        s = col.per_value(lambda v: None if _is_empty(v) else (v.strip() if isinstance(v, str) else v),
+                          None)
+        used = np.append(col.used(), False)
+        present = used & np.array([v is not None for v in s], dtype=bool)
         # decimal commas (5,0 from a Russian-locale Excel) are numbers, as in read_raw
-        commas = s.map(_decimal_comma)
+        commas = np.array([_decimal_comma(v) for v in s], dtype=bool) & used
         if commas.any():
-            conv = s.map(lambda v: _as_number(v) if _decimal_comma(v) else v)
-            if pd.to_numeric(conv, errors="coerce")[conv.notna()].notna().all():
-                rows = [grid.rownums[i] for i in np.flatnonzero(commas.to_numpy())]
-                log.append(_comma_recoding(str(col), rows))
+            conv = s.copy()
+            conv[commas] = [_as_number(v) for v in s[commas]]
+            if pd.to_numeric(pd.Series(conv[present], dtype=object), errors="coerce").notna().all():
+                rows = grid.rownums[commas[col.codes]].tolist()
+                log.append(_comma_recoding(str(name), rows))
                 s = conv
-        num = pd.to_numeric(s, errors="coerce")
-        if s.notna().any() and num[s.notna()].notna().all():
+        num = pd.to_numeric(pd.Series(s[present], dtype=object), errors="coerce")
+        if present.any() and num.notna().all():
             # whole numbers without gaps -> int64; with gaps float64 (NaN), as
             # pandas does: numpy-based statistics must not meet pd.NA
-            if not num.isna().any() and np.isfinite(num).all() and (num % 1 == 0).all():
-                df[col] = num.astype("int64")
+            cell_present = present[col.codes]
+            vals = num.to_numpy()
+            if cell_present.all() and np.isfinite(vals.astype(float)).all() and (vals % 1 == 0).all():
+                per = np.zeros(len(s), dtype=np.int64)
+                per[present] = vals.astype(np.int64)
+                out[name] = per[col.codes]
             else:
-                df[col] = num.astype(float)
+                per = np.full(len(s), np.nan)
+                per[present] = vals.astype(float)
+                out[name] = per[col.codes]
         else:
-            df[col] = s
+            out[name] = pd.Series(s[col.codes], dtype=object)
+    df = pd.DataFrame(out, index=pd.RangeIndex(grid.n), columns=grid.header)
     # the conversions made (decimal commas, BOM, empty rows): printed by the commands
     df.attrs["recodings"] = [r.__dict__ | {"rows": list(r.rows)} for r in log]
     for r in log:
@@ -642,13 +812,13 @@ def read_raw(path: str | Path, instrument: str | Codebook, *,
     _clean_header(grid, p)
     _match_columns(grid, p, cb)
     _drop_empty_rows(grid)
-    n_rows_file = len(grid.cells) + sum(r.count for r in grid.log if r.action == "empty_rows_dropped")
-    if not grid.cells:
+    n_rows_file = grid.n + sum(r.count for r in grid.log if r.action == "empty_rows_dropped")
+    if not grid.n:
         raise _fail(p, "the file has a header but no data rows", rows=[1])
     _check_mojibake(grid, p)
     data, log = _validate_cells(grid, p, cb)
     return LoadResult(data=data, file=str(p), instrument=cb.name, format=grid.fmt,
-                      encoding=grid.encoding, log=grid.log + log, rows=list(grid.rownums),
+                      encoding=grid.encoding, log=grid.log + log, rows=grid.rownums.tolist(),
                       n_rows_file=n_rows_file)
 
 
@@ -670,20 +840,20 @@ def _clean_header(grid: _Grid, path: Path) -> None:
     # trailing (and interior) columns with neither a header nor any data: Excel artefacts
     keep, dropped = [], 0
     for j, h in enumerate(grid.header):
-        has_data = any(not _is_empty(r[j]) for r in grid.cells)
-        if not h and not has_data:
+        if h:
+            keep.append(j)
+            continue
+        filled = ~_empty_mask(grid.columns[j])
+        if not filled.any():
             dropped += 1
             continue
-        if not h:
-            rows = [grid.rownums[i] for i, r in enumerate(grid.cells) if not _is_empty(r[j])]
-            raise _fail(path, f"column {j + 1} (spreadsheet column {_col_letter(j)}) has data but no "
-                              "header", columns=[f"#{j + 1}"], rows=rows)
-        keep.append(j)
+        raise _fail(path, f"column {j + 1} (spreadsheet column {_col_letter(j)}) has data but no "
+                          "header", columns=[f"#{j + 1}"], rows=grid.rownums[filled].tolist())
     if dropped:
         grid.log.append(Recoding("", "empty_columns_dropped", dropped,
                                  "columns with no header and no data (Excel artefact)"))
         grid.header = [grid.header[j] for j in keep]
-        grid.cells = [[r[j] for j in keep] for r in grid.cells]
+        grid.columns = [grid.columns[j] for j in keep]
     seen: dict[str, int] = {}
     dups = []
     for h in grid.header:
@@ -752,32 +922,23 @@ def _match_columns(grid: _Grid, path: Path, cb: Codebook) -> None:
 
 
 def _drop_empty_rows(grid: _Grid) -> None:
-    keep_cells, keep_rows, dropped = [], [], []
-    for r, n in zip(grid.cells, grid.rownums):
-        if all(_is_empty(v) for v in r):
-            dropped.append(n)
-        else:
-            keep_cells.append(r)
-            keep_rows.append(n)
-    if dropped:
-        grid.log.append(Recoding("", "empty_rows_dropped", len(dropped), "rows with no answer at all",
-                                 tuple(dropped)))
-    grid.cells, grid.rownums = keep_cells, keep_rows
+    empty = _empty_rows(grid)
+    if empty.any():
+        grid.log.append(Recoding("", "empty_rows_dropped", int(empty.sum()), "rows with no answer at all",
+                                 tuple(grid.rownums[empty].tolist())))
+        grid.keep_rows(~empty)
 
 
 def _check_mojibake(grid: _Grid, path: Path) -> None:
     problems: list[tuple[str, list[int], str]] = []
-    for j, h in enumerate(grid.header):
-        rows, first = [], None
-        for r, n in zip(grid.cells, grid.rownums):
-            v = r[j]
-            if isinstance(v, str):
-                frag = find_mojibake(v)
-                if frag:
-                    rows.append(n)
-                    first = first or frag
-        if rows:
-            problems.append((h, rows, first))
+    for h, col in zip(grid.header, grid.columns):
+        frags = col.per_value(lambda v: find_mojibake(v) if isinstance(v, str) else None, None)
+        bad = np.array([f is not None for f in frags], dtype=bool)
+        if not bad.any():
+            continue
+        cells = np.flatnonzero(bad[col.codes])
+        if len(cells):
+            problems.append((h, grid.rownums[cells].tolist(), frags[col.codes[cells[0]]]))
     if problems:
         cols = [c for c, _, _ in problems]
         rows = sorted({n for _, rs, _ in problems for n in rs})
@@ -893,34 +1054,56 @@ def _sav_label_map(grid: _Grid, col: str, var: Variable, path: Path,
     return mapping
 
 
+def _float_typed(var: Variable) -> bool:
+    """Is the validated column of *var* float64 (numeric items, integer-coded items)."""
+    return var.type == "numeric" or (var.is_coded and var.type != "multi" and var.numeric_codes)
+
+
 def _validate_cells(grid: _Grid, path: Path, cb: Codebook) -> tuple[pd.DataFrame, list[Recoding]]:
     problems: list[_Problem] = []
     log: list[Recoding] = []
-    out: dict[str, Any] = {}
-    n = len(grid.cells)
-    for j, col in enumerate(grid.header):
+    n = grid.n
+    present = dict(zip(grid.header, grid.columns))
+    # every float64 column (coded items, numeric items, absent optional ones) is written
+    # straight into one 2-D block, which becomes the frame without a copy
+    float_cols = [name for name, var in cb.variables.items()
+                  if (name in present and _float_typed(var))
+                  or (name not in present and not (var.type in {"text", "multi"} or
+                                                   (var.is_coded and not var.numeric_codes)))]
+    block = np.empty((len(float_cols), n), dtype=np.float64)
+    slot = {name: i for i, name in enumerate(float_cols)}
+    other: dict[str, Any] = {}
+    for col, column in present.items():
         var = cb[col]
-        values = [r[j] for r in grid.cells]
-        empties = [_is_empty(v) for v in values]
-        if all(empties):
-            if var.required or var.type != "text":
-                problems.append(_Problem(col, [], "the column is empty in every row"))
+        all_empty = not (~column.empty_values()[:-1] & column.used()).any()
+        if all_empty and (var.required or var.type != "text"):
+            problems.append(_Problem(col, [], "the column is empty in every row"))
+            if col in slot:
+                block[slot[col]] = np.nan
             else:
-                log.append(Recoding(col, "empty_column", n, "optional text column with no answers"))
-            out[col] = pd.Series([np.nan] * n, dtype=object)
+                other[col] = np.full(n, np.nan, dtype=object)
+            continue
+        if all_empty:
+            log.append(Recoding(col, "empty_column", n, "optional text column with no answers"))
+            other[col] = np.full(n, np.nan, dtype=object)
             continue
         if var.type == "id":
-            out[col] = _check_id(values, empties, grid, col, problems)
+            other[col] = _check_id(column, grid, col, problems)
         elif var.type == "text":
-            out[col] = pd.Series([None if e else (v.strip() if isinstance(v, str) else _fmt_code(v))
-                                  for v, e in zip(values, empties)], dtype=object)
+            per = column.per_value(lambda v: None if _is_empty(v) else
+                                   (v.strip() if isinstance(v, str) else _fmt_code(v)), None)
+            other[col] = per[column.codes]
         elif var.type == "numeric":
-            out[col] = _check_numeric(values, empties, grid, var, problems, log)
+            np.take(_check_numeric(column, grid, var, problems, log), column.codes, out=block[slot[col]], mode="wrap")
         elif var.type == "multi":
-            out[col] = _check_multi(values, empties, grid, var, problems, log)
+            other[col] = _check_multi(column, grid, var, problems, log)
         else:
             mapping = _sav_label_map(grid, col, var, path, log)
-            out[col] = _check_coded(values, empties, grid, var, problems, log, mapping)
+            per = _check_coded(column, grid, var, problems, log, mapping)
+            if col in slot:
+                np.take(per, column.codes, out=block[slot[col]], mode="wrap")
+            else:
+                other[col] = per[column.codes]
     if problems:
         if len(problems) == 1:
             p = problems[0]
@@ -937,62 +1120,139 @@ def _validate_cells(grid: _Grid, path: Path, cb: Codebook) -> tuple[pd.DataFrame
         err = _fail(path, "\n".join(lines), columns=cols, rows=rows)
         err.problems = problems  # type: ignore[attr-defined]
         raise err
-    df = pd.DataFrame(out, index=pd.RangeIndex(n))
     # absent optional columns: present as empty, logged
     for name, var in cb.variables.items():
-        if name not in df.columns:
-            df[name] = pd.Series([np.nan] * n, dtype=object if var.type in {"text", "multi"} or
-                                 (var.is_coded and not var.numeric_codes) else float)
+        if name not in present:
+            if name in slot:
+                block[slot[name]] = np.nan
+            else:
+                other[name] = np.full(n, np.nan, dtype=object)
             log.append(Recoding(name, "absent_optional_column", n, "optional column not in the file; added empty"))
-    df = df[[c for c in cb.variables if c in df.columns]]
+    df = pd.DataFrame(block.T, columns=float_cols, index=pd.RangeIndex(n), copy=False)
+    with warnings.catch_warnings():
+        # one block per non-float column, inserted in codebook order (no copy of the floats)
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        for pos, name in enumerate(cb.variables):
+            if name not in slot:
+                df.insert(pos, name, other[name] if isinstance(other[name], pd.Series)
+                          else pd.Series(other[name], dtype=object, index=df.index, copy=False))
     return df, log
 
 
-def _check_id(values, empties, grid, col, problems) -> pd.Series:
-    keys: list[Any] = []
-    for v, e in zip(values, empties):
-        if e:
-            keys.append(None)
+def _cells(grid: _Grid, column: _Col, mask: np.ndarray) -> list[tuple[int, Any]]:
+    """(spreadsheet row, raw value) of the cells in *mask* (row order): for messages."""
+    idx = np.flatnonzero(mask)
+    return [(int(r), column.values[k]) for r, k in zip(grid.rownums[idx], column.codes[idx])]
+
+
+def _id_key(v: Any) -> Any:
+    if _is_empty(v):
+        return None
+    x = _as_number(v)
+    if x is not None and float(x).is_integer() and abs(x) < 2 ** 63:
+        return int(x)
+    return str(v).strip()
+
+
+def _check_id(column: _Col, grid: _Grid, col: str, problems: list[_Problem]) -> pd.Series:
+    """Respondent ids: none missing, none repeated; "7", "07" and "7.0" are the same id.
+
+    One key per distinct cell value (an integer where the value is a whole number,
+    else the stripped text); plain digit strings, the usual case, are converted
+    at once by numpy.
+    """
+    values = column.values
+    nv = len(values)
+    ikey = np.zeros(nv + 1, dtype=np.int64)
+    is_int = np.zeros(nv + 1, dtype=bool)
+    is_missing = np.ones(nv + 1, dtype=bool)
+    skey: dict[int, str] = {}                       # value index -> text key
+    plain = np.zeros(nv, dtype=bool)
+    if nv and grid.fmt == "csv" and all(type(v) is str for v in values):
+        # CSV text holds no NUL (refused on reading): a fixed-width unicode array whose
+        # characters are ASCII digits up to the padding is a plain digit string
+        arr = np.array(values, dtype=str)
+        width = arr.dtype.itemsize // 4
+        if 0 < width <= 18:
+            u = arr.view(np.uint32).reshape(nv, width)
+            plain = (((u >= 48) & (u <= 57)) | (u == 0)).all(axis=1) & (u[:, 0] != 0)
+            if plain.any():
+                ikey[:-1][plain] = arr[plain].astype(np.int64)
+                is_int[:-1][plain] = True
+                is_missing[:-1][plain] = False
+        del arr
+    used = column.used()
+    for k in np.flatnonzero(~plain & used).tolist():   # (an unused value: the CSV header cell)
+        key = _id_key(values[k])
+        if key is None:
             continue
-        x = _as_number(v)
-        if x is not None and float(x).is_integer():
-            keys.append(int(x))
+        is_missing[k] = False
+        if isinstance(key, int):
+            ikey[k], is_int[k] = key, True
         else:
-            keys.append(str(v).strip())
-    missing = [r for r, k in zip(grid.rownums, keys) if k is None]
+            skey[k] = key
+    missing = grid.rownums[is_missing[column.codes]].tolist()
     if missing:
         problems.append(_Problem(col, missing, "respondent id missing"))
-    seen: dict[Any, list[int]] = {}
-    for r, k in zip(grid.rownums, keys):
-        if k is not None:
-            seen.setdefault(str(k), []).append(r)
-    dups = {k: rs for k, rs in seen.items() if len(rs) > 1}
-    if dups:
-        rows = sorted(r for rs in dups.values() for r in rs)
+    # one group per key; ints and texts never meet (a text key is never a whole number)
+    if skey:
+        keys = pd.Series([skey.get(k, ikey[k] if is_int[k] else None) for k in range(nv)], dtype=object)
+        group_of_value, _ = pd.factorize(keys, use_na_sentinel=True)
+    else:
+        group_of_value, _ = pd.factorize(ikey[:-1])
+        group_of_value[is_missing[:-1]] = -1
+    group_of_value = np.append(group_of_value, -1)
+    group = group_of_value[column.codes]
+    present = np.flatnonzero(group >= 0)
+    counts = np.bincount(group[present], minlength=int(group_of_value.max()) + 1)
+    if (counts > 1).any():
+        dup_rows = present[counts[group[present]] > 1]           # row order
+        g = group[dup_rows]
+        _, first = np.unique(g, return_index=True)
+        dups: dict[str, list[int]] = {}
+        for i in np.sort(first)[:10].tolist():                 # ids in the order of their first row
+            k = int(column.codes[dup_rows[i]])
+            name = skey[k] if k in skey else str(int(ikey[k]))
+            dups[name] = grid.rownums[dup_rows[g == g[i]]].tolist()
+        rows = grid.rownums[dup_rows].tolist()
         desc = "; ".join(f"id {_show(k) if not k.lstrip('-').isdigit() or len(k) >= 12 else k} in rows "
-                         f"{_capped(rs, 5)}" for k, rs in list(dups.items())[:10])
-        if len(dups) > 10:
-            desc += f"; ... and {len(dups) - 10:,} more duplicated ids"
+                         f"{_capped(rs, 5)}" for k, rs in dups.items())
+        if len(first) > 10:
+            desc += f"; ... and {len(first) - 10:,} more duplicated ids"
         problems.append(_Problem(col, rows, f"duplicate respondent id: {desc}"))
-    if all(isinstance(k, int) for k in keys if k is not None) and not missing:
-        return pd.Series(keys, dtype="int64")
-    return pd.Series([None if k is None else str(k) for k in keys], dtype=object)
+    used = np.append(used, False)
+    if not missing and is_int[used].all():
+        return pd.Series(ikey[column.codes], dtype="int64")
+    strs = np.array([skey[k] if k in skey else (str(int(ikey[k])) if is_int[k] else None)
+                     for k in range(nv)] + [None], dtype=object)
+    return pd.Series(strs[column.codes], dtype=object)
 
 
-def _check_coded(values, empties, grid, var: Variable, problems, log, sav_map) -> pd.Series:
+# classes of a coded cell, decided once per distinct value
+_OK, _TEXT, _FRAC, _RANGE, _MISSING, _EMPTY = range(6)
+
+
+def _mask(per: np.ndarray, column: _Col, cls: int, used: np.ndarray) -> np.ndarray | None:
+    """Per cell: is its value of class *cls*; ``None`` when no cell is (nothing built)."""
+    hit = per == cls
+    hit[:-1] &= used
+    return hit[column.codes] if hit.any() else None
+
+
+def _check_coded(column: _Col, grid: _Grid, var: Variable, problems, log, sav_map) -> np.ndarray:
+    """Check a coded item; return its code per distinct value (and code -1): float,
+    or object for string codes, NaN/None where the cell is empty or not valid."""
     col = var.name
     lookup = var.label_lookup()
     str_codes = not var.numeric_codes
     code_fold = {str(c).casefold(): c for c in var.codes} | {str(c).casefold(): c for c in var.missing_codes}
-    result: list[Any] = []
-    text_cells, range_cells, frac_cells = [], [], []
-    missing_rows: dict[Any, list[int]] = {}
-    comma_rows: list[int] = []
-    n_label = n_float = 0
-    for v, e, r in zip(values, empties, grid.rownums):
-        if e:
-            result.append(np.nan)
-            continue
+    fmt = grid.fmt
+
+    def classify(v: Any) -> tuple[int, Any, bool, bool, bool]:
+        """(class, code, written as a label, decimal comma, stored as a decimal)."""
+        if _is_empty(v):
+            return _EMPTY, None, False, False, False
+        label = comma = flt = False
         code: Any = None
         if sav_map is not None and v in sav_map:
             code = sav_map[v]
@@ -1004,85 +1264,94 @@ def _check_coded(values, empties, grid, var: Variable, problems, log, sav_map) -
                 code = code_fold[s.casefold()]
             elif normalize_label(s) in lookup:
                 code = lookup[normalize_label(s)]
-                n_label += 1
+                label = True
             else:
-                range_cells.append((r, v))
-                result.append(np.nan)
-                continue
+                return _RANGE, None, False, False, False
         else:
             x = _as_number(v)
             if x is None:
                 key = normalize_label(v)
                 if key in lookup:
                     code = lookup[key]
-                    n_label += 1
+                    label = True
                 else:
-                    text_cells.append((r, v))
-                    result.append(np.nan)
-                    continue
+                    return _TEXT, None, False, False, False
             elif not float(x).is_integer():
-                frac_cells.append((r, v))
-                result.append(np.nan)
-                continue
+                return _FRAC, None, False, False, False
             else:
                 code = int(x)
                 if _decimal_comma(v):
-                    comma_rows.append(r)
-                elif grid.fmt != "sav" and (isinstance(v, float) or (isinstance(v, str) and "." in v)):
-                    n_float += 1
+                    comma = True
+                elif fmt != "sav" and (isinstance(v, float) or (isinstance(v, str) and "." in v)):
+                    flt = True
         if code in var.missing_codes:
-            missing_rows.setdefault(code, []).append(r)
-            result.append(np.nan)
-        elif code in var.codes:
-            result.append(code)
-        else:
-            range_cells.append((r, v))
-            result.append(np.nan)
+            return _MISSING, code, label, comma, flt
+        if code in var.codes:
+            return _OK, code, label, comma, flt
+        return _RANGE, None, label, comma, flt
+
+    info = [classify(v) for v in column.values] + [(_EMPTY, None, False, False, False)]
+    per_cls = np.array([i[0] for i in info], dtype=np.int8)
+    used = column.used()
     valid = ", ".join(map(str, var.codes))
     miss = ", ".join(map(str, var.missing_codes)) or "none"
-    if text_cells:
-        problems.append(_Problem(col, [r for r, _ in text_cells],
-                                 f"text in a coded item ({_cell_list(text_cells)}); expected one of the "
+    if (m := _mask(per_cls, column, _TEXT, used)) is not None:
+        cells = _cells(grid, column, m)
+        problems.append(_Problem(col, [r for r, _ in cells],
+                                 f"text in a coded item ({_cell_list(cells)}); expected one of the "
                                  f"codes {valid} or their labels"))
-    if frac_cells:
-        problems.append(_Problem(col, [r for r, _ in frac_cells],
-                                 f"not a whole-number code ({_cell_list(frac_cells)}); valid codes {valid}"))
-    if range_cells:
-        problems.append(_Problem(col, [r for r, _ in range_cells],
-                                 f"code outside the item's codes ({_cell_list(range_cells)}); valid codes "
+    if (m := _mask(per_cls, column, _FRAC, used)) is not None:
+        cells = _cells(grid, column, m)
+        problems.append(_Problem(col, [r for r, _ in cells],
+                                 f"not a whole-number code ({_cell_list(cells)}); valid codes {valid}"))
+    if (m := _mask(per_cls, column, _RANGE, used)) is not None:
+        cells = _cells(grid, column, m)
+        problems.append(_Problem(col, [r for r, _ in cells],
+                                 f"code outside the item's codes ({_cell_list(cells)}); valid codes "
                                  f"{valid}; declared missing codes {miss}"))
-    for code, rows in missing_rows.items():
-        log.append(Recoding(col, "declared_missing", len(rows),
-                            f"code {code} ({var.missing_codes[code]}) -> NaN", tuple(rows)))
-    if n_label:
-        log.append(Recoding(col, "label_to_code", n_label, "answers written as labels mapped to codes"))
-    if n_float:
-        log.append(Recoding(col, "float_to_int", n_float, "whole numbers stored as decimals (5.0 -> 5)"))
-    if comma_rows:
-        log.append(_comma_recoding(col, comma_rows))
+    if (m := _mask(per_cls, column, _MISSING, used)) is not None:
+        code_of = np.array([i[1] if i[0] == _MISSING else None for i in info], dtype=object)
+        idx = np.flatnonzero(m)
+        by_code: dict[Any, list[int]] = {}                      # in the order of first rows
+        for c, r in zip(code_of[column.codes[idx]].tolist(), grid.rownums[idx].tolist()):
+            by_code.setdefault(c, []).append(r)
+        for code, rows in by_code.items():
+            log.append(Recoding(col, "declared_missing", len(rows),
+                                f"code {code} ({var.missing_codes[code]}) -> NaN", tuple(rows)))
+    label = np.array([i[2] for i in info], dtype=bool)
+    if label.any():
+        n_label = int(label[column.codes].sum())
+        if n_label:
+            log.append(Recoding(col, "label_to_code", n_label, "answers written as labels mapped to codes"))
+    flt = np.array([i[4] for i in info], dtype=bool)
+    if flt.any():
+        n_float = int(flt[column.codes].sum())
+        if n_float:
+            log.append(Recoding(col, "float_to_int", n_float, "whole numbers stored as decimals (5.0 -> 5)"))
+    comma = np.array([i[3] for i in info], dtype=bool)
+    if comma.any():
+        comma = comma[column.codes]
+        if comma.any():
+            log.append(_comma_recoding(col, grid.rownums[comma].tolist()))
     if str_codes:
-        return pd.Series([None if (isinstance(x, float) and math.isnan(x)) else x for x in result],
-                         dtype=object)
-    return pd.Series(result, dtype=float)
+        return np.array([i[1] if i[0] == _OK else None for i in info], dtype=object)
+    # float codes per distinct value; the caller takes them to the rows
+    return np.array([float(i[1]) if i[0] == _OK else np.nan for i in info], dtype=float)
 
 
 _SPLIT_RE = re.compile(r"\s*[;,|]\s*")
 
 
-def _check_multi(values, empties, grid, var: Variable, problems, log) -> pd.Series:
+def _check_multi(column: _Col, grid: _Grid, var: Variable, problems, log) -> np.ndarray:
     col = var.name
     lookup = var.label_lookup()
-    result: list[Any] = []
-    bad_cells, range_cells = [], []
-    missing_rows: list[int] = []
-    for v, e, r in zip(values, empties, grid.rownums):
-        if e:
-            result.append(None)
-            continue
+
+    def classify(v: Any) -> tuple[int, Any]:
+        if _is_empty(v):
+            return _EMPTY, None
         x = None if isinstance(v, str) else _as_number(v)
         parts = [x] if x is not None else [p for p in _SPLIT_RE.split(str(v).strip()) if p]
         codes: list[Any] = []
-        ok = True
         for part in parts:
             num = part if isinstance(part, float) else _as_number(part)
             if num is not None and float(num).is_integer():
@@ -1090,79 +1359,74 @@ def _check_multi(values, empties, grid, var: Variable, problems, log) -> pd.Seri
             elif isinstance(part, str) and normalize_label(part) in lookup:
                 c = lookup[normalize_label(part)]
             else:
-                bad_cells.append((r, v))
-                ok = False
-                break
+                return _TEXT, None
             if c not in var.codes and c not in var.missing_codes:
-                range_cells.append((r, v))
-                ok = False
-                break
+                return _RANGE, None
             codes.append(c)
-        if not ok:
-            result.append(None)
-            continue
         if any(c in var.missing_codes for c in codes):
-            if len(codes) > 1:
-                range_cells.append((r, v))
-                result.append(None)
-                continue
-            missing_rows.append(r)
-            result.append(None)
-            continue
-        result.append(";".join(str(c) for c in sorted(set(codes))))
+            return (_RANGE, None) if len(codes) > 1 else (_MISSING, None)
+        return _OK, ";".join(str(c) for c in sorted(set(codes)))
+
+    info = [classify(v) for v in column.values] + [(_EMPTY, None)]
+    per_cls = np.array([i[0] for i in info], dtype=np.int8)
+    used = column.used()
     valid = ", ".join(map(str, var.codes))
-    if bad_cells:
-        problems.append(_Problem(col, [r for r, _ in bad_cells],
-                                 f"not a list of codes ({_cell_list(bad_cells)}); expected codes {valid} "
+    if (m := _mask(per_cls, column, _TEXT, used)) is not None:
+        cells = _cells(grid, column, m)
+        problems.append(_Problem(col, [r for r, _ in cells],
+                                 f"not a list of codes ({_cell_list(cells)}); expected codes {valid} "
                                  "separated by ';'"))
-    if range_cells:
-        problems.append(_Problem(col, [r for r, _ in range_cells],
+    if (m := _mask(per_cls, column, _RANGE, used)) is not None:
+        cells = _cells(grid, column, m)
+        problems.append(_Problem(col, [r for r, _ in cells],
                                  f"code outside the item's codes, or a missing code combined with answers "
-                                 f"({_cell_list(range_cells)}); valid codes {valid}"))
-    if missing_rows:
-        log.append(Recoding(col, "declared_missing", len(missing_rows), "declared missing code -> NaN",
-                            tuple(missing_rows)))
-    return pd.Series(result, dtype=object)
+                                 f"({_cell_list(cells)}); valid codes {valid}"))
+    if (m := _mask(per_cls, column, _MISSING, used)) is not None:
+        rows = grid.rownums[m].tolist()
+        log.append(Recoding(col, "declared_missing", len(rows), "declared missing code -> NaN",
+                            tuple(rows)))
+    per = np.array([i[1] for i in info], dtype=object)
+    return per[column.codes]
 
 
-def _check_numeric(values, empties, grid, var: Variable, problems, log) -> pd.Series:
+def _check_numeric(column: _Col, grid: _Grid, var: Variable, problems, log) -> np.ndarray:
+    """Check a numeric item; return its value per distinct value (and code -1)."""
     col = var.name
-    result: list[float] = []
-    text_cells, range_cells = [], []
-    missing_rows: list[int] = []
-    comma_rows: list[int] = []
-    for v, e, r in zip(values, empties, grid.rownums):
-        if e:
-            result.append(np.nan)
-            continue
+
+    def classify(v: Any) -> tuple[int, float, bool]:
+        """(class, value, decimal comma)."""
+        if _is_empty(v):
+            return _EMPTY, np.nan, False
         x = _as_number(v)
         if x is None:
-            text_cells.append((r, v))
-            result.append(np.nan)
-            continue
-        if _decimal_comma(v):
-            comma_rows.append(r)
+            return _TEXT, np.nan, False
+        comma = _decimal_comma(v)
         if float(x).is_integer() and int(x) in var.missing_codes:
-            missing_rows.append(r)
-            result.append(np.nan)
-            continue
+            return _MISSING, np.nan, comma
         if (var.min is not None and x < var.min) or (var.max is not None and x > var.max):
-            range_cells.append((r, v))
-            result.append(np.nan)
-            continue
-        result.append(x)
-    if text_cells:
-        problems.append(_Problem(col, [r for r, _ in text_cells],
-                                 f"text in a numeric item ({_cell_list(text_cells)})"))
-    if range_cells:
-        problems.append(_Problem(col, [r for r, _ in range_cells],
-                                 f"value outside [{var.min}, {var.max}] ({_cell_list(range_cells)})"))
-    if missing_rows:
-        log.append(Recoding(col, "declared_missing", len(missing_rows), "declared missing code -> NaN",
-                            tuple(missing_rows)))
-    if comma_rows:
-        log.append(_comma_recoding(col, comma_rows))
-    return pd.Series(result, dtype=float)
+            return _RANGE, np.nan, comma
+        return _OK, x, comma
+
+    info = [classify(v) for v in column.values] + [(_EMPTY, np.nan, False)]
+    per_cls = np.array([i[0] for i in info], dtype=np.int8)
+    used = column.used()
+    if (m := _mask(per_cls, column, _TEXT, used)) is not None:
+        cells = _cells(grid, column, m)
+        problems.append(_Problem(col, [r for r, _ in cells],
+                                 f"text in a numeric item ({_cell_list(cells)})"))
+    if (m := _mask(per_cls, column, _RANGE, used)) is not None:
+        cells = _cells(grid, column, m)
+        problems.append(_Problem(col, [r for r, _ in cells],
+                                 f"value outside [{var.min}, {var.max}] ({_cell_list(cells)})"))
+    if (m := _mask(per_cls, column, _MISSING, used)) is not None:
+        rows = grid.rownums[m].tolist()
+        log.append(Recoding(col, "declared_missing", len(rows), "declared missing code -> NaN",
+                            tuple(rows)))
+    comma = np.array([i[2] for i in info], dtype=bool)[column.codes]
+    if comma.any():
+        log.append(_comma_recoding(col, grid.rownums[comma].tolist()))
+    # values per distinct value; the caller takes them to the rows
+    return np.array([i[1] for i in info], dtype=float)
 
 
 def _decimal_comma(v: Any) -> bool:
