@@ -277,16 +277,22 @@ class Codebook:
         tables list them with a zero count.  NaN stays missing; a value
         that is not a code raises ``ValueError``.
         """
+        import numpy as np
         import pandas as pd
         var = self[name]
         if not var.is_coded or var.type == "multi":
             raise ValueError(f"name={name!r}: not a single-choice coded item ({var.type})")
         s = pd.Series(values)
-        bad = sorted({v for v in s.dropna() if v not in var.codes}, key=str)
+        # each distinct value is checked and labelled once (a Likert item has 5-10)
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+        distinct = pd.Series(uniques).astype(object).tolist()
+        bad = sorted({v for v in distinct if v not in var.codes}, key=str)
         if bad:
             raise ValueError(f"values: {bad[:10]} are not codes of {name!r} ({list(var.codes)})")
-        labels = s.map(lambda v: var.codes.get(v) if v == v and v is not None else None)
-        return pd.Categorical(labels, categories=list(var.codes.values()))
+        labels = list(var.codes.values())
+        position = {lab: i for i, lab in enumerate(labels)}
+        per = np.array([position[var.codes[v]] for v in distinct] + [-1], dtype=np.int64)
+        return pd.Categorical.from_codes(per[codes], categories=labels)
 
     def crosstab(self, data: Any, name: str, by: str | None = None) -> Any:
         """Counts of item *name* (rows: every answer label) by the groups of *by*.

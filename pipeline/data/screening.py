@@ -34,8 +34,8 @@ from scipy import stats
 
 from pipeline.core.exceptions import DataValidationError, NotEstimableWarning
 
-__all__ = ["DEFAULTS", "ScreeningResult", "screen", "longest_run", "straightlined",
-           "mahalanobis", "funnel"]
+__all__ = ["DEFAULTS", "ScreeningResult", "screen", "longest_run", "longest_runs", "straightlined",
+           "straightlined_rows", "mahalanobis", "funnel"]
 
 #: Default screening rules (overridden by ``params.yaml``'s ``screening`` group).
 DEFAULTS: dict[str, Any] = {
@@ -98,6 +98,76 @@ def straightlined(values: Sequence[Any], min_items: int = 2) -> bool:
     """
     a = pd.Series(list(values), dtype=float).dropna()
     return len(a) >= min_items and a.nunique() == 1
+
+
+def longest_runs(block: pd.DataFrame) -> np.ndarray:
+    """:func:`longest_run` of every row of *block*, vectorised over the rows.
+
+    Numeric blocks are compared as floats (NaN breaks a run); any other block
+    is factorised jointly (one code per distinct value, ``1 == 1.0``; None and
+    NaN missing), so equality is Python's, as in :func:`longest_run`.
+
+    In R: ``apply(x, 1, careless::longstring)``.
+    """
+    n, k = block.shape
+    best = np.zeros(n, dtype=np.int64)
+    if k == 0 or n == 0:
+        return best
+    if all(pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in block.dtypes):
+        cols = [block.iloc[:, j].to_numpy(dtype=float, na_value=np.nan) for j in range(k)]
+        missing = [np.isnan(c) for c in cols]
+    else:
+        codes, _ = pd.factorize(block.to_numpy(dtype=object).ravel(order="F"), use_na_sentinel=True)
+        codes = codes.reshape((n, k), order="F")
+        cols = [codes[:, j] for j in range(k)]
+        missing = [c < 0 for c in cols]
+    cur = np.zeros(n, dtype=np.int64)
+    prev_ok = np.zeros(n, dtype=bool)
+    for j in range(k):
+        ok = ~missing[j]
+        same = ok & prev_ok & (cols[j] == cols[j - 1]) if j else np.zeros(n, dtype=bool)
+        cur = np.where(same, cur + 1, ok.astype(np.int64))
+        np.maximum(best, cur, out=best)
+        prev_ok = ok
+    return best
+
+
+def straightlined_rows(block: pd.DataFrame, min_items: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`straightlined` for every row of *block*: ``(flag, answer, n_answered)``.
+
+    In R: ``apply(x, 1, function(r) sum(!is.na(r)) >= k && length(unique(na.omit(r))) == 1)``.
+    """
+    A = block.to_numpy(dtype=float, na_value=np.nan)
+    ok = ~np.isnan(A)
+    cnt = ok.sum(axis=1)
+    lo = np.where(ok, A, np.inf).min(axis=1, initial=np.inf)
+    hi = np.where(ok, A, -np.inf).max(axis=1, initial=-np.inf)
+    return (cnt >= min_items) & (cnt > 0) & (lo == hi), lo, cnt
+
+
+def _row_groups(frame: pd.DataFrame) -> np.ndarray:
+    """One integer per row, equal for rows whose cells print identically
+    (``frame.astype(str)`` row for row), numbered in order of first appearance.
+
+    Floats are compared by their bits (NaN as one value), integers as they
+    are, anything else by its text; one column at a time, so no text copy of
+    the whole frame is made.
+    """
+    n = len(frame)
+    g = np.zeros(n, dtype=np.int64)
+    for j in range(frame.shape[1]):
+        s = frame.iloc[:, j]
+        if pd.api.types.is_float_dtype(s.dtype) and not pd.api.types.is_extension_array_dtype(s.dtype):
+            x = s.to_numpy(dtype=float, copy=True)
+            x[np.isnan(x)] = np.nan                      # one NaN bit pattern
+            c, _ = pd.factorize(x.view(np.int64))
+        elif (pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)) \
+                and not pd.api.types.is_extension_array_dtype(s.dtype):
+            c, _ = pd.factorize(s.to_numpy())
+        else:
+            c, _ = pd.factorize(s.astype(str).to_numpy(dtype=object))
+        g, _ = pd.factorize(g * (int(c.max(initial=0)) + 1) + c)
+    return g
 
 
 def mahalanobis(X: Any) -> tuple[np.ndarray, int]:
@@ -327,7 +397,7 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
     rules = _rules(params)
     explicit_sections = sections is not None
     original = data
-    data = data.copy()
+    data = data.copy(deep=False)          # columns are replaced, never written into
     for c in data.columns:  # nullable integers (pd.NA) -> float with NaN
         if pd.api.types.is_extension_array_dtype(data[c]) and pd.api.types.is_numeric_dtype(data[c]):
             data[c] = data[c].astype(float)
@@ -379,9 +449,12 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
     # ---- duplicate ids (the loader refuses them; here for explicit data) ----
     if id_column and id_column in data.columns:
         dup = data[id_column].duplicated(keep="first").to_numpy()
-        for i in np.flatnonzero(dup):
-            first = int(np.flatnonzero(data[id_column].to_numpy() == data[id_column].iloc[i])[0])
-            reasons[i].append(("duplicate_id", f"id {ids[i]} already used at row {rows[first]}"))
+        if dup.any():
+            codes, _ = pd.factorize(data[id_column], use_na_sentinel=False)
+            _, first_of = np.unique(codes, return_index=True)       # codes number first rows in order
+            for i in np.flatnonzero(dup):
+                first = int(first_of[codes[i]])
+                reasons[i].append(("duplicate_id", f"id {ids[i]} already used at row {rows[first]}"))
 
     # ---- missing answers ----------------------------------------------------
     answered = data[items].notna()
@@ -418,17 +491,14 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
             msg = f"straight-lining rule: section {sec!r} has no items in the data"
             warn_list.append(msg)
             continue
-        block = data[sec_items]
-        for i in range(n):
-            vals = block.iloc[i].tolist()
-            if straightlined(vals, rules["straightline_min_items"]):
-                a = pd.Series(vals, dtype=float).dropna()
-                sl_flag[i].append(sec)
-                reasons[i].append(("straightlining",
-                                   f"section {sec}: the same answer ({a.iloc[0]:g}) to all "
-                                   f"{len(a)} answered items"))
+        flag, answer, answered = straightlined_rows(data[sec_items], rules["straightline_min_items"])
+        for i in np.flatnonzero(flag):
+            sl_flag[i].append(sec)
+            reasons[i].append(("straightlining",
+                               f"section {sec}: the same answer ({answer[i]:g}) to all "
+                               f"{answered[i]} answered items"))
     run_items = likert if likert else items
-    runs = np.array([longest_run(data[run_items].iloc[i].tolist()) for i in range(n)], dtype=int)
+    runs = longest_runs(data[run_items]).astype(int)
     long_run = np.zeros(n, dtype=bool)
     if rules["max_run_length"]:
         long_run = runs >= int(rules["max_run_length"])
@@ -442,18 +512,14 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
     if rules["drop_duplicates"]:
         content = [c for c in data.columns if c != id_column
                    and c != rules["response_time_column"]]
-        key = data[content].astype(str)
-        dmask = key.duplicated(keep="first").to_numpy()
-        if dmask.any():
-            first_of = {}
-            for i, k in enumerate(map(tuple, key.to_numpy())):
-                if k in first_of:
-                    dup_of[i] = ids[first_of[k]]
-                    reasons[i].append(("duplicate_submission",
-                                       f"identical to respondent {ids[first_of[k]]} "
-                                       f"(row {rows[first_of[k]]}) on every item"))
-                else:
-                    first_of[k] = i
+        group = _row_groups(data[content]) if content else np.arange(n)
+        _, first_of = np.unique(group, return_index=True)      # groups number first rows in order
+        first = first_of[group]
+        for i in np.flatnonzero(first != np.arange(n)):
+            f = int(first[i])
+            dup_of[i] = ids[f]
+            reasons[i].append(("duplicate_submission",
+                               f"identical to respondent {ids[f]} (row {rows[f]}) on every item"))
 
     # ---- response time -------------------------------------------------------
     rt_col = rules["response_time_column"]
