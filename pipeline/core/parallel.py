@@ -107,6 +107,38 @@ _LOCAL_TASK: list[DrawTask] = []
 
 _BLAS_LOCK = threading.Lock()
 _BLAS_DEPTH = [0, None]          # nesting count across threads, active limiter
+_BLAS_OWNER: list[Any] = [None]  # the one thread that sets and restores the limit
+
+
+def _blas_owner_call(fn: Callable[[], Any]) -> Any:
+    """Run *fn* on the thread that owns the BLAS limit (started on first use).
+
+    threadpoolctl (>= 3.6) lets only one "controlling" thread change
+    OpenBLAS's process-wide thread count; calls from other threads are
+    ignored.  When several threads (Dask workers in one process) entered
+    :func:`blas_single_thread` and a different thread left last, the limit
+    was restored by a thread without control (a no-op) and later entrants
+    could not set it again: they ran with threaded BLAS, and the draws
+    differed from the local ones in the last bits.  Routing every set and
+    restore through one long-lived thread keeps the limit effective.
+    """
+    ex = _BLAS_OWNER[0]
+    if ex is None:
+        from concurrent.futures import ThreadPoolExecutor
+        ex = _BLAS_OWNER[0] = ThreadPoolExecutor(max_workers=1,
+                                                 thread_name_prefix="blas-limit")
+    return ex.submit(fn).result()
+
+
+def _reset_after_fork() -> None:        # the owner thread does not survive a fork
+    _BLAS_OWNER[0] = None
+    _BLAS_DEPTH[0], _BLAS_DEPTH[1] = 0, None
+    global _BLAS_LOCK
+    _BLAS_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 @contextlib.contextmanager
@@ -114,8 +146,13 @@ def blas_single_thread() -> Iterator[None]:
     """Limit BLAS to one thread inside the block (no-op without threadpoolctl).
 
     Safe to nest and to enter from several threads at once (Dask workers
-    running in threads): the limit is set by the first entrant and restored
-    when the last one leaves.
+    running in threads): the limit is process-wide, set when the first
+    thread enters and restored when the last one leaves, always by one
+    dedicated thread (threadpoolctl's controlling thread), so every thread
+    inside the block computes with single-threaded BLAS -- the same
+    arithmetic as a local worker process.
+
+    In R: ``RhpcBLASctl::blas_set_num_threads(1)``.
     """
     try:
         from threadpoolctl import threadpool_limits
@@ -124,7 +161,8 @@ def blas_single_thread() -> Iterator[None]:
         return
     with _BLAS_LOCK:
         if _BLAS_DEPTH[0] == 0:
-            _BLAS_DEPTH[1] = threadpool_limits(limits=1, user_api="blas")
+            _BLAS_DEPTH[1] = _blas_owner_call(
+                lambda: threadpool_limits(limits=1, user_api="blas"))
         _BLAS_DEPTH[0] += 1
     try:
         yield
@@ -132,8 +170,9 @@ def blas_single_thread() -> Iterator[None]:
         with _BLAS_LOCK:
             _BLAS_DEPTH[0] -= 1
             if _BLAS_DEPTH[0] == 0 and _BLAS_DEPTH[1] is not None:
-                _BLAS_DEPTH[1].restore_original_limits()
+                lim = _BLAS_DEPTH[1]
                 _BLAS_DEPTH[1] = None
+                _blas_owner_call(lim.restore_original_limits)
 
 
 def _state_for(task: DrawTask) -> Any:

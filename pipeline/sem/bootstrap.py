@@ -191,11 +191,18 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
         ``$DASK_SCHEDULER_ADDRESS``; none: local processes).  Never changes
         the results.
     fast : bool, optional
-        Use :func:`pipeline.sem.fast.bootstrap_draws` (compiled model, warm
-        quasi-Newton refits, process/Dask parallelism).  Default: whenever
-        it applies (complete data, no mean structure); otherwise the
-        engine's estimator refits each draw in this process.  Both give the
-        same draws (same seeds) up to the optimizers' tolerance.
+        Default (None): every design runs on the parallel fast path
+        (:func:`pipeline.core.parallel.map_draws`: local processes or Dask,
+        the same draws for any number of workers) -- complete-data ML, MLM
+        and MLR through :func:`pipeline.sem.fast.bootstrap_draws` (compiled
+        model, warm quasi-Newton refits); FIML and mean structures through
+        :func:`pipeline.sem.fast.engine_bootstrap_draws`; multi-group fits
+        through :func:`pipeline.sem.fast.multigroup_bootstrap_draws`.
+        ``True`` forces :func:`~pipeline.sem.fast.bootstrap_draws` (complete
+        data, no mean structure); ``False`` refits every draw with the
+        engine in this process (the reference loop).  All use the same
+        resamples (same seeds) and agree to the optimizers' tolerance.
+        Least-squares fits (WLSMV, DWLS, ULS) are refused.
     attach : bool
         Store the result on ``result.bootstrap`` and replace ``se``,
         ``ci.lower``/``ci.upper`` (percentile) in ``result.parameters``, add
@@ -224,7 +231,8 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
     if hasattr(res, "chisq_group"):
         return bootstrap_multigroup(res, B, seed, level=level,
                                     drop_inadmissible=drop_inadmissible, progress=progress,
-                                    attach=attach)
+                                    attach=attach, workers=workers, scheduler=scheduler,
+                                    fast=fast)
     if getattr(res, "wls", None) is not None:
         raise ValueError(
             f"bootstrap: estimator={res.options.get('estimator', 'WLS')!r} is a least-squares fit; "
@@ -302,7 +310,8 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
 
 def bootstrap_multigroup(res, B: int = 1000, seed: int | None = None, *, level: float = 0.95,
                          drop_inadmissible: bool = False, progress: bool = True,
-                         attach: bool = True) -> BootstrapResult:
+                         attach: bool = True, workers: int | None = None, scheduler=None,
+                         fast: bool | None = None) -> BootstrapResult:
     """Nonparametric bootstrap of a multi-group fit: cases resampled within each group.
 
     Draw *b* takes, in every group *g*, ``n_g`` cases with replacement from
@@ -322,22 +331,101 @@ def bootstrap_multigroup(res, B: int = 1000, seed: int | None = None, *, level: 
         complete data or FIML).
     B, seed, level, drop_inadmissible, progress, attach
         As in :func:`bootstrap`.
+    workers, scheduler
+        Local worker processes or a Dask scheduler
+        (:func:`pipeline.core.parallel.map_draws`); they never change the
+        results.
+    fast : bool, optional
+        Default (None or True): the draws run as
+        :class:`pipeline.sem.fast.MultiGroupBootstrapTask` -- the stacked
+        objective refitted by the engine's Newton iterations without data
+        frames, tables or standard errors -- on local processes or Dask.
+        ``False``: the reference loop in this process, a full
+        :func:`~pipeline.sem.multigroup.fit_multigroup` per draw.  Both use
+        the same resamples and optimizer: the same draws.
 
     Returns
     -------
     BootstrapResult
 
-    In R: ``sem(model, data, group = "g", se = "bootstrap", bootstrap = B)``
-    (``lav_bootstrap_internal`` resamples within groups).
+    In R: ``sem(model, data, group = "g", se = "bootstrap", bootstrap = B,
+    parallel = "multicore", ncpus = workers)`` (``lav_bootstrap_internal``
+    resamples within groups).
     """
     import warnings
 
-    from pipeline.core.exceptions import ConvergenceWarning, InadmissibleFitWarning, PipelineWarning
-    from pipeline.sem.multigroup import fit_multigroup
+    from pipeline.core.exceptions import ConvergenceWarning, InadmissibleFitWarning
     if getattr(res, "wls", None) is not None or str(res.estimator).upper() in (
             "WLSMV", "DWLS", "ULS", "ULSMV"):
         raise ValueError(f"bootstrap: estimator={res.estimator!r} is a least-squares fit; "
                          "the bootstrap covers ML, MLM and MLR")
+    est0 = res.parameters["est"].to_numpy(dtype=float)
+    if fast is None or fast:
+        from pipeline.sem.fast import multigroup_bootstrap_draws
+        est, status = multigroup_bootstrap_draws(res, int(B), np.random.SeedSequence(seed),
+                                                 workers=workers, scheduler=scheduler,
+                                                 progress=progress)
+        failures: dict[str, int] = {}
+        if np.any(status == 1):
+            failures["not converged or singular resample"] = int(np.sum(status == 1))
+        n_inadm = int(np.sum(status == 2))
+        keep = (status == 0) | ((status == 2) & (not drop_inadmissible))
+        draws = est[keep]
+    else:
+        draws, failures, n_inadm = _multigroup_loop(res, int(B), seed, drop_inadmissible,
+                                                    progress)
+    D = np.array(draws).reshape(len(draws), len(est0))
+    recs = []
+    for j, r in enumerate(res.parameters.itertuples(index=False)):
+        rec = {"lhs": r.lhs, "op": r.op, "rhs": r.rhs, "group": r.group, "label": r.label,
+               "est": r.est}
+        t = D[:, j]
+        if len(t) > 1 and np.ptp(t) > 0:
+            se = float(np.std(t, ddof=1))
+            lo, hi = percentile_ci(t, level)
+            blo, bhi = bc_ci(t, r.est, level)
+        elif len(t) > 1:                       # fixed (or equal in every draw)
+            se, lo, hi, blo, bhi = 0.0, r.est, r.est, r.est, r.est
+        else:
+            se = lo = hi = blo = bhi = math.nan
+        rec.update({"se": se, "ci.lower": lo, "ci.upper": hi, "ci.lower.bc": blo,
+                    "ci.upper.bc": bhi})
+        recs.append(rec)
+    table = pd.DataFrame.from_records(recs)
+    n_failed = sum(failures.values())
+    br = BootstrapResult(B=int(B), seed=seed, level=level, draws=D, n_ok=len(draws),
+                         n_failed=n_failed, n_inadmissible=n_inadm,
+                         inadmissible_dropped=drop_inadmissible, table=table,
+                         failures=failures)
+    if n_failed:
+        msg = (f"bootstrap: {n_failed} of {B} draws failed and were excluded "
+               f"({', '.join(f'{k}: {v}' for k, v in failures.items())})")
+        res.warnings.append(f"ConvergenceWarning: {msg}")
+        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+    if n_inadm:
+        msg = (f"bootstrap: {n_inadm} of {B} draws were inadmissible and were "
+               f"{'excluded' if drop_inadmissible else 'kept'}")
+        res.warnings.append(f"InadmissibleFitWarning: {msg}")
+        warnings.warn(msg, InadmissibleFitWarning, stacklevel=2)
+    if attach:
+        p = res.parameters.copy()
+        for col in ("se", "ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):
+            p[col] = table[col].to_numpy()
+        add_wald_columns(p, ci=False)           # z and p from the bootstrap SE
+        res.parameters_ml = res.parameters
+        res.parameters = p
+        res.bootstrap = br
+        res.options.update({"se": "bootstrap", "bootstrap": int(B), "seed": seed,
+                            "boot.ci.type": "perc", "level": level})
+    return br
+
+
+def _multigroup_loop(res, B, seed, drop_inadmissible, progress):
+    """The reference: a whole :func:`~pipeline.sem.multigroup.fit_multigroup` per draw."""
+    import warnings
+
+    from pipeline.core.exceptions import PipelineWarning
+    from pipeline.sem.multigroup import fit_multigroup
     opts = res.options
     observed = list(res.models[0].observed)
     gcol = res.group_column
@@ -388,50 +476,7 @@ def bootstrap_multigroup(res, B: int = 1000, seed: int | None = None, *, level: 
             if drop_inadmissible:
                 continue
         draws.append(row)
-    D = np.array(draws).reshape(len(draws), len(est0))
-    recs = []
-    for j, r in enumerate(res.parameters.itertuples(index=False)):
-        rec = {"lhs": r.lhs, "op": r.op, "rhs": r.rhs, "group": r.group, "label": r.label,
-               "est": r.est}
-        t = D[:, j]
-        if len(t) > 1 and np.ptp(t) > 0:
-            se = float(np.std(t, ddof=1))
-            lo, hi = percentile_ci(t, level)
-            blo, bhi = bc_ci(t, r.est, level)
-        elif len(t) > 1:                       # fixed (or equal in every draw)
-            se, lo, hi, blo, bhi = 0.0, r.est, r.est, r.est, r.est
-        else:
-            se = lo = hi = blo = bhi = math.nan
-        rec.update({"se": se, "ci.lower": lo, "ci.upper": hi, "ci.lower.bc": blo,
-                    "ci.upper.bc": bhi})
-        recs.append(rec)
-    table = pd.DataFrame.from_records(recs)
-    n_failed = sum(failures.values())
-    br = BootstrapResult(B=int(B), seed=seed, level=level, draws=D, n_ok=len(draws),
-                         n_failed=n_failed, n_inadmissible=n_inadm,
-                         inadmissible_dropped=drop_inadmissible, table=table,
-                         failures=failures)
-    if n_failed:
-        msg = (f"bootstrap: {n_failed} of {B} draws failed and were excluded "
-               f"({', '.join(f'{k}: {v}' for k, v in failures.items())})")
-        res.warnings.append(f"ConvergenceWarning: {msg}")
-        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-    if n_inadm:
-        msg = (f"bootstrap: {n_inadm} of {B} draws were inadmissible and were "
-               f"{'excluded' if drop_inadmissible else 'kept'}")
-        res.warnings.append(f"InadmissibleFitWarning: {msg}")
-        warnings.warn(msg, InadmissibleFitWarning, stacklevel=2)
-    if attach:
-        p = res.parameters.copy()
-        for col in ("se", "ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):
-            p[col] = table[col].to_numpy()
-        add_wald_columns(p, ci=False)           # z and p from the bootstrap SE
-        res.parameters_ml = res.parameters
-        res.parameters = p
-        res.bootstrap = br
-        res.options.update({"se": "bootstrap", "bootstrap": int(B), "seed": seed,
-                            "boot.ci.type": "perc", "level": level})
-    return br
+    return draws, failures, n_inadm
 
 
 def _fast_applies(res) -> bool:

@@ -879,6 +879,305 @@ def engine_bootstrap_draws(res, B: int, seed, *, workers: int | None = None,
     return est, status
 
 
+# ------------------------------------------------- bootstrap: multi-group
+def _mg_label_env(models, ests, sts, theta) -> dict[str, float]:
+    """Label -> value over the groups (the first group holding a label wins),
+    as :func:`pipeline.sem.multigroup.fit_multigroup` evaluates ``:=`` rows."""
+    env: dict[str, float] = {}
+    for m, e, s in zip(models, ests, sts):
+        vals = m.row_values(theta, e.exo_values(s))
+        for k, r in enumerate(m.rows):
+            if r["label"] and r["label"] not in env:
+                env[r["label"]] = float(vals[k])
+    return env
+
+
+class MultiGroupBootstrapTask:
+    r"""Bootstrap draws of a multi-group fit, resampled within groups.
+
+    Draw *i* takes, in every group *g* in turn, ``n_g`` row indices from
+    ``rng = default_rng(SeedSequence(seed).spawn(B)[i])`` --
+    ``rng.integers(0, n_g, n_g)``, the streams of the in-process loop of
+    :func:`pipeline.sem.bootstrap.bootstrap_multigroup` -- and refits the
+    stacked objective :math:`F = \sum_g (n_g/N) F_g` over the common
+    parameter vector (so ``group.equal`` / ``group.partial`` and labels
+    shared across groups hold in every draw) from the full-sample
+    estimates, by the engine's damped Newton iterations
+    (:func:`pipeline.sem.estimate.newton_minimize`, exact analytic Hessian,
+    ``gtol = 1e-9``), without building data frames, parameter tables,
+    standard errors or fit measures.  Models with general constraints
+    (``a == 2*b``, ``a > 0``) are refitted by
+    :func:`pipeline.sem.multigroup.fit_multigroup` (SLSQP) in the worker.
+    FIML groups reuse the full sample's missingness-pattern index and take
+    the exact moments of complete ``fixed.x`` covariates.
+
+    Picklable; :meth:`setup` builds each group's estimator once per
+    worker.  Results depend only on the seed and the draw index.
+
+    Parameters
+    ----------
+    mg : MultiGroupModel
+        The fitted model's groups and shared parameter vector (``res.mg``).
+    parts : list of ndarray (n_g, p)
+        The cases each group's fit used, columns in the model's order.
+    theta0 : ndarray (npar,)
+        Full-sample estimates (warm start).
+    seed : int or numpy.random.SeedSequence
+    likelihood : {"normal", "wishart"}
+    missing : {"listwise", "fiml"}
+    model_text, groups, group_column, options
+        Only for models with general constraints: what
+        :func:`~pipeline.sem.multigroup.fit_multigroup` needs to refit.
+
+    In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = "coef", parallel =
+    "multicore")`` on a multi-group fit (``lav_bootstrap_internal``
+    resamples within groups).
+    """
+
+    def __init__(self, mg, parts, theta0, seed, *, likelihood: str = "normal",
+                 missing: str = "listwise", model_text: str = "", groups=(),
+                 group_column: str | None = None, options: dict | None = None):
+        import hashlib
+        if missing not in ("fiml", "listwise"):
+            raise ValueError(f"missing must be 'fiml' or 'listwise', got {missing!r}")
+        if likelihood not in ("normal", "wishart"):
+            raise ValueError(f"likelihood must be 'normal' or 'wishart', got {likelihood!r}")
+        if len(parts) != len(mg.models):
+            raise ValueError(f"parts: {len(parts)} data blocks for {len(mg.models)} groups")
+        self.mg = mg
+        self.parts = [np.ascontiguousarray(x, dtype=float) for x in parts]
+        self.theta0 = np.asarray(theta0, dtype=float)
+        if self.theta0.shape != (mg.npar,):
+            raise ValueError(f"theta0 must have {mg.npar} elements, got {self.theta0.shape}")
+        self.likelihood, self.missing = likelihood, missing
+        self.model_text, self.groups = model_text, list(groups)
+        self.group_column, self.options = group_column, dict(options or {})
+        if isinstance(seed, np.random.SeedSequence):
+            self.seed = seed
+            seed_id = f"{seed.entropy}:{seed.spawn_key}"
+        else:
+            self.seed = int(seed)
+            seed_id = str(self.seed)
+        h = hashlib.sha1(repr([m.rows for m in mg.models]).encode())
+        h.update(repr((mg.models[0].pt.definitions, mg.meanstructure, mg.npar)).encode())
+        for x in self.parts:
+            h.update(x.tobytes())
+        h.update(self.theta0.tobytes())
+        h.update(f"{seed_id}:{missing}:{likelihood}:{sorted(self.options.items())}".encode())
+        self.key = "mg-boot:" + h.hexdigest()
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the parameter table: every group's rows, then the ``:=`` rows."""
+        return sum(len(m.rows) for m in self.mg.models) + len(self.mg.models[0].defined)
+
+    def setup(self):
+        from pipeline.sem.estimate import Estimator
+        mg = self.mg
+        ests = [Estimator(m, likelihood=self.likelihood, missing=self.missing,
+                          meanstructure=mg.meanstructure) for m in mg.models]
+        x_idx = [e.x_idx for e in ests]
+        ids = None
+        if self.missing == "fiml":
+            from pipeline.sem.fiml import pattern_index
+            ids = [pattern_index(np.isnan(x)) for x in self.parts]
+        var_rows = [np.array([k for k, r in enumerate(m.rows) if r["op"] == "~~"
+                              and r["lhs"] == r["rhs"] and r["par"] >= 0], dtype=int)
+                    for m in mg.models]
+        constrained = len(mg.models[0].constraints) > 0
+        return ests, x_idx, ids, var_rows, constrained
+
+    def _stacked(self, ests, sts):
+        """``F = sum_g (n_g/N) F_g`` with gradient, its Hessian and its Fisher metric."""
+        N = sum(s.nobs for s in sts)
+        w = [s.nobs / N for s in sts]
+
+        def obj(t, gradient=True):
+            if not gradient:
+                return float(sum(wg * e.objective(t, s, gradient=False)
+                                 for e, s, wg in zip(ests, sts, w)))
+            f, gr = 0.0, 0.0
+            for e, s, wg in zip(ests, sts, w):
+                fg, gg = e.objective(t, s)
+                f += wg * fg
+                gr = gr + wg * gg
+            return float(f), np.asarray(gr, dtype=float)
+
+        def hess(t):
+            return sum(wg * e.hessian(t, s) for e, s, wg in zip(ests, sts, w))
+
+        def info(t):
+            return sum(wg * e.expected_information(t, s) for e, s, wg in zip(ests, sts, w))
+
+        return obj, hess, info
+
+    def _stats(self, X, x_idx, ids):
+        from pipeline.sem.estimate import sample_stats
+        if self.missing == "fiml":
+            from pipeline.sem.fiml import fiml_sample_stats
+            # the per-pattern summaries too: the engine's exact Hessian sums over them
+            st = fiml_sample_stats(X, em=False, patterns=True, pattern_ids=ids)
+            if len(x_idx):     # fixed.x covariates are complete: their exact moments
+                xs = X[:, x_idx]
+                st.mean[x_idx] = xs.mean(axis=0)
+                st.cov[np.ix_(x_idx, x_idx)] = np.cov(xs, rowvar=False, bias=True).reshape(
+                    len(x_idx), len(x_idx))
+            return st
+        return sample_stats(X, likelihood=self.likelihood, missing="listwise")
+
+    def _refit_constrained(self, Xs):
+        """General constraints: the whole multi-group fit (SLSQP) on the resample."""
+        import warnings
+
+        import pandas as pd
+
+        from pipeline.core.exceptions import PipelineWarning
+        from pipeline.sem.multigroup import fit_multigroup
+        observed = list(self.mg.models[0].observed)
+        frames = []
+        for g, X in zip(self.groups, Xs):
+            f = pd.DataFrame(X, columns=observed)
+            f[self.group_column] = g
+            frames.append(f)
+        o = self.options
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PipelineWarning)
+            r = fit_multigroup(self.model_text, pd.concat(frames, ignore_index=True),
+                               self.group_column, group_equal=o.get("group.equal", ()),
+                               group_partial=o.get("group.partial", ()),
+                               estimator="ML", likelihood=self.likelihood, missing=self.missing,
+                               fixed_x=o.get("fixed.x", True), std_lv=o.get("std.lv", False),
+                               meanstructure=o.get("meanstructure"), se=False, baseline=False,
+                               emit_warnings=False, start=self.theta0)
+        return r.converged, r.theta, r.stats
+
+    def run(self, state, start: int, stop: int):
+        from pipeline.core.parallel import draw_seeds
+        from pipeline.sem.estimate import newton_minimize
+        ests, x_idx, ids, var_rows, constrained = state
+        models = self.mg.models
+        d = models[0].defined
+        out = np.full((stop - start, self.n_rows), np.nan)
+        status = np.zeros(stop - start, dtype=np.int8)
+        for j, ss in enumerate(draw_seeds(self.seed, start, stop)):
+            rng = np.random.default_rng(ss)
+            try:
+                with np.errstate(all="ignore"):
+                    Xs, sts = [], []
+                    for g, x in enumerate(self.parts):
+                        n = x.shape[0]
+                        idx = rng.integers(0, n, size=n)
+                        Xs.append(x[idx])
+                        if not constrained:
+                            sts.append(self._stats(Xs[-1], x_idx[g], None if ids is None
+                                                   else (ids[g][0], ids[g][1][idx])))
+                            if self.missing == "listwise" and not np.isfinite(sts[-1].logdet):
+                                raise ValueError("singular resampled covariance matrix")
+                    if constrained:
+                        ok, theta, sts = self._refit_constrained(Xs)
+                    else:
+                        # the engine's damped Newton iterations (exact Hessian) from
+                        # the full-sample estimates: the in-process loop's optimizer
+                        # (a warm-started BFGS can stop at another stationary point
+                        # of these small groups' likelihoods)
+                        obj, hess, info = self._stacked(ests, sts)
+                        f0, g0 = obj(self.theta0)
+                        theta, _, ok, _, _, _ = newton_minimize(
+                            obj, hess, info, self.theta0, f0, g0, maxiter=300, gtol=1e-9,
+                            lbfgs_maxiter=5000)
+            except (np.linalg.LinAlgError, ValueError, ArithmeticError):
+                status[j] = NOT_CONVERGED
+                continue
+            if not ok:
+                status[j] = NOT_CONVERGED
+                continue
+            rows, inadm = [], False
+            for m, e, s, vr in zip(models, ests, sts, var_rows):
+                vals = m.row_values(theta, e.exo_values(s))
+                inadm = inadm or bool(np.any(vals[vr] < 0))
+                rows.append(vals)
+            if len(d):
+                rows.append(np.asarray(d.evaluate(_mg_label_env(models, ests, sts, theta)),
+                                       dtype=float))
+            out[j] = np.concatenate(rows)
+            status[j] = INADMISSIBLE if inadm else OK
+        return out, status
+
+
+def multigroup_bootstrap_draws(res, B: int, seed, *, workers: int | None = None,
+                               scheduler=None, chunk_size: int | None = None,
+                               progress: bool = True):
+    """Bootstrap draws of a multi-group fit on local processes or Dask.
+
+    Parameters
+    ----------
+    res : MultiGroupResult
+        A fit of :func:`pipeline.sem.multigroup.fit_multigroup` (or
+        ``pipeline.sem.fit(..., group=)``): ML, MLM or MLR (the draws are
+        the ML estimates), complete data or FIML.
+    B : int
+    seed : int or numpy.random.SeedSequence
+        Draw *i* uses ``SeedSequence(seed).spawn(B)[i]``, resampling the
+        groups in order: the same resamples as the in-process loop of
+        :func:`pipeline.sem.bootstrap.bootstrap_multigroup`.
+    workers, scheduler, chunk_size
+        See :func:`pipeline.core.parallel.map_draws`; they never change the
+        results.
+    progress : bool
+
+    Returns
+    -------
+    est : ndarray (B, rows of ``res.parameters``)
+        Every row's estimate (each group's rows, then ``:=`` rows); NaN rows
+        for failed draws.
+    status : ndarray (B,) of int8
+        0 ok, 1 failed (not converged, singular resample), 2 inadmissible
+        (a negative variance estimate in some group).
+
+    Raises
+    ------
+    ValueError
+        *B* not positive, or a least-squares (WLSMV/DWLS/ULS) fit.
+
+    In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = function(x)
+    parameterEstimates(x)$est, parallel = "multicore", ncpus = workers)``.
+    """
+    from pipeline.core.parallel import map_draws
+    if int(B) != B or B < 1:
+        raise ValueError(f"B must be a positive integer, got {B!r}")
+    if getattr(res, "wls", None) is not None or str(res.estimator).upper() in (
+            "WLSMV", "DWLS", "ULS", "ULSMV", "WLS"):
+        raise ValueError(f"bootstrap: estimator={res.estimator!r} is a least-squares fit; "
+                         "the multi-group bootstrap covers ML, MLM and MLR")
+    B = int(B)
+    opts = dict(res.options)
+    task = MultiGroupBootstrapTask(
+        res.mg, [st.data for st in res.stats], res.theta, seed, likelihood=res.likelihood,
+        missing=res.missing, model_text=res.model_text, groups=res.groups,
+        group_column=res.group_column,
+        options={k: opts.get(k) for k in ("group.equal", "group.partial", "fixed.x",
+                                          "meanstructure", "std.lv") if k in opts})
+    est = np.empty((B, task.n_rows))
+    status = np.empty(B, dtype=np.int8)
+
+    def consume(start, r):
+        e, s = r
+        est[start:start + len(s)] = e
+        status[start:start + len(s)] = s
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=B, desc="bootstrap", unit="draw", leave=False)
+    try:
+        map_draws(task, B, consume=consume, workers=workers, chunk_size=chunk_size,
+                  scheduler=scheduler, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return est, status
+
+
 # ------------------------------------------------- single fits: complete-data ML
 def _engine_estimator():
     from pipeline.sem.estimate import Estimator

@@ -143,3 +143,40 @@ def test_resampling_bootstrap_uses_the_cluster_from_the_environment(monkeypatch)
             remote = bootstrap(res, B=30, seed=4, progress=False, attach=False)
     np.testing.assert_array_equal(local.draws, remote.draws)
     pd.testing.assert_frame_equal(local.table, remote.table)
+
+
+def test_blas_limit_holds_in_every_thread_and_is_lifted_after_the_last():
+    """Two threads entering and leaving ``blas_single_thread`` in interleaved order
+    (Dask workers in one process) both compute with one BLAS thread every time, and
+    the setting is restored when the last one leaves.  threadpoolctl lets only one
+    "controlling" thread change OpenBLAS's process-wide setting: when the limit was
+    set by whichever thread entered first and restored by whichever left last, the
+    restore was ignored (BLAS stuck at one thread here) and a threaded Dask cluster
+    ran some chunks with threaded BLAS (draws off by 3e-15)."""
+    import threading
+    import time
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from pipeline.core.parallel import blas_single_thread
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+
+    def worker(k):
+        for i in range(30):
+            with blas_single_thread():
+                seen.extend(blas_threads())
+                time.sleep(0.001 * ((i * 7 + k * 3) % 5))
+            time.sleep(0.001 * ((i * 3 + k) % 4))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(seen) >= 60 and set(seen) == {1}
+    assert blas_threads() == before

@@ -196,3 +196,39 @@ def test_multigroup_bootstrap_resamples_within_groups_like_lavaan():
     assert abs(ratio.mean() - 1) < 0.04
     assert (t["se_boot"] / t["se_ml"]).max() > 2          # the ML SE would fail this test
     assert res.options["se"] == "bootstrap"
+
+
+def test_every_design_is_routed_to_the_parallel_fast_path(monkeypatch):
+    """Complete-data ML, MLR and MLM -> FastML draws; FIML and mean structures ->
+    the engine task; multi-group -> the multi-group task; all on
+    ``pipeline.core.parallel.map_draws`` (workers / Dask).  WLSMV stays refused."""
+    import pipeline.sem.fast as fast
+    calls = []
+    for name in ("bootstrap_draws", "engine_bootstrap_draws", "multigroup_bootstrap_draws"):
+        orig = getattr(fast, name)
+
+        def spy(*a, _orig=orig, _name=name, **k):
+            calls.append(_name)
+            return _orig(*a, **k)
+        monkeypatch.setattr(fast, name, spy)
+    ref = load_fixture("lavaan_hs_normal.json")
+    hs = pd.read_csv(REFERENCE / "data" / ref["data"])
+    fiml_ref = load_fixture("lavaan_hs_fiml.json")
+    hs_na = pd.read_csv(REFERENCE / "data" / fiml_ref["data"])
+    designs = {
+        "ML": (fit(ref["model"], hs), "bootstrap_draws"),
+        "MLR": (fit(ref["model"], hs, estimator="MLR"), "bootstrap_draws"),
+        "MLM": (fit(ref["model"], hs, estimator="MLM"), "bootstrap_draws"),
+        "FIML": (fit(fiml_ref["model"], hs_na, missing="fiml"), "engine_bootstrap_draws"),
+        "mean structure": (fit(ref["model"], hs, meanstructure=True), "engine_bootstrap_draws"),
+        "multi-group": (fit(ref["model"], hs, group="school", group_equal="loadings"),
+                        "multigroup_bootstrap_draws"),
+    }
+    for design, (res, route) in designs.items():
+        calls.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PipelineWarning)
+            br = bootstrap(res, B=3, seed=1, workers=1, progress=False, attach=False,
+                           drop_inadmissible=False)
+        assert calls == [route], design
+        assert br.n_ok + br.n_failed == 3 and br.n_ok >= 2, design
