@@ -450,10 +450,10 @@ def screen(data: pd.DataFrame, codebook: Any = None, params: Mapping[str, Any] |
     if id_column and id_column in data.columns:
         dup = data[id_column].duplicated(keep="first").to_numpy()
         if dup.any():
-            codes, _ = pd.factorize(data[id_column], use_na_sentinel=False)
-            _, first_of = np.unique(codes, return_index=True)       # codes number first rows in order
+            id_codes, _ = pd.factorize(data[id_column], use_na_sentinel=False)
+            _, first_of = np.unique(id_codes, return_index=True)    # codes number first rows in order
             for i in np.flatnonzero(dup):
-                first = int(first_of[codes[i]])
+                first = int(first_of[id_codes[i]])
                 reasons[i].append(("duplicate_id", f"id {ids[i]} already used at row {rows[first]}"))
 
     # ---- missing answers ----------------------------------------------------

@@ -246,6 +246,26 @@ def test_crosstab_lists_every_option_in_code_order():
         cb.categorical("age", [1, 7])
 
 
+def test_categorical_labels_each_answer_of_a_large_column():
+    """100,000 answers (floats as the loader gives them, NaN, ints): every label equals
+    the codebook's, category order is code order, missing stays missing, bad codes named."""
+    cb = load_codebook("cs2019")
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 6, 100_000).astype(float)
+    x[rng.random(100_000) < 0.05] = np.nan
+    cat = cb.categorical("L1", x)
+    labels = cb["L1"].codes
+    assert list(cat.categories) == [labels[c] for c in sorted(labels)]
+    expect = [None if np.isnan(v) else labels[int(v)] for v in x]
+    assert [None if pd.isna(v) else v for v in cat] == expect
+    assert pd.isna(cat).sum() == np.isnan(x).sum() > 4000
+    org = cb.categorical("org", ["ACSA", None, "akimat"])
+    assert [None if pd.isna(v) else v for v in org] == ["Agency for Civil Service Affairs", None,
+                                                        "Akimat of Nur-Sultan"]
+    with pytest.raises(ValueError, match=r"\[0\.0, 9\.0\] are not codes of 'L1'"):
+        cb.categorical("L1", np.append(x, [9.0, 0.0, 9.0]))
+
+
 @pytest.mark.parametrize("wave", ["cs2020", "citizens2020"])
 def test_checkbox_options_transcribed_in_printed_order(wave):
     """Annexes H and I print options as checkbox rows: each coded question's options,

@@ -760,3 +760,158 @@ def test_error_messages_mask_cells_that_may_be_personal_data(tmp_path):
     assert "Иванов" not in msg and "[text masked, 20 characters]" in msg
     assert "[EMAIL]" in msg and "[PHONE]" in msg
     assert exc.value.rows == [3, 4, 6, 7, 9]
+
+
+# ------------------------------------------- issue 15 item 5: big files, one pass per value
+
+def test_c_parser_and_csv_reader_read_the_same_cells():
+    """The fast path (pandas' C parser, one categorical per column) gives csv.reader's
+    cells, row numbers included, on quoting, blank lines, short rows and line endings;
+    where it refuses the file (ragged rows, open quotes) the csv.reader path takes over."""
+    from pipeline.data import loading as L
+    texts = [
+        'a,b,c\n1,2,3\n',
+        'a,b,c\n\n1,2,3\n\n\n',                       # blank lines are rows (dropped later, numbered)
+        'a,b,c\r\n1,"x, y",3\r\n\r\n4,5\r\n',        # quoted delimiter, CRLF, a short row
+        'a;b\n"""q""";2\n"multi\nline";3\n',          # doubled quotes, a newline inside quotes
+        'a,b\n"x"y,b"c\n',                            # stray quotes
+        'a,b\r1,2\r3,4',                              # old Mac line ends, no final newline
+        'a,b\n1,2\n,\n',
+    ]
+    for text in texts:
+        delim = L._sniff_delimiter(text.split("\n", 1)[0]) or ","
+        fast = L._parse_csv_fast(text.encode(), delim)
+        slow = L._parse_csv_records(Path("x.csv"), text, delim)
+        assert fast is not None, text
+        assert fast.header == slow.header, text
+        assert fast.rownums.tolist() == slow.rownums.tolist(), text
+        for fc, sc in zip(fast.columns, slow.columns):
+            assert [fc.cell(i) for i in range(len(fc))] == [sc.cell(i) for i in range(len(sc))], text
+    # ragged and unterminated: the C parser refuses, csv.reader names the row
+    assert L._parse_csv_fast(b"a,b\n1,2\n3,4,5\n", ",") is None
+    assert L._parse_csv_fast(b'a,b\n"open,1\n', ",") is None
+    # a blank header: refused, and the record path says so naming row 1
+    assert L._parse_csv_fast(b" , \n1,2\n", ",") is None
+    with pytest.raises(DataValidationError, match="header") as exc:
+        L._parse_csv_records(Path("x.csv"), " , \n1,2\n", ",")
+    assert exc.value.rows == [1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(st.lists(st.sampled_from(["", "1", " 2", "x y", '"q"', 'a"b', "c,d", "e\nf",
+                                               "Қ", "5,0", "\r"]),
+                              min_size=1, max_size=5), min_size=1, max_size=8),
+       eol=st.sampled_from(["\n", "\r\n"]))
+def test_c_parser_agrees_with_csv_reader_on_random_text(rows, eol):
+    import csv as _csv
+    import io as _io
+    from pipeline.data import loading as L
+    buf = _io.StringIO()
+    _csv.writer(buf, lineterminator=eol, quoting=_csv.QUOTE_MINIMAL).writerows(rows)
+    text = buf.getvalue()
+    fast = L._parse_csv_fast(text.encode(), ",")
+    try:
+        slow = L._parse_csv_records(Path("x.csv"), text, ",")
+    except DataValidationError:
+        assert fast is None          # the file is refused either way, by csv.reader's message
+        return
+    if fast is None:
+        return
+    assert fast.header == slow.header
+    assert fast.rownums.tolist() == slow.rownums.tolist()
+    for fc, sc in zip(fast.columns, slow.columns):
+        assert [fc.cell(i) for i in range(len(fc))] == [sc.cell(i) for i in range(len(sc))]
+
+
+def _big_frame(n: int, seed: int = 3) -> pd.DataFrame:
+    """n respondents meeting cs2019, items with ~2 % empty cells."""
+    rng = np.random.default_rng(seed)
+    df = ascii_text(valid_frame(n=n, seed=seed)).astype(object)
+    for c in load_codebook("cs2019").likert_items:
+        df.loc[rng.random(n) < 0.02, c] = ""
+    return df
+
+
+def test_big_file_values_equal_pandas_and_errors_name_far_rows(tmp_path):
+    n = 30_000
+    df = _big_frame(n)
+    p = write_csv(df, tmp_path / "big.csv")
+    res = read_raw(p, "cs2019")
+    lik = load_codebook("cs2019").likert_items
+    ref = pd.read_csv(p)
+    assert res.data[lik].equals(ref[lik].astype(float))
+    assert res.data["id"].dtype == np.int64 and res.data["id"].tolist() == list(range(1, n + 1))
+    assert all(res.data[c].dtype == np.float64 for c in lik)
+    assert res.rows[-1] == n + 1 and res.log == []
+    # one bad cell, one declared missing code and one duplicated id deep in the file
+    bad = df.copy()
+    bad.loc[25_000, "L2"] = 7
+    bad.loc[[12_345, 29_998], "O2"] = 9
+    bad.loc[29_999, "id"] = 17
+    p = write_csv(bad, tmp_path / "bad.csv")
+    with pytest.raises(DataValidationError, match="2 problems") as exc:
+        read_raw(p, "cs2019")
+    assert exc.value.rows == [18, 25_002, 30_001]      # id 17 is respondent 17, row 18
+    assert "row 25002: '7'" in str(exc.value) and "id 17 in rows 18, 30001" in str(exc.value)
+    bad.loc[25_000, "L2"] = 3
+    bad.loc[29_999, "id"] = n + 1
+    res = read_raw(write_csv(bad, tmp_path / "ok.csv"), "cs2019")
+    assert [(r.column, r.count, r.rows) for r in res.log] == [("O2", 2, (12_347, 30_000))]
+    assert res.data["O2"].isna().sum() == ref["O2"].isna().sum() + 2
+
+
+def test_ragged_row_deep_in_a_big_file_is_named(tmp_path):
+    lines = _big_frame(5_000).to_csv(index=False).splitlines()
+    lines[4_321] += ",surplus"
+    p = tmp_path / "ragged.csv"
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataValidationError, match="fields") as exc:
+        read_raw(p, "cs2019")
+    assert exc.value.rows == [4_322]
+    # a surplus delimiter with nothing after it is cut off, as csv.reader did
+    lines[4_321] = lines[4_321].replace(",surplus", ",")
+    p.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(read_raw(p, "cs2019").data) == 5_000
+
+
+def test_ids_are_one_key_however_written(tmp_path):
+    """ "7", "07", " 7 " and "7.0" are one respondent (numpy's fast path and the
+    per-value path agree); text ids stay text."""
+    df = valid_frame().astype(object)
+    df["id"] = [str(i) for i in range(1, 13)]
+    df.loc[3, "id"] = "07"
+    df.loc[8, "id"] = "7.0"
+    df.loc[10, "id"] = " 7 "
+    p = write_csv(df, tmp_path / "ids.csv")
+    with pytest.raises(DataValidationError, match="duplicate respondent id") as exc:
+        read_raw(p, "cs2019")
+    assert exc.value.rows == [5, 8, 10, 12]
+    assert "id 7 in rows 5, 8, 10, 12" in str(exc.value)
+    df["id"] = [f"r{i}" for i in range(12)]
+    res = read_raw(write_csv(df, tmp_path / "text_ids.csv"), "cs2019")
+    assert res.data["id"].dtype == object and res.data["id"].tolist()[:2] == ["r0", "r1"]
+
+
+def test_many_duplicated_ids_are_counted_not_listed(tmp_path):
+    df = _big_frame(2_000)
+    df["id"] = [i // 2 for i in range(2_000)]       # 1,000 ids, each twice
+    p = write_csv(df, tmp_path / "pairs.csv")
+    with pytest.raises(DataValidationError, match="duplicate respondent id") as exc:
+        read_raw(p, "cs2019")
+    msg = str(exc.value)
+    assert "id 0 in rows 2, 3; id 1 in rows 4, 5" in msg and "... and 990 more duplicated ids" in msg
+    assert len(exc.value.rows) == 2_000
+
+
+def test_read_table_numbers_and_text_of_a_big_file(tmp_path):
+    n = 20_000
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"id": np.arange(n), "x": rng.integers(1, 6, n),
+                       "y": np.where(rng.random(n) < 0.1, np.nan, rng.integers(1, 6, n)),
+                       "z": rng.choice(["a", "b", ""], n)})
+    p = tmp_path / "t.csv"
+    df.to_csv(p, index=False)
+    t = read_table(p)
+    assert t["id"].dtype == np.int64 and t["x"].dtype == np.int64 and t["y"].dtype == np.float64
+    assert t["x"].equals(df["x"]) and t["y"].equals(df["y"])
+    assert t["z"].tolist() == [None if v == "" else v for v in df["z"]]

@@ -325,3 +325,80 @@ def test_everything_under_data_processed_is_ignored_by_git():
     keep = subprocess.run(["git", "check-ignore", "--no-index", "data/processed/new_wave/.gitignore"],
                           cwd=paths.ROOT, capture_output=True, text=True)
     assert keep.returncode == 1          # DVC's own .gitignore files can still be committed
+
+
+# ------------------------------------------- issue 15 item 5: vectorised over respondents
+
+def _random_block(n=400, k=12, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 4, (n, k)).astype(float)       # three codes: long runs are common
+    a[rng.random((n, k)) < 0.15] = np.nan
+    a[:5] = 2.0                                         # straight-liners
+    a[5, :] = np.nan                                    # no answer at all
+    return pd.DataFrame(a, columns=[f"i{j}" for j in range(k)])
+
+
+def test_longest_runs_equal_longest_run_row_by_row():
+    block = _random_block()
+    expected = [SC.longest_run(block.iloc[i].tolist()) for i in range(len(block))]
+    assert SC.longest_runs(block).tolist() == expected
+    assert max(expected) == 12 and expected[5] == 0
+    # object columns (string codes, None and NaN missing, 1 == 1.0): Python's equality
+    obj = block.astype(object)
+    obj["s"] = ["a" if i % 3 else None for i in range(len(obj))]
+    obj["t"] = ["a" if i % 2 else 1 for i in range(len(obj))]
+    obj.iloc[::7, 0] = 1                                 # int 1 next to float 1.0
+    expected = [SC.longest_run(obj.iloc[i].tolist()) for i in range(len(obj))]
+    assert SC.longest_runs(obj).tolist() == expected
+
+
+def test_straightlined_rows_equal_straightlined_row_by_row():
+    block = _random_block(seed=1)
+    for k in (2, 5, 12):
+        flag, answer, answered = SC.straightlined_rows(block, k)
+        rows = [block.iloc[i].dropna() for i in range(len(block))]
+        assert flag.tolist() == [SC.straightlined(block.iloc[i].tolist(), k) for i in range(len(block))]
+        assert answered.tolist() == [len(r) for r in rows]
+        assert all(answer[i] == rows[i].iloc[0] for i in np.flatnonzero(flag))
+    assert flag[:5].all() and not flag[5]
+
+
+def test_duplicate_submissions_match_rows_printed_identically():
+    """The per-column grouping finds the rows whose text (``astype(str)``) is identical,
+    the definition the rule had; NaN equals NaN, None differs from NaN, 1 from 1.0 in text."""
+    df = _wave(n=300, seed=11).drop(columns="id")
+    df.loc[[40, 90, 250], :] = df.loc[7].to_numpy()
+    df.loc[120, :] = df.loc[60].to_numpy()
+    df.loc[[60, 120], "L1"] = np.nan                    # NaN == NaN
+    df.loc[200, :] = df.loc[199].to_numpy()
+    df["D1"] = df["D1"].astype(object)
+    df.loc[199, "D1"] = np.nan                          # 'nan' vs 'None': different
+    df.loc[130, :] = df.loc[131].to_numpy()
+    df["org"] = df["org"].astype(object)
+    df.loc[130, "org"] = 1
+    df.loc[131, "org"] = 1.0                            # '1' vs '1.0': different
+    key = df.astype(str)
+    expected = key.duplicated(keep="first").to_numpy()
+    group = SC._row_groups(df)
+    _, first = np.unique(group, return_index=True)
+    found = first[group] != np.arange(len(df))
+    assert found.tolist() == expected.tolist()
+    assert np.flatnonzero(found).tolist() == [40, 90, 120, 250]
+    assert (first[group][[40, 90, 250]] == 7).all() and first[group][120] == 60
+
+
+def test_duplicate_ids_and_long_runs_in_the_log():
+    df = _random_block(n=300, k=10, seed=4)
+    df.insert(0, "id", np.arange(1, 301))
+    df.loc[[30, 45], "id"] = 3                  # id 3 again at rows 32 and 47 (first at row 4)
+    df.loc[50, [f"i{j}" for j in range(2, 10)]] = 3.0      # a run of 8 (i1 may extend it)
+    res = SC.screen(df, items=[f"i{j}" for j in range(10)], sections={},
+                    params={"max_run_length": 8, "exclude_long_runs": True, "drop_duplicates": False})
+    log = res.log
+    dup = log[log.rule == "duplicate_id"]
+    assert dup.row.tolist() == [32, 47]
+    assert dup.reason.tolist() == ["id 3 already used at row 4"] * 2
+    runs = [SC.longest_run(df.iloc[i, 1:].tolist()) for i in range(300)]
+    assert res.report["longest_run"].tolist() == runs
+    assert set(log[log.rule == "long_run"].row) == {i + 2 for i in range(300) if runs[i] >= 8}
+    assert 52 in set(log[log.rule == "long_run"].row)
