@@ -219,7 +219,8 @@ def _chunks(n: int, chunk_size: int) -> list[tuple[int, int]]:
 
 def map_draws(task: DrawTask, n: int, *, consume: Callable[[int, Any], None],
               workers: int | None = None, chunk_size: int | None = None,
-              scheduler: Any = None, progress: Callable[[int], None] | None = None) -> None:
+              scheduler: Any = None,
+              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run ``task`` over units ``0 .. n-1`` and feed chunk results in index order.
 
     Parameters
@@ -242,6 +243,15 @@ def map_draws(task: DrawTask, n: int, *, consume: Callable[[int, Any], None],
     progress : callable ``(k) -> None``, optional
         Called with the number of units finished (e.g. ``tqdm.update``).
 
+    Returns
+    -------
+    dict
+        How the units ran: ``backend`` ("inline", "processes" or "dask"),
+        ``workers`` (processes used; on Dask the cluster's worker threads
+        when the run started), ``units``, ``chunks`` and ``wall_s`` (wall
+        time of the whole map, worker start-up included).  Throughput per
+        worker is ``units / wall_s / workers``.
+
     Raises
     ------
     ValueError
@@ -256,8 +266,12 @@ def map_draws(task: DrawTask, n: int, *, consume: Callable[[int, Any], None],
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    import time
+    t0 = time.perf_counter()
+    info: dict[str, Any] = {"backend": "inline", "workers": 1, "units": int(n), "chunks": 0,
+                            "wall_s": 0.0}
     if n == 0:
-        return
+        return info
     scheduler = resolve_scheduler(scheduler)
     nw = default_workers() if workers is None else int(workers)
     if chunk_size is None:
@@ -265,11 +279,14 @@ def map_draws(task: DrawTask, n: int, *, consume: Callable[[int, Any], None],
     chunks = _chunks(n, int(chunk_size))
     tick = progress or (lambda k: None)
 
+    info["chunks"] = len(chunks)
     if scheduler is not None:
-        results = _dask_results(task, chunks, scheduler)
+        info["backend"] = "dask"
+        results = _dask_results(task, chunks, scheduler, info)
     elif nw == 1 or len(chunks) == 1:
         results = _inline_results(task, chunks)
     else:
+        info["backend"], info["workers"] = "processes", min(nw, len(chunks))
         results = _pool_results(task, chunks, nw)
     # deliver in index order
     heap: list[tuple[int, int, Any]] = []
@@ -284,6 +301,8 @@ def map_draws(task: DrawTask, n: int, *, consume: Callable[[int, Any], None],
             nxt += 1
     if nxt != len(chunks):  # pragma: no cover - defensive
         raise RuntimeError(f"only {nxt} of {len(chunks)} chunks returned")
+    info["wall_s"] = time.perf_counter() - t0
+    return info
 
 
 def _inline_results(task, chunks):
@@ -317,12 +336,14 @@ def _pool_results(task, chunks, nw):
                     pending.add(ex.submit(_pool_chunk, *nxt))
 
 
-def _dask_results(task, chunks, scheduler):
+def _dask_results(task, chunks, scheduler, info=None):
     from distributed import Client, as_completed
 
     own = not isinstance(scheduler, Client)
     client = Client(scheduler, set_as_default=False) if own else scheduler
     try:
+        if info is not None:
+            info["workers"] = int(sum(client.nthreads().values()))
         [remote] = client.scatter([task], broadcast=True, hash=False)
         futures = [client.submit(_run_chunk, remote, s, e, pure=False) for s, e in chunks]
         for fut in as_completed(futures, loop=client.loop):

@@ -236,11 +236,33 @@ class PowerResult:
         ``chisq_reject`` (share with chi-square p < alpha), and the mean and
         quantiles of ``chisq``, ``cfi`` and ``rmsea``.
     options : dict
+    throughput : dict
+        How the replications ran (a measurement, not a result: it varies
+        from run to run): ``replications``, ``wall_s`` (the replications'
+        wall time, worker start-up included), ``backend`` ("inline",
+        "processes" or "dask"), ``workers`` (local processes, or the Dask
+        cluster's worker threads), ``reps_per_s`` and
+        ``reps_per_s_per_worker``.
     """
 
     parameters: pd.DataFrame
     fit: pd.DataFrame
     options: dict = field(default_factory=dict)
+    throughput: dict = field(default_factory=dict)
+
+    def throughput_line(self) -> str:
+        """One line: replications, wall time, workers and replications per second per worker."""
+        t = self.throughput
+        if not t:
+            return ""
+        k = t["workers"]
+        where = {"inline": "in this process (1 worker)",
+                 "processes": f"on {k} local worker process{'es' if k != 1 else ''}",
+                 "dask": f"on a Dask cluster of {k} worker thread{'s' if k != 1 else ''}"
+                 }.get(t["backend"], f"on {k} workers ({t['backend']})")
+        return (f"Throughput: {t['replications']:,} replications in {t['wall_s']:.2f} s {where}: "
+                f"{t['reps_per_s']:,.0f} replications/s, {t['reps_per_s_per_worker']:,.0f} per "
+                f"worker")
 
     def to_frame(self) -> pd.DataFrame:
         return self.parameters
@@ -266,6 +288,8 @@ class PowerResult:
         cols = ["reps", "converged", "admissible", "chisq_reject", "chisq_q50", "cfi_q05",
                 "cfi_q50", "rmsea_q50", "rmsea_q95"]
         lines += ["Convergence and fit", self.fit[cols].to_string(float_format="%.3f")]
+        if self.throughput:
+            lines += ["", self.throughput_line()]
         return "\n".join(lines)
 
     def plot(self, ops: tuple[str, ...] = ("~", ":=")):
@@ -305,7 +329,8 @@ class PowerResult:
     def to_dict(self) -> dict:
         return {"options": self.options,
                 "parameters": self.parameters.to_dict(orient="records"),
-                "fit": self.fit.to_dict(orient="records")}
+                "fit": self.fit.to_dict(orient="records"),
+                "throughput": dict(self.throughput)}
 
 
 def _read_text(model: str) -> str:
@@ -411,12 +436,17 @@ def power_analysis(population: str, model: str, ns, reps: int, *, seed: int = 1,
         from tqdm.auto import tqdm
         bar = tqdm(total=reps * len(ns), desc="power", unit="rep", leave=False)
     try:
-        map_draws(task, reps * len(ns), consume=consume, workers=workers,
-                  chunk_size=chunk_size, scheduler=scheduler,
-                  progress=bar.update if bar else None)
+        run = map_draws(task, reps * len(ns), consume=consume, workers=workers,
+                        chunk_size=chunk_size, scheduler=scheduler,
+                        progress=bar.update if bar else None)
     finally:
         if bar is not None:
             bar.close()
+    total = reps * len(ns)
+    wall = max(float(run["wall_s"]), 1e-9)
+    throughput = {"replications": total, "wall_s": wall, "backend": run["backend"],
+                  "workers": int(run["workers"]), "reps_per_s": total / wall,
+                  "reps_per_s_per_worker": total / wall / max(int(run["workers"]), 1)}
     params = _parameter_frame(fm, ns, accs, state["true"])
     fit = _fit_frame(fm, ns, accs, alpha)
     options = {"population": population if len(population) < 300 else "<text>",
@@ -426,7 +456,7 @@ def power_analysis(population: str, model: str, ns, reps: int, *, seed: int = 1,
                "thresholds": None if cuts is None else {k: v.tolist() for k, v in cuts.items()},
                "exclude_inadmissible": exclude_inadmissible, "df": fm.df,
                "population_fmin": state["pop_fmin"]}
-    return PowerResult(params, fit, options)
+    return PowerResult(params, fit, options, throughput)
 
 
 def _parameter_frame(fm: FastML, ns, accs, true) -> pd.DataFrame:

@@ -74,6 +74,15 @@ def test_identical_for_any_workers_and_on_a_local_cluster():
         c = power_analysis(*args, seed=9, scheduler=cluster.scheduler_address, chunk_size=7,
                            progress=False)
     assert a.parameters.equals(c.parameters) and a.fit.equals(c.fit)
+    # how they ran: the backend, its workers, and replications per second per worker
+    for r, backend, workers in ((a, "inline", 1), (b, "processes", 2), (c, "dask", 2)):
+        t = r.throughput
+        assert (t["backend"], t["workers"], t["replications"]) == (backend, workers, 24)
+        assert t["wall_s"] > 0
+        assert t["reps_per_s"] == pytest.approx(24 / t["wall_s"])
+        assert t["reps_per_s_per_worker"] == pytest.approx(24 / t["wall_s"] / workers)
+        assert f"{workers} " in r.throughput_line() or backend == "inline"
+        assert r.to_dict()["throughput"] == t and "per worker" in r.summary()
     # replications are keyed by (N, r): adding a sample size leaves the others unchanged
     d = power_analysis(args[0], args[1], [120], 12, seed=9, workers=1, progress=False)
     assert d.parameters.reset_index(drop=True).equals(
