@@ -1055,22 +1055,30 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
         tr, tr2 = robust.ugamma_traces(Del, A1, Gam, nobs, E_inv)
         return {"meat": meat, "trace": tr, "trace2": tr2, "test": "satorra.bentler"}
     ms = mg.meanstructure
-    B0s, A1s, B1s = [], [], []
+    B0s, A1s, B1s, h1 = [], [], [], []
     meat = 0.0
+    from pipeline.sem.results import ml_scores_free
     for k, ((Sigma, mu, Delta), X, s, n) in enumerate(zip(D, Xs, sts, nobs)):
-        SC = robust.ml_moment_scores(X, Sigma, mu, ms) @ Delta
+        if missing == "fiml" or xmask[k].any():
+            SC = robust.ml_scores_delta(X, Sigma, mu, Delta, ms)
+        else:
+            SC = ml_scores_free(ests[k], s, theta, X, ms)
         B0 = SC.T @ SC / n
         B0s.append(B0)
         meat = meat + (n / N) * B0
+        if missing != "fiml" and not xmask[k].any():    # closed form (no p* x p* matrices)
+            h1.append((robust.h1_trace_complete(X, s.cov, s.mean, ms), Delta.shape[0]))
+            continue
         if missing == "fiml":
             from pipeline.sem.results import _fiml_h1_information
             A1 = _fiml_h1_information(s)
         else:
             A1 = robust.h1_expected_information(s.cov, ms)
         s1 = robust.ml_moment_scores(X, s.cov, s.mean, ms or missing == "fiml")
-        A1s.append(zero_x(A1, k))
-        B1s.append(zero_x(s1.T @ s1 / n, k))
-    yb = robust.yuan_bentler_mplus_trace(A1s, B1s, B0s, E_inv, nobs)
+        A1z, B1z = zero_x(A1, k), zero_x(s1.T @ s1 / n, k)
+        t = robust.yuan_bentler_mplus_trace(A1z, B1z, B0, E_inv, n)
+        h1.append((t["h1"][0], t["h1_ndat"][0]))
+    yb = robust.yuan_bentler_mplus_trace(None, None, B0s, E_inv, nobs, h1=h1)
     return {"meat": meat, "trace": yb["trace"], "test": "yuan.bentler.mplus", "yb": yb}
 
 

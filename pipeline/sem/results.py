@@ -848,8 +848,28 @@ def _fiml_h1_information(st: SampleStats) -> np.ndarray:
     return H / 2.0
 
 
+def ml_scores_free(est: Estimator, st, theta: np.ndarray, X: np.ndarray,
+                   meanstructure: bool) -> np.ndarray:
+    """Case-wise scores of the normal log-likelihood w.r.t. the free parameters.
+
+    Complete data without fixed.x covariates: the RAM-cell scores of
+    :func:`pipeline.sem.robust.ml_scores_cells` at the free rows, summed over
+    rows that share a parameter (equality labels).  Equal to
+    ``ml_moment_scores(X, Sigma, mu) @ Delta`` (N x npar); without a mean
+    structure ``mu`` is the sample mean.
+
+    In R: ``lavaan:::lav_model_scores``.
+    """
+    m = est.model
+    Sigma, mu, B, C, Bm = m.moments(est.values(theta, st))
+    rows = est._free_rows
+    sc = robust.ml_scores_cells(X, (Sigma + Sigma.T) / 2, mu if meanstructure else st.mean,
+                                B, C, Bm, m.kind[rows], m.ii[rows], m.jj[rows], meanstructure)
+    return sc @ m.P[rows]
+
+
 def robust_ml_pieces(est: Estimator, st: SampleStats, theta: np.ndarray, estimator: str,
-                     chisq: float, df: float) -> dict:
+                     chisq: float, df: float, h1: tuple[float, int] | None = None) -> dict:
     """Robust standard errors and scaled test of an ML fit (one group).
 
     ``MLM``: ``vcov = E^-1 (Delta' A1 Gamma_ADF A1 Delta) E^-1 / N`` with ``E``
@@ -861,7 +881,10 @@ def robust_ml_pieces(est: Estimator, st: SampleStats, theta: np.ndarray, estimat
     (FIML: per missingness pattern); Yuan-Bentler (Mplus) test with trace
     ``tr(B1 A1^-1) - tr(B0 E^-1)`` (h1 pieces at the saturated estimates).
 
-    Returns ``{"vcov", "test", "E_inv", "Delta"}``.
+    *h1*: the MLR h1 term ``(tr(B1 A1^-1), ndat)`` if already known (it
+    depends on the data only: the baseline model reuses the model's).
+
+    Returns ``{"vcov", "test", "E_inv", "Delta", "h1"}`` (``h1`` None for MLM).
 
     In R: ``sem(..., estimator = "MLM")`` / ``"MLR"``; ``lavaan:::lav_model_vcov``,
     ``lav_test_satorra_bentler``, ``lav_test_yuan_bentler_mplus``.
@@ -892,30 +915,37 @@ def robust_ml_pieces(est: Estimator, st: SampleStats, theta: np.ndarray, estimat
         E_inv = linalg.inv(est.observed_information(theta, st))
         E_inv = (E_inv + E_inv.T) / 2
         mu_s = mu if ms else st.mean
-        SC = robust.ml_moment_scores(X, Sigma, mu_s, ms) @ Delta
+        SC = (robust.ml_scores_delta(X, Sigma, mu_s, Delta, ms) if fiml or xi
+              else ml_scores_free(est, st, theta, X, ms))
         B0 = SC.T @ SC / N
         vcov = robust.sandwich_vcov(E_inv, B0, N)
-        if fiml:
-            A1 = _fiml_h1_information(st)
-            s1 = robust.ml_moment_scores(X, st.cov, st.mean, True)
-        else:
-            A1 = robust.h1_expected_information(st.cov, ms)
-            s1 = robust.ml_moment_scores(X, st.cov, st.mean, ms)
-        B1 = s1.T @ s1 / N
-        if xi:   # lavaan's h1 information has zero rows for the fixed.x moments
-            A1 = A1.copy()
-            B1 = B1.copy()
-            A1[zero] = 0.0
-            A1[:, zero] = 0.0
-            B1[zero] = 0.0
-            B1[:, zero] = 0.0
-        yb = robust.yuan_bentler_mplus_trace(A1, B1, B0, E_inv, N)
+        A1 = B1 = None
+        if h1 is None and not fiml and not xi:      # closed form, no p* x p* matrices
+            h1 = (robust.h1_trace_complete(X, st.cov, st.mean, ms), Delta.shape[0])
+        if h1 is None:
+            if fiml:
+                A1 = _fiml_h1_information(st)
+                s1 = robust.ml_moment_scores(X, st.cov, st.mean, True)
+            else:
+                A1 = robust.h1_expected_information(st.cov, ms)
+                s1 = robust.ml_moment_scores(X, st.cov, st.mean, ms)
+            B1 = s1.T @ s1 / N
+            if xi:   # lavaan's h1 information has zero rows for the fixed.x moments
+                A1 = A1.copy()
+                B1 = B1.copy()
+                A1[zero] = 0.0
+                A1[:, zero] = 0.0
+                B1[zero] = 0.0
+                B1[:, zero] = 0.0
+            yb = robust.yuan_bentler_mplus_trace(A1, B1, B0, E_inv, N)
+            h1 = (yb["h1"][0], yb["h1_ndat"][0])
+        yb = robust.yuan_bentler_mplus_trace(None, None, B0, E_inv, N, h1=[h1])
         test = robust.scaled_test(chisq, df, yb["trace"], math.nan, "yuan.bentler.mplus")
         test["scaling_factor_h1"] = sum(yb["h1"]) / sum(yb["h1_ndat"])
         test["scaling_factor_h0"] = sum(yb["h0"]) / Delta.shape[1]
     else:
         raise ValueError(f"estimator must be 'MLM' or 'MLR', got {estimator!r}")
-    return {"vcov": vcov, "test": test, "E_inv": E_inv, "Delta": Delta}
+    return {"vcov": vcov, "test": test, "E_inv": E_inv, "Delta": Delta, "h1": h1}
 
 
 def _baseline_model(res: SEMResult) -> SEMModel:
@@ -977,7 +1007,7 @@ def _apply_robust(res: SEMResult, estimator: str, *, se: bool, emit: bool) -> No
     bopt = best.optimize(st)
     try:
         bpieces = robust_ml_pieces(best, st, bopt.theta, estimator, res.baseline_chisq,
-                                   res.baseline_df)
+                                   res.baseline_df, h1=pieces.get("h1"))
         res.baseline_test_scaled = bpieces["test"]
         if res.missing == "fiml":
             res.test_scaled["fiml_corrected"] = fiml_corrected(

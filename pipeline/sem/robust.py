@@ -30,8 +30,13 @@ Functions
     fixed.x covariates by lavaan's residual approach)
 ``gamma_nt(Sigma, mu=None, meanstructure=False)`` -> normal-theory Gamma
 ``h1_expected_information(Sigma, meanstructure=False)`` -> A1 (= gamma_nt^-1)
+``h1_trace_complete(X, S, mean, meanstructure)`` -> tr(B1 A1^-1) in closed form
 ``ml_moment_scores(X, Sigma, mu, meanstructure)`` -> N x nmom casewise scores of
     the normal log-likelihood w.r.t. the moments (NaN cells = FIML patterns)
+``ml_scores_delta(X, Sigma, mu, Delta, meanstructure)`` -> the same times Delta,
+    without forming the N x nmom scores (complete data)
+``ml_scores_cells(X, Sigma, mu, B, C, Bm, kind, I, J, meanstructure)`` -> the same for
+    RAM cells, from the rank-two structure of each cell's dSigma (complete data)
 ``ugamma_traces(Delta, W, Gamma, nobs, E_inv=None)`` -> (tr(UG), tr((UG)^2))
 ``scaled_test(chisq, df, traces..., test=)`` -> dict of lavaan's test entries
     (``satorra.bentler``, ``scaled.shifted``, ``mean.var.adjusted``,
@@ -55,13 +60,14 @@ In R: ``lavaan:::lav_test_satorra_bentler``, ``lav_test_yuan_bentler``,
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from pipeline.core.distributions import chi2_sf
 
 __all__ = ["vech_indices", "vech_jacobian", "gamma_adf", "gamma_nt", "h1_expected_information",
-           "ml_moment_scores", "ugamma_traces", "scaled_test", "yuan_bentler_mplus_trace",
+           "h1_trace_complete", "ml_moment_scores", "ml_scores_delta", "ml_scores_cells", "ugamma_traces", "scaled_test", "yuan_bentler_mplus_trace",
            "sandwich_vcov", "robust_sem_meat", "duplication", "scaled_difference_test",
            "satorra2000_difference"]
 
@@ -77,12 +83,16 @@ def vech_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
 
     In R: ``lavaan::lav_matrix_vech_idx`` (``row(S)[lower.tri(S, diag=TRUE)]``).
     """
-    r, c = [], []
-    for j in range(p):
-        for i in range(j, p):
-            r.append(i)
-            c.append(j)
-    return np.array(r, dtype=int), np.array(c, dtype=int)
+    return _vech_indices(int(p))
+
+
+@functools.lru_cache(maxsize=64)
+def _vech_indices(p: int) -> tuple[np.ndarray, np.ndarray]:
+    c, r = np.triu_indices(p)           # column-major lower triangle: (r >= c), by column
+    r, c = r.astype(int), c.astype(int)
+    r.flags.writeable = False           # cached: shared by every caller
+    c.flags.writeable = False
+    return r, c
 
 
 def duplication(p: int) -> np.ndarray:
@@ -172,8 +182,13 @@ def h1_expected_information(Sigma: np.ndarray, meanstructure: bool = False) -> n
     p = S.shape[0]
     W = np.linalg.inv(S)
     W = (W + W.T) / 2
-    D = duplication(p)
-    A = 0.5 * D.T @ np.kron(W, W) @ D
+    # 1/2 D'(W kron W)D without the p^2 x p^2 Kronecker product: entry ((i,j),(k,l)) is
+    # 1/4 m_ij m_kl (W_ik W_jl + W_il W_jk), m = 2 off the diagonal (= gamma_nt(W) scaled)
+    r, c = vech_indices(p)
+    mult = np.where(r == c, 0.5, 1.0)
+    A = gamma_nt(W)
+    A *= mult[:, None]
+    A *= mult[None, :]
     if meanstructure:
         q = A.shape[0]
         out = np.zeros((p + q, p + q))
@@ -181,6 +196,125 @@ def h1_expected_information(Sigma: np.ndarray, meanstructure: bool = False) -> n
         out[p:, p:] = A
         return out
     return A
+
+
+def h1_trace_complete(X: np.ndarray, S: np.ndarray, mean: np.ndarray,
+                      meanstructure: bool = False) -> float:
+    """``tr(B1 A1^-1)`` of the saturated normal model, complete data, in closed form.
+
+    ``A1^-1 = gamma_nt(S)`` and ``B1 = 1/N sum_i s_i s_i'`` with the case-wise
+    scores ``s_i`` of :func:`ml_moment_scores` at ``(S, mean)``; with
+    ``d_i = e_i' S^-1 e_i`` (``e_i = x_i - mean``),
+    ``s_i' gamma_nt(S) s_i = 1/2 (d_i^2 - 2 d_i + p)`` for the covariances
+    plus ``d_i`` for the means, so the trace is the mean of those (no
+    ``p* x p*`` matrix is formed).  Equal to
+    ``yuan_bentler_mplus_trace``'s h1 part without fixed.x covariates.
+
+    In R: ``lavaan:::lav_test_yuan_bentler_mplus_trace`` (its h1 term,
+    ``sum(B1 * t(A1.inv))``).
+    """
+    X = np.asarray(X, dtype=float)
+    p = X.shape[1]
+    E = X - mean
+    W = np.linalg.inv(np.asarray(S, dtype=float))
+    d = np.einsum("ij,ij->i", E @ ((W + W.T) / 2), E)
+    t = 0.5 * (d * d - 2.0 * d + p)
+    if meanstructure:
+        t = t + d
+    return float(t.mean())
+
+
+def ml_scores_delta(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, Delta: np.ndarray,
+                    meanstructure: bool = True, chunk: int = 1024) -> np.ndarray:
+    """Case-wise scores w.r.t. the free parameters: ``ml_moment_scores(...) @ Delta``.
+
+    Complete data (no NaN) without forming the ``N x nmom`` moment scores:
+    with ``u_i = Sigma^-1 (x_i - mu)``, the covariance part is
+    ``1/2 [vech(u_i u_i') - vech(Sigma^-1)] * m @ Delta`` (``m`` = 2 off the
+    diagonal), computed in blocks of *chunk* cases, with the non-zero rows
+    of each column of Delta only when Delta is sparse (a CFA's loadings and
+    variances touch few moments).  Data with NaN cells fall back to
+    :func:`ml_moment_scores`.
+
+    In R: ``lavaan:::lav_model_scores`` (``lav_mvnorm_scores_mu_vech_sigma %*% Delta``).
+    """
+    X = np.asarray(X, dtype=float)
+    if np.isnan(X).any():
+        return ml_moment_scores(X, Sigma, mu, meanstructure) @ Delta
+    n, p = X.shape
+    r, c = vech_indices(p)
+    W = np.linalg.inv(np.asarray(Sigma, dtype=float))
+    W = (W + W.T) / 2
+    U = (X - mu) @ W
+    Dc = Delta[p:] if meanstructure else Delta
+    Dh = Dc * np.where(r == c, 0.5, 1.0)[:, None]           # 1/2 * mult
+    k = Dh.shape[1]
+    out = np.empty((n, k))
+    nz = Dh != 0
+    sparse = nz.sum() < 0.25 * nz.size
+    if sparse:      # per column: the moments it touches
+        cols = [np.flatnonzero(nz[:, t]) for t in range(k)]
+        used = np.flatnonzero(nz.any(axis=1))
+        pos = np.full(len(r), -1)
+        pos[used] = np.arange(len(used))
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            Z = U[a:b, r[used]] * U[a:b, c[used]]
+            for t, ix in enumerate(cols):
+                out[a:b, t] = Z[:, pos[ix]] @ Dh[ix, t]
+    else:
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            out[a:b] = (U[a:b, r] * U[a:b, c]) @ Dh
+    out -= W[r, c] @ Dh
+    if meanstructure:
+        out += U @ Delta[:p]
+    return out
+
+
+def ml_scores_cells(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray, B: np.ndarray,
+                    C: np.ndarray, Bm: np.ndarray, kind, I, J,
+                    meanstructure: bool = True) -> np.ndarray:
+    """Case-wise ML scores w.r.t. RAM cells, complete data (N x k).
+
+    The cells are those of :meth:`pipeline.sem.model.SEMModel.cell_jacobian`
+    (``kind`` 0: ``A[I, J]``, 1: symmetric ``S[I, J]``, 2: ``m[I]``), ``B =
+    (I - A)^-1``, ``C = B S B'``, ``Bm = B m``.  Each cell moves Sigma by a
+    rank-two ``a b' + b a'`` (A: ``a = B[:p, I]``, ``b = C[:p, J]``; S:
+    ``a = B[:p, I]``, ``b = B[:p, J]``), so with ``u_i = Sigma^-1 (x_i - mu)``
+    the score ``1/2 u_i' dSigma u_i - 1/2 tr(Sigma^-1 dSigma) + u_i' dmu``
+    needs only the products ``u_i' a`` and ``u_i' b``: ``O(N p n)`` work, no
+    ``N x p*`` moment scores.  Equal to ``ml_moment_scores(X, Sigma, mu) @
+    Delta`` for the cells' Delta; without *meanstructure* ``mu`` is the
+    sample mean and there is no mean part.
+
+    In R: ``lavaan:::lav_model_scores`` (``lav_mvnorm_scores_mu_vech_sigma %*% Delta``).
+    """
+    X = np.asarray(X, dtype=float)
+    p = X.shape[1]
+    W = np.linalg.inv(np.asarray(Sigma, dtype=float))
+    W = (W + W.T) / 2
+    U = (X - mu) @ W
+    Bp, Cp = B[:p], C[:p]
+    V1, V2 = U @ Bp, U @ Cp                      # N x n
+    WB = W @ Bp
+    kind, I, J = np.asarray(kind), np.asarray(I), np.asarray(J)
+    out = np.zeros((X.shape[0], len(kind)))
+    a = kind == 0
+    if a.any():
+        Ia, Ja = I[a], J[a]
+        out[:, a] = V1[:, Ia] * V2[:, Ja] - np.einsum("ik,ik->k", WB[:, Ia], Cp[:, Ja])
+        if meanstructure:
+            out[:, a] += V1[:, Ia] * Bm[Ja]
+    s = kind == 1
+    if s.any():
+        Is, Js = I[s], J[s]
+        h = np.where(Is == Js, 0.5, 1.0)
+        out[:, s] = h * (V1[:, Is] * V1[:, Js] - np.einsum("ik,ik->k", WB[:, Is], Bp[:, Js]))
+    m = kind == 2
+    if m.any() and meanstructure:
+        out[:, m] = V1[:, I[m]]
+    return out
 
 
 def ml_moment_scores(X: np.ndarray, Sigma: np.ndarray, mu: np.ndarray,
@@ -266,7 +400,7 @@ def ugamma_traces(Delta, W, Gamma, nobs, E_inv: np.ndarray | None = None
     return float(np.sum(U * G)), float(np.sum(UG * UG.T))
 
 
-def yuan_bentler_mplus_trace(A1, B1, B0, E_inv: np.ndarray, nobs) -> dict:
+def yuan_bentler_mplus_trace(A1, B1, B0, E_inv: np.ndarray, nobs, h1=None) -> dict:
     """Trace of the Yuan-Bentler (Mplus variant) correction, MLR's default test.
 
     ``tr = sum_g [ tr(B1_g A1_g^-1) - fg tr(B0_g E^-1) ]`` with ``A1_g`` the
@@ -276,19 +410,28 @@ def yuan_bentler_mplus_trace(A1, B1, B0, E_inv: np.ndarray, nobs) -> dict:
     the inverse of the model's per-case (observed) information.
     Rows/columns of ``A1_g`` with a zero diagonal are dropped.
 
+    *h1*, optional: per group ``(tr(B1 A1^-1), ndat)`` computed elsewhere
+    (e.g. :func:`h1_trace_complete`); *A1* and *B1* are then ignored.
+
     Returns ``{"trace": ..., "h1": [...], "h0": [...], "h1_ndat": [...]}``.
 
     In R: ``lavaan:::lav_test_yuan_bentler_mplus_trace``.
     """
-    A1, B1, B0, nobs = _aslist(A1), _aslist(B1), _aslist(B0), _aslist(nobs)
+    B0, nobs = _aslist(B0), _aslist(nobs)
     N = float(sum(nobs))
     th1, th0, nd = [], [], []
-    for a, b1, b0, n in zip(A1, B1, B0, nobs):
-        keep = np.flatnonzero(np.diag(a) != 0)
-        ai = np.linalg.inv(a[np.ix_(keep, keep)])
-        th1.append(float(np.sum(b1[np.ix_(keep, keep)] * ai.T)))
+    if h1 is None:
+        A1, B1 = _aslist(A1), _aslist(B1)
+        for a, b1 in zip(A1, B1):
+            keep = np.flatnonzero(np.diag(a) != 0)
+            ai = np.linalg.inv(a[np.ix_(keep, keep)])
+            th1.append(float(np.sum(b1[np.ix_(keep, keep)] * ai.T)))
+            nd.append(len(keep))
+    else:
+        th1 = [float(t) for t, _ in h1]
+        nd = [int(k) for _, k in h1]
+    for b0, n in zip(B0, nobs):
         th0.append(float(n / N * np.sum(b0 * E_inv.T)))
-        nd.append(len(keep))
     return {"trace": float(sum(th1) - sum(th0)), "h1": th1, "h0": th0, "h1_ndat": nd}
 
 
