@@ -751,13 +751,16 @@ def read_table(path: str | Path, *, encoding: str | None = None) -> pd.DataFrame
             # pandas does: numpy-based statistics must not meet pd.NA
             cell_present = present[col.codes]
             vals = num.to_numpy()
-            if cell_present.all() and np.isfinite(vals.astype(float)).all() and (vals % 1 == 0).all():
+            fvals = vals.astype(float)
+            # (a whole number beyond int64, e.g. a 20-digit code, stays float64)
+            if cell_present.all() and np.isfinite(fvals).all() and (vals % 1 == 0).all() \
+                    and (np.abs(fvals) < 2.0 ** 63).all():
                 per = np.zeros(len(s), dtype=np.int64)
                 per[present] = vals.astype(np.int64)
                 out[name] = per[col.codes]
             else:
                 per = np.full(len(s), np.nan)
-                per[present] = vals.astype(float)
+                per[present] = fvals
                 out[name] = per[col.codes]
         else:
             out[name] = pd.Series(s[col.codes], dtype=object)

@@ -915,3 +915,12 @@ def test_read_table_numbers_and_text_of_a_big_file(tmp_path):
     assert t["id"].dtype == np.int64 and t["x"].dtype == np.int64 and t["y"].dtype == np.float64
     assert t["x"].equals(df["x"]) and t["y"].equals(df["y"])
     assert t["z"].tolist() == [None if v == "" else v for v in df["z"]]
+
+
+def test_read_table_keeps_a_whole_number_beyond_int64_as_float(tmp_path):
+    """A 20-digit code used to be cast to int64 and wrapped round (-6101065172474983726)."""
+    p = tmp_path / "big_int.csv"
+    p.write_text("a,b\n12345678901234567890,1\n5,2\n", encoding="utf-8")
+    t = read_table(p)
+    assert t["a"].dtype == np.float64 and t["a"].tolist() == [1.2345678901234567e19, 5.0]
+    assert t["b"].dtype == np.int64 and t["b"].tolist() == [1, 2]
