@@ -26,6 +26,20 @@ typical mojibake (``Р°Р``, ``вЂ``, ``Ð°``, ``Ã©``, U+FFFD): a file that
 decoded with the wrong code page before it was saved is an error naming the
 column and rows, not silently loaded.
 
+Big files
+---------
+A CSV is parsed by pandas' C parser into one categorical per column (its
+distinct strings and a small integer code per row), with options that give
+``csv.reader``'s cells: nothing turned into NaN, blank lines kept as
+numbered rows, short rows padded.  A file the C parser refuses (a ragged
+row, an unterminated quote) is read again record by record with
+``csv.reader``, whose message names the row.  Every check (empty cell,
+mojibake, decimal comma, label, code, range, missing code) runs once per
+distinct value of a column (a Likert item has 5-10) and is broadcast to the
+rows through the codes; float columns are written straight into one
+float64 block.  1,000,000 rows x 53 columns validate in about 10-20 s with
+a peak RSS of 0.7 GB on 2 cores (``benchmarks/bench_loader.py``).
+
 CLI (:mod:`pipeline.cli.validate`)::
 
     python -m pipeline validate DATA --instrument cs2019
