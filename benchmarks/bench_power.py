@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_power.py [--reps 1000] [--n 100,200,300,500] [--workers 2]
     .venv/bin/python benchmarks/bench_power.py --reps 100000        # the scale-out study only
+    .venv/bin/python benchmarks/bench_power.py --reps 100000 --configs cluster2
 
 In one session, interleaved:
 
@@ -143,13 +144,17 @@ def _scale_child(config: str, reps: int, n: int) -> None:
                       "converged": float(res.fit["converged"].iloc[0])}))
 
 
-def run_scaleout(reps: int, n: int) -> None:
+CONFIGS = {"local1": "1 local worker", "local2": "2 local worker processes",
+           "cluster2": "LocalCluster, 2 worker processes"}
+
+
+def run_scaleout(reps: int, n: int, configs=tuple(CONFIGS)) -> None:
     print(f"\nscale-out: thesis SEM, N = {n}, {reps:,} replications per configuration")
     print(f"  {'configuration':38s} {'workers':>7s} {'wall s':>8s} {'reps/s':>8s} "
           f"{'reps/s/worker':>13s} {'peak RSS MB':>11s}")
     digests = set()
-    for config, label in (("local1", "1 local worker"), ("local2", "2 local worker processes"),
-                          ("cluster2", "LocalCluster, 2 worker processes")):
+    for config in configs:
+        label = CONFIGS[config]
         r = subprocess.run([sys.executable, __file__, "--scale-child", config, str(reps), str(n)],
                            capture_output=True, text=True)
         if r.returncode != 0:
@@ -162,7 +167,8 @@ def run_scaleout(reps: int, n: int) -> None:
                  if config == "cluster2" else "")
         print(f"  {label:38s} {t['workers']:7d} {t['wall_s']:8.1f} {t['reps_per_s']:8.0f} "
               f"{t['reps_per_s_per_worker']:13.0f} {out['peak_mb']:11.0f}{extra}", flush=True)
-    print(f"  identical tables across configurations: {'yes' if len(digests) == 1 else 'NO'}")
+    if len(configs) > 1:
+        print(f"  identical tables across configurations: {'yes' if len(digests) == 1 else 'NO'}")
 
 
 def main(argv=None) -> int:
@@ -178,11 +184,17 @@ def main(argv=None) -> int:
     ap.add_argument("--scale-n", type=int, default=300,
                     help="sample size of the scale-out study (--reps replications in all)")
     ap.add_argument("--no-scaleout", action="store_true", help="skip the scale-out section")
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help="scale-out configurations (local1, local2, cluster2)")
     a = ap.parse_args(argv)
     ns = [int(x) for x in a.n.split(",")]
+    configs = [c.strip() for c in a.configs.split(",") if c.strip()]
+    bad = [c for c in configs if c not in CONFIGS]
+    if bad:
+        ap.error(f"--configs: unknown {bad}; choose from {list(CONFIGS)}")
     if a.reps >= 10_000:           # the large study: scale-out only
         print(f"machine: {machine()}")
-        run_scaleout(a.reps, a.scale_n)
+        run_scaleout(a.reps, a.scale_n, configs)
         return 0
     total = len(ns) * a.reps
     print(f"machine: {machine()}")
@@ -208,7 +220,7 @@ def main(argv=None) -> int:
     print(f"  throughput ratio ours / naive semopy {thr / nv:8.1f} x   (target >= 3)")
     print(f"  per core: ours {thr / a.workers:.0f} reps/s/core vs semopy {nv:.1f}")
     if not a.no_scaleout:
-        run_scaleout(a.reps, a.scale_n)
+        run_scaleout(a.reps, a.scale_n, configs)
     return 0
 
 

@@ -46,7 +46,10 @@ from typing import Any
 import numpy as np
 
 __all__ = ["DrawTask", "map_draws", "draw_seeds", "resolve_scheduler", "default_workers",
-           "blas_single_thread"]
+           "blas_single_thread", "slurm_cluster", "BLAS_ENV"]
+
+#: environment of a worker process: single-threaded BLAS from the start
+BLAS_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 ENV_SCHEDULER = "DASK_SCHEDULER_ADDRESS"
 
@@ -189,8 +192,7 @@ def _run_chunk(task: DrawTask, start: int, stop: int):
 
 
 def _pool_init(task: DrawTask) -> None:
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+    os.environ.update(BLAS_ENV)
     _LOCAL_TASK[:] = [task]
 
 
@@ -237,9 +239,15 @@ def map_draws(task: DrawTask, n: int, *, consume: Callable[[int, Any], None],
     chunk_size : int, optional
         Units per chunk (default: about 8 chunks per worker, at most 250
         units).  It affects only scheduling, never the results.
-    scheduler : str or distributed.Client, optional
-        Dask scheduler address or client; default ``$DASK_SCHEDULER_ADDRESS``;
-        None runs locally.
+    scheduler : str, distributed.Client or a Dask cluster, optional
+        Dask scheduler address, client, or cluster object (``LocalCluster``,
+        :func:`slurm_cluster`); default ``$DASK_SCHEDULER_ADDRESS``; None
+        runs locally.  Workers must compute with single-threaded BLAS for
+        bit-identical results: worker processes started by a nanny (the
+        default of ``dask worker``, ``LocalCluster(processes=True)`` and
+        dask-jobqueue) get ``OPENBLAS_NUM_THREADS=1`` from Dask's
+        ``distributed.nanny.pre-spawn-environ``; worker threads in one
+        process are limited by :func:`blas_single_thread`.
     progress : callable ``(k) -> None``, optional
         Called with the number of units finished (e.g. ``tqdm.update``).
 
@@ -352,3 +360,63 @@ def _dask_results(task, chunks, scheduler, info=None):
     finally:
         if own:
             client.close()
+
+
+def slurm_cluster(*, cores: int, memory: str, walltime: str, account: str | None = None,
+                  queue: str | None = None, python: str | None = None,
+                  job_script_prologue: list[str] | None = None, **kwargs: Any):
+    """A dask-jobqueue ``SLURMCluster`` of single-threaded worker processes.
+
+    Each SLURM job runs *cores* worker processes of one thread each
+    (``processes=cores``), started by a job script whose prologue exports
+    :data:`BLAS_ENV` (``OPENBLAS_NUM_THREADS=1`` ...), so every worker
+    computes with single-threaded BLAS from its start -- the arithmetic of
+    a local worker process, hence the same draws bit for bit (with the same
+    numpy/OpenBLAS build on the nodes).  Nothing is submitted until
+    ``cluster.scale(jobs=k)``; pass the cluster (or ``Client(cluster)``) as
+    ``scheduler=`` to :func:`map_draws`, the bootstrap or the power analysis.
+
+    Parameters
+    ----------
+    cores : int
+        CPU cores (= worker processes) per job.
+    memory : str
+        Memory per job, e.g. ``"32GB"``.
+    walltime : str
+        ``"HH:MM:SS"``.
+    account, queue : str, optional
+        SLURM ``-A`` and ``-p``.
+    python : str, optional
+        The project's interpreter on the nodes (default: this one).
+    job_script_prologue : list of str, optional
+        Extra lines before the worker starts (``module load ...``); the BLAS
+        exports are added first.
+    **kwargs
+        Passed to ``dask_jobqueue.SLURMCluster`` (``job_extra_directives``,
+        ``scheduler_options``, ``local_directory`` ...).
+
+    Returns
+    -------
+    dask_jobqueue.SLURMCluster
+
+    Raises
+    ------
+    ImportError
+        dask-jobqueue is not installed (``pip install dask-jobqueue``).
+
+    In R: ``future.batchtools::batchtools_slurm`` / ``clustermq`` workers
+    for ``parallel``-style maps.
+    """
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError as exc:      # pragma: no cover - depends on the environment
+        raise ImportError("slurm_cluster needs dask-jobqueue: pip install dask-jobqueue") from exc
+    if int(cores) != cores or cores < 1:
+        raise ValueError(f"cores must be a positive integer, got {cores!r}")
+    exports = "export " + " ".join(f"{k}={v}" for k, v in BLAS_ENV.items())
+    prologue = [exports, *(job_script_prologue or [])]
+    kw = {"account": account, "queue": queue}
+    kw = {k: v for k, v in kw.items() if v is not None}
+    return SLURMCluster(cores=int(cores), processes=int(cores), memory=memory,
+                        walltime=walltime, python=python or sys.executable,
+                        job_script_prologue=prologue, **kw, **kwargs)

@@ -180,3 +180,34 @@ def test_blas_limit_holds_in_every_thread_and_is_lifted_after_the_last():
         t.join(30)
     assert len(seen) >= 60 and set(seen) == {1}
     assert blas_threads() == before
+
+
+def test_slurm_cluster_job_script_starts_single_threaded_workers():
+    """The documented SLURM setup (docs/perf_scaleout.md), as far as it goes without
+    SLURM: the job script of ``slurm_cluster`` exports single-threaded BLAS before
+    the workers start, runs one single-threaded worker process per core under a
+    nanny, and carries the account, partition, cores and walltime."""
+    pytest.importorskip("dask_jobqueue")
+    from pipeline.core.parallel import BLAS_ENV, slurm_cluster
+    cluster = slurm_cluster(cores=4, memory="8GB", walltime="01:30:00", account="proj42",
+                            queue="compute", python="/opt/project/.venv/bin/python",
+                            job_script_prologue=["module load gcc"],
+                            scheduler_options={"dashboard_address": None})
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    lines = script.splitlines()
+    export = next(i for i, line in enumerate(lines) if line.startswith("export "))
+    start = next(i for i, line in enumerate(lines) if "dask_worker" in line)
+    assert export < lines.index("module load gcc") < start
+    for k, v in BLAS_ENV.items():
+        assert f"{k}={v}" in lines[export]
+    worker = lines[start]
+    assert worker.startswith("/opt/project/.venv/bin/python -m distributed.cli.dask_worker")
+    assert "--nthreads 1" in worker and "--nworkers 4" in worker and "--nanny" in worker
+    for directive in ("#SBATCH -A proj42", "#SBATCH -p compute", "#SBATCH --cpus-per-task=4",
+                      "#SBATCH -t 01:30:00"):
+        assert directive in lines
+    with pytest.raises(ValueError, match="cores"):
+        slurm_cluster(cores=0, memory="1GB", walltime="00:10:00")
