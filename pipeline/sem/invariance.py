@@ -299,7 +299,7 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
         table = STEPS
         if estimator in ("WLSMV", "DWLS"):
             raise ValueError(f"estimator={estimator!r} needs ordered= items")
-        extra = {}
+        extra = {"stats_cache": {}}
     if std_lv:
         extra["std_lv"] = True
     steps = list(table) if steps is None else list(steps)
@@ -313,11 +313,12 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
     prev_name, prev_fit = None, None
     for name in steps:
         equal = table[name]
+        warm = {} if ordered or prev_fit is None else {"warm_start": prev_fit}
         fit = fit_multigroup(model, data, group, group_equal=equal, group_partial=freed,
                              estimator=estimator, missing=missing, source=source,
                              emit_warnings=False,
                              baseline=fits[steps[0]] if fits and not ordered else True,
-                             **extra)
+                             **extra, **warm)
         warns += [w for w in fit.warnings if w not in warns]
         row = _row(name, fit, prev_fit, idx, alpha, freed, prev_name, decision_rule)
         fits[name] = fit
@@ -339,7 +340,8 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
                                          group_partial=freed + step_freed,
                                          estimator=estimator, missing=missing, source=source,
                                          emit_warnings=False,
-                                         baseline=True if ordered else fits[steps[0]], **extra)
+                                         baseline=True if ordered else fits[steps[0]], **extra,
+                                         **({} if ordered else {"warm_start": cur}))
                     cur_row = _row(f"{name}.partial", cur, prev_fit, idx, alpha,
                                    freed + step_freed, prev_name, decision_rule)
                 fits[f"{name}.partial"] = cur

@@ -621,6 +621,181 @@ class _Objective:
     def observed_information(self, theta):
         return self.hessian(theta) / 2.0
 
+    def fast_information(self, theta, exact: bool = False):
+        """The expected information from the whitened design (:class:`_GroupDesign`);
+        None where a group has FIML data, or (*exact*) fixed.x covariates, whose
+        moments the h1 information leaves out (a metric for the optimizer only)."""
+        if exact and any(len(e.x_idx) for e in self.ests):
+            return None
+        if self.designs is None:
+            self.designs = [(_GroupDesign(e.model, e.meanstructure)
+                             if e.missing != "fiml" else None) for e in self.ests]
+        if any(d is None for d in self.designs):
+            return None
+        return sum(w * d.information(e.values(theta, s))
+                   for d, e, s, w in zip(self.designs, self.ests, self.sts, self.w))
+
+    designs = None
+
+
+class _GroupDesign:
+    """Whitened Jacobian of one group's moments, complete data.
+
+    With ``K`` the inverse Cholesky factor of the implied ``Sigma`` (``K Sigma
+    K' = I``), every free RAM cell moves ``K Sigma K'`` by a rank-two
+    ``(K a)(K b)' + (K b)(K a)'`` (see :func:`pipeline.sem.robust.ml_scores_cells`)
+    and the means by ``K dmu``; the rows ``[vech(K dSigma K') w ; K dmu]``
+    with ``w = 1/sqrt(2)`` on the diagonal form a design ``X`` with
+    ``X'X = 1/2 tr(W dSigma_k W dSigma_l) + dmu_k' W dmu_l``, the expected
+    information per case (:meth:`pipeline.sem.estimate.Estimator.expected_information`
+    without fixed.x covariates), at ``O(p^2 k)`` cost instead of ``O(p^3 k)``.
+    """
+
+    def __init__(self, m: SEMModel, meanstructure: bool):
+        self.m, self.ms, self.p = m, bool(meanstructure), m.p
+        rows = np.flatnonzero(m.free_mask)
+        kind, I, J = m.kind[rows], m.ii[rows], m.jj[rows]
+        self.a, self.s, self.mm = kind == 0, kind == 1, kind == 2
+        self.aI, self.aJ = I[self.a], J[self.a]
+        self.sI, self.sJ = I[self.s], J[self.s]
+        self.off = (self.sI != self.sJ).astype(float)
+        self.mI = I[self.mm]
+        self.P = m.P[rows]
+        self.ta, self.tb = np.tril_indices(self.p)
+        self.w = np.where(self.ta == self.tb, math.sqrt(0.5), 1.0)
+
+    def design(self, vals) -> np.ndarray:
+        m, p = self.m, self.p
+        Sigma, mu, B, C, Bm = m.moments(vals)
+        L = np.linalg.cholesky((Sigma + Sigma.T) / 2)
+        K = linalg.solve_triangular(L, np.eye(p), lower=True)
+        U, V = K @ B[:p], K @ C[:p]
+        ta, tb = self.ta, self.tb
+        nv = len(ta)
+        X = np.zeros((nv + (p if self.ms else 0), len(self.P)))
+        Ua, Ub = U[ta], U[tb]
+        if self.a.any():
+            X[:nv, self.a] = (Ua[:, self.aI] * V[tb][:, self.aJ]
+                              + V[ta][:, self.aJ] * Ub[:, self.aI])
+            if self.ms:
+                X[nv:, self.a] = U[:, self.aI] * Bm[self.aJ]
+        if self.s.any():
+            X[:nv, self.s] = (Ua[:, self.sI] * Ub[:, self.sJ]
+                              + Ub[:, self.sI] * Ua[:, self.sJ] * self.off)
+        X[:nv] *= self.w[:, None]
+        if self.ms and self.mm.any():
+            X[nv:, self.mm] = U[:, self.mI]
+        return X
+
+    def information(self, vals) -> np.ndarray:
+        X = self.design(vals)
+        info = self.P.T @ (X.T @ X) @ self.P
+        return (info + info.T) / 2
+
+
+def _warm_values(mg: MultiGroupModel, prev, theta0: np.ndarray) -> np.ndarray:
+    """Start values from the estimates of another fit *prev* of the same groups:
+    each free parameter the mean of *prev*'s values of its rows (lhs, op, rhs, group)."""
+    est: dict[tuple, float] = {}
+    for g, (m, e, s) in enumerate(zip(prev.models, prev.estimators, prev.stats)):
+        vals = m.row_values(prev.theta, e.exo_values(s))
+        for k, r in enumerate(m.rows):
+            est[(r["lhs"], r["op"], r["rhs"], g)] = float(vals[k])
+    tot = np.zeros(mg.npar)
+    cnt = np.zeros(mg.npar)
+    for g, m in enumerate(mg.models):
+        for k, r in enumerate(m.rows):
+            j = m.par[k]
+            v = est.get((r["lhs"], r["op"], r["rhs"], g))
+            if j >= 0 and v is not None and np.isfinite(v):
+                tot[j] += v
+                cnt[j] += 1
+    out = theta0.copy()
+    out[cnt > 0] = tot[cnt > 0] / cnt[cnt > 0]
+    return out
+
+
+def _moment_values(mg: MultiGroupModel, ests, sts, theta0: np.ndarray) -> np.ndarray:
+    """Start values with the observed variables' free variances and intercepts
+    at the sample moments (the estimates of the independence model)."""
+    out = theta0.copy()
+    for m, e, s in zip(mg.models, ests, sts):
+        for k in np.flatnonzero(m.free_mask):
+            i, j = m.ii[k], m.jj[k]
+            if m.kind[k] == 1 and i == j and i < m.p:
+                out[m.par[k]] = s.cov[i, i]
+            elif m.kind[k] == 2 and i < m.p:
+                out[m.par[k]] = s.mean[i]
+    return out
+
+
+def _quasi_newton(obj: _Objective, theta, maxiter: int = 300, gtol: float = 1e-9):
+    """BFGS on the stacked objective whose metric starts (and restarts) at twice
+    the expected information (Fisher scoring's), with an Armijo line search,
+    as :meth:`pipeline.sem.fast.FastML.fit`; converged when the largest gradient
+    element is below *gtol*.  Returns ``(theta, f, ok, iterations)``; not ok
+    (no design, a failed line search along the Fisher direction, the
+    iteration limit) leaves the point to :func:`_newton`."""
+    theta = np.array(theta, dtype=float)
+    f, g = obj(theta)
+    if not np.isfinite(f):
+        return theta, f, False, 0
+
+    def fisher_inv(t):
+        info = obj.fast_information(t)
+        if info is None:
+            return None
+        try:
+            L = np.linalg.cholesky(2.0 * info)
+            return linalg.cho_solve((L, True), np.eye(len(t)))
+        except np.linalg.LinAlgError:
+            return np.linalg.pinv(2.0 * info)
+
+    try:
+        Hinv = fisher_inv(theta)
+    except np.linalg.LinAlgError:
+        Hinv = None
+    if Hinv is None:
+        return theta, f, False, 0
+    fresh = True
+    for it in range(1, maxiter + 1):
+        if np.max(np.abs(g)) < gtol:
+            return theta, f, True, it - 1
+        d = -(Hinv @ g)
+        slope = float(g @ d)
+        if slope >= 0:
+            if fresh:
+                return theta, f, False, it
+            Hinv, fresh = fisher_inv(theta), True
+            continue
+        lam, fn, gn = 1.0, None, None
+        for _ in range(40):
+            fn, gn = obj(theta + lam * d)
+            if np.isfinite(fn) and fn <= f + 1e-4 * lam * slope:
+                break
+            fn = None
+            lam *= 0.5
+        if fn is None:
+            if fresh:
+                return theta, f, False, it
+            Hinv, fresh = fisher_inv(theta), True
+            continue
+        step = lam * d
+        y = gn - g
+        df_ = f - fn
+        theta, f, g = theta + step, fn, gn
+        if df_ < 1e-15 and np.max(np.abs(g)) < 1e-6:
+            return theta, f, True, it
+        sy = float(step @ y)
+        if sy > 1e-12 * max(1.0, float(np.abs(step).max() * np.abs(y).max())):
+            rho = 1.0 / sy
+            Hy = Hinv @ y
+            sHy = step[:, None] * Hy[None, :]
+            Hinv = (Hinv - rho * (sHy + sHy.T)
+                    + (rho * rho * float(y @ Hy) + rho) * (step[:, None] * step[None, :]))
+        fresh = False
+    return theta, f, False, maxiter
+
 
 def _newton(obj: _Objective, theta, maxiter=300, gtol=1e-9):
     """:func:`pipeline.sem.estimate.newton_minimize` on the stacked multi-group objective."""
@@ -683,7 +858,8 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
                    likelihood: str = "normal", missing: str = "listwise",
                    fixed_x: bool = True, se: bool = True, baseline: bool = True,
                    emit_warnings: bool = True, source: str | None = None,
-                   start: np.ndarray | None = None) -> MultiGroupResult:
+                   start: np.ndarray | None = None,
+                   warm_start: MultiGroupResult | str | None = None) -> MultiGroupResult:
     """Fit a lavaan-syntax model in the groups of *data*.
 
     Parameters
@@ -711,6 +887,14 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
         :func:`build_multigroup`).
     std_lv : bool
         lavaan's ``std.lv=TRUE`` (factor variances 1; see :func:`build_multigroup`).
+    warm_start : MultiGroupResult or "moments", optional
+        Starting values (when *start* is None) from a fit of a nested or
+        nesting model of the same data, e.g. the previous step of an
+        invariance sequence: each free parameter starts at the mean of that
+        fit's estimates of its rows (matched on lhs, op, rhs, group); or
+        ``"moments"``: variances and intercepts of observed variables at the
+        sample moments (the independence model's estimates).  The optimum
+        does not depend on it, only the number of iterations.
     stats_cache : dict, optional
         Ordinal fits: a dict kept across fits of the same data (e.g. the
         steps of an invariance sequence) that stores the per-group
@@ -812,12 +996,22 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     if n_dropped:
         warn_list.append(f"{n_dropped} row(s) with a missing {group!r} were not used")
     Xs, sts, ests = [], [], []
-    for g, (m, part) in enumerate(zip(mg.models, parts)):
-        X, _ = prepare_data(part, m, missing=missing,
-                            source=f"{source or 'data'}, {group} = {labels[g]}")
-        Xs.append(X)
-        sts.append(sample_stats(X, likelihood=likelihood, missing=missing))
-        ests.append(Estimator(m, likelihood=likelihood, missing=missing, meanstructure=ms))
+    if stats_cache is None:
+        stats_cache = {}          # shared with the baseline fit
+    with single_thread_blas():
+        for g, (m, part) in enumerate(zip(mg.models, parts)):
+            key = ("ml", g, tuple(m.observed), missing, likelihood, id(data), len(part))
+            hit = stats_cache.get(key) if stats_cache is not None else None
+            if hit is None:
+                X, _ = prepare_data(part, m, missing=missing,
+                                    source=f"{source or 'data'}, {group} = {labels[g]}")
+                # (data kept in the entry: its id cannot be reused while cached)
+                hit = (X, sample_stats(X, likelihood=likelihood, missing=missing), data)
+                if stats_cache is not None:
+                    stats_cache[key] = hit
+            Xs.append(hit[0])
+            sts.append(hit[1])
+            ests.append(Estimator(m, likelihood=likelihood, missing=missing, meanstructure=ms))
     nobs = [s.nobs for s in sts]
     N = sum(nobs)
     ndat = sum(count_moments(m, ms) for m in mg.models)
@@ -839,6 +1033,10 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
             take = used & ~seen
             theta0[take] = t[take]
             seen |= used
+        if isinstance(warm_start, MultiGroupResult):
+            theta0 = _warm_values(mg, warm_start, theta0)
+        elif warm_start == "moments":
+            theta0 = _moment_values(mg, ests, sts, theta0)
     else:
         theta0 = np.asarray(start, dtype=float)
     H_con = None
@@ -846,7 +1044,11 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
         if len(mg.models[0].constraints):
             theta, f, ok, it, method, H_con = _constrained(mg, obj, ests, sts, theta0)
         else:
-            theta, f, ok, it, method = _newton(obj, theta0)
+            theta, f, ok, it = _quasi_newton(obj, theta0)
+            method = "quasi-newton"
+            if not ok:
+                theta, f, ok, it2, method = _newton(obj, theta)
+                it += it2
         if not ok:
             _warn(warn_list, f"the optimizer did not converge ({method}, {it} iterations); "
                   "the estimates must not be interpreted", ConvergenceWarning, emit_warnings)
@@ -871,7 +1073,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
             res.baseline_test_scaled = baseline.baseline_test_scaled
             res._baseline_fit = getattr(baseline, "_baseline_fit", None)
         elif baseline:
-            _baseline(res, data, group, Xs, source)
+            _baseline(res, data, group, Xs, source, stats_cache)
     return res
 
 
@@ -919,8 +1121,12 @@ def _finish(mg, ests, sts, Xs, theta, obj, *, estimator, likelihood, missing, se
     E_inv = None
     test_scaled = None
     if npar:
-        info = (obj.observed_information(theta) if information == "observed"
-                else obj.expected_information(theta))
+        if information == "observed":
+            info = obj.observed_information(theta)
+        else:
+            info = obj.fast_information(theta, exact=True)
+            if info is None:
+                info = obj.expected_information(theta)
         try:
             E_inv = _augmented_inverse(info, H_con)
         except np.linalg.LinAlgError:
@@ -1035,7 +1241,9 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
     """
     nobs = [s.nobs for s in sts]
     N = sum(nobs)
-    D = _deltas(mg, ests, sts, theta)
+    ms = mg.meanstructure
+    fast = [missing != "fiml" and not len(e.x_idx) for e in ests]
+    D = _deltas(mg, ests, sts, theta) if estimator == "MLM" or not all(fast) else None
     xmask = [_x_moments(e.x_idx, m.p, mg.meanstructure) for e, m in zip(ests, mg.models)]
 
     def zero_x(M, k):       # lavaan: the h1 information has zero rows for fixed.x moments
@@ -1054,20 +1262,21 @@ def _robust_pieces(mg, ests, sts, Xs, theta, estimator, E_inv, missing):
         meat = robust.robust_sem_meat(Del, A1, Gam, nobs)
         tr, tr2 = robust.ugamma_traces(Del, A1, Gam, nobs, E_inv)
         return {"meat": meat, "trace": tr, "trace2": tr2, "test": "satorra.bentler"}
-    ms = mg.meanstructure
-    B0s, A1s, B1s, h1 = [], [], [], []
+    B0s, h1 = [], []
     meat = 0.0
     from pipeline.sem.results import ml_scores_free
-    for k, ((Sigma, mu, Delta), X, s, n) in enumerate(zip(D, Xs, sts, nobs)):
-        if missing == "fiml" or xmask[k].any():
-            SC = robust.ml_scores_delta(X, Sigma, mu, Delta, ms)
-        else:
+    for k, (m, X, s, n) in enumerate(zip(mg.models, Xs, sts, nobs)):
+        if fast[k]:       # RAM-cell scores, closed-form h1 trace: no p* x p* matrices
             SC = ml_scores_free(ests[k], s, theta, X, ms)
+        else:
+            Sigma, mu, Delta = D[k]
+            SC = robust.ml_scores_delta(X, Sigma, mu, Delta, ms)
         B0 = SC.T @ SC / n
         B0s.append(B0)
         meat = meat + (n / N) * B0
-        if missing != "fiml" and not xmask[k].any():    # closed form (no p* x p* matrices)
-            h1.append((robust.h1_trace_complete(X, s.cov, s.mean, ms), Delta.shape[0]))
+        if fast[k]:
+            nmom = m.p * (m.p + 1) // 2 + (m.p if ms else 0)
+            h1.append((robust.h1_trace_complete(X, s.cov, s.mean, ms), nmom))
             continue
         if missing == "fiml":
             from pipeline.sem.results import _fiml_h1_information
@@ -1120,7 +1329,7 @@ def _parameter_table(mg, ests, sts, theta, vcov) -> pd.DataFrame:
     return add_wald_columns(df)[PARAM_COLUMNS]
 
 
-def _baseline(res: MultiGroupResult, data, group, Xs, source) -> None:
+def _baseline(res: MultiGroupResult, data, group, Xs, source, stats_cache=None) -> None:
     """Independence model per group (free means and variances; fixed.x block
     kept), with the same estimator: chi-square (and scaled test) summed."""
     obs = res.models[0].observed
@@ -1138,7 +1347,8 @@ def _baseline(res: MultiGroupResult, data, group, Xs, source) -> None:
         b = fit_multigroup("\n".join(lines), data, group, estimator=res.estimator,
                            likelihood=res.likelihood, missing=res.missing, fixed_x=True,
                            se=False, baseline=False, emit_warnings=False, source=source,
-                           meanstructure=ms)
+                           meanstructure=ms, stats_cache=stats_cache,
+                           warm_start="moments" if res.missing != "fiml" else None)
     except (ModelSpecificationError, np.linalg.LinAlgError, ValueError):
         return
     nx = len(ov_x)

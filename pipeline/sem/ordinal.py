@@ -344,6 +344,171 @@ def polychoric(x: np.ndarray, y: np.ndarray, tx: np.ndarray | None = None,
     return float(res.x)
 
 
+def _bvn_upper_batch(h, k, r):
+    """Upper orthant ``P(X > h, Y > k)`` for arrays *h*, *k* (m, a, b) and one
+    correlation per leading index (*r* of shape (m,)): Genz's bvnu, the
+    Gauss-Legendre arcsine form with 20 nodes for |r| < .925, the scalar
+    :func:`_bvnu` (Drezner-Wesolowsky) per pair above."""
+    out = np.empty_like(h)
+    r = np.asarray(r, dtype=float)
+    lo = np.abs(r) < 0.925
+    if lo.any():
+        hh, kk = h[lo], k[lo]
+        rr = r[lo][:, None, None]
+        x, w = _gl_half(20)
+        hk = hh * kk
+        hs = (hh * hh + kk * kk) / 2
+        asr = np.arcsin(rr)
+        bvn = np.zeros_like(hh)
+        for xi, wi in zip(x, w):
+            for sgn in (-1.0, 1.0):
+                sn = np.sin(asr * (sgn * xi + 1) / 2)
+                bvn += wi * np.exp((sn * hk - hs) / (1 - sn * sn))
+        out[lo] = bvn * asr / (4 * math.pi) + _ncdf(-hh) * _ncdf(-kk)
+    for q in np.flatnonzero(~lo):
+        out[q] = _bvnu(h[q], k[q], float(r[q]))
+    return out
+
+
+def _cell_parts_batch(t1, t2, r):
+    """Cell probabilities P (m, K1, K2), dP/drho and the threshold derivatives of
+    m pairs of discretised standard normals with thresholds t1 (m, K1-1),
+    t2 (m, K2-1) and correlations r (m,) (the batched :func:`_cell_probs`,
+    :func:`_cell_dprob_drho` and the pieces of :func:`_bi_scores`)."""
+    m = len(r)
+    inf = np.full((m, 1), np.inf)
+    a = np.hstack([-inf, t1, inf])
+    b = np.hstack([-inf, t2, inf])
+    ac = np.clip(a, -_BIG, _BIG)
+    bc = np.clip(b, -_BIG, _BIG)
+    K1, K2 = a.shape[1] - 1, b.shape[1] - 1
+    F = np.empty((m, K1 + 1, K2 + 1))
+    F[:, 0, :] = 0.0
+    F[:, :, 0] = 0.0
+    F[:, -1, :] = _ncdf(bc)
+    F[:, :, -1] = _ncdf(ac)
+    F[:, -1, -1] = 1.0
+    hi = -ac[:, 1:-1, None] + np.zeros((1, 1, K2 - 1))
+    ki = -bc[:, None, 1:-1] + np.zeros((1, K1 - 1, 1))
+    F[:, 1:-1, 1:-1] = _bvn_upper_batch(hi, ki, r)
+    P = F[:, 1:, 1:] - F[:, :-1, 1:] - F[:, 1:, :-1] + F[:, :-1, :-1]
+    rr = r[:, None, None]
+    s2 = 1 - rr * rr
+    A, B = ac[:, :, None], bc[:, None, :]
+    f = np.exp(-(A * A - 2 * rr * A * B + B * B) / (2 * s2)) / (2 * math.pi * np.sqrt(s2))
+    f[:, 0, :] = f[:, -1, :] = 0.0
+    f[:, :, 0] = f[:, :, -1] = 0.0
+    dP = f[:, 1:, 1:] - f[:, :-1, 1:] - f[:, 1:, :-1] + f[:, :-1, :-1]
+    return P, dP, (ac, bc)
+
+
+def _polychoric_batch(tabs, t1, t2, r0, maxiter: int = 50):
+    """Fisher scoring of :func:`polychoric` on m tables at once (K1 x K2 each).
+
+    Returns ``(r, ok)``: the pairs with ``ok`` False (no convergence, a step
+    outside (-.9999, .9999), a non-positive information) are left to the
+    scalar :func:`polychoric` (its Brent fallback).
+    """
+    r = np.array(r0, dtype=float)
+    N = tabs.sum(axis=(1, 2))
+    active = np.ones(len(r), dtype=bool)
+    done = np.zeros(len(r), dtype=bool)
+    for _ in range(maxiter):
+        idx = np.flatnonzero(active)
+        if not len(idx):
+            break
+        P, dP, _ = _cell_parts_batch(t1[idx], t2[idx], r[idx])
+        P = np.clip(P, 1e-300, None)
+        n = tabs[idx]
+        score = np.sum(n * dP / P, axis=(1, 2))
+        info = N[idx] * np.sum(dP * dP / P, axis=(1, 2))
+        good = (info > 0) & np.isfinite(score)
+        step = np.where(good, score / np.where(good, info, 1.0), 0.0)
+        new = r[idx] + step
+        inside = (new > -0.9999) & (new < 0.9999)
+        fail = ~good | ~inside
+        upd = ~fail
+        r[idx[upd]] = new[upd]
+        conv = upd & (np.abs(step) < 1e-11)
+        done[idx[conv]] = True
+        active[idx[fail | conv]] = False
+    return r, done
+
+
+def _polychoric_pairs(C, ths, pairs, ncat):
+    """Polychoric correlations of the ordinal *pairs* (list of (i, j)) of one
+    group, with the case-wise correlation scores and the cross-derivative sums
+    the NACOV needs, from the K1 x K2 tables (grouped by table size).
+
+    Returns ``{(i, j): (r, s_rho per case, s_rho @ S_i, s_rho @ S_j)}`` with
+    ``S_i`` the case-wise scores of log P w.r.t. i's thresholds (as
+    :func:`_bi_scores`).
+    """
+    out = {}
+    groups: dict[tuple[int, int], list] = {}
+    for (i, j) in pairs:
+        groups.setdefault((ncat[i], ncat[j]), []).append((i, j))
+    for (K1, K2), prs in groups.items():
+        if K1 == 2 and K2 == 2 or K1 < 2 or K2 < 2:     # lavaan's 2x2 rules: scalar path
+            for (i, j) in prs:
+                r = polychoric(C[i], C[j], ths[i], ths[j])
+                s_rho, Si, Sj = _bi_scores(C[i], C[j], ths[i], ths[j], r)
+                out[(i, j)] = (r, s_rho, s_rho @ Si, s_rho @ Sj)
+            continue
+        I = np.array([i for i, _ in prs])
+        J = np.array([j for _, j in prs])
+        m = len(prs)
+        # flat cell index of every case in every pair's table (N x m)
+        cols = sorted(set(I) | set(J))
+        CC = np.column_stack([C[c] for c in cols]).astype(np.intp)
+        pos = {c: q for q, c in enumerate(cols)}
+        flat = CC[:, [pos[i] for i in I]] * K2
+        flat += CC[:, [pos[j] for j in J]]
+        flat += (np.arange(m, dtype=np.intp) * (K1 * K2))[None, :]
+        tabs = np.bincount(flat.ravel(), minlength=m * K1 * K2).reshape(m, K1, K2).astype(float)
+        t1 = np.array([ths[i] for i in I])
+        t2 = np.array([ths[j] for j in J])
+        # starting values: Pearson correlations of the codes, from the tables
+        N = tabs[0].sum()
+        a, b = np.arange(K1, dtype=float), np.arange(K2, dtype=float)
+        pa, pb = tabs.sum(axis=2) / N, tabs.sum(axis=1) / N
+        ma, mb = pa @ a, pb @ b
+        va, vb = pa @ (a * a) - ma * ma, pb @ (b * b) - mb * mb
+        cab = np.einsum("qab,a,b->q", tabs, a, b) / N - ma * mb
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r0 = cab / np.sqrt(va * vb)
+        r0 = np.where(np.isfinite(r0), np.clip(r0, -0.95, 0.95), 0.0)
+        r, ok = _polychoric_batch(tabs, t1, t2, r0)
+        for q in np.flatnonzero(~ok):
+            r[q] = polychoric(C[I[q]], C[J[q]], ths[I[q]], ths[J[q]])
+        # scores at the estimates, cell by cell
+        P, dP, (ac, bc) = _cell_parts_batch(t1, t2, r)
+        rr = r[:, None, None]
+        s = np.sqrt(1 - rr * rr)
+        A, B = ac[:, :, None], bc[:, None, :]
+        G1 = _npdf(A) * _ncdf((B - rr * A) / s)
+        G1[:, 0, :] = G1[:, -1, :] = 0.0
+        G2 = _npdf(B) * _ncdf((A - rr * B) / s)
+        G2[:, :, 0] = G2[:, :, -1] = 0.0
+        dup1 = G1[:, 1:, 1:] - G1[:, 1:, :-1]
+        dlo1 = -(G1[:, :-1, 1:] - G1[:, :-1, :-1])
+        dup2 = G2[:, 1:, 1:] - G2[:, :-1, 1:]
+        dlo2 = -(G2[:, 1:, :-1] - G2[:, :-1, :-1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sr = np.where(tabs > 0, dP / P, 0.0)                # s_rho of each cell
+            w = np.where(tabs > 0, tabs * sr / P, 0.0)
+        # sum_i s_rho,i S_i: a case in cell (a, b) scores dup1/P on threshold a and
+        # dlo1/P on threshold a - 1
+        u1, l1 = (w * dup1).sum(axis=2), (w * dlo1).sum(axis=2)      # m x K1
+        u2, l2 = (w * dup2).sum(axis=1), (w * dlo2).sum(axis=1)      # m x K2
+        a21_i = u1[:, :K1 - 1] + l1[:, 1:]
+        a21_j = u2[:, :K2 - 1] + l2[:, 1:]
+        SR = sr.reshape(-1)[flat]                                   # N x m case scores
+        for q, (i, j) in enumerate(prs):
+            out[(i, j)] = (float(r[q]), SR[:, q], a21_i[q], a21_j[q])
+    return out
+
+
 def polyserial(x: np.ndarray, y: np.ndarray, ty: np.ndarray | None = None) -> float:
     """Two-step ML polyserial correlation of continuous *x* and ordinal codes *y*.
 
@@ -509,6 +674,15 @@ def _bvreg_scores(x1, x2, rho):
     return d_rho, d_mu1, d_v1, d_mu2, d_v2
 
 
+def _crossprod(A: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """``alpha A'A`` (symmetric; BLAS syrk, half the work of ``A.T @ A``)."""
+    from scipy.linalg import blas
+    A = np.asarray(A, dtype=float)
+    C = blas.dsyrk(alpha, A.T, trans=0, lower=0)      # A.T is Fortran-ordered: no copy
+    C = np.triu(C)
+    return C + np.triu(C, 1).T
+
+
 def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
               levels: dict[str, list] | None = None, source: str | None = None,
               row_numbers: np.ndarray | None = None) -> WLSStats:
@@ -582,12 +756,13 @@ def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
     H21 = np.zeros((npair, na11))
     H22 = np.ones(npair)
     sd = np.sqrt(var)
+    poly = _polychoric_pairs(C, ths, [(i, j) for i, j in pairs if not isnum[i] and not isnum[j]],
+                             ncat)
     for q, (i, j) in enumerate(pairs):
         if not isnum[i] and not isnum[j]:
-            r = polychoric(C[i], C[j], ths[i], ths[j])
-            s_rho, Si, Sj = _bi_scores(C[i], C[j], ths[i], ths[j], r)
-            A21[q, start[i]:start[i + 1]] = s_rho @ Si
-            A21[q, start[j]:start[j + 1]] = s_rho @ Sj
+            r, s_rho, a_i, a_j = poly[(i, j)]
+            A21[q, start[i]:start[i + 1]] = a_i
+            A21[q, start[j]:start[j + 1]] = a_j
         elif isnum[i] and isnum[j]:
             r = float(np.mean((xs[i] - xs[i].mean()) * (xs[j] - xs[j].mean())) / (sd[i] * sd[j]))
             s_rho, dmu1, dv1, dmu2, dv2 = _bvreg_scores(xs[i], xs[j], r)
@@ -609,29 +784,25 @@ def wls_stats(X: np.ndarray, names: list[str], ordered: list[str], *,
             H22[q] = sd[a]
         R[i, j] = R[j, i] = r
         SC_COR[:, q] = s_rho
-    SC = np.hstack(sc_th + ([np.column_stack(sc_var)] if nnum else []) + [SC_COR])
-    INNER = SC.T @ SC
-    A11 = np.zeros((na11, na11))
+    SC1 = np.hstack(sc_th + ([np.column_stack(sc_var)] if nnum else []))
+    # Gamma = N Binv (SC'SC) Binv' = N Psi'Psi with Psi = SC Binv' (Binv block lower
+    # triangular): Psi1 = SC1 A11^-T (A11 block diagonal per variable),
+    # Psi2 = (SC2 - Psi1 A21') A22^-1 (A22 diagonal)
+    Psi1 = np.empty_like(SC1)
     for j in range(p):
         idx = list(range(start[j], start[j + 1])) + ([var_col[j]] if isnum[j] else [])
-        A11[np.ix_(idx, idx)] = INNER[np.ix_(idx, idx)]
-    A11inv = np.linalg.inv(A11)
-    A22inv = np.diag(1.0 / np.sum(SC_COR ** 2, axis=0))
+        blk = SC1[:, idx]
+        Psi1[:, idx] = blk @ np.linalg.inv(blk.T @ blk).T
+    a22 = np.sum(SC_COR ** 2, axis=0)
+    Psi = np.hstack([Psi1, (SC_COR - Psi1 @ A21.T) / a22])
     k = na11 + npair
-    Binv = np.zeros((k, k))
-    Binv[:na11, :na11] = A11inv
-    Binv[na11:, na11:] = A22inv
-    Binv[na11:, :na11] = -A22inv @ A21 @ A11inv
-    gamma = N * Binv @ INNER @ Binv.T
     if nnum:
         H = np.eye(k)
         H[na11:, :na11] = H21
         H[na11:, na11:] = np.diag(H22)
-        gamma = H @ gamma @ H.T
-        flip = np.ones(k)
-        flip[[start[j] for j in num_idx]] = -1.0          # TH holds -mean
-        gamma = gamma * np.outer(flip, flip)
-    gamma = (gamma + gamma.T) / 2
+        Psi = Psi @ H.T
+        Psi[:, [start[j] for j in num_idx]] *= -1.0          # TH holds -mean
+    gamma = _crossprod(Psi, float(N))
     COV = R * np.outer(sd, sd)
     th = np.concatenate([-t if isnum[j] else t for j, t in enumerate(ths)])
     obs = np.concatenate([th, var[num_idx], np.array([COV[i, j] for i, j in pairs])])

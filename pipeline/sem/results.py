@@ -807,11 +807,12 @@ def _rsquare(model: SEMModel, params: pd.DataFrame) -> pd.Series:
     ind = [r["rhs"] for r in model.rows if r["op"] == "=~"]
     ys = [r["lhs"] for r in model.rows if r["op"] == "~"]
     ynames = list(dict.fromkeys(ind + ys))
+    yset = set(ynames)
     out = {}
-    for _, r in params.iterrows():
-        if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in ynames:
-            v = 1.0 - r["std.all"]
-            out[r["lhs"]] = v if v <= 1 else np.nan
+    for lhs, op, rhs, sa in zip(params["lhs"], params["op"], params["rhs"], params["std.all"]):
+        if op == "~~" and lhs == rhs and lhs in yset:
+            v = 1.0 - sa
+            out[lhs] = v if v <= 1 else np.nan
     return pd.Series(out, name="r2", dtype=float)
 
 

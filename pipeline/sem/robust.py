@@ -374,30 +374,54 @@ def ugamma_traces(Delta, W, Gamma, nobs, E_inv: np.ndarray | None = None
 
     ``U = V - V D E^-1 D' V`` with ``V = bdiag(fg W_g)``, ``D = rbind(Delta_g)``,
     ``E = D' V D``, and ``Gamma = bdiag(Gamma_g / fg)`` (lavaan >= 0.6-13,
-    the multiple-group UG^2 fix).
+    the multiple-group UG^2 fix).  Computed without the ``nmom x nmom``
+    product ``U Gamma``: with ``M = V D``,
+
+        tr(UG)     = tr(VG) - tr(E^-1 M'GM),
+        tr((UG)^2) = tr(VGVG) - 2 tr(E^-1 (GM)'V(GM)) + tr((E^-1 M'GM)^2),
+
+    group by group (``O(nmom^2 npar)``; a diagonal W, as DWLS's, never
+    becomes a matrix).
 
     In R: ``lavaan:::lav_test_satorra_bentler_trace_original``.
     """
     Delta, W, Gamma, nobs = _aslist(Delta), _aslist(W), _aslist(Gamma), _aslist(nobs)
     N = float(sum(nobs))
-    fg = [n / N for n in nobs]
-    Vs = [f * _diag_or_matrix(w) for f, w in zip(fg, W)]
-    sizes = [v.shape[0] for v in Vs]
-    tot = sum(sizes)
-    V = np.zeros((tot, tot))
-    G = np.zeros((tot, tot))
-    o = 0
-    for v, g, f, s in zip(Vs, Gamma, fg, sizes):
-        V[o:o + s, o:o + s] = v
-        G[o:o + s, o:o + s] = np.asarray(g) / f
-        o += s
-    D = np.vstack(Delta)
-    VD = V @ D
+    k = np.asarray(Delta[0]).shape[1]
+    trVG = trVGVG = 0.0
+    MGM = np.zeros((k, k))
+    GVG = np.zeros((k, k))
+    E = np.zeros((k, k)) if E_inv is None else None
+    for d, w, g, n in zip(Delta, W, Gamma, nobs):
+        f = n / N
+        d = np.asarray(d, dtype=float)
+        G = np.asarray(g, dtype=float) / f
+        w = np.asarray(w, dtype=float)
+        if w.ndim == 1:
+            v = f * w
+            M = v[:, None] * d
+            GM = G @ M
+            trVG += float(v @ np.diag(G))
+            VG = None
+            trVGVG += float(v @ (G * G) @ v)
+            GVG += GM.T @ (v[:, None] * GM)
+        else:
+            V = f * w
+            M = V @ d
+            GM = G @ M
+            VG = V @ G
+            trVG += float(np.trace(VG))
+            trVGVG += float(np.sum(VG * VG.T))
+            GVG += GM.T @ V @ GM
+        MGM += M.T @ GM
+        if E is not None:
+            E += d.T @ M
     if E_inv is None:
-        E_inv = np.linalg.inv(D.T @ VD)
-    U = V - VD @ E_inv @ VD.T
-    UG = U @ G
-    return float(np.sum(U * G)), float(np.sum(UG * UG.T))
+        E_inv = np.linalg.inv(E)
+    EM = E_inv @ MGM
+    tr = trVG - float(np.trace(EM))
+    tr2 = trVGVG - 2.0 * float(np.sum(E_inv * GVG.T)) + float(np.sum(EM * EM.T))
+    return tr, tr2
 
 
 def yuan_bentler_mplus_trace(A1, B1, B0, E_inv: np.ndarray, nobs, h1=None) -> dict:
@@ -484,7 +508,8 @@ def robust_sem_meat(Delta, W, Gamma, nobs) -> np.ndarray:
     N = float(sum(nobs))
     out = 0.0
     for d, w, g, n in zip(Delta, W, Gamma, nobs):
-        WD = _diag_or_matrix(w) @ d
+        w = np.asarray(w, dtype=float)
+        WD = w[:, None] * d if w.ndim == 1 else w @ d
         out = out + (n / N) * WD.T @ np.asarray(g) @ WD
     return out
 

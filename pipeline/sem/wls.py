@@ -640,8 +640,13 @@ def catml_corrected(problem: _WLSProblem, theta, ws: WLSStats, J, w, E_inv, df, 
     Dr = J[nth:]
     Wr = w[nth:]
     Gr = ws.gamma[nth:, nth:]
-    M = np.eye(len(Wr)) - Dr @ E_inv @ Dr.T * Wr[None, :]
-    ks = float(np.trace(M.T @ V @ M @ Gr))
+    # ks = tr(M' V M Gr), M = I - A B', A = Dr E^-1, B = diag(Wr) Dr, without the
+    # nr x nr products: tr(VG) - 2 tr(V A B'G) + tr(V A (B'G B) A')
+    A = Dr @ E_inv
+    BG = (Wr[:, None] * Dr).T @ Gr
+    VA = V @ A
+    ks = float(np.sum(V * Gr) - 2.0 * np.sum(VA * BG.T)
+               + np.sum((VA @ (BG @ (Wr[:, None] * Dr))) * A))
     c3 = ks / df
     pstar = p * (p - 1) / 2
     return {"XX3": XX3, "df3": df, "c_hat3": c3, "XX3_scaled": XX3 / c3,
