@@ -972,6 +972,26 @@ def _baseline_model(res: SEMResult) -> SEMModel:
     return SEMModel(pt)
 
 
+def _baseline_optimize(best: Estimator, st: SampleStats):
+    """The independence model's ML estimates: observed variances and means at the
+    sample (EM under FIML) moments, which is the optimum when the gradient
+    vanishes there; otherwise the engine's Newton iterations from that start."""
+    m = best.model
+    theta = np.array(best.start_values(st), dtype=float)
+    for k in np.flatnonzero(m.free_mask):
+        i, j = m.ii[k], m.jj[k]
+        if m.kind[k] == 1 and i == j and i < m.p:
+            theta[m.par[k]] = st.cov[i, i]
+        elif m.kind[k] == 2 and i < m.p:
+            theta[m.par[k]] = st.mean[i]
+    if best.missing != "fiml":
+        f, g = best.objective(theta, st)
+        if np.isfinite(f) and np.max(np.abs(g), initial=0.0) < 1e-10:
+            from pipeline.sem.estimate import OptimResult
+            return OptimResult(theta, float(f), True, 0, "closed form")
+    return best.optimize(st, start=theta)
+
+
 def _apply_robust(res: SEMResult, estimator: str, *, se: bool, emit: bool) -> None:
     """Replace the ML standard errors and add the scaled tests (model and baseline)."""
     est, st = res.estimator, res.stats
@@ -1005,7 +1025,7 @@ def _apply_robust(res: SEMResult, estimator: str, *, se: bool, emit: bool) -> No
     bm = _baseline_model(res)
     best = Estimator(bm, likelihood=res.likelihood, missing=res.missing,
                      meanstructure=res.meanstructure)
-    bopt = best.optimize(st)
+    bopt = _baseline_optimize(best, st)
     try:
         bpieces = robust_ml_pieces(best, st, bopt.theta, estimator, res.baseline_chisq,
                                    res.baseline_df, h1=pieces.get("h1"))

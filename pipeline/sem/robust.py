@@ -607,24 +607,18 @@ def satorra2000_difference(chisq0: float, df0: float, chisq1: float, df1: float,
     Q = P_inv @ A.T @ np.linalg.pinv(A @ P_inv @ A.T) @ A @ P_inv
     N = float(sum(nobs))
     fg = [n / N for n in nobs]
-    tr = 0.0
+    # with T = sum_g fg Delta_g' W_g Gamma_g W_g Delta_g (npar x npar):
+    # tr(UG) = tr(Q T) and tr(UG^2) = tr((Q T)^2), no nmom x nmom products
+    T = 0.0
     for D, w, G, f in zip(Delta1, W1, Gamma, fg):
-        Wm = _diag_or_matrix(w)
-        tr += f * float(np.trace(Wm @ np.asarray(G) @ Wm @ D @ Q @ D.T))
+        w = np.asarray(w, dtype=float)
+        WD = w[:, None] * D if w.ndim == 1 else w @ D
+        T = T + f * (WD.T @ np.asarray(G) @ WD)
+    QT = Q @ T
+    tr = float(np.trace(QT))
     tr2 = nan
     if scaled_shifted:
-        sizes = [np.asarray(G).shape[0] for G in Gamma]
-        tot = sum(sizes)
-        V = np.zeros((tot, tot))
-        Gf = np.zeros((tot, tot))
-        o = 0
-        for w, G, f, s in zip(W1, Gamma, fg, sizes):
-            V[o:o + s, o:o + s] = _diag_or_matrix(w)
-            Gf[o:o + s, o:o + s] = f * np.asarray(G)
-            o += s
-        D = np.vstack(Delta1)
-        UG = V @ D @ Q @ D.T @ V @ Gf
-        tr2 = float(np.trace(UG @ UG))
+        tr2 = float(np.sum(QT * QT.T))
         a = math.sqrt(m / tr2)
         b = m - a * tr
         t = (chisq0 - chisq1) * a + b
