@@ -240,3 +240,35 @@ def test_r2_per_group_matches_lavaan(key):
     assert set(got.index) == set(want)
     for k, v in want.items():
         assert got[k] == pytest.approx(v, abs=1e-5)
+
+
+def test_whitened_design_information_equals_the_jacobian_formula():
+    """The expected information from the whitened RAM design (optimizer metric and
+    ML standard errors) equals 1/2 tr(W dS_k W dS_l) + dmu_k' W dmu_l per group,
+    with equal loadings and intercepts (shared columns) and a regression."""
+    from pipeline.sem.multigroup import _Objective
+    model = ("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n"
+             "speed ~ textual")
+    res = fit_multigroup(model, hs(), REF["group"], group_equal=["loadings", "intercepts"],
+                         baseline=False)
+    obj = _Objective(res.estimators, res.stats, [n / res.ntotal for n in res.nobs])
+    fast = obj.fast_information(res.theta, exact=True)
+    np.testing.assert_allclose(fast, obj.expected_information(res.theta), atol=1e-12)
+
+
+def test_warm_start_and_cached_statistics_reach_the_same_optimum():
+    """A fit started from a neighbouring model's estimates (as the invariance
+    sequence does) and with a shared statistics cache gives the cold fit's
+    estimates, chi-square and standard errors."""
+    model = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+    cache: dict = {}
+    conf = fit_multigroup(model, hs(), REF["group"], stats_cache=cache)
+    cold = fit_multigroup(model, hs(), REF["group"], group_equal="loadings", estimator="MLR")
+    warm = fit_multigroup(model, hs(), REF["group"], group_equal="loadings", estimator="MLR",
+                          warm_start=conf, stats_cache=cache)
+    assert warm.iterations < cold.iterations
+    assert warm.chisq == pytest.approx(cold.chisq, rel=1e-10)
+    np.testing.assert_allclose(warm.theta, cold.theta, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(warm.parameters["se"], cold.parameters["se"], rtol=1e-6)
+    assert warm.fit_measures()["chisq.scaled"] == pytest.approx(
+        cold.fit_measures()["chisq.scaled"], rel=1e-8)

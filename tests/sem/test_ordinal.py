@@ -283,3 +283,25 @@ def test_modification_indices_match_lavaan(fits, name):
     assert np.max(np.abs(m["mi"] / m["mi_r"] - 1)) < 1e-3
     assert np.max(np.abs(m["epc"] - m["epc_r"])) < 1e-4
     assert np.max(np.abs(m["sepc.all"] - m["sepc.all_r"])) < 1e-4
+
+
+def test_batched_polychoric_stage_equals_the_pairwise_one(bfi):
+    """The batched Fisher scoring over all pairs (wls_stats) gives each pair's
+    scalar polychoric() estimate, and its cell-based scores give _bi_scores'
+    case-wise sums; a mixed table size (a 3-category item) is batched separately."""
+    from pipeline.sem.ordinal import _bi_scores, _polychoric_pairs
+    X = bfi[ITEMS[:6]].dropna()
+    X = X.assign(C1=np.minimum(X["C1"], 3))          # 3 categories: a 6 x 3 table group
+    codes = check_ordinal(X.to_numpy(float), ITEMS[:6], ITEMS[:6])
+    C = [codes[v] for v in ITEMS[:6]]
+    ths = [thresholds(c) for c in C]
+    ncat = [len(t) + 1 for t in ths]
+    pairs = [(i, j) for j in range(6) for i in range(j + 1, 6)]
+    out = _polychoric_pairs(C, ths, pairs, ncat)
+    for (i, j) in pairs:
+        r, s_rho, a_i, a_j = out[(i, j)]
+        assert r == pytest.approx(polychoric(C[i], C[j], ths[i], ths[j]), abs=1e-10)
+        s_ref, Si, Sj = _bi_scores(C[i], C[j], ths[i], ths[j], r)
+        np.testing.assert_allclose(s_rho, s_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a_i, s_ref @ Si, rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(a_j, s_ref @ Sj, rtol=1e-10, atol=1e-9)

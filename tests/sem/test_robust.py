@@ -179,3 +179,76 @@ def test_cli_estimator_and_ordered_options(tmp_path, capsys):
     assert res["options"]["estimator"] == "WLSMV"
     assert sum(p["op"] == "|" for p in res["parameters"]) == 25
     assert "chisq.scaled" in res["fit"]
+
+
+# ------------------------------------------------ the fast paths equal the textbook formulas
+@pytest.fixture(scope="module")
+def hs_mlr_ms():
+    d = pd.read_csv(REF / "data" / "holzinger_swineford.csv")
+    model = ("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + a*x6\nspeed =~ x7 + x8 + a*x9\n"
+             "speed ~ visual\nx1 ~~ x4\nx2 ~ 1")
+    return fit(model, d, estimator="MLR", meanstructure=True)
+
+
+@pytest.mark.parametrize("ms", [False, True])
+def test_h1_information_and_trace_closed_forms(hs_mlr_ms, ms):
+    """A1 = 1/2 D'(W kron W)D (Kronecker form) and tr(B1 A1^-1) = the mean of
+    1/2 (d^2 - 2d + p) (+ d with means) over cases, d the Mahalanobis distance."""
+    st = hs_mlr_ms.stats
+    X, S, m = st.data, st.cov, st.mean
+    p = S.shape[0]
+    W = np.linalg.inv(S)
+    D = robust.duplication(p)
+    A1 = 0.5 * D.T @ np.kron(W, W) @ D
+    if ms:
+        A1 = np.block([[W, np.zeros((p, A1.shape[0]))], [np.zeros((A1.shape[0], p)), A1]])
+    np.testing.assert_allclose(robust.h1_expected_information(S, ms), A1, atol=1e-13)
+    s1 = robust.ml_moment_scores(X, S, m, ms)
+    B1 = s1.T @ s1 / len(X)
+    direct = float(np.sum(B1 * np.linalg.inv(A1).T))
+    assert robust.h1_trace_complete(X, S, m, ms) == pytest.approx(direct, rel=1e-10)
+
+
+def test_case_scores_without_moment_scores(hs_mlr_ms):
+    """ml_scores_delta (dense and sparse Delta) and the RAM-cell scores (equality
+    label a, a regression, a residual covariance, an intercept) equal the
+    moment scores times Delta."""
+    from pipeline.sem.results import ml_scores_free
+    res = hs_mlr_ms
+    est, st = res.estimator, res.stats
+    Sigma, mu, dS, dm = est.jacobian(res.theta, st)
+    Sigma = (Sigma + Sigma.T) / 2
+    Delta = robust.vech_jacobian(dS, dm)
+    ref = robust.ml_moment_scores(st.data, Sigma, mu, True) @ Delta
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(robust.ml_scores_delta(st.data, Sigma, mu, Delta, True, chunk=50),
+                               ref, atol=1e-12 * scale)
+    dense = Delta + 1e-3          # no zero entries: the dense branch
+    np.testing.assert_allclose(robust.ml_scores_delta(st.data, Sigma, mu, dense, True),
+                               robust.ml_moment_scores(st.data, Sigma, mu, True) @ dense,
+                               atol=1e-11 * scale)
+    np.testing.assert_allclose(ml_scores_free(est, st, res.theta, st.data, True), ref,
+                               atol=1e-12 * scale)
+
+
+def test_ugamma_traces_equal_the_dense_products():
+    """tr(UG), tr((UG)^2) from the npar x npar pieces equal the explicit
+    U = V - V D E^-1 D' V and G = bdiag(Gamma_g / f_g), diagonal and full W."""
+    rng = np.random.default_rng(7)
+    for diag in (True, False):
+        D = [rng.standard_normal((9, 3)) for _ in range(2)]
+        Gam = [(lambda a: a @ a.T)(rng.standard_normal((9, 9))) for _ in range(2)]
+        W = [rng.random(9) + 0.5 if diag else
+             (lambda b: b @ b.T + np.eye(9))(rng.standard_normal((9, 9))) for _ in range(2)]
+        n = [120, 80]
+        f = [k / sum(n) for k in n]
+        from scipy.linalg import block_diag
+        V = block_diag(*[fg * (np.diag(w) if diag else w) for fg, w in zip(f, W)])
+        G = block_diag(*[g / fg for g, fg in zip(Gam, f)])
+        Dm = np.vstack(D)
+        VD = V @ Dm
+        U = V - VD @ np.linalg.inv(Dm.T @ VD) @ VD.T
+        UG = U @ G
+        tr, tr2 = robust.ugamma_traces(D, W, Gam, n)
+        assert tr == pytest.approx(np.trace(UG), rel=1e-12)
+        assert tr2 == pytest.approx(np.trace(UG @ UG), rel=1e-12)
