@@ -221,7 +221,7 @@ for (k in names(res)) {
                         list(pe$lhs[i], pe$op[i], pe$rhs[i], g[i], pe$est[i], pe$se[i])))
 }
 after <- proc.time()[["elapsed"]] - t_warm
-jsonlite::write_json(list(times = times, fits = fits, lrt = lrt, after_warmup = after),
+jsonlite::write_json(list(times = I(times), fits = fits, lrt = lrt, after_warmup = after),
                      args[6], auto_unbox = TRUE, digits = NA)
 """
 

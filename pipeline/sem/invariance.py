@@ -306,6 +306,17 @@ def measurement_invariance(model, data: pd.DataFrame, group: str, *, estimator: 
     unknown = [s for s in steps if s not in table]
     if unknown or not steps:
         raise ValueError(f"steps must be names of {list(table)}, got {steps!r}")
+    from pipeline.sem.multigroup import one_thread_blas
+    with one_thread_blas():
+        return _sequence(model, data, group, estimator=estimator, ordered=ordered,
+                         missing=missing, steps=steps, table=table, extra=extra,
+                         decision_rule=decision_rule, alpha=alpha, partial=partial,
+                         max_free=max_free, source=source)
+
+
+def _sequence(model, data, group, *, estimator, ordered, missing, steps, table, extra,
+              decision_rule, alpha, partial, max_free, source) -> InvarianceResult:
+    """The steps of :func:`measurement_invariance` (arguments checked there)."""
     idx = _indices(estimator, "fiml" if missing in ("fiml", "ml") else missing)
     fits: dict[str, MultiGroupResult] = {}
     rows, sugg, warns = [], [], []

@@ -140,8 +140,8 @@ def lrt(m1, m0, *, method: str = "default", scaled_shifted: bool = True) -> dict
         d = (T0 - T1) / cd
         df_d = m
     else:   # satorra.2000
-        from pipeline.sem.estimate import single_thread_blas
-        with single_thread_blas():
+        from pipeline.sem.multigroup import one_thread_blas
+        with one_thread_blas():
             d, cd, df_d, shift = _satorra_2000(m1, m0, T0 - T1, m, test, scaled_shifted)
         out["shift"] = shift
     out.update(chisq_diff=float(d), df_diff=df_d, scaling_factor=float(cd),

@@ -55,6 +55,7 @@ ordered = ...)``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import warnings
@@ -91,6 +92,32 @@ _PARTIAL_RE = re.compile(r"^(.+?)(=~|~~|~1|~|\|)(.*)$")
 
 
 # --------------------------------------------------------------------- table
+_BLAS_DEPTH = [0]
+
+
+@contextlib.contextmanager
+def one_thread_blas():
+    """:func:`pipeline.sem.estimate.single_thread_blas`, entered once however deeply
+    nested (an invariance sequence, its fits, their baseline fits and tests):
+    threadpoolctl scans the loaded libraries at every entry (about 2 ms).
+
+    In R: nothing to do (R's reference BLAS is single-threaded).
+    """
+    if _BLAS_DEPTH[0]:
+        _BLAS_DEPTH[0] += 1
+        try:
+            yield
+        finally:
+            _BLAS_DEPTH[0] -= 1
+        return
+    with single_thread_blas():
+        _BLAS_DEPTH[0] += 1
+        try:
+            yield
+        finally:
+            _BLAS_DEPTH[0] -= 1
+
+
 def parse_group_partial(items) -> set[tuple[str, str, str]]:
     """``group.partial`` strings (``"visual=~x2"``, ``"x3~1"``, ``"x1~~x1"``,
     ``"u1|t2"``) as ``(lhs, op, rhs)`` keys; ``~1`` rows have ``rhs == ""``.
@@ -998,7 +1025,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     Xs, sts, ests = [], [], []
     if stats_cache is None:
         stats_cache = {}          # shared with the baseline fit
-    with single_thread_blas():
+    with one_thread_blas():
         for g, (m, part) in enumerate(zip(mg.models, parts)):
             key = ("ml", g, tuple(m.observed), missing, likelihood, id(data), len(part))
             hit = stats_cache.get(key) if stats_cache is not None else None
@@ -1040,7 +1067,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
     else:
         theta0 = np.asarray(start, dtype=float)
     H_con = None
-    with single_thread_blas():
+    with one_thread_blas():
         if len(mg.models[0].constraints):
             theta, f, ok, it, method, H_con = _constrained(mg, obj, ests, sts, theta0)
         else:
@@ -1773,7 +1800,7 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
     def jac(t):
         return -np.vstack([s_[:, None] * _num_jacobian(pr.implied, t, cols=u)[1]
                            for s_, pr, u in zip(sw, probs, used)])
-    with single_thread_blas():
+    with one_thread_blas():
         from scipy import optimize
         sol = optimize.least_squares(resid, theta0, jac=jac, method="trf", xtol=1e-15,
                                      ftol=1e-15, gtol=1e-12, max_nfev=500)

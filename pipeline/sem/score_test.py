@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 from pipeline.core.distributions import chi2_sf
 
-from pipeline.sem.estimate import single_thread_blas
 
 __all__ = ["score_test", "constraint_rows"]
 
@@ -131,7 +130,8 @@ def score_test(res, *, univariate: bool = True, release=()) -> dict:
     for r, a in enumerate(release):
         R[len(pairs) + r, pos[a]] = 1.0
         cons.append((a, None, float(res.models[a[0]].rows[a[1]]["ustart"])))
-    with single_thread_blas():
+    from pipeline.sem.multigroup import one_thread_blas
+    with one_thread_blas():
         return _tests(res, cons, pos, offsets, info, score, R, N, x, univariate)
 
 
