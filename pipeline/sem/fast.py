@@ -57,7 +57,8 @@ from pipeline.core.exceptions import ModelSpecificationError
 from pipeline.sem.model import SEMModel
 from pipeline.sem.syntax import lavaanify
 
-__all__ = ["FastML", "FitSummary", "sample_cov", "wald"]
+__all__ = ["FastML", "FitSummary", "sample_cov", "wald", "bootstrap_draws", "engine_bootstrap_draws",
+           "multigroup_bootstrap_draws", "MultiGroupBootstrapTask"]
 
 _FUNCS = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "abs": np.abs}
 
@@ -478,6 +479,12 @@ class FastML:
             if ev.min() < -(np.finfo(float).eps ** 0.75):
                 return False
         return True
+
+    def _admissible_theta(self, theta: np.ndarray, S: np.ndarray) -> bool:
+        """:meth:`_admissible` at *theta* (``S`` supplies fixed.x values)."""
+        vals = self._row_values(np.asarray(theta, dtype=float), S)
+        _, _, _, Sm, B = self._moments(vals)
+        return self._admissible(vals, Sm, B)
 
     # ------------------------------------------------------------ inference
     def nmult(self, nobs: int) -> int:
@@ -1221,15 +1228,19 @@ class FastMLEstimator(_engine_estimator()):
             if np.isfinite(f) and np.max(np.abs(g)) < 1e-8:
                 return OptimResult(r.theta, float(f), True, r.iterations, "bfgs-fast")
             if np.isfinite(f) and np.max(np.abs(g)) < 1e-4:
-                # close: a few more quasi-Newton steps from a fresh Fisher metric
-                # with tighter tolerances are cheaper than Newton's exact Hessian
-                it0 = r.iterations
-                r = self._fast.fit(stats.cov, start=r.theta, max_iter=maxiter, xtol=1e-12,
-                                   ftol=1e-20)
-                f, g = self.objective(r.theta, stats)
-                if (np.isfinite(f) and r.admissible and np.max(np.abs(g)) < 1e-8):
-                    return OptimResult(r.theta, float(f), True, it0 + r.iterations,
-                                       "bfgs-fast")
+                # close, at BFGS's rounding floor: Fisher scoring steps (the expected
+                # information X'X, no line search; each must shrink the gradient)
+                # are cheaper than Newton's exact Hessian; one step usually suffices
+                th, it = r.theta, r.iterations
+                for _ in range(3):
+                    step = np.linalg.lstsq(self._fast.information(th, stats.cov), g,
+                                           rcond=None)[0]
+                    f2, g2 = self.objective(th - step, stats)
+                    if not (np.isfinite(f2) and np.max(np.abs(g2)) < np.max(np.abs(g))):
+                        break
+                    th, f, g, it = th - step, f2, g2, it + 1
+                    if np.max(np.abs(g)) < 1e-8 and self._fast._admissible_theta(th, stats.cov):
+                        return OptimResult(th, float(f), True, it, "bfgs-fast")
             if np.isfinite(f) and np.max(np.abs(g)) < 1e-4:
                 # quasi-Newton at its rounding floor: Newton steps finish
                 r2 = super().optimize(stats, start=r.theta, maxiter=maxiter, gtol=gtol)
