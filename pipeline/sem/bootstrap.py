@@ -342,7 +342,10 @@ def bootstrap_multigroup(res, B: int = 1000, seed: int | None = None, *, level: 
         frames, tables or standard errors -- on local processes or Dask.
         ``False``: the reference loop in this process, a full
         :func:`~pipeline.sem.multigroup.fit_multigroup` per draw.  Both use
-        the same resamples and optimizer: the same draws.
+        the same resamples and start values: the same draws to the
+        optimizers' tolerance, except where a resample's likelihood has two
+        stationary points and the loop's quasi-Newton stops at the higher
+        one (the task's Newton iterations reach the lower).
 
     Returns
     -------

@@ -3,9 +3,12 @@
 Draw b resamples every group within itself from ``default_rng(SeedSequence(seed).spawn(B)[b])``
 (groups in order), the streams of the reference loop
 (``bootstrap_multigroup(..., fast=False)``: a whole ``fit_multigroup`` per
-draw), and refits with the loop's optimizer, so the draws equal the loop's
-to the optimizer's tolerance and are bit-identical for any number of local
-workers, chunk size, or a dask.distributed cluster (processes or threads).
+draw) from the same start (the full-sample estimates), so the draws equal
+the loop's to the optimizers' tolerance (the seeds here avoid the rare
+resample with two stationary points, where the loop's quasi-Newton can stop
+at the higher one: docs/perf_scaleout.md) and are bit-identical for any
+number of local workers, chunk size, or a dask.distributed cluster
+(processes or threads).
 The agreement of the SEs with lavaan's multi-group bootstrap is checked in
 ``tests/sem/test_sem_bootstrap.py`` (fixture ``lavaan_boot_multigroup.R``),
 which runs this path.
