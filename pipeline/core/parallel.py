@@ -164,8 +164,11 @@ def blas_single_thread() -> Iterator[None]:
         return
     with _BLAS_LOCK:
         if _BLAS_DEPTH[0] == 0:
+            # entered and exited as a context manager on the owner thread: the
+            # exit also hands threadpoolctl's control back, so that other code
+            # (the engine's own single-thread blocks) can set limits afterwards
             _BLAS_DEPTH[1] = _blas_owner_call(
-                lambda: threadpool_limits(limits=1, user_api="blas"))
+                lambda: threadpool_limits(limits=1, user_api="blas").__enter__())
         _BLAS_DEPTH[0] += 1
     try:
         yield
@@ -175,7 +178,7 @@ def blas_single_thread() -> Iterator[None]:
             if _BLAS_DEPTH[0] == 0 and _BLAS_DEPTH[1] is not None:
                 lim = _BLAS_DEPTH[1]
                 _BLAS_DEPTH[1] = None
-                _blas_owner_call(lim.restore_original_limits)
+                _blas_owner_call(lambda: lim.__exit__(None, None, None))
 
 
 def _state_for(task: DrawTask) -> Any:

@@ -180,6 +180,12 @@ def test_blas_limit_holds_in_every_thread_and_is_lifted_after_the_last():
         t.join(30)
     assert len(seen) >= 60 and set(seen) == {1}
     assert blas_threads() == before
+    # control is handed back: this thread's own limit (the engine's single-thread
+    # blocks) still takes effect afterwards -- it did not while the owner kept
+    # control, and a FIML fit after a bootstrap then differed in the last bits
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
 
 
 def test_slurm_cluster_job_script_starts_single_threaded_workers():
