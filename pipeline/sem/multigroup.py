@@ -58,6 +58,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,30 +93,31 @@ _PARTIAL_RE = re.compile(r"^(.+?)(=~|~~|~1|~|\|)(.*)$")
 
 
 # --------------------------------------------------------------------- table
-_BLAS_DEPTH = [0]
+_BLAS_DEPTH = threading.local()
 
 
 @contextlib.contextmanager
 def one_thread_blas():
     """:func:`pipeline.sem.estimate.single_thread_blas`, entered once however deeply
-    nested (an invariance sequence, its fits, their baseline fits and tests):
-    threadpoolctl scans the loaded libraries at every entry (about 2 ms).
+    nested within a thread (an invariance sequence, its fits, their baseline fits
+    and tests): threadpoolctl scans the loaded libraries at every entry (about 2 ms).
 
     In R: nothing to do (R's reference BLAS is single-threaded).
     """
-    if _BLAS_DEPTH[0]:
-        _BLAS_DEPTH[0] += 1
+    depth = getattr(_BLAS_DEPTH, "n", 0)
+    if depth:
+        _BLAS_DEPTH.n = depth + 1
         try:
             yield
         finally:
-            _BLAS_DEPTH[0] -= 1
+            _BLAS_DEPTH.n -= 1
         return
     with single_thread_blas():
-        _BLAS_DEPTH[0] += 1
+        _BLAS_DEPTH.n = 1
         try:
             yield
         finally:
-            _BLAS_DEPTH[0] -= 1
+            _BLAS_DEPTH.n = 0
 
 
 def parse_group_partial(items) -> set[tuple[str, str, str]]:
