@@ -23,9 +23,13 @@ parallel = "multicore", ncpus = W)`` (for ``mlr`` with ``estimator = "ML"``:
 lavaan 0.6-14 refuses ``estimator = "MLR"`` with ``se = "bootstrap"``, and
 the MLR estimates are the ML estimates, so the draws are the same); with ``--B-lavaan`` below ``--B`` its
 time for B draws is extrapolated linearly, ``t_fit + (t_boot - t_fit) * B /
-B_lavaan``.  Prints both, the ratio (target <= 0.10) and the median relative
+B_lavaan``.  Prints both, the ratio and the median relative
 difference of the bootstrap SEs (Monte Carlo error about
 ``1/sqrt(2 B_lavaan)``).
+
+Target: <= 0.5, the issue's target for "MLR, WLSMV and multi-group fits,
+the invariance sequence and bootstrap over them"; the stricter <= 0.10 of
+the FIML bootstrap (``bench_fiml_bootstrap.py``) is printed for comparison.
 """
 from __future__ import annotations
 
@@ -172,7 +176,9 @@ def main(argv=None) -> int:
         dev = np.abs(m.se_ours / m.se_lav - 1)
         print(f"{case}: lavaan B = {a.B_lavaan}: {t_boot:.1f} s ({(t_boot - t_fit) / a.B_lavaan * 1e3:.1f} "
               f"ms per draw, ncpus = {a.workers}) -> B = {a.B}: {lav:.1f} s; "
-              f"ratio ours / lavaan = {wall / lav:.3f} (target <= 0.10)", flush=True)
+              f"ratio ours / lavaan = {wall / lav:.3f} (target <= 0.5: "
+              f"{'met' if wall / lav <= 0.5 else 'NOT met'}; <= 0.10: "
+              f"{'also met' if wall / lav <= 0.10 else 'not met'})", flush=True)
         print(f"{case}: bootstrap SEs, {len(m)} parameters: median |ours/lavaan - 1| = "
               f"{float(np.median(dev)):.3f}, max {float(np.max(dev)):.3f} (Monte Carlo "
               f"error of lavaan's B = {a.B_lavaan}: about {1 / np.sqrt(2 * a.B_lavaan):.3f})")
