@@ -460,6 +460,7 @@ def _multigroup_loop(res, B, seed, drop_inadmissible, progress):
                                        group_partial=opts.get("group.partial", ()),
                                        estimator=res.estimator, likelihood=res.likelihood,
                                        missing=res.missing, fixed_x=opts.get("fixed.x", True),
+                                       std_lv=opts.get("std.lv", False),
                                        meanstructure=opts.get("meanstructure"), se=False,
                                        baseline=False, emit_warnings=False, start=res.theta)
         except (np.linalg.LinAlgError, ValueError, ArithmeticError) as exc:

@@ -1092,7 +1092,7 @@ def fit_multigroup(model: str | Path | ParsedModel, data: pd.DataFrame, group: s
                             "group": group, "group.equal": list(mg.group_equal),
                             "group.partial": sorted(f"{a}{o}{b}" for a, o, b in mg.group_partial
                                                     if not (o == "~~" and a > b)),
-                            "meanstructure": ms, "fixed.x": fixed_x})
+                            "meanstructure": ms, "fixed.x": fixed_x, "std.lv": bool(std_lv)})
         if isinstance(baseline, MultiGroupResult):
             if (baseline.estimator, baseline.missing, baseline.nobs, baseline.groups) != (
                     estimator, missing, res.nobs, res.groups):

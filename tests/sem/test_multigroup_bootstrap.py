@@ -168,3 +168,24 @@ def test_task_rejects_bad_arguments():
         MultiGroupBootstrapTask(res.mg, parts, res.theta[:-1], 1)
     with pytest.raises(ValueError, match="B must"):
         multigroup_bootstrap_draws(res, 0, 1, progress=False)
+
+
+def test_general_constraints_with_std_lv_refit_the_same_model():
+    """``std.lv = TRUE`` travels in the result's options, so the worker refits
+    the model the user fitted (latent variances 1, all loadings free)."""
+    from pipeline.sem.multigroup import fit_multigroup
+    model = "visual =~ a*x1 + b*x2 + x3\ntextual =~ x4 + x5 + x6\na == b"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PipelineWarning)
+        res = fit_multigroup(model, _hs(), group="school", std_lv=True)
+    assert res.options["std.lv"] is True
+    p = res.parameters
+    lv_var = p[(p.op == "~~") & (p.lhs == p.rhs) & p.lhs.isin(["visual", "textual"])]
+    assert np.allclose(lv_var.est, 1.0)
+    est, status = multigroup_bootstrap_draws(res, 3, 6, workers=1, progress=False)
+    ia = p.index[(p.op == "=~") & (p.rhs == "x1")]
+    ib = p.index[(p.op == "=~") & (p.rhs == "x2")]
+    np.testing.assert_allclose(est[:, ia], est[:, ib], atol=1e-6)    # a == b in every draw
+    np.testing.assert_allclose(est[:, lv_var.index], 1.0)            # still std.lv
+    loop = _loop(res, 3, 6)
+    np.testing.assert_allclose(est[status != 1], loop.draws, rtol=0, atol=1e-6)
