@@ -116,6 +116,31 @@ class BootstrapResult:
         return self.table.copy()
 
 
+
+def _bootstrap_result(res, B, seed, level, D: np.ndarray, table: pd.DataFrame, failures: dict,
+                      n_inadm: int, drop_inadmissible: bool, why: str = "") -> "BootstrapResult":
+    """The :class:`BootstrapResult` of *D* (the kept draws), with one warning for
+    failed and one for inadmissible draws, each recorded once on *res*."""
+    import warnings
+
+    from pipeline.core.exceptions import ConvergenceWarning, InadmissibleFitWarning
+    n_failed = sum(failures.values())
+    br = BootstrapResult(B=int(B), seed=seed, level=level, draws=D, n_ok=len(D),
+                         n_failed=n_failed, n_inadmissible=n_inadm,
+                         inadmissible_dropped=drop_inadmissible, table=table,
+                         failures=failures)
+    if n_failed:
+        msg = (f"bootstrap: {n_failed} of {B} draws failed and were excluded "
+               f"({', '.join(f'{k}: {v}' for k, v in failures.items())})")
+        res.warnings.append(f"ConvergenceWarning: {msg}")
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    if n_inadm:
+        msg = (f"bootstrap: {n_inadm} of {B} draws were inadmissible{why} and were "
+               f"{'excluded' if drop_inadmissible else 'kept'}")
+        res.warnings.append(f"InadmissibleFitWarning: {msg}")
+        warnings.warn(msg, InadmissibleFitWarning, stacklevel=3)
+    return br
+
 def _draw(est, X, idx, theta0, missing, likelihood):
     from pipeline.sem.estimate import sample_stats
     Xb = X[idx]
@@ -271,27 +296,10 @@ def bootstrap(result_or_model, data: pd.DataFrame | None = None, B: int = 1000,
             draws, failures, n_inadm = _run_draws(it, children, est, X, N, theta0, res,
                                                   model, var_par, nd, drop_inadmissible)
     D = np.array(draws).reshape(len(draws), model.npar + nd)
-    n_failed = sum(failures.values())
     table = _boot_table(res, D, level)
-    br = BootstrapResult(B=int(B), seed=seed, level=level, draws=D, n_ok=len(draws),
-                         n_failed=n_failed, n_inadmissible=n_inadm,
-                         inadmissible_dropped=drop_inadmissible, table=table,
-                         failures=failures)
-    if n_failed or n_inadm:
-        import warnings
-
-        from pipeline.core.exceptions import ConvergenceWarning, InadmissibleFitWarning
-        if n_failed:
-            msg = (f"bootstrap: {n_failed} of {B} draws failed and were excluded "
-                   f"({', '.join(f'{k}: {v}' for k, v in failures.items())})")
-            res.warnings.append(f"ConvergenceWarning: {msg}")
-            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-        if n_inadm:
-            msg = (f"bootstrap: {n_inadm} of {B} draws were inadmissible (negative variance "
-                   f"or non-PD implied covariance) and were "
-                   f"{'excluded' if drop_inadmissible else 'kept'}")
-            res.warnings.append(f"InadmissibleFitWarning: {msg}")
-            warnings.warn(msg, InadmissibleFitWarning, stacklevel=2)
+    br = _bootstrap_result(res, B, seed, level, D, table, failures, n_inadm,
+                           drop_inadmissible,
+                           why=" (negative variance or non-PD implied covariance)")
     if attach:
         if getattr(res, "parameters_ml", None) is None:
             res.parameters_ml = res.parameters.copy()
@@ -355,9 +363,6 @@ def bootstrap_multigroup(res, B: int = 1000, seed: int | None = None, *, level: 
     parallel = "multicore", ncpus = workers)`` (``lav_bootstrap_internal``
     resamples within groups).
     """
-    import warnings
-
-    from pipeline.core.exceptions import ConvergenceWarning, InadmissibleFitWarning
     if getattr(res, "wls", None) is not None or str(res.estimator).upper() in (
             "WLSMV", "DWLS", "ULS", "ULSMV"):
         raise ValueError(f"bootstrap: estimator={res.estimator!r} is a least-squares fit; "
@@ -395,21 +400,7 @@ def bootstrap_multigroup(res, B: int = 1000, seed: int | None = None, *, level: 
                     "ci.upper.bc": bhi})
         recs.append(rec)
     table = pd.DataFrame.from_records(recs)
-    n_failed = sum(failures.values())
-    br = BootstrapResult(B=int(B), seed=seed, level=level, draws=D, n_ok=len(draws),
-                         n_failed=n_failed, n_inadmissible=n_inadm,
-                         inadmissible_dropped=drop_inadmissible, table=table,
-                         failures=failures)
-    if n_failed:
-        msg = (f"bootstrap: {n_failed} of {B} draws failed and were excluded "
-               f"({', '.join(f'{k}: {v}' for k, v in failures.items())})")
-        res.warnings.append(f"ConvergenceWarning: {msg}")
-        warnings.warn(msg, ConvergenceWarning, stacklevel=2)
-    if n_inadm:
-        msg = (f"bootstrap: {n_inadm} of {B} draws were inadmissible and were "
-               f"{'excluded' if drop_inadmissible else 'kept'}")
-        res.warnings.append(f"InadmissibleFitWarning: {msg}")
-        warnings.warn(msg, InadmissibleFitWarning, stacklevel=2)
+    br = _bootstrap_result(res, B, seed, level, D, table, failures, n_inadm, drop_inadmissible)
     if attach:
         p = res.parameters.copy()
         for col in ("se", "ci.lower", "ci.upper", "ci.lower.bc", "ci.upper.bc"):

@@ -625,6 +625,32 @@ class BootstrapTask:
         return est, status
 
 
+
+def _collect_draws(task, B: int, ncol: int, *, workers, chunk_size, scheduler,
+                   progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Run *task*'s B draws through :func:`pipeline.core.parallel.map_draws` and
+    gather them in draw order: estimates (B x ncol) and status codes (B)."""
+    from pipeline.core.parallel import map_draws
+    est = np.empty((B, ncol))
+    status = np.empty(B, dtype=np.int8)
+
+    def consume(start, r):
+        e, s = r
+        est[start:start + len(s)] = e
+        status[start:start + len(s)] = s
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=B, desc="bootstrap", unit="draw", leave=False)
+    try:
+        map_draws(task, B, consume=consume, workers=workers, chunk_size=chunk_size,
+                  scheduler=scheduler, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return est, status
+
 def bootstrap_draws(model, data: np.ndarray, theta0: np.ndarray, B: int, seed, *,
                     likelihood: str = "normal", workers: int | None = None,
                     scheduler=None, chunk_size: int | None = None, progress: bool = True):
@@ -659,31 +685,13 @@ def bootstrap_draws(model, data: np.ndarray, theta0: np.ndarray, B: int, seed, *
 
     In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = "coef")``.
     """
-    from pipeline.core.parallel import map_draws
     if int(B) != B or B < 1:
         raise ValueError(f"B must be a positive integer, got {B!r}")
     B = int(B)
     task = BootstrapTask(model, data, theta0, seed, likelihood=likelihood)
     fm = FastML(model, likelihood=likelihood)
-    est = np.empty((B, fm.q + fm.n_defined))
-    status = np.empty(B, dtype=np.int8)
-
-    def consume(start, res):
-        e, s = res
-        est[start:start + len(s)] = e
-        status[start:start + len(s)] = s
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=B, desc="bootstrap", unit="draw", leave=False)
-    try:
-        map_draws(task, B, consume=consume, workers=workers, chunk_size=chunk_size,
-                  scheduler=scheduler, progress=bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
-    return est, status
+    return _collect_draws(task, B, fm.q + fm.n_defined, workers=workers, chunk_size=chunk_size,
+                          scheduler=scheduler, progress=progress)
 
 
 # ------------------------------------------------- bootstrap: FIML / mean structures
@@ -855,7 +863,6 @@ def engine_bootstrap_draws(res, B: int, seed, *, workers: int | None = None,
     In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = "coef", parallel =
     "multicore", ncpus = workers)``.
     """
-    from pipeline.core.parallel import map_draws
     if int(B) != B or B < 1:
         raise ValueError(f"B must be a positive integer, got {B!r}")
     B = int(B)
@@ -865,25 +872,8 @@ def engine_bootstrap_draws(res, B: int, seed, *, workers: int | None = None,
     task = EngineBootstrapTask(res.model, res.stats.data, res.theta, seed,
                                missing=res.missing, likelihood=res.likelihood, hinv0=hinv0)
     k = res.model.npar + len(res.model.defined)
-    est = np.empty((B, k))
-    status = np.empty(B, dtype=np.int8)
-
-    def consume(start, r):
-        e, s = r
-        est[start:start + len(s)] = e
-        status[start:start + len(s)] = s
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=B, desc="bootstrap", unit="draw", leave=False)
-    try:
-        map_draws(task, B, consume=consume, workers=workers, chunk_size=chunk_size,
-                  scheduler=scheduler, progress=bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
-    return est, status
+    return _collect_draws(task, B, k, workers=workers, chunk_size=chunk_size,
+                          scheduler=scheduler, progress=progress)
 
 
 # ------------------------------------------------- bootstrap: multi-group
@@ -1149,7 +1139,6 @@ def multigroup_bootstrap_draws(res, B: int, seed, *, workers: int | None = None,
     In R: ``lavaan::bootstrapLavaan(fit, R = B, FUN = function(x)
     parameterEstimates(x)$est, parallel = "multicore", ncpus = workers)``.
     """
-    from pipeline.core.parallel import map_draws
     if int(B) != B or B < 1:
         raise ValueError(f"B must be a positive integer, got {B!r}")
     if getattr(res, "wls", None) is not None or str(res.estimator).upper() in (
@@ -1164,25 +1153,8 @@ def multigroup_bootstrap_draws(res, B: int, seed, *, workers: int | None = None,
         group_column=res.group_column,
         options={k: opts.get(k) for k in ("group.equal", "group.partial", "fixed.x",
                                           "meanstructure", "std.lv") if k in opts})
-    est = np.empty((B, task.n_rows))
-    status = np.empty(B, dtype=np.int8)
-
-    def consume(start, r):
-        e, s = r
-        est[start:start + len(s)] = e
-        status[start:start + len(s)] = s
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=B, desc="bootstrap", unit="draw", leave=False)
-    try:
-        map_draws(task, B, consume=consume, workers=workers, chunk_size=chunk_size,
-                  scheduler=scheduler, progress=bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
-    return est, status
+    return _collect_draws(task, B, task.n_rows, workers=workers, chunk_size=chunk_size,
+                          scheduler=scheduler, progress=progress)
 
 
 # ------------------------------------------------- single fits: complete-data ML

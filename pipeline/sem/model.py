@@ -449,6 +449,27 @@ class SEMModel:
         return {r["label"]: vals[k] for k, r in enumerate(self.rows) if r["label"]}
 
 
+def set_sample_moments(model: SEMModel, theta: np.ndarray, cov: np.ndarray,
+                       mean: np.ndarray | None) -> np.ndarray:
+    """Put the observed variables' free variances and intercepts of *model* at
+    the sample moments, in place in *theta* (which it returns).
+
+    These are the independence model's ML estimates, and good start values for
+    any model: lavaan's ``start = "simple"`` does the same for the variances.
+    *theta* may be a longer vector shared by several groups: *model*'s ``par``
+    indexes it.
+
+    In R: ``lavaan:::lav_start`` (observed variances, intercepts).
+    """
+    for k in np.flatnonzero(model.free_mask):
+        i, j = model.ii[k], model.jj[k]
+        if model.kind[k] == 1 and i == j and i < model.p:
+            theta[model.par[k]] = cov[i, i]
+        elif model.kind[k] == 2 and i < model.p and mean is not None:
+            theta[model.par[k]] = mean[i]
+    return theta
+
+
 def _population_values(model: SEMModel) -> np.ndarray:
     """Row values of a population model; unspecified variances by unit-variance rule."""
     vals = model.fixed_values.copy()

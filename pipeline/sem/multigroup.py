@@ -76,7 +76,7 @@ from pipeline.sem import fit_indices as fi
 from pipeline.sem import robust
 from pipeline.sem.estimate import (Estimator, fiml_logl, newton_minimize,
                                    sample_stats, single_thread_blas)
-from pipeline.sem.model import SEMModel
+from pipeline.sem.model import SEMModel, set_sample_moments
 from pipeline.sem.results import add_wald_columns
 from pipeline.sem.syntax import ParsedModel, check_variables, lavaanify, parse_model
 
@@ -748,13 +748,8 @@ def _moment_values(mg: MultiGroupModel, ests, sts, theta0: np.ndarray) -> np.nda
     """Start values with the observed variables' free variances and intercepts
     at the sample moments (the estimates of the independence model)."""
     out = theta0.copy()
-    for m, e, s in zip(mg.models, ests, sts):
-        for k in np.flatnonzero(m.free_mask):
-            i, j = m.ii[k], m.jj[k]
-            if m.kind[k] == 1 and i == j and i < m.p:
-                out[m.par[k]] = s.cov[i, i]
-            elif m.kind[k] == 2 and i < m.p:
-                out[m.par[k]] = s.mean[i]
+    for m, s in zip(mg.models, sts):
+        set_sample_moments(m, out, s.cov, s.mean)
     return out
 
 

@@ -37,7 +37,7 @@ from pipeline.core.exceptions import (ConvergenceWarning, DataValidationError, H
                           ModelSpecificationError, NotPositiveDefiniteWarning)
 from pipeline.sem.estimate import Estimator, SampleStats, fiml_logl, sample_stats, single_thread_blas
 from pipeline.sem import robust
-from pipeline.sem.model import SEMModel
+from pipeline.sem.model import SEMModel, set_sample_moments
 from pipeline.sem.standardize import standardize
 from pipeline.sem.syntax import ParsedModel, lavaanify, parse_model
 
@@ -977,13 +977,8 @@ def _baseline_optimize(best: Estimator, st: SampleStats):
     sample (EM under FIML) moments, which is the optimum when the gradient
     vanishes there; otherwise the engine's Newton iterations from that start."""
     m = best.model
-    theta = np.array(best.start_values(st), dtype=float)
-    for k in np.flatnonzero(m.free_mask):
-        i, j = m.ii[k], m.jj[k]
-        if m.kind[k] == 1 and i == j and i < m.p:
-            theta[m.par[k]] = st.cov[i, i]
-        elif m.kind[k] == 2 and i < m.p:
-            theta[m.par[k]] = st.mean[i]
+    theta = set_sample_moments(m, np.array(best.start_values(st), dtype=float), st.cov,
+                               st.mean)
     if best.missing != "fiml":
         f, g = best.objective(theta, st)
         if np.isfinite(f) and np.max(np.abs(g), initial=0.0) < 1e-10:
