@@ -21,14 +21,21 @@ def cfa_syntax(factors: int, items: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cfa_loadings(rng: np.random.Generator, factors: int,
+                 items: int) -> tuple[np.ndarray, np.ndarray]:
+    """Simple-structure loadings (uniform 0.5-0.8, drawn from *rng*) and the
+    factor correlation matrix (0.3 off the diagonal)."""
+    lam = np.zeros((factors * items, factors))
+    for f in range(factors):
+        lam[f * items:(f + 1) * items, f] = rng.uniform(0.5, 0.8, items)
+    return lam, np.full((factors, factors), 0.3) + 0.7 * np.eye(factors)
+
+
 def cfa_case(factors: int, items: int, n: int, missing: float = 0.0,
              seed: int = 1) -> tuple[str, pd.DataFrame]:
     rng = np.random.default_rng(seed)
     p = factors * items
-    lam = np.zeros((p, factors))
-    for f in range(factors):
-        lam[f * items:(f + 1) * items, f] = rng.uniform(0.5, 0.8, items)
-    phi = np.full((factors, factors), 0.3) + 0.7 * np.eye(factors)
+    lam, phi = cfa_loadings(rng, factors, items)
     sigma = lam @ phi @ lam.T
     sigma[np.diag_indices(p)] = 1.0
     mu = rng.uniform(2.0, 4.0, p)

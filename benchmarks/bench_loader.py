@@ -89,12 +89,10 @@ def write_csv(path: Path, n: int, seed: int, factors: int = FACTORS, items: int 
               empty: float = 0.02, chunk: int = 200_000) -> None:
     """Write the benchmark CSV (fixed-width fields assembled as bytes: fast)."""
     from scipy.stats import norm
+    from _cases import cfa_loadings
     rng = np.random.default_rng(seed)
     p = factors * items
-    lam = np.zeros((p, factors))
-    for f in range(factors):
-        lam[f * items:(f + 1) * items, f] = rng.uniform(0.5, 0.8, items)
-    phi = np.full((factors, factors), 0.3) + 0.7 * np.eye(factors)
+    lam, phi = cfa_loadings(rng, factors, items)
     chol = np.linalg.cholesky(phi)
     uniq = np.sqrt(1.0 - (lam ** 2).sum(1))
     cuts = norm.ppf([0.2, 0.4, 0.6, 0.8])
