@@ -128,27 +128,11 @@ def modification_indices(result, *, sort: bool = True, minimum: float = 0.0) -> 
     I22 = info[:k, :k]
     I12 = info[k:, :k]
     I11 = info[k:, k:]
-    try:
-        V = I11 - I12 @ np.linalg.solve(I22, I12.T)
-    except np.linalg.LinAlgError:
-        V = np.full_like(I11, np.nan)
-    vd = np.diag(V).copy()
-    vd[~(vd >= np.finfo(float).eps ** (1 / 3))] = np.nan
+    vd = _score_variances(I11, I12, I22)
     N = result.nobs
     mi = N * score ** 2 / vd
     epc = -score / vd
-    sd, rv = node_scales(model, vals, C)
-    s_lv, s_all = standardize_cells(model, kind, I, J, np.abs(epc), sd, rv)
-    sign = np.sign(epc)
-    out = pd.DataFrame({"lhs": [c[0] for c in cands], "op": [c[1] for c in cands],
-                        "rhs": [c[2] for c in cands], "mi": mi, "epc": epc,
-                        "sepc.lv": sign * s_lv, "sepc.all": sign * s_all})
-    out = out[np.isfinite(out["mi"])]
-    if minimum > 0:
-        out = out[out["mi"] > minimum]
-    if sort:
-        out = out.sort_values("mi", ascending=False, kind="mergesort")
-    return out.reset_index(drop=True)
+    return _mi_table(model, cands, kind, I, J, vals, C, mi, epc, sort=sort, minimum=minimum)
 
 
 def _wls_modification_indices(result, cands, kind, I, J, *, sort, minimum) -> pd.DataFrame:
@@ -187,15 +171,29 @@ def _wls_modification_indices(result, cands, kind, I, J, *, sort, minimum) -> pd
     I11 = Dc.T @ (W[:, None] * Dc)
     I12 = Dc.T @ (W[:, None] * D)
     I22 = D.T @ (W[:, None] * D)
+    vd = _score_variances(I11, I12, I22)
+    score = (N - 1) / N * (Dc.T @ (W * e))
+    mi = N * score ** 2 / vd
+    epc = score / vd
+    return _mi_table(model, cands, kind, I, J, vals, C, mi, epc, sort=sort, minimum=minimum)
+
+
+def _score_variances(I11, I12, I22) -> np.ndarray:
+    """Diagonal of ``V = I_cc - I_c0 I_00^-1 I_0c`` (the candidates' information
+    given the model's parameters); NaN where it is numerically zero."""
     try:
         V = I11 - I12 @ np.linalg.solve(I22, I12.T)
     except np.linalg.LinAlgError:
         V = np.full_like(I11, np.nan)
     vd = np.diag(V).copy()
     vd[~(vd >= np.finfo(float).eps ** (1 / 3))] = np.nan
-    score = (N - 1) / N * (Dc.T @ (W * e))
-    mi = N * score ** 2 / vd
-    epc = score / vd
+    return vd
+
+
+def _mi_table(model, cands, kind, I, J, vals, C, mi, epc, *, sort: bool,
+              minimum: float) -> pd.DataFrame:
+    """lavaan's ``modindices`` table: MI, EPC and the standardized EPCs of the
+    candidates, finite MI only, above *minimum*, sorted by MI if *sort*."""
     sd, rv = node_scales(model, vals, C)
     s_lv, s_all = standardize_cells(model, kind, I, J, np.abs(epc), sd, rv)
     sign = np.sign(epc)

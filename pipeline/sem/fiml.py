@@ -364,7 +364,7 @@ def fiml_value(rows: MissingRows, Sigma: np.ndarray, mu: np.ndarray, gradient: b
     In R: ``lavaan:::lav_mvnorm_missing_loglik_samplestats`` (value) and
     ``lavaan:::lav_mvnorm_missing_dlogl_dSigma`` / ``_dmu`` (gradient).
     """
-    p, N = rows.p, rows.N
+    p = rows.p
     Sigma = np.asarray(Sigma, dtype=float)
     mu = np.asarray(mu, dtype=float)
     c, info = linalg.lapack.dpotrf(Sigma, lower=1, clean=1)
@@ -417,15 +417,7 @@ def fiml_value(rows: MissingRows, Sigma: np.ndarray, mu: np.ndarray, gradient: b
             GW -= grp.n.sum() * W
     if rows.direct:
         ld -= sum(g.n.sum() for g in rows.direct) * logdet
-    wq = rows.w * np.einsum("rp,rp->r", D, R)
-    f = (rows.const + ld + float(wq.sum())) / N
-    if not gradient:
-        return f
-    Rw = R * np.sqrt(rows.w)[:, None]
-    G = (GW - Rw.T @ Rw) / N
-    G = (G + G.T) / 2
-    gmu = -2.0 * (rows.w[mr] @ R[mr]) / N
-    return f, G, gmu
+    return _discrepancy(rows, ld, D, R, GW, gradient)
 
 
 def _direct_group(grp: _Group, Sigma, D, R, gradient):
@@ -459,9 +451,24 @@ def _direct_group(grp: _Group, Sigma, D, R, gradient):
     return ld, GW
 
 
+
+def _discrepancy(rows: MissingRows, ld: float, D, R, GW, gradient: bool):
+    """F = (const + sum of log-determinants + sum_i w_i d_i' W_oo,i d_i) / N from the
+    rows' residuals D and R = W_oo D; with *gradient* also dF/dSigma
+    (``(sum W0 - sum w R R') / N``, symmetrised) and dF/dmu."""
+    N, mr = rows.N, rows.mean_row
+    f = (rows.const + ld + float((rows.w * np.einsum("rp,rp->r", D, R)).sum())) / N
+    if not gradient:
+        return f
+    Rw = R * np.sqrt(rows.w)[:, None]
+    G = (GW - Rw.T @ Rw) / N
+    G = (G + G.T) / 2
+    gmu = -2.0 * (rows.w[mr] @ R[mr]) / N
+    return f, G, gmu
+
 def _fiml_direct(rows: MissingRows, Sigma, mu, gradient):
     """Every pattern by the direct formula (Sigma itself not positive definite)."""
-    p, N = rows.p, rows.N
+    p = rows.p
     D = rows.D0.copy()
     mr = rows.mean_row
     D[mr] -= mu
@@ -476,14 +483,7 @@ def _fiml_direct(rows: MissingRows, Sigma, mu, gradient):
         ld += out[0]
         if gradient:
             GW += out[1]
-    f = (rows.const + ld + float((rows.w * np.einsum("rp,rp->r", D, R)).sum())) / N
-    if not gradient:
-        return f
-    Rw = R * np.sqrt(rows.w)[:, None]
-    G = (GW - Rw.T @ Rw) / N
-    G = (G + G.T) / 2
-    gmu = -2.0 * (rows.w[mr] @ R[mr]) / N
-    return f, G, gmu
+    return _discrepancy(rows, ld, D, R, GW, gradient)
 
 
 def fiml_loglik(rows: MissingRows, Sigma: np.ndarray, mu: np.ndarray) -> float:
@@ -865,13 +865,7 @@ def fit_fiml(model, data, **kwargs):
     if not sem_model.meanstructure:
         raise ValueError("missing='fiml' needs a model built with meanstructure=True")
     X, kept = R.prepare_data(data, sem_model, missing="fiml", source=source)
-    ndat = R.count_moments(sem_model, True)
-    df = ndat - sem_model.npar
-    if df < 0:
-        from pipeline.core.exceptions import ModelSpecificationError
-        raise ModelSpecificationError(
-            f"the model has more free parameters ({sem_model.npar}) than sample moments "
-            f"({ndat}): df = {df} < 0, the model is not identified")
+    df = R.model_df(sem_model, True)
     warn_list: list[str] = []
     R._check_coverage(X, sem_model.observed, warn_list, emit)
     est = FIMLEstimator(sem_model, likelihood="normal", missing="fiml", meanstructure=True)

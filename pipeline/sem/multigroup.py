@@ -1151,13 +1151,8 @@ def _finish(mg, ests, sts, Xs, theta, obj, *, estimator, likelihood, missing, se
             info = obj.fast_information(theta, exact=True)
             if info is None:
                 info = obj.expected_information(theta)
-        try:
-            E_inv = _augmented_inverse(info, H_con)
-        except np.linalg.LinAlgError:
-            E_inv = None
-            _warn(warn_list, "the information matrix is singular: the model may not be "
-                  "identified; standard errors are not available", IdentificationWarning, emit)
-            admissible = False
+        E_inv = _inverse_or_warn(info, H_con, warn_list, emit)
+        admissible = admissible and E_inv is not None
     if E_inv is not None:
         n_eff = (N - len(sts)) if likelihood == "wishart" else N
         if estimator == "ML":
@@ -1183,6 +1178,18 @@ def _finish(mg, ests, sts, Xs, theta, obj, *, estimator, likelihood, missing, se
         baseline_df=0, logl=float(logl), logl_unrestricted=float(logl1), converged=True,
         admissible=admissible, warnings=warn_list, parameters=params, vcov=vcov,
         information=information, test_scaled=test_scaled, E_inv=E_inv)
+
+
+def _inverse_or_warn(info: np.ndarray, H: np.ndarray | None, warn_list: list[str],
+                     emit: bool) -> np.ndarray | None:
+    """:func:`_augmented_inverse`, or None with an :class:`IdentificationWarning`
+    (recorded once in *warn_list*) when the information matrix is singular."""
+    try:
+        return _augmented_inverse(info, H)
+    except np.linalg.LinAlgError:
+        _warn(warn_list, "the information matrix is singular: the model may not be "
+              "identified; standard errors are not available", IdentificationWarning, emit)
+        return None
 
 
 def _augmented_inverse(info: np.ndarray, H: np.ndarray | None) -> np.ndarray:
@@ -1819,13 +1826,8 @@ def _fit_ordinal(parsed, text, data, group, labels, parts, *, ordered, group_equ
         vcov = np.full((mg.npar, mg.npar), np.nan)
         test = None
         admissible = ok
-        try:
-            E_inv = _augmented_inverse(E, None)
-        except np.linalg.LinAlgError:
-            E_inv = None
-            _warn(warn_list, "the information matrix is singular: the model may not be "
-                  "identified; standard errors are not available", IdentificationWarning, emit)
-            admissible = False
+        E_inv = _inverse_or_warn(E, None, warn_list, emit)
+        admissible = admissible and E_inv is not None
         gam = [ws.gamma for ws in wss]
         if E_inv is not None:
             robust_se = estimator == "WLSMV"

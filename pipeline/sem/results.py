@@ -357,6 +357,18 @@ def count_moments(model: SEMModel, meanstructure: bool) -> int:
     return nd
 
 
+def model_df(model: SEMModel, meanstructure: bool) -> int:
+    """Degrees of freedom: sample moments minus free parameters; a
+    :class:`ModelSpecificationError` when negative (not identified)."""
+    ndat = count_moments(model, meanstructure)
+    df = ndat - model.npar
+    if df < 0:
+        raise ModelSpecificationError(
+            f"the model has more free parameters ({model.npar}) than sample moments "
+            f"({ndat}): df = {df} < 0, the model is not identified")
+    return df
+
+
 def _env_first(model: SEMModel, vals) -> dict[str, float]:
     env = {}
     for k, r in enumerate(model.rows):
@@ -524,12 +536,7 @@ def fit(model: str | Path | ParsedModel | SEMModel, data: pd.DataFrame, *,
     if missing == "fiml" and not ms:
         raise ValueError("missing='fiml' needs a model built with meanstructure=True")
     X, kept = prepare_data(data, sem_model, missing=missing, source=source)
-    ndat = count_moments(sem_model, ms)
-    df = ndat - sem_model.npar
-    if df < 0:
-        raise ModelSpecificationError(
-            f"the model has more free parameters ({sem_model.npar}) than sample moments "
-            f"({ndat}): df = {df} < 0, the model is not identified")
+    df = model_df(sem_model, ms)
     warn_list: list[str] = []
     if missing == "fiml":
         _check_coverage(X, sem_model.observed, warn_list, emit_warnings)
